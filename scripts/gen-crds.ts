@@ -1,0 +1,16 @@
+// Writes crds/*.yaml and docs/api-reference.md from the zod schemas in src/api.
+// `npm run gen:crds`; a test fails when the files on disk differ from what this would write.
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { renderApiReference, renderCrds } from '../src/api/render.ts';
+
+const root = join(import.meta.dirname, '..');
+const dir = join(root, 'crds');
+mkdirSync(dir, { recursive: true });
+for (const f of readdirSync(dir)) if (f.endsWith('.yaml')) rmSync(join(dir, f));
+for (const { fileName, text } of renderCrds()) {
+  writeFileSync(join(dir, fileName), text);
+  console.log(`wrote crds/${fileName}`);
+}
+writeFileSync(join(root, 'docs', 'api-reference.md'), renderApiReference());
+console.log('wrote docs/api-reference.md');

@@ -1,0 +1,248 @@
+import { z } from 'zod';
+import { baseStatus, cel, DNS_LABEL, duration, hostList, immutable, resourceName, USERNAME } from './common.ts';
+import { limits } from './limits.ts';
+
+/** Kubernetes resource quantities: 10Gi, 500m, 2. */
+const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
+const quantity = (description: string) => z.string().min(1).max(64).regex(QUANTITY).describe(description);
+
+export const LISTENER_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls', 'bearer', 'anonymous'] as const;
+
+const listener = cel(
+  z.strictObject({
+    name: z.string().min(1).max(32).regex(DNS_LABEL).describe('Name of the listener, unique in the cluster; also the name of its Service port.'),
+    protocol: z.enum(['kafka', 'http']).describe('kafka (the Kafka wire protocol) or http (REST, health, metrics).'),
+    port: z.number().int().min(1024).max(65535).describe('Container port the listener binds.'),
+    tls: z
+      .strictObject({
+        enabled: z.boolean().describe('Serve TLS on this listener, with the cluster\'s certificate.'),
+        clientAuth: z.enum(['none', 'optional', 'required']).optional().describe('Ask clients for a certificate: none, optional or required. Left out means none.'),
+        minVersion: z.enum(['1.2', '1.3']).optional().describe('Lowest TLS version accepted. Left out means 1.2; 1.3 is always preferred.'),
+      })
+      .optional()
+      .describe('TLS on this listener. Left out, the listener is plaintext.'),
+    authentication: z
+      .array(z.enum(LISTENER_MECHANISMS).describe('A mechanism.'))
+      .max(LISTENER_MECHANISMS.length)
+      .optional()
+      .meta({
+        description:
+          'Authentication mechanisms accepted: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), mtls (requires clientAuth), bearer (HTTP: a JWT from /login or an access token), anonymous (also needs spec.authentication.allowAnonymous). Empty or left out: no client can authenticate, so every request is refused.',
+        'x-kubernetes-list-type': 'set',
+      }),
+    allowedCidrs: hostList('Only clients from these addresses or CIDR blocks may connect. Left out, every address may.').optional(),
+  }),
+  'A listener clients connect to.',
+  { rule: "!has(self.authentication) || !('plain' in self.authentication) || (has(self.tls) && self.tls.enabled)", message: 'plain sends the password itself: it requires tls.enabled', fieldPath: '.authentication' },
+  { rule: "!has(self.authentication) || !('mtls' in self.authentication) || (has(self.tls) && self.tls.enabled && has(self.tls.clientAuth) && self.tls.clientAuth != 'none')", message: 'mtls requires tls.enabled and tls.clientAuth optional or required', fieldPath: '.authentication' },
+  { rule: "self.protocol == 'http' || !has(self.authentication) || !('bearer' in self.authentication)", message: 'bearer applies only to http listeners', fieldPath: '.authentication' },
+  { rule: "self.protocol == 'kafka' || !has(self.authentication) || self.authentication.all(m, m in ['plain', 'mtls', 'bearer', 'anonymous'])", message: 'SCRAM applies only to kafka listeners', fieldPath: '.authentication' },
+  { rule: "!has(self.tls) || self.tls.enabled || !has(self.tls.clientAuth) || self.tls.clientAuth == 'none'", message: 'clientAuth needs tls.enabled', fieldPath: '.tls.clientAuth' },
+);
+
+const labelSelector = z
+  .strictObject({
+    matchLabels: z.record(z.string().max(317), z.string().max(63)).optional().meta({ description: 'Labels the selected objects carry.', maxProperties: 32 }),
+    matchExpressions: z
+      .array(
+        z.strictObject({
+          key: z.string().min(1).max(317).describe('Label key.'),
+          operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']).describe('In, NotIn, Exists or DoesNotExist.'),
+          values: z.array(z.string().max(63).describe('A label value.')).max(64).optional().describe('Values for In and NotIn.'),
+        }).describe('A label selector requirement.'),
+      )
+      .max(16)
+      .optional()
+      .describe('Label selector requirements, all of which must hold.'),
+  })
+  .describe('A Kubernetes label selector.');
+
+const networkPeer = cel(
+  z.strictObject({
+    podSelector: labelSelector.optional(),
+    namespaceSelector: labelSelector.optional(),
+    ipBlock: z
+      .strictObject({
+        cidr: z.string().min(2).max(43).describe('CIDR block allowed.'),
+        except: z.array(z.string().min(2).max(43).describe('A CIDR block.')).max(16).optional().describe('CIDR blocks excluded.'),
+      })
+      .optional()
+      .describe('Addresses allowed.'),
+  }),
+  'A peer allowed to reach the client listeners, as in a NetworkPolicy.',
+  { rule: '!has(self.ipBlock) || (!has(self.podSelector) && !has(self.namespaceSelector))', message: 'ipBlock cannot be combined with selectors' },
+  { rule: 'has(self.ipBlock) || has(self.podSelector) || has(self.namespaceSelector)', message: 'set podSelector, namespaceSelector or ipBlock' },
+);
+
+/** Variables that would let a CR change how the broker process itself loads or runs. */
+export const BLOCKED_ENV = ['LD_PRELOAD', 'LD_LIBRARY_PATH', 'LD_AUDIT', 'NODE_OPTIONS', 'NODE_PATH', 'NODE_TLS_REJECT_UNAUTHORIZED', 'NODE_EXTRA_CA_CERTS', 'UV_THREADPOOL_SIZE'] as const;
+
+const envVar = cel(
+  z.strictObject({
+    name: z.string().min(1).max(128).regex(/^[A-Za-z_][A-Za-z0-9_]*$/).describe('Variable name.'),
+    value: z.string().max(4096).optional().describe('Literal value.'),
+    valueFrom: cel(
+      z.strictObject({
+        secretKeyRef: z.strictObject({ name: resourceName('Secret name.'), key: z.string().min(1).max(253).describe('Key.') }).optional().describe('A key of a Secret.'),
+        configMapKeyRef: z.strictObject({ name: resourceName('ConfigMap name.'), key: z.string().min(1).max(253).describe('Key.') }).optional().describe('A key of a ConfigMap.'),
+      }),
+      'Where the value comes from.',
+      { rule: 'has(self.secretKeyRef) != has(self.configMapKeyRef)', message: 'set exactly one of secretKeyRef or configMapKeyRef' },
+    ).optional(),
+  }),
+  'An environment variable for the broker container.',
+  { rule: '!(has(self.value) && has(self.valueFrom))', message: 'value and valueFrom are mutually exclusive' },
+  { rule: `!(self.name in [${BLOCKED_ENV.map((n) => `'${n}'`).join(', ')}]) && !self.name.startsWith('BULWARK_') && !self.name.startsWith('LD_')`, message: 'this variable is reserved or unsafe (LD_*, NODE_*, BULWARK_* are blocked)', fieldPath: '.name' },
+);
+
+export const brokerClusterSpec = cel(
+  z.strictObject({
+    replicas: z.number().int().min(1).max(64).describe('Number of broker pods.'),
+    image: z.string().min(1).max(512).optional().describe('Broker container image. Left out, the operator\'s own image and version.'),
+    storage: z
+      .strictObject({
+        size: quantity('Size of each broker\'s data volume, such as 10Gi.'),
+        storageClassName: immutable(z.string().min(1).max(253), 'StorageClass of the data volumes. Left out, the cluster default.', 'storage.storageClassName').optional(),
+      })
+      .describe('Persistent storage of each broker.'),
+    listeners: z
+      .array(listener)
+      .min(1)
+      .max(8)
+      .meta({ description: 'Client listeners. The internal listener (operator pushes, replication) is separate and always mTLS.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+    internalPort: z.number().int().min(1024).max(65535).optional().describe('Port of the internal mTLS listener. Left out, 9443.'),
+    tls: cel(
+      z.strictObject({
+        certManager: z
+          .strictObject({
+            issuerRef: z
+              .strictObject({
+                name: resourceName('Issuer name.'),
+                kind: z.enum(['Issuer', 'ClusterIssuer']).describe('Issuer or ClusterIssuer.'),
+                group: z.string().max(253).optional().describe('API group of the issuer. Left out, cert-manager.io.'),
+              })
+              .describe('The cert-manager issuer that signs the broker certificates.'),
+          })
+          .optional()
+          .describe('Use cert-manager for certificates. Left out, the operator\'s built-in CA signs them.'),
+        duration: duration('Lifetime of the broker certificates, such as 2160h. Left out, 2160h (90 days).').optional(),
+        renewBefore: duration('Renew certificates this long before they expire, such as 360h. Left out, a third of duration.').optional(),
+      }),
+      'Certificates for the TLS listeners and the internal listener.',
+      { rule: '!has(self.duration) || !has(self.renewBefore) || duration(self.renewBefore) < duration(self.duration)', message: 'renewBefore must be shorter than duration', fieldPath: '.renewBefore' },
+      { rule: "!has(self.duration) || duration(self.duration) >= duration('1h')", message: 'duration must be at least 1h', fieldPath: '.duration' },
+    ).optional(),
+    authentication: z
+      .strictObject({
+        allowAnonymous: z.boolean().optional().describe('Let clients on listeners that list anonymous act as system:anonymous. Left out means false.'),
+        scramIterations: z.number().int().min(4096).max(65536).optional().describe('PBKDF2 iterations for SCRAM credentials. Left out, 8192.'),
+        maxTokensPerUser: z.number().int().min(0).max(10000).optional().describe('Most AccessTokens per user. Left out, 100.'),
+        certificatePrincipal: z
+          .strictObject({
+            source: z.enum(['commonName', 'sanDns', 'sanUri']).describe('Which part of the client certificate names the user.'),
+            prefix: z.string().max(253).optional().describe('Strip this prefix from the value, such as spiffe://example.org/ns/apps/sa/.'),
+          })
+          .optional()
+          .describe('How a client certificate maps to a username. Left out, the subject common name.'),
+      })
+      .optional()
+      .describe('Cluster-wide authentication settings.'),
+    authorization: z
+      .strictObject({
+        superUsers: z
+          .array(z.string().min(1).max(128).regex(USERNAME).describe('A username.'))
+          .max(16)
+          .optional()
+          .meta({ description: 'Usernames that bypass every grant, deny included (as Kafka super.users). Keep this list short.', 'x-kubernetes-list-type': 'set' }),
+      })
+      .optional()
+      .describe('Cluster-wide authorization settings.'),
+    limits: z
+      .strictObject({
+        maxMessageBytes: z.number().int().min(1024).max(1073741824).optional().describe('Largest record. Left out, 1 MiB.'),
+        maxRequestBytes: z.number().int().min(1024).max(1073741824).optional().describe('Largest request frame. Left out, 100 MiB.'),
+        maxConnections: z.number().int().min(1).max(1000000).optional().describe('Most client connections per broker. Left out, 10000.'),
+        maxConnectionsPerIp: z.number().int().min(1).max(1000000).optional().describe('Most client connections per source address. Left out, 1000.'),
+        users: limits.optional(),
+      })
+      .optional()
+      .describe('Broker-wide limits, and default per-user limits.'),
+    limitGroups: z
+      .array(z.strictObject({ name: resourceName('Name of the limit group.'), limits }).describe('A named set of limits users can select with spec.limitGroup.'))
+      .max(64)
+      .optional()
+      .meta({ description: 'Resource limit groups, as in SwiftMQ.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+    networkPolicy: z
+      .strictObject({
+        enabled: z.boolean().describe('Create a NetworkPolicy for the broker pods.'),
+        peers: z.array(networkPeer).max(32).optional().describe('Who may reach the client listeners. Left out, only pods in the same namespace.'),
+      })
+      .optional()
+      .describe('Network isolation of the broker pods.'),
+    encryption: cel(
+      z.strictObject({
+        enabled: z.boolean().describe('Encrypt record batches at rest with AES-256-GCM.'),
+        keysSecretRef: z.strictObject({ name: resourceName('Secret name.') }).optional().describe('Secret whose keys are key ids and whose values are 32-byte keys, base64-encoded.'),
+        activeKeyId: z.string().min(1).max(64).regex(/^[-._a-zA-Z0-9]+$/).optional().describe('The key id new batches are encrypted with; the others still decrypt.'),
+      }),
+      'Encryption at rest.',
+      { rule: '!self.enabled || (has(self.keysSecretRef) && has(self.activeKeyId))', message: 'encryption needs keysSecretRef and activeKeyId' },
+      { rule: '!oldSelf.enabled || self.enabled', message: 'encryption cannot be turned off once on: data on disk needs the keys' },
+    ).optional(),
+    audit: z
+      .strictObject({
+        logAllowed: z.boolean().optional().describe('Also log allowed requests, not only denials. Left out means false.'),
+        sinks: z
+          .array(
+            cel(
+              z.strictObject({
+                type: z.enum(['file', 'topic']).describe('file (JSON lines) or topic (an internal topic).'),
+                path: z.string().min(1).max(1024).optional().describe('For file: the file path in the broker container.'),
+                topic: z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/).optional().describe('For topic: the topic name.'),
+              }),
+              'Where audit events go.',
+              { rule: "self.type != 'file' || has(self.path)", message: 'a file sink needs path' },
+              { rule: "self.type != 'topic' || has(self.topic)", message: 'a topic sink needs topic' },
+            ),
+          )
+          .max(4)
+          .optional()
+          .describe('Audit sinks. Left out, audit events go to the broker log.'),
+      })
+      .optional()
+      .describe('Audit log of authentication, authorization and policy events.'),
+    topics: z
+      .strictObject({
+        autoCreate: z.boolean().optional().describe('Create topics on first Metadata or Produce. Left out means false.'),
+        defaultPartitions: z.number().int().min(1).max(10000).optional().describe('Partitions of an auto-created topic. Left out, 1.'),
+      })
+      .optional()
+      .describe('Topic defaults.'),
+    env: z
+      .array(envVar)
+      .max(64)
+      .optional()
+      .meta({ description: 'Extra environment variables for the broker container; unsafe names are refused.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+    resources: z
+      .strictObject({
+        requests: z.strictObject({ cpu: quantity('CPU.').optional(), memory: quantity('Memory.').optional() }).optional().describe('Requested resources.'),
+        limits: z.strictObject({ cpu: quantity('CPU.').optional(), memory: quantity('Memory.').optional() }).optional().describe('Resource limits.'),
+      })
+      .optional()
+      .describe('Compute resources of the broker container.'),
+  }),
+  'Desired state of the broker cluster.',
+  { rule: 'self.listeners.all(l, self.listeners.exists_one(m, m.port == l.port))', message: 'listener ports must be distinct', fieldPath: '.listeners' },
+  { rule: '!has(self.internalPort) || self.listeners.all(l, l.port != self.internalPort)', message: 'internalPort clashes with a listener port', fieldPath: '.internalPort' },
+);
+
+export const brokerClusterStatus = z
+  .strictObject({
+    ...baseStatus,
+    readyReplicas: z.number().int().min(0).max(64).optional().describe('Broker pods that are ready.'),
+    policyVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Version of the policy snapshot every ready broker applied.'),
+    policyHash: z.string().max(80).optional().describe('Content hash of that snapshot.'),
+  })
+  .describe('Observed state of the BrokerCluster.');
+
+export type BrokerClusterSpec = z.infer<typeof brokerClusterSpec>;

@@ -1,0 +1,11 @@
+export * from './common.ts';
+export * from './permissions.ts';
+export * from './limits.ts';
+export * from './user.ts';
+export * from './role.ts';
+export * from './access-token.ts';
+export * from './topic-grant.ts';
+export * from './broker-cluster.ts';
+export * from './kinds.ts';
+export * from './resources.ts';
+export { buildAllCrds, buildCrd, auditSchema, toStructuralSchema } from './crd.ts';

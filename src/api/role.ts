@@ -1,0 +1,22 @@
+import { z } from 'zod';
+import { baseStatus, cel } from './common.ts';
+import { actionList, actionsFitResourcesRule, resourceRef } from './permissions.ts';
+
+export const roleRule = cel(
+  z.strictObject({
+    resources: z.array(resourceRef).min(1).max(64).describe('The resources this rule covers.'),
+    actions: actionList,
+  }),
+  'A rule: these actions on these resources.',
+  actionsFitResourcesRule,
+);
+
+export const roleSpec = z
+  .strictObject({
+    description: z.string().max(1024).optional().describe('What the role is for.'),
+    rules: z.array(roleRule).min(1).max(256).describe('The rules of the role; it allows the union of them.'),
+  })
+  .describe('A named set of permissions. Roles are shared by every cluster in their namespace; Users, AccessTokens and TopicGrants refer to them by name.');
+
+export const roleStatus = z.strictObject({ ...baseStatus }).describe('Observed state of the Role.');
+export type RoleSpec = z.infer<typeof roleSpec>;

@@ -1,0 +1,52 @@
+// The `bulwark` command.
+import { BulwarkError } from '../lib/errors.ts';
+import { dev } from './dev.ts';
+import { policyCheck, policyExplain, type Output } from './policy-commands.ts';
+
+const HELP = `bulwark: a Kafka-compatible broker whose security is declared as Kubernetes resources
+
+Usage:
+  bulwark dev [DIR]                      run on embedded defaults (policy from examples/policy/)
+  bulwark policy check DIR               validate a directory of CR YAML files
+  bulwark policy explain DIR --user U --action A --resource TYPE:NAME [--host IP] [--token T]
+                                         show the decision for one request and the rule behind it
+  bulwark help                           this text
+`;
+
+export async function run(argv: string[], io: Output): Promise<number> {
+  const [command, sub, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'dev':
+        return await dev(sub === undefined ? [] : [sub, ...rest], io);
+      case 'policy':
+        if (sub === 'check') return await policyCheck(rest, io);
+        if (sub === 'explain') return await policyExplain(rest, io);
+        throw new BulwarkError('BWK_ERR_CLI_USAGE', { detail: `unknown policy command ${JSON.stringify(sub)}: expected check or explain` });
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.out(HELP);
+        return 0;
+      default:
+        throw new BulwarkError('BWK_ERR_CLI_USAGE', { detail: `unknown command ${JSON.stringify(command)}; run \`bulwark help\`` });
+    }
+  } catch (err) {
+    if (err instanceof BulwarkError) {
+      io.err(`bulwark: ${err.message} [${err.code}]`);
+      return 2;
+    }
+    if (err instanceof TypeError && (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      io.err(`bulwark: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}
+
+const isMain = process.argv[1] !== undefined && /(?:cli[\\/]main\.ts|bin[\\/]bulwark(\.js)?)$/.test(process.argv[1]);
+if (isMain) {
+  const code = await run(process.argv.slice(2), { out: (l) => console.log(l), err: (l) => console.error(l) });
+  process.exitCode = code;
+}

@@ -1,0 +1,38 @@
+// The catalog of Bulwark's errors. Every error the code throws on purpose is declared here once,
+// with a stable code, what it maps to (exit code now; HTTP status and Kafka error code as the
+// broker arrives), and a message template. Nobody matches on message text: match on `code`.
+// docs/errors.md documents every code; a test keeps the two in step. Retired codes are never reused.
+
+export interface ErrorSpec {
+  /** HTTP status the error maps to when it reaches an HTTP client. */
+  status: number;
+  message: (details: Record<string, string | number>) => string;
+}
+
+export const ERRORS = {
+  BWK_ERR_CONFIG_INVALID: { status: 400, message: (d) => `invalid configuration: ${d.detail}` },
+  BWK_ERR_POLICY_DIR_UNREADABLE: { status: 500, message: (d) => `cannot read policy directory ${d.dir}: ${d.detail}` },
+  BWK_ERR_POLICY_INVALID: { status: 400, message: (d) => `policy has ${d.count} error(s)` },
+  BWK_ERR_POLICY_CLUSTER_AMBIGUOUS: { status: 400, message: (d) => `cannot tell which cluster to compile for: ${d.detail}` },
+  BWK_ERR_SNAPSHOT_INVALID: { status: 400, message: (d) => `policy snapshot rejected: ${d.detail}` },
+  BWK_ERR_SNAPSHOT_HASH_MISMATCH: { status: 400, message: () => 'policy snapshot rejected: content does not match its hash' },
+  BWK_ERR_CLI_USAGE: { status: 400, message: (d) => `${d.detail}` },
+  BWK_ERR_RESOURCE_ARGUMENT_INVALID: { status: 400, message: (d) => `invalid resource ${JSON.stringify(d.value)}: expected TYPE:NAME with TYPE one of ${d.types}` },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class BulwarkError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  constructor(code: ErrorCode, details: Record<string, string | number> = {}, options?: { cause?: unknown }) {
+    super(ERRORS[code].message(details), options);
+    this.name = 'BulwarkError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+  }
+}
+
+export function isBulwarkError(err: unknown, code?: ErrorCode): err is BulwarkError {
+  return err instanceof BulwarkError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,287 @@
+// compilePolicy: the five kinds in, one PolicySnapshot out. Pure and deterministic: the same
+// resources and credentials always give the same snapshot bytes.
+//
+// Problems are reported as diagnostics against the resource that has them, and the compiler
+// fails closed around them: a user without credentials cannot log in, a token whose scope names
+// a missing role is left out, a Deny whose role is missing denies everything on its topics.
+import {
+  ACTIONS_BY_TYPE,
+  type AccessToken,
+  type Action,
+  type BrokerCluster,
+  type BulwarkResource,
+  type Limits,
+  type ResourceType,
+  type Role,
+  type TopicGrant,
+  type User,
+} from '../api/index.ts';
+import type { DerivedCredentials } from './credentials.ts';
+import { DEFAULT_SCRAM_ITERATIONS } from './credentials.ts';
+import { formatPattern, intersectPatterns, parsePattern } from './pattern.ts';
+import { sealSnapshot, type PolicySnapshot, type SnapshotRule, type SnapshotSettings, type SnapshotToken, type SnapshotUser } from './snapshot.ts';
+
+export interface TokenCredential {
+  /** Hex SHA-256 of the token. */
+  sha256: string;
+  /** When the token was issued (RFC 3339); needed to resolve spec.lifetime. */
+  issuedAt?: string;
+}
+
+export interface CompileInput {
+  cluster: { namespace: string; name: string };
+  /** Resources of any namespace and cluster; only the cluster's own are compiled. */
+  resources: readonly BulwarkResource[];
+  credentials?: {
+    /** Keyed by the User's metadata.name. */
+    users?: ReadonlyMap<string, DerivedCredentials>;
+    /** Keyed by the AccessToken's metadata.name. */
+    tokens?: ReadonlyMap<string, TokenCredential>;
+  };
+  /** Monotonic snapshot version, assigned by whoever distributes it. Defaults to 1. */
+  version?: number;
+}
+
+export interface Diagnostic {
+  severity: 'error' | 'warning';
+  /** Kind/name of the resource the problem is in. */
+  resource: string;
+  path?: string;
+  message: string;
+}
+
+export interface CompileResult {
+  snapshot: PolicySnapshot;
+  diagnostics: Diagnostic[];
+}
+
+export const DEFAULT_MAX_TOKENS_PER_USER = 100;
+
+export function compilePolicy(input: CompileInput): CompileResult {
+  const { namespace, name: clusterName } = input.cluster;
+  const diagnostics: Diagnostic[] = [];
+  const report = (severity: Diagnostic['severity'], resource: BulwarkResource, message: string, path?: string) =>
+    diagnostics.push({ severity, resource: `${resource.kind}/${resource.metadata.name}`, message, ...(path ? { path } : {}) });
+
+  const inNamespace = input.resources.filter((r) => r.metadata.namespace === namespace);
+  const ofCluster = <K extends BulwarkResource['kind']>(kind: K) =>
+    inNamespace.filter((r): r is Extract<BulwarkResource, { kind: K }> => r.kind === kind && 'clusterRef' in r.spec && r.spec.clusterRef.name === clusterName);
+
+  const cluster = inNamespace.find((r): r is BrokerCluster => r.kind === 'BrokerCluster' && r.metadata.name === clusterName);
+  const settings = compileSettings(cluster);
+  const roles = new Map(inNamespace.filter((r): r is Role => r.kind === 'Role').map((r) => [r.metadata.name, r]));
+  const rules: SnapshotRule[] = [];
+
+  // Users --------------------------------------------------------------------------------
+  const usersByName = new Map<string, User[]>();
+  for (const u of ofCluster('User')) {
+    const username = u.spec.username ?? u.metadata.name;
+    usersByName.set(username, [...(usersByName.get(username) ?? []), u]);
+  }
+  const users: SnapshotUser[] = [];
+  const usernameOf = new Map<string, string>(); // metadata.name -> username, for users that compiled
+  for (const [username, claimants] of usersByName) {
+    if (claimants.length > 1) {
+      for (const u of claimants) report('error', u, `username ${username} is claimed by ${claimants.length} Users; none of them can log in until it is unique`, 'spec.username');
+      continue;
+    }
+    const u = claimants[0]!;
+    usernameOf.set(u.metadata.name, username);
+    const derived = input.credentials?.users?.get(u.metadata.name) ?? {};
+    const type = u.spec.authentication.type;
+    const hasCredential = type === 'tls' || (type === 'password' ? !!derived.argon2id : type === 'scram-sha-256' ? !!derived.scramSha256 : !!derived.scramSha512);
+    if (!hasCredential) report('error', u, 'no password is available for this user, so it cannot log in', 'spec.authentication.passwordSecretRef');
+    const limitGroup = u.spec.limitGroup ? cluster?.spec.limitGroups?.find((g) => g.name === u.spec.limitGroup) : undefined;
+    if (u.spec.limitGroup && !limitGroup) report('error', u, `limit group ${u.spec.limitGroup} is not declared in BrokerCluster ${clusterName}; the cluster's default limits apply`, 'spec.limitGroup');
+    users.push({
+      name: username,
+      source: `User/${u.metadata.name}`,
+      authentication: type,
+      disabled: u.spec.disabled ?? false,
+      groups: sortedUnique(u.spec.groups ?? []),
+      hosts: sortedUnique(u.spec.hosts ?? []),
+      limits: mergeLimits(cluster?.spec.limits?.users, limitGroup?.limits, u.spec.limits),
+      credentials: {
+        ...(type === 'scram-sha-256' && derived.scramSha256 ? { scramSha256: derived.scramSha256 } : {}),
+        ...(type === 'scram-sha-512' && derived.scramSha512 ? { scramSha512: derived.scramSha512 } : {}),
+        ...(type === 'password' && derived.argon2id ? { argon2id: derived.argon2id } : {}),
+        ...(type === 'tls' ? { certificateSubject: u.spec.authentication.certificateSubject ?? username } : {}),
+      },
+    });
+    for (const roleName of u.spec.roles ?? []) {
+      const role = roles.get(roleName);
+      if (!role) {
+        report('error', u, `Role ${roleName} does not exist in namespace ${namespace}; its permissions are not granted`, 'spec.roles');
+        continue;
+      }
+      rules.push(...roleRules(role, `User:${username}`, `User/${u.metadata.name} via Role/${roleName}`));
+    }
+  }
+
+  // Access tokens -------------------------------------------------------------------------
+  const tokens: SnapshotToken[] = [];
+  const userByName = new Map(users.map((u) => [u.name, u]));
+  const tokensPerUser = new Map<string, number>();
+  for (const t of [...ofCluster('AccessToken')].sort((a, b) => compare(a.metadata.name, b.metadata.name))) {
+    const token = compileToken(t, usernameOf, roles, input.credentials?.tokens?.get(t.metadata.name), (m, p) => report('error', t, m, p));
+    if (!token) continue;
+    const count = (tokensPerUser.get(token.user) ?? 0) + 1;
+    const cap = userByName.get(token.user)?.limits.maxTokens ?? settings.maxTokensPerUser;
+    if (count > cap) {
+      report('error', t, `user ${token.user} already has ${cap} tokens, the most allowed; this one is not accepted`);
+      continue;
+    }
+    tokensPerUser.set(token.user, count);
+    tokens.push(token);
+  }
+
+  // Topic grants --------------------------------------------------------------------------
+  for (const g of ofCluster('TopicGrant')) rules.push(...grantRules(g, roles, (sev, m, p) => report(sev, g, m, p)));
+  for (const g of ofCluster('TopicGrant')) {
+    for (const s of g.spec.subjects) {
+      if (s.kind === 'User' && s.name !== 'system:anonymous' && !userByName.has(s.name)) report('warning', g, `subject User ${s.name} is not a user of cluster ${clusterName}`, 'spec.subjects');
+    }
+  }
+
+  users.sort((a, b) => compare(a.name, b.name));
+  rules.sort(compareRules);
+  const snapshot = sealSnapshot({ cluster: { namespace, name: clusterName }, settings, users, tokens, rules }, input.version ?? 1);
+  return { snapshot, diagnostics };
+}
+
+function compileSettings(cluster: BrokerCluster | undefined): SnapshotSettings {
+  const spec = cluster?.spec;
+  return {
+    superUsers: sortedUnique(spec?.authorization?.superUsers ?? []),
+    allowAnonymous: spec?.authentication?.allowAnonymous ?? false,
+    maxTokensPerUser: spec?.authentication?.maxTokensPerUser ?? DEFAULT_MAX_TOKENS_PER_USER,
+    scramIterations: spec?.authentication?.scramIterations ?? DEFAULT_SCRAM_ITERATIONS,
+  };
+}
+
+function compileToken(
+  t: AccessToken,
+  usernameOf: ReadonlyMap<string, string>,
+  roles: ReadonlyMap<string, Role>,
+  credential: TokenCredential | undefined,
+  fail: (message: string, path?: string) => void,
+): SnapshotToken | undefined {
+  const user = usernameOf.get(t.spec.userRef.name);
+  if (!user) return void fail(`User ${t.spec.userRef.name} does not exist (or cannot log in); the token is not accepted`, 'spec.userRef');
+  if (!credential) return void fail('no token value is available for this AccessToken', 'spec.secretName');
+  let expiresAt: string | null = t.spec.expiresAt ?? null;
+  if (t.spec.lifetime) {
+    if (!credential.issuedAt) return void fail('lifetime needs the time the token was issued, which is unknown; use expiresAt', 'spec.lifetime');
+    expiresAt = new Date(Date.parse(credential.issuedAt) + parseDurationMs(t.spec.lifetime)).toISOString();
+  }
+  const scope: SnapshotRule[] = [];
+  for (const roleName of t.spec.roles ?? []) {
+    const role = roles.get(roleName);
+    // Fail closed: a token meant to be narrowed must never fall back to the user's full access.
+    if (!role) return void fail(`Role ${roleName} does not exist; the token is not accepted`, 'spec.roles');
+    scope.push(...roleRules(role, `User:${user}`, `AccessToken/${t.metadata.name} via Role/${roleName}`));
+  }
+  scope.sort(compareRules);
+  return { id: t.metadata.name, user, sha256: credential.sha256, expiresAt, scope, scoped: (t.spec.roles ?? []).length > 0 };
+}
+
+function roleRules(role: Role, subject: string, source: string): SnapshotRule[] {
+  const out: SnapshotRule[] = [];
+  for (const rule of role.spec.rules) {
+    for (const res of rule.resources) {
+      const actions = actionsFor(res.type, rule.actions);
+      if (actions.length > 0) out.push({ source, effect: 'Allow', subject, resourceType: res.type, pattern: res.pattern, actions, hosts: [] });
+    }
+  }
+  return out;
+}
+
+function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (sev: Diagnostic['severity'], message: string, path?: string) => void): SnapshotRule[] {
+  const { effect, subjects, topics, consumerGroups = [], hosts = [] } = g.spec;
+  const source = `TopicGrant/${g.metadata.name}`;
+  // Each target: a resource type, a pattern, and the actions on it.
+  const targets: { type: ResourceType; pattern: string; actions: Action[]; source: string }[] = [];
+  const add = (type: ResourceType, patterns: readonly string[], actions: readonly Action[], src: string) => {
+    const fitting = actionsFor(type, actions);
+    if (fitting.length > 0) for (const pattern of patterns) targets.push({ type, pattern, actions: fitting, source: src });
+  };
+  if (g.spec.actions) {
+    add('topic', topics, g.spec.actions, source);
+    add('group', consumerGroups, g.spec.actions, source);
+  } else {
+    const roleName = g.spec.role!;
+    const role = roles.get(roleName);
+    if (!role) {
+      if (effect === 'Deny') {
+        report('error', `Role ${roleName} does not exist; failing closed, this Deny covers every action on its topics and groups`, 'spec.role');
+        add('topic', topics, ['all'], `${source} (missing Role/${roleName}: deny all)`);
+        add('group', consumerGroups, ['all'], `${source} (missing Role/${roleName}: deny all)`);
+      } else {
+        report('error', `Role ${roleName} does not exist; the grant allows nothing`, 'spec.role');
+      }
+    } else {
+      const via = `${source} via Role/${roleName}`;
+      let used = false;
+      for (const rule of role.spec.rules) {
+        for (const res of rule.resources) {
+          const narrowTo = res.type === 'topic' ? topics : res.type === 'group' ? consumerGroups : undefined;
+          if (!narrowTo) continue;
+          for (const p of narrowTo) {
+            const both = intersectPatterns(parsePattern(res.pattern), parsePattern(p));
+            if (both) {
+              add(res.type, [formatPattern(both)], rule.actions, via);
+              used = true;
+            }
+          }
+        }
+      }
+      if (role.spec.rules.some((r) => r.resources.some((res) => res.type !== 'topic' && res.type !== 'group')))
+        report('warning', `Role ${roleName} has rules for resources other than topics and groups; a TopicGrant applies only its topic and group rules`, 'spec.role');
+      if (!used) report('warning', `Role ${roleName} covers none of this grant's topics or groups; the grant has no effect`, 'spec.role');
+    }
+  }
+  const out: SnapshotRule[] = [];
+  for (const s of subjects) {
+    for (const t of targets) out.push({ source: t.source, effect, subject: `${s.kind}:${s.name}`, resourceType: t.type, pattern: t.pattern, actions: t.actions, hosts: sortedUnique(hosts) });
+  }
+  return out;
+}
+
+/** The given actions that mean something on this resource type, in canonical order. */
+function actionsFor(type: ResourceType, actions: readonly Action[]): Action[] {
+  return ACTIONS_BY_TYPE[type].filter((a) => actions.includes(a));
+}
+
+function mergeLimits(...layers: (Limits | undefined)[]): Limits {
+  const out: Record<string, number> = {};
+  for (const layer of layers) for (const [k, v] of Object.entries(layer ?? {})) if (v !== undefined) out[k] = v;
+  return out as Limits;
+}
+
+const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+export function parseDurationMs(text: string): number {
+  let total = 0;
+  for (const [, n, unit] of text.matchAll(/([0-9]+)(ns|us|ms|s|m|h)/g)) total += Number(n) * DURATION_UNITS[unit!]!;
+  return total;
+}
+
+function sortedUnique(values: readonly string[]): string[] {
+  return [...new Set(values)].sort(compare);
+}
+
+/** Code-unit order, independent of locale: deterministic everywhere. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function compareRules(a: SnapshotRule, b: SnapshotRule): number {
+  return (
+    compare(a.subject, b.subject) ||
+    compare(a.resourceType, b.resourceType) ||
+    compare(a.pattern, b.pattern) ||
+    compare(a.effect, b.effect) ||
+    compare(a.source, b.source) ||
+    compare(a.actions.join(), b.actions.join()) ||
+    compare(a.hosts.join(), b.hosts.join())
+  );
+}

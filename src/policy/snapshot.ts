@@ -1,0 +1,113 @@
+// The PolicySnapshot: the contract between the operator (or a policy directory) and the brokers.
+//
+// Versioned JSON with a content hash. It holds derived credentials only: argon2id PHC strings,
+// SCRAM salted keys, certificate subjects and SHA-256 token hashes; never a password or token.
+// A snapshot that fails validation is rejected whole, never half-applied.
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { ACTIONS, limits, RESOURCE_TYPES } from '../api/index.ts';
+import { canonicalJson } from '../lib/canonical-json.ts';
+import { BulwarkError } from '../lib/errors.ts';
+
+export const SNAPSHOT_FORMAT = 'bulwark.dev/policy-snapshot/v1';
+
+const b64 = z.string().max(200).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+const scram = z.strictObject({ salt: b64, iterations: z.number().int().min(4096).max(65536), storedKey: b64, serverKey: b64 });
+
+export const snapshotUser = z.strictObject({
+  name: z.string().min(1).max(128),
+  source: z.string().max(300),
+  authentication: z.enum(['scram-sha-256', 'scram-sha-512', 'password', 'tls']),
+  disabled: z.boolean(),
+  groups: z.array(z.string().max(128)).max(64),
+  hosts: z.array(z.string().max(43)).max(64),
+  limits,
+  credentials: z.strictObject({
+    scramSha256: scram.optional(),
+    scramSha512: scram.optional(),
+    argon2id: z.string().max(200).regex(/^\$argon2id\$/).optional(),
+    certificateSubject: z.string().max(1024).optional(),
+  }),
+});
+
+export const snapshotRule = z.strictObject({
+  source: z.string().max(600),
+  effect: z.enum(['Allow', 'Deny']),
+  subject: z.string().max(140).regex(/^(User|Group):/),
+  resourceType: z.enum(RESOURCE_TYPES),
+  pattern: z.string().min(1).max(250),
+  actions: z.array(z.enum(ACTIONS)).min(1).max(ACTIONS.length),
+  hosts: z.array(z.string().max(43)).max(64),
+});
+
+export const snapshotToken = z.strictObject({
+  id: z.string().max(300),
+  user: z.string().min(1).max(128),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  expiresAt: z.iso.datetime().nullable(),
+  /** Token scope: a request must also be allowed by one of these roles. Empty: no narrowing. */
+  scope: z.array(snapshotRule).max(10_000),
+  scoped: z.boolean(),
+});
+
+export const snapshotSettings = z.strictObject({
+  superUsers: z.array(z.string().max(128)).max(16),
+  allowAnonymous: z.boolean(),
+  maxTokensPerUser: z.number().int().min(0).max(10_000),
+  scramIterations: z.number().int().min(4096).max(65536),
+});
+
+const snapshotContent = {
+  cluster: z.strictObject({ namespace: z.string().max(63), name: z.string().max(253) }),
+  settings: snapshotSettings,
+  users: z.array(snapshotUser).max(1_000_000),
+  tokens: z.array(snapshotToken).max(1_000_000),
+  rules: z.array(snapshotRule).max(10_000_000),
+};
+
+export const policySnapshot = z.strictObject({
+  format: z.literal(SNAPSHOT_FORMAT),
+  version: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  hash: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  ...snapshotContent,
+});
+
+export type PolicySnapshot = z.infer<typeof policySnapshot>;
+export type SnapshotUser = z.infer<typeof snapshotUser>;
+export type SnapshotRule = z.infer<typeof snapshotRule>;
+export type SnapshotToken = z.infer<typeof snapshotToken>;
+export type SnapshotSettings = z.infer<typeof snapshotSettings>;
+export type SnapshotContent = Omit<PolicySnapshot, 'format' | 'version' | 'hash'>;
+
+/** The content hash: SHA-256 over the canonical JSON of everything but version and hash. */
+export function hashSnapshotContent(content: SnapshotContent): string {
+  const { cluster, settings, users, tokens, rules } = content;
+  return `sha256:${createHash('sha256').update(canonicalJson({ format: SNAPSHOT_FORMAT, cluster, settings, users, tokens, rules })).digest('hex')}`;
+}
+
+export function sealSnapshot(content: SnapshotContent, version: number): PolicySnapshot {
+  const { cluster, settings, users, tokens, rules } = content;
+  return { format: SNAPSHOT_FORMAT, version, hash: hashSnapshotContent(content), cluster, settings, users, tokens, rules };
+}
+
+/** The snapshot's bytes on the wire and on disk: canonical JSON, so equal snapshots are equal bytes. */
+export function encodeSnapshot(snapshot: PolicySnapshot): string {
+  return canonicalJson(snapshot);
+}
+
+/** Parses and verifies a snapshot; throws a coded error and applies nothing if any part is wrong. */
+export function decodeSnapshot(text: string): PolicySnapshot {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `not JSON (${(err as Error).message})` });
+  }
+  const parsed = policySnapshot.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0]!;
+    throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `${first.path.join('.') || '<root>'}: ${first.message} (${parsed.error.issues.length} issue(s))` });
+  }
+  if (hashSnapshotContent(parsed.data) !== parsed.data.hash) throw new BulwarkError('BWK_ERR_SNAPSHOT_HASH_MISMATCH');
+  return parsed.data;
+}
