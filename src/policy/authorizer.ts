@@ -2,15 +2,16 @@
 //
 // Built once per snapshot, queried on every request. The index is principal-first, like Kafka's
 // and Rivven's ACL indexes: each subject (a user, a group) owns one index per resource type, with
-// literal names in a hash map, prefixes in a radix tree and `*` in a slot. A decision looks up
-// the principal's few subjects and walks each radix tree along the resource name, so its cost
-// depends on the name's length and the principal's groups, not on the number of grants
-// (bench/authorize.ts: flat from 10 to 100,000 grants).
-import type { Action, ResourceType } from '../api/index.ts';
+// literal names in a hash map, and prefixes (`*` is the empty prefix) in a compressed prefix
+// tree whose entries are folded from short prefixes to long ones. A decision looks up the
+// principal's few subjects, one hash lookup and one longest-prefix lookup each, so its cost
+// depends on the principal's groups, not on the number of grants (bench/authorize.ts).
+import { RESOURCE_PATTERN, RESOURCE_TYPES, type Action, type ResourceType } from '../api/index.ts';
 import { compileHostMatcher, type HostMatcher } from '../lib/cidr.ts';
 import { BulwarkError } from '../lib/errors.ts';
 import { ACTION_BIT, allowMask, denyMask, TYPE_ORDINAL } from './actions.ts';
 import { parsePattern } from './pattern.ts';
+import { PrefixTree, PrefixTreeBuilder } from './prefix-tree.ts';
 import type { PolicySnapshot, SnapshotRule, SnapshotUser } from './snapshot.ts';
 
 export const ANONYMOUS_USER = 'system:anonymous';
@@ -63,80 +64,77 @@ export interface Authorizer {
 // --- Index ------------------------------------------------------------------------------------
 
 interface CompiledRule {
+  kind: 'rule';
   rule: SnapshotRule;
   allow: number;
   deny: number;
   hosts: HostMatcher | undefined;
+  /** The decision this rule makes, built once: deciding allocates nothing. */
+  decision: Decision;
 }
 
 /** The rules of one subject on one pattern. Host-free rules are folded into two masks. */
 interface Entry {
+  kind: 'entry';
   allow: number;
   deny: number;
   rules: CompiledRule[];
+  /** The rule, when the entry has exactly one and it applies from every host: the common case. */
+  single: CompiledRule | undefined;
   /** Rules that apply only from some hosts; checked per request, only when present. */
   hostRules: CompiledRule[] | undefined;
 }
 
-interface RadixNode {
-  label: string;
-  entry: Entry | undefined;
-  children: Map<number, RadixNode> | undefined;
+/**
+ * A prefix entry folded with every shorter prefix of the same subject and type: the longest
+ * matching prefix alone tells whether any matching prefix allows or denies.
+ */
+interface Folded {
+  kind: 'folded';
+  allow: number;
+  deny: number;
+  entry: Entry;
+  shorter: Folded | undefined;
+  /** Some entry on the chain has host-restricted rules. */
+  hosts: boolean;
 }
 
 interface TypeIndex {
   literal: Map<string, Entry>;
-  prefixes: RadixNode | undefined;
-  any: Entry | undefined;
+  /** Prefix patterns; `*` is the empty prefix. */
+  prefixes: PrefixTree<Folded>;
 }
 
 type SubjectIndex = (TypeIndex | undefined)[];
 
+/**
+ * What a decision reads for one principal, laid out to follow few pointers: the flags inline,
+ * and per resource type the indexes of its subjects (own first, then its groups). Requests from
+ * many different principals are bound by memory latency, so each hop saved counts.
+ */
 interface PrincipalIndex {
-  user: SnapshotUser | undefined;
+  disabled: boolean;
   superUser: boolean;
-  subjects: SubjectIndex[];
+  byType: (TypeIndex[] | undefined)[];
 }
 
-const newEntry = (): Entry => ({ allow: 0, deny: 0, rules: [], hostRules: undefined });
+const newEntry = (): Entry => ({ kind: 'entry', allow: 0, deny: 0, rules: [], single: undefined, hostRules: undefined });
+const fold = (shorter: Folded | undefined, entry: Entry): Folded => ({
+  kind: 'folded',
+  allow: (shorter?.allow ?? 0) | entry.allow,
+  deny: (shorter?.deny ?? 0) | entry.deny,
+  entry,
+  shorter,
+  hosts: (shorter?.hosts ?? false) || entry.hostRules !== undefined,
+});
 
 function addRule(entry: Entry, rule: CompiledRule): void {
   entry.rules.push(rule);
+  entry.single = entry.rules.length === 1 && !rule.hosts ? rule : undefined;
   if (rule.hosts) (entry.hostRules ??= []).push(rule);
   else {
     entry.allow |= rule.allow;
     entry.deny |= rule.deny;
-  }
-}
-
-function radixInsert(root: RadixNode, key: string): RadixNode {
-  let node = root;
-  let i = 0;
-  for (;;) {
-    if (i === key.length) return node;
-    node.children ??= new Map();
-    const c = key.charCodeAt(i);
-    const child = node.children.get(c);
-    if (!child) {
-      const leaf: RadixNode = { label: key.slice(i), entry: undefined, children: undefined };
-      node.children.set(c, leaf);
-      return leaf;
-    }
-    let common = 0;
-    const max = Math.min(child.label.length, key.length - i);
-    while (common < max && child.label.charCodeAt(common) === key.charCodeAt(i + common)) common++;
-    if (common === child.label.length) {
-      node = child;
-      i += common;
-      continue;
-    }
-    // Split the edge at the common prefix.
-    const split: RadixNode = { label: child.label.slice(0, common), entry: undefined, children: new Map() };
-    child.label = child.label.slice(common);
-    split.children!.set(child.label.charCodeAt(0), child);
-    node.children.set(c, split);
-    node = split;
-    i += common;
   }
 }
 
@@ -149,54 +147,52 @@ function compileRule(rule: SnapshotRule): CompiledRule {
       throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `rule from ${rule.source}: ${(err as Error).message}` });
     }
   }
-  if (!/^(\*|[a-zA-Z0-9._:@-]{1,249}\*?)$/.test(rule.pattern)) throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `rule from ${rule.source}: bad pattern` });
-  return rule.effect === 'Allow' ? { rule, allow: allowMask(rule.actions), deny: 0, hosts } : { rule, allow: 0, deny: denyMask(rule.actions), hosts };
+  if (!RESOURCE_PATTERN.test(rule.pattern)) throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `rule from ${rule.source}: bad pattern` });
+  return rule.effect === 'Allow'
+    ? { kind: 'rule', rule, allow: allowMask(rule.actions), deny: 0, hosts, decision: Object.freeze({ allowed: true, reason: Reason.AllowedByRule, rule }) }
+    : { kind: 'rule', rule, allow: 0, deny: denyMask(rule.actions), hosts, decision: Object.freeze({ allowed: false, reason: Reason.DeniedByRule, rule }) };
 }
 
 function indexRules(rules: readonly SnapshotRule[]): Map<string, SubjectIndex> {
-  const bySubject = new Map<string, SubjectIndex>();
+  const building = new Map<string, { literal: Map<string, Entry>; prefixes: PrefixTreeBuilder<Entry> }[]>();
   for (const rule of rules) {
     const compiled = compileRule(rule);
-    let subject = bySubject.get(rule.subject);
-    if (!subject) bySubject.set(rule.subject, (subject = []));
-    const t = TYPE_ORDINAL[rule.resourceType];
-    const ti = (subject[t] ??= { literal: new Map(), prefixes: undefined, any: undefined });
+    let subject = building.get(rule.subject);
+    if (!subject) building.set(rule.subject, (subject = []));
+    const ti = (subject[TYPE_ORDINAL[rule.resourceType]] ??= { literal: new Map(), prefixes: new PrefixTreeBuilder() });
     const p = parsePattern(rule.pattern);
     let entry: Entry;
-    if (p.kind === 'any') entry = ti.any ??= newEntry();
-    else if (p.kind === 'literal') {
+    if (p.kind === 'literal') {
       entry = ti.literal.get(p.name) ?? newEntry();
       ti.literal.set(p.name, entry);
     } else {
-      const node = radixInsert((ti.prefixes ??= { label: '', entry: undefined, children: undefined }), p.prefix);
-      entry = node.entry ??= newEntry();
+      entry = ti.prefixes.upsert(p.kind === 'any' ? '' : p.prefix, newEntry);
     }
     addRule(entry, compiled);
+  }
+  const bySubject = new Map<string, SubjectIndex>();
+  for (const [subject, types] of building) {
+    bySubject.set(subject, Array.from(types, (t) => t && { literal: t.literal, prefixes: t.prefixes.build(fold) }));
   }
   return bySubject;
 }
 
 // --- Decisions --------------------------------------------------------------------------------
 
-/** Running result of a lookup: the first entries that allowed and denied the action. */
+/** Running result of a lookup: what first allowed and first denied the action. */
 interface Match {
   bit: number;
   host: string | undefined;
-  deny: CompiledRule | Entry | undefined;
-  allow: CompiledRule | Entry | undefined;
+  deny: CompiledRule | Entry | Folded | undefined;
+  allow: CompiledRule | Entry | Folded | undefined;
 }
 
-function consider(entry: Entry, m: Match): void {
-  if (m.deny === undefined && entry.deny & m.bit) m.deny = entry;
-  if (m.allow === undefined && entry.allow & m.bit) m.allow = entry;
-  const hostRules = entry.hostRules;
-  if (hostRules !== undefined && m.host !== undefined) {
-    for (const r of hostRules) {
-      if ((r.deny & m.bit && m.deny === undefined) || (r.allow & m.bit && m.allow === undefined)) {
-        if (r.hosts!(m.host)) {
-          if (r.deny & m.bit) m.deny ??= r;
-          if (r.allow & m.bit) m.allow ??= r;
-        }
+function considerHostRules(hostRules: CompiledRule[], m: Match): void {
+  for (const r of hostRules) {
+    if ((r.deny & m.bit && m.deny === undefined) || (r.allow & m.bit && m.allow === undefined)) {
+      if (r.hosts!(m.host!)) {
+        if (r.deny & m.bit) m.deny ??= r;
+        if (r.allow & m.bit) m.allow ??= r;
       }
     }
   }
@@ -204,35 +200,63 @@ function consider(entry: Entry, m: Match): void {
 
 function lookup(ti: TypeIndex, name: string, m: Match): void {
   const literal = ti.literal.size > 0 ? ti.literal.get(name) : undefined;
-  if (literal !== undefined) consider(literal, m);
-  if (ti.any !== undefined) consider(ti.any, m);
-  let node = ti.prefixes;
-  let i = 0;
-  while (node !== undefined) {
-    if (node.entry !== undefined) consider(node.entry, m);
-    if (i === name.length || node.children === undefined) break;
-    const child = node.children.get(name.charCodeAt(i));
-    if (child === undefined || !name.startsWith(child.label, i)) break;
-    i += child.label.length;
-    node = child;
+  if (literal !== undefined) {
+    if (m.deny === undefined && literal.deny & m.bit) m.deny = literal;
+    if (m.allow === undefined && literal.allow & m.bit) m.allow = literal;
+    if (literal.hostRules !== undefined && m.host !== undefined) considerHostRules(literal.hostRules, m);
+  }
+  const folded = ti.prefixes.longestPrefixOf(name);
+  if (folded !== undefined) {
+    if (m.deny === undefined && folded.deny & m.bit) m.deny = folded;
+    if (m.allow === undefined && folded.allow & m.bit) m.allow = folded;
+    if (folded.hosts && m.host !== undefined) {
+      for (let f: Folded | undefined = folded; f !== undefined; f = f.shorter) if (f.entry.hostRules !== undefined) considerHostRules(f.entry.hostRules, m);
+    }
   }
 }
 
-/** The rule behind a match, for explanations: found only after the decision, off the hot path. */
-function ruleOf(found: CompiledRule | Entry, bit: number, effect: 'Allow' | 'Deny'): SnapshotRule {
-  if ('rule' in found) return found.rule;
-  const r = found.rules.find((c) => !c.hosts && (effect === 'Allow' ? c.allow : c.deny) & bit);
-  return r!.rule;
+/** The decision of the rule behind a match: the entry's single rule, or a search of its rules. */
+function decisionOf(found: CompiledRule | Entry | Folded, bit: number, effect: 'Allow' | 'Deny'): Decision {
+  if (found.kind === 'rule') return found.decision;
+  const entry = found.kind === 'folded' ? found.entry : found;
+  const single = entry.single;
+  if (single !== undefined && (effect === 'Allow' ? single.allow : single.deny) & bit) return single.decision;
+  const entries: Entry[] = [];
+  if (found.kind === 'folded') for (let f: Folded | undefined = found; f !== undefined; f = f.shorter) entries.push(f.entry);
+  else entries.push(found);
+  for (const e of entries) for (const c of e.rules) if (!c.hosts && (effect === 'Allow' ? c.allow : c.deny) & bit) return c.decision;
+  throw new Error('unreachable: a matched mask always has a rule behind it');
 }
 
-function match(subjects: readonly SubjectIndex[], type: number, name: string, bit: number, host: string | undefined): Match {
+/** Decisions without a rule, built once. */
+const decided = <R extends Reason>(allowed: boolean, reason: R) => Object.freeze({ allowed, reason }) as Decision;
+const SUPER_USER = decided(true, Reason.SuperUser);
+const NO_MATCHING_GRANT = decided(false, Reason.NoMatchingGrant);
+const UNKNOWN_USER = decided(false, Reason.UnknownUser);
+const ANONYMOUS_DISABLED = decided(false, Reason.AnonymousDisabled);
+const USER_DISABLED = decided(false, Reason.UserDisabled);
+const UNKNOWN_TOKEN = decided(false, Reason.UnknownToken);
+const TOKEN_EXPIRED = decided(false, Reason.TokenExpired);
+const OUTSIDE_TOKEN_SCOPE = decided(false, Reason.OutsideTokenScope);
+
+function match(indexes: readonly TypeIndex[] | undefined, name: string, bit: number, host: string | undefined): Match {
   const m: Match = { bit, host, deny: undefined, allow: undefined };
-  for (let s = 0; s < subjects.length; s++) {
-    const ti = subjects[s]![type];
-    if (ti !== undefined) lookup(ti, name, m);
-    if (m.deny !== undefined) break; // deny wins: nothing later can change the answer
+  if (indexes !== undefined) {
+    for (let s = 0; s < indexes.length; s++) {
+      lookup(indexes[s]!, name, m);
+      if (m.deny !== undefined) break; // deny wins: nothing later can change the answer
+    }
   }
   return m;
+}
+
+function principalIndex(subjects: SubjectIndex[], flags: { disabled: boolean; superUser: boolean }): PrincipalIndex {
+  const byType: (TypeIndex[] | undefined)[] = [];
+  for (let t = 0; t < RESOURCE_TYPES.length; t++) {
+    const indexes = subjects.map((s) => s[t]).filter((ti): ti is TypeIndex => ti !== undefined);
+    byType.push(indexes.length > 0 ? indexes : undefined);
+  }
+  return { ...flags, byType };
 }
 
 /** Builds the authorizer for a snapshot. Throws a coded error, and builds nothing, if any rule is invalid. */
@@ -246,10 +270,10 @@ export function buildAuthorizer(snapshot: PolicySnapshot, opts: { now?: () => nu
   const principals = new Map<string, PrincipalIndex>();
   for (const u of snapshot.users) {
     const keys = [`User:${u.name}`, ...u.groups.map((g) => `Group:${g}`), `Group:${AUTHENTICATED_GROUP}`];
-    principals.set(u.name, { user: u, superUser: superUsers.has(u.name), subjects: subjectsOf(keys) });
+    principals.set(u.name, principalIndex(subjectsOf(keys), { disabled: u.disabled, superUser: superUsers.has(u.name) }));
   }
   const anonymous: PrincipalIndex | undefined = snapshot.settings.allowAnonymous
-    ? { user: undefined, superUser: false, subjects: subjectsOf([`User:${ANONYMOUS_USER}`, `Group:${UNAUTHENTICATED_GROUP}`]) }
+    ? principalIndex(subjectsOf([`User:${ANONYMOUS_USER}`, `Group:${UNAUTHENTICATED_GROUP}`]), { disabled: false, superUser: false })
     : undefined;
 
   const tokens = new Map(
@@ -258,7 +282,7 @@ export function buildAuthorizer(snapshot: PolicySnapshot, opts: { now?: () => nu
       {
         token: t,
         expiresAtMs: t.expiresAt === null ? Infinity : Date.parse(t.expiresAt),
-        scope: t.scoped ? [...indexRules(t.scope).values()] : undefined,
+        scope: t.scoped ? principalIndex([...indexRules(t.scope).values()], { disabled: false, superUser: false }) : undefined,
       },
     ]),
   );
@@ -266,32 +290,29 @@ export function buildAuthorizer(snapshot: PolicySnapshot, opts: { now?: () => nu
   function authorize(req: AuthorizeRequest): Decision {
     const { principal, action, resource } = req;
     const p = principal.user === ANONYMOUS_USER ? anonymous : principals.get(principal.user);
-    if (p === undefined) return { allowed: false, reason: principal.user === ANONYMOUS_USER ? Reason.AnonymousDisabled : Reason.UnknownUser };
-    if (p.user?.disabled) return { allowed: false, reason: Reason.UserDisabled };
+    if (p === undefined) return principal.user === ANONYMOUS_USER ? ANONYMOUS_DISABLED : UNKNOWN_USER;
+    if (p.disabled) return USER_DISABLED;
     const bit = ACTION_BIT[action];
     const type = TYPE_ORDINAL[resource.type];
-    if (bit === undefined || type === undefined) return { allowed: false, reason: Reason.NoMatchingGrant }; // fail closed on garbage
+    if (bit === undefined || type === undefined) return NO_MATCHING_GRANT; // fail closed on garbage
 
-    let scope: SubjectIndex[] | undefined;
+    let scope: PrincipalIndex | undefined;
     if (principal.tokenId !== undefined) {
       const t = tokens.get(principal.tokenId);
-      if (t === undefined || t.token.user !== principal.user) return { allowed: false, reason: Reason.UnknownToken };
-      if (now() >= t.expiresAtMs) return { allowed: false, reason: Reason.TokenExpired };
+      if (t === undefined || t.token.user !== principal.user) return UNKNOWN_TOKEN;
+      if (now() >= t.expiresAtMs) return TOKEN_EXPIRED;
       scope = t.scope;
     }
 
     let decision: Decision;
-    if (p.superUser) decision = { allowed: true, reason: Reason.SuperUser };
+    if (p.superUser) decision = SUPER_USER;
     else {
-      const m = match(p.subjects, type, resource.name, bit, req.host);
-      if (m.deny !== undefined) return { allowed: false, reason: Reason.DeniedByRule, rule: ruleOf(m.deny, bit, 'Deny') };
-      if (m.allow === undefined) return { allowed: false, reason: Reason.NoMatchingGrant };
-      decision = { allowed: true, reason: Reason.AllowedByRule, rule: ruleOf(m.allow, bit, 'Allow') };
+      const m = match(p.byType[type], resource.name, bit, req.host);
+      if (m.deny !== undefined) return decisionOf(m.deny, bit, 'Deny');
+      if (m.allow === undefined) return NO_MATCHING_GRANT;
+      decision = decisionOf(m.allow, bit, 'Allow');
     }
-    if (scope !== undefined) {
-      const s = match(scope, type, resource.name, bit, req.host);
-      if (s.allow === undefined) return { allowed: false, reason: Reason.OutsideTokenScope };
-    }
+    if (scope !== undefined && match(scope.byType[type], resource.name, bit, req.host).allow === undefined) return OUTSIDE_TOKEN_SCOPE;
     return decision;
   }
 
