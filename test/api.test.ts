@@ -6,6 +6,7 @@ import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { API_GROUP_VERSION, KINDS, parseResource } from '../src/api/index.ts';
 import { renderApiReference, renderCrds } from '../src/api/render.ts';
+import { INVALID_CASES, invalidDocument } from './fixtures/invalid-resources.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -60,37 +61,14 @@ describe('parseResource', () => {
     assert.ok(count >= 10);
   });
 
-  // Each case: the document, and the field path the error must name.
-  const invalid: [string, unknown, string][] = [
+  const malformed: [string, unknown, string][] = [
     ['unknown kind', { apiVersion: API_GROUP_VERSION, kind: 'Broker', metadata: { name: 'x' }, spec: {} }, 'kind'],
     ['wrong apiVersion', { apiVersion: 'bulwark.dev/v1', kind: 'User', metadata: { name: 'x' }, spec: {} }, 'apiVersion'],
     ['bad metadata.name', { ...base('Role', { rules: [] }), metadata: { name: 'Bad_Name' } }, 'metadata.name'],
     ['missing spec', { apiVersion: API_GROUP_VERSION, kind: 'Role', metadata: { name: 'x' } }, 'spec'],
-    ['user without authentication', base('User', { clusterRef: { name: 'c' } }), 'spec.authentication'],
-    ['unknown authentication type', base('User', { clusterRef: { name: 'c' }, authentication: { type: 'kerberos' } }), 'spec.authentication.type'],
-    ['tls user with a password', base('User', { clusterRef: { name: 'c' }, authentication: { type: 'tls', passwordSecretRef: { name: 's', key: 'k' } } }), 'spec.authentication.passwordSecretRef'],
-    ['reserved group', base('User', { clusterRef: { name: 'c' }, authentication: { type: 'tls' }, groups: ['system:masters'] }), 'spec.groups'],
-    ['bad host', base('User', { clusterRef: { name: 'c' }, authentication: { type: 'tls' }, hosts: ['example.com'] }), 'spec.hosts[0]'],
-    ['unknown field', base('User', { clusterRef: { name: 'c' }, authentication: { type: 'tls' }, admin: true }), 'spec'],
-    ['role action on wrong type', base('Role', { rules: [{ resources: [{ type: 'group', pattern: '*' }], actions: ['write'] }] }), 'spec.rules[0].actions'],
-    ['cluster with a name', base('Role', { rules: [{ resources: [{ type: 'cluster', pattern: 'prod' }], actions: ['describe'] }] }), 'spec.rules[0].resources[0].pattern'],
-    ['pattern with a star inside', base('Role', { rules: [{ resources: [{ type: 'topic', pattern: 'a*b' }], actions: ['read'] }] }), 'spec.rules[0].resources[0].pattern'],
-    ['grant with actions and role', base('TopicGrant', { clusterRef: { name: 'c' }, subjects: [{ kind: 'User', name: 'a' }], topics: ['t'], actions: ['read'], role: 'r', effect: 'Allow' }), 'spec'],
-    ['grant with neither', base('TopicGrant', { clusterRef: { name: 'c' }, subjects: [{ kind: 'User', name: 'a' }], topics: ['t'], effect: 'Allow' }), 'spec'],
-    ['grant effect', base('TopicGrant', { clusterRef: { name: 'c' }, subjects: [{ kind: 'User', name: 'a' }], topics: ['t'], actions: ['read'], effect: 'Maybe' }), 'spec.effect'],
-    ['grant cluster action', base('TopicGrant', { clusterRef: { name: 'c' }, subjects: [{ kind: 'User', name: 'a' }], topics: ['t'], actions: ['clusterAction'], effect: 'Allow' }), 'spec.actions'],
-    ['unknown built-in group', base('TopicGrant', { clusterRef: { name: 'c' }, subjects: [{ kind: 'Group', name: 'system:everyone' }], topics: ['t'], actions: ['read'], effect: 'Allow' }), 'spec.subjects'],
-    ['token expiry twice', base('AccessToken', { clusterRef: { name: 'c' }, userRef: { name: 'u' }, expiresAt: '2030-01-01T00:00:00Z', lifetime: '24h' }), 'spec.lifetime'],
-    ['token bad lifetime', base('AccessToken', { clusterRef: { name: 'c' }, userRef: { name: 'u' }, lifetime: '3 days' }), 'spec.lifetime'],
-    ['cluster with no listeners', base('BrokerCluster', { replicas: 1, storage: { size: '1Gi' }, listeners: [] }), 'spec.listeners'],
-    ['plain without tls', base('BrokerCluster', { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'k', protocol: 'kafka', port: 9092, authentication: ['plain'] }] }), 'spec.listeners[0].authentication'],
-    ['duplicate ports', base('BrokerCluster', { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'a', protocol: 'kafka', port: 9092 }, { name: 'b', protocol: 'http', port: 9092 }] }), 'spec.listeners'],
-    ['renewBefore too long', base('BrokerCluster', { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'a', protocol: 'kafka', port: 9092 }], tls: { duration: '24h', renewBefore: '48h' } }), 'spec.tls.renewBefore'],
-    ['blocked env', base('BrokerCluster', { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'a', protocol: 'kafka', port: 9092 }], env: [{ name: 'LD_PRELOAD', value: '/x.so' }] }), 'spec.env[0].name'],
-    ['replicas out of range', base('BrokerCluster', { replicas: 0, storage: { size: '1Gi' }, listeners: [{ name: 'a', protocol: 'kafka', port: 9092 }] }), 'spec.replicas'],
-    ['bad storage size', base('BrokerCluster', { replicas: 1, storage: { size: 'lots' }, listeners: [{ name: 'a', protocol: 'kafka', port: 9092 }] }), 'spec.storage.size'],
   ];
-  for (const [name, doc, path] of invalid) {
+  const cases = [...malformed, ...INVALID_CASES.map((c) => [c.name, invalidDocument(c, 'x', 'ns'), c.path] as [string, unknown, string])];
+  for (const [name, doc, path] of cases) {
     test(`rejects ${name}, naming ${path}`, () => {
       const r = parseResource(doc);
       assert.equal(r.ok, false);

@@ -78,7 +78,7 @@ export function buildCrd(def: KindDefinition): Record<string, unknown> {
     properties: {
       apiVersion: { type: 'string', maxLength: 64, description: `The versioned schema of this object: ${API_GROUP}/${API_VERSION}.` },
       kind: { type: 'string', maxLength: 64, description: `The kind of this object: ${def.kind}.` },
-      metadata: { type: 'object', description: 'Standard object metadata.' },
+      metadata: { type: 'object' }, // the API server allows nothing else here
       spec,
       status,
     },

@@ -4,7 +4,7 @@ import { actionList, actionsFitResourcesRule, resourceRef } from './permissions.
 
 export const roleRule = cel(
   z.strictObject({
-    resources: z.array(resourceRef).min(1).max(64).describe('The resources this rule covers.'),
+    resources: z.array(resourceRef).min(1).max(16).describe('The resources this rule covers.'),
     actions: actionList,
   }),
   'A rule: these actions on these resources.',
@@ -14,7 +14,7 @@ export const roleRule = cel(
 export const roleSpec = z
   .strictObject({
     description: z.string().max(1024).optional().describe('What the role is for.'),
-    rules: z.array(roleRule).min(1).max(256).describe('The rules of the role; it allows the union of them.'),
+    rules: z.array(roleRule).min(1).max(64).describe('The rules of the role; it allows the union of them.'),
   })
   .describe('A named set of permissions. Roles are shared by every cluster in their namespace; Users, AccessTokens and TopicGrants refer to them by name.');
 
