@@ -18,6 +18,15 @@ export const ERRORS = {
   BWK_ERR_SNAPSHOT_HASH_MISMATCH: { status: 400, message: () => 'policy snapshot rejected: content does not match its hash' },
   BWK_ERR_CLI_USAGE: { status: 400, message: (d) => `${d.detail}` },
   BWK_ERR_RESOURCE_ARGUMENT_INVALID: { status: 400, message: (d) => `invalid resource ${JSON.stringify(d.value)}: expected TYPE:NAME with TYPE one of ${d.types}` },
+  BWK_ERR_LOG_CORRUPT: { status: 500, message: (d) => `corrupt log data in ${d.file} at byte ${d.position}: ${d.detail}` },
+  BWK_ERR_LOG_PARTITION_FENCED: { status: 503, message: (d) => `partition ${d.partition} is fenced after corruption was found; it serves nothing until repaired: ${d.detail}` },
+  BWK_ERR_LOG_BATCH_INVALID: { status: 400, message: (d) => `invalid record batch at byte ${d.position} of the request: ${d.detail}` },
+  BWK_ERR_LOG_OFFSET_OUT_OF_RANGE: { status: 416, message: (d) => `offset ${d.offset} is outside ${d.partition}'s range [${d.start}, ${d.end}]` },
+  BWK_ERR_LOG_DECRYPT_FAILED: { status: 500, message: (d) => `batch at offset ${d.offset} of ${d.partition} failed authentication (tampered, moved, or wrong key ${d.keyId})` },
+  BWK_ERR_LOG_KEY_MISSING: { status: 500, message: (d) => `encryption key ${d.keyId} is not in ${d.dir}` },
+  BWK_ERR_LOG_KEY_INVALID: { status: 500, message: (d) => `encryption key file ${d.file} is not a base64-encoded 32-byte key` },
+  BWK_ERR_LOG_CLOSED: { status: 503, message: (d) => `partition ${d.partition} is closed` },
+  BWK_ERR_LOG_CONFIG_INVALID: { status: 400, message: (d) => `invalid log configuration: ${d.detail}` },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

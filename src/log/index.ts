@@ -1,0 +1,17 @@
+export { Partition, DEFAULT_PARTITION_CONFIG, validatePartitionConfig, type AppendResult, type BatchCipher, type FetchResult, type FlushPolicy, type PartitionConfig, type PartitionOptions, type RecoveryReport } from './partition.ts';
+export { Segment, segmentFileName, type RecoveryNote } from './segment.ts';
+export { AesGcmBatchCipher, KeyRing } from './encryption.ts';
+export { OffsetStore, type CommittedOffset } from './offset-store.ts';
+export {
+  BATCH_HEADER_SIZE,
+  buildRecordBatch,
+  checkBatchFraming,
+  crcMatches,
+  decodeRecords,
+  readBatchHeader,
+  readInt64,
+  writeInt64,
+  type BatchHeader,
+  type DecodedRecord,
+  type LogRecord,
+} from './record-batch.ts';
