@@ -167,8 +167,11 @@ export class Segment {
     try {
       if (active) segment.#recoverByScan(notes);
       else if (!segment.#loadIndexes()) {
+        const { end, problem } = segment.#rebuildFromScan(false);
+        // An older segment was complete and synced when it rolled: anything wrong is corruption.
+        if (problem !== undefined || end !== segment.#size) throw segment.#corrupt(end, problem ?? 'data after the last batch');
         notes.push({ file: segment.#indexPath('index'), action: 'index-rebuilt', detail: 'index missing, stale or inconsistent with the log; rebuilt by scanning it' });
-        segment.#rebuildFromScan(false);
+        segment.seal();
       }
     } catch (err) {
       closeSync(fd);
