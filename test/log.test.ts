@@ -372,3 +372,23 @@ describe('committed offsets', () => {
     r.close();
   });
 });
+
+describe('log store', async () => {
+  const { LogStore } = await import('../src/log/index.ts');
+  test('finds partitions on disk, reopens them, and deletes them whole', async () => {
+    const dir = tempDir();
+    const store = LogStore.open(dir);
+    await store.openPartition('orders-eu', 0).partition.append(batchOf(0, 2));
+    await store.openPartition('orders-eu', 1).partition.append(batchOf(0, 3));
+    await store.offsets.commit([{ group: 'g', topic: 'orders-eu', partition: 0, offset: 2, metadata: null }]);
+    assert.throws(() => store.openPartition('bad/name', 0), code('BWK_ERR_LOG_CONFIG_INVALID'));
+    await store.close();
+    const again = LogStore.open(dir);
+    assert.deepEqual(again.onDisk(), [{ topic: 'orders-eu', partition: 0 }, { topic: 'orders-eu', partition: 1 }]);
+    assert.equal(again.openPartition('orders-eu', 1).partition.nextOffset, 3);
+    assert.equal(again.offsets.get('g', 'orders-eu', 0)?.offset, 2);
+    await again.deletePartition('orders-eu', 1);
+    assert.deepEqual(again.onDisk(), [{ topic: 'orders-eu', partition: 0 }]);
+    await again.close();
+  });
+});

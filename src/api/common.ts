@@ -54,8 +54,7 @@ export const secretKeyRef = z
   })
   .describe('A key of a Secret in the same namespace.');
 
-/** Kafka topic names: up to 249 characters of [a-zA-Z0-9._-]. */
-export const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+export { TOPIC_NAME } from '../lib/names.ts';
 
 /**
  * A resource pattern: `*` matches every name, `orders-*` every name starting with `orders-`,

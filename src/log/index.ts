@@ -15,3 +15,4 @@ export {
   type DecodedRecord,
   type LogRecord,
 } from './record-batch.ts';
+export { LogStore, type LogStoreOptions } from './log-store.ts';

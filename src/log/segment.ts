@@ -121,6 +121,8 @@ export class Segment {
   /** When this segment started taking writes, for time-based rolling. */
   readonly createdAt: number;
   #closed = false;
+  #reads = 0;
+  #retired = false;
 
   private constructor(dir: string, baseOffset: number, opts: SegmentOptions, fd: number, createdAt: number) {
     this.dir = dir;
@@ -414,8 +416,11 @@ export class Segment {
     const n = Math.max(0, Math.min(length, this.#size - position));
     const buf = Buffer.allocUnsafe(n);
     if (n === 0) return Promise.resolve(buf);
-    return new Promise((resolve, reject) => {
+    this.#reads++;
+    return new Promise<Buffer>((resolve, reject) => {
       read(this.#fd, buf, 0, n, position, (err, got) => (err ? reject(err) : resolve(buf.subarray(0, got))));
+    }).finally(() => {
+      if (--this.#reads === 0 && this.#retired) this.#unlink();
     });
   }
 
@@ -443,7 +448,16 @@ export class Segment {
     closeSync(this.#fd);
   }
 
+  /**
+   * Removes the segment's files. Reads already in flight finish first (retention can delete a
+   * segment a consumer is reading); the partition has already stopped handing it out.
+   */
   delete(): void {
+    this.#retired = true;
+    if (this.#reads === 0) this.#unlink();
+  }
+
+  #unlink(): void {
     if (!this.#closed) {
       this.#closed = true;
       closeSync(this.#fd);
