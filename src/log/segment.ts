@@ -21,7 +21,7 @@
 //
 // Concurrency: one partition owns its segments; appends and reads are issued from the event
 // loop, writes are synchronous (page cache), fdatasync and reads go to the libuv pool.
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BulwarkError } from '../lib/errors.ts';
 import { BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
@@ -411,10 +411,10 @@ export class Segment {
     return undefined;
   }
 
-  /** Reads up to `length` bytes at `position` (fewer at the end of the segment). */
-  read(position: number, length: number): Promise<Buffer> {
+  /** Reads up to `length` bytes at `position` (fewer at the end of the segment), into `into` if it is big enough. */
+  read(position: number, length: number, into?: Buffer): Promise<Buffer> {
     const n = Math.max(0, Math.min(length, this.#size - position));
-    const buf = Buffer.allocUnsafe(n);
+    const buf = into !== undefined && into.length >= n ? into : Buffer.allocUnsafe(n);
     if (n === 0) return Promise.resolve(buf);
     this.#reads++;
     return new Promise<Buffer>((resolve, reject) => {
@@ -425,15 +425,8 @@ export class Segment {
   }
 
   sync(): Promise<void> {
+    if (this.#closed) return Promise.resolve(); // the partition flushes before it closes segments
     return new Promise((resolve, reject) => fdatasync(this.#fd, (err) => (err ? reject(err) : resolve())));
-  }
-
-  /**
-   * fdatasync, blocking: used at roll, where a sync through the pool could be overtaken by the
-   * next append. Rolls happen once per segmentBytes.
-   */
-  syncNow(): void {
-    fdatasyncSync(this.#fd);
   }
 
   /** Makes the segment whole on disk: indexes written in full, data synced. Used at roll and close. */
