@@ -27,6 +27,11 @@ export const ERRORS = {
   BWK_ERR_LOG_KEY_INVALID: { status: 500, message: (d) => `encryption key file ${d.file} is not a base64-encoded 32-byte key` },
   BWK_ERR_LOG_CLOSED: { status: 503, message: (d) => `partition ${d.partition} is closed` },
   BWK_ERR_LOG_CONFIG_INVALID: { status: 400, message: (d) => `invalid log configuration: ${d.detail}` },
+  BWK_ERR_TOPIC_NOT_FOUND: { status: 404, message: (d) => `topic ${d.topic} does not exist` },
+  BWK_ERR_PARTITION_NOT_FOUND: { status: 404, message: (d) => `topic ${d.topic} has no partition ${d.partition}` },
+  BWK_ERR_TOPIC_EXISTS: { status: 409, message: (d) => `topic ${d.topic} already exists` },
+  BWK_ERR_TOPIC_INVALID: { status: 400, message: (d) => `cannot create topic ${d.topic}: ${d.detail}` },
+  BWK_ERR_HTTP_BODY_INVALID: { status: 400, message: (d) => `invalid request: ${d.detail}` },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -4,6 +4,8 @@ export { AesGcmBatchCipher, KeyRing } from './encryption.ts';
 export { OffsetStore, type CommittedOffset } from './offset-store.ts';
 export {
   BATCH_HEADER_SIZE,
+  OFF,
+  LOG_OVERHEAD,
   buildRecordBatch,
   checkBatchFraming,
   crcMatches,

@@ -1,0 +1,214 @@
+// The HTTP listener (fastify): health, metrics, topic administration, REST produce and consume,
+// and the OpenAPI document describing all of it.
+//
+// Bodies and queries are parsed with zod at the edge; the same schemas generate the OpenAPI
+// document, so the document cannot drift from what the server accepts. Errors are catalog
+// errors: { code, message } with the catalog's HTTP status.
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { z } from 'zod';
+import { BulwarkError, isBulwarkError } from '../../lib/errors.ts';
+import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../../log/index.ts';
+import type { BrokerCore } from '../core.ts';
+
+const encoding = z.enum(['utf8', 'base64']).default('utf8').describe('How keys and values are written in JSON: utf8 text or base64 bytes.');
+
+const produceBody = z.strictObject({
+  partition: z.number().int().min(0).optional().describe('Partition to write to; left out, records are spread by key hash (no key: partition 0).'),
+  encoding,
+  records: z
+    .array(
+      z.strictObject({
+        key: z.string().max(1 << 20).nullable().optional().describe('Record key.'),
+        value: z.string().max(64 << 20).nullable().describe('Record value.'),
+        headers: z.record(z.string().max(1024), z.string().max(1 << 20)).optional().describe('Record headers (values in the chosen encoding).'),
+        timestamp: z.number().int().min(0).optional().describe('Milliseconds since the epoch; left out, now.'),
+      }),
+    )
+    .min(1)
+    .max(10_000)
+    .describe('Records to append, in order.'),
+});
+
+const createTopicBody = z.strictObject({
+  name: z.string().min(1).max(249).describe('Topic name: [a-zA-Z0-9._-], up to 249 characters.'),
+  partitions: z.number().int().min(1).max(10_000).default(1).describe('Number of partitions.'),
+  config: z.record(z.string(), z.string()).default({}).describe('Topic configs (retention.ms, retention.bytes, segment.bytes, segment.ms, flush.messages, flush.ms, max.message.bytes).'),
+});
+
+const consumeQuery = z.strictObject({
+  offset: z.coerce.number().int().min(0).default(0).describe('First offset to read.'),
+  maxBytes: z.coerce.number().int().min(1).max(64 << 20).default(1 << 20).describe('Most bytes of record batches to read (at least one batch is returned).'),
+  waitMs: z.coerce.number().int().min(0).max(30_000).default(0).describe('Wait up to this long for records when there are none.'),
+  encoding,
+  format: z.enum(['json', 'binary']).default('json').describe('json: decoded records; binary: the raw Kafka RecordBatch v2 bytes.'),
+});
+
+const RECORD_BATCH_MEDIA_TYPE = 'application/vnd.kafka.record-batch.v2';
+
+function parse<T extends z.ZodType>(schema: T, input: unknown, where: string): z.infer<T> {
+  const r = schema.safeParse(input ?? {});
+  if (r.success) return r.data;
+  const first = r.error.issues[0]!;
+  const path = [where, ...first.path].join('.');
+  throw new BulwarkError('BWK_ERR_HTTP_BODY_INVALID', { detail: `${path}: ${first.message}` });
+}
+
+function partitionFor(key: Buffer | null, count: number): number {
+  if (key === null || count === 1) return 0;
+  let h = 0;
+  for (const b of key) h = (Math.imul(31, h) + b) | 0;
+  return Math.abs(h) % count;
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  if (isBulwarkError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
+  reply.log.error(err);
+  return reply.code(500).send({ code: 'BWK_ERR_INTERNAL', message: 'internal error' });
+}
+
+export function openApiDocument(): Record<string, unknown> {
+  const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', target: 'openapi-3.0' });
+  const error = { description: 'A catalog error', content: { 'application/json': { schema: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } } } };
+  const queryParams = Object.entries((schema(consumeQuery) as { properties: Record<string, unknown> }).properties).map(([name, s]) => ({ name, in: 'query', schema: s }));
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Bulwark broker HTTP API', version: '0.1.0', description: 'Health, metrics, topic administration, and REST produce and consume.' },
+    paths: {
+      '/healthz': { get: { summary: 'Liveness: the process serves HTTP.', responses: { 200: { description: 'alive' } } } },
+      '/readyz': { get: { summary: 'Readiness: started, and no partition fenced.', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with reasons' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics.', responses: { 200: { description: 'text exposition format' } } } },
+      '/v1/topics': {
+        get: { summary: 'List topics.', responses: { 200: { description: 'topics' } } },
+        post: { summary: 'Create a topic.', requestBody: { content: { 'application/json': { schema: schema(createTopicBody) } } }, responses: { 201: { description: 'created' }, 400: error, 409: error } },
+      },
+      '/v1/topics/{topic}': {
+        get: { summary: 'Describe a topic: partitions, offsets, config.', responses: { 200: { description: 'topic' }, 404: error } },
+        delete: { summary: 'Delete a topic and its data.', responses: { 204: { description: 'deleted' }, 404: error } },
+      },
+      '/v1/topics/{topic}/records': {
+        post: {
+          summary: 'Produce records: JSON, or one record whose value is the request body (application/octet-stream; key in the x-bulwark-key header, partition in ?partition=).',
+          requestBody: { content: { 'application/json': { schema: schema(produceBody) }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+          responses: { 200: { description: 'offsets assigned, per partition' }, 400: error, 404: error },
+        },
+      },
+      '/v1/topics/{topic}/partitions/{partition}/records': {
+        get: {
+          summary: 'Consume records from an offset: decoded JSON, or raw RecordBatch v2 bytes.',
+          parameters: queryParams,
+          responses: { 200: { description: `records (application/json or ${RECORD_BATCH_MEDIA_TYPE}); x-bulwark-next-offset says where to continue` }, 404: error, 416: error },
+        },
+      },
+      '/openapi.json': { get: { summary: 'This document.', responses: { 200: { description: 'OpenAPI 3.0 document' } } } },
+    },
+  };
+}
+
+export async function startHttpServer(core: BrokerCore, host: string, port: number): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false, bodyLimit: core.config.limits.maxRequestBytes });
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const r = core.readiness();
+    return reply.code(r.ready ? 200 : 503).send({ status: r.ready ? 'ready' : 'not ready', reasons: r.reasons });
+  });
+  app.get('/metrics', async (_req, reply) => reply.type(core.metrics.registry.contentType).send(await core.metrics.registry.metrics()));
+  const doc = openApiDocument();
+  app.get('/openapi.json', async () => doc);
+
+  app.get('/v1/topics', async () => ({ topics: core.cluster.topics.map((t) => ({ name: t.name, partitions: t.partitions.length })) }));
+  app.post('/v1/topics', async (req, reply) => {
+    try {
+      const body = parse(createTopicBody, req.body, 'body');
+      const r = core.topics.createTopic(body.name, body.partitions, body.config);
+      if (!r.ok) throw r.reason === 'exists' ? new BulwarkError('BWK_ERR_TOPIC_EXISTS', { topic: body.name }) : new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: body.name, detail: r.message });
+      return reply.code(201).send({ name: r.topic.name, partitions: r.topic.partitions.length, config: r.topic.config });
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', async (req, reply) => {
+    const t = core.topics.topic(req.params.topic);
+    if (!t) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic }));
+    return {
+      name: t.name,
+      id: t.id,
+      config: t.config,
+      partitions: t.partitions.map((p) => {
+        const log = core.topics.partition(t.name, p.partition);
+        return { partition: p.partition, leader: p.leader, logStartOffset: log?.logStartOffset, highWatermark: log?.nextOffset, fenced: log?.fenced ? log.fenced.message : undefined };
+      }),
+    };
+  });
+  app.delete<{ Params: { topic: string } }>('/v1/topics/:topic', async (req, reply) => {
+    if (!(await core.topics.deleteTopic(req.params.topic))) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic }));
+    return reply.code(204).send();
+  });
+
+  app.post<{ Params: { topic: string }; Querystring: Record<string, string> }>('/v1/topics/:topic/records', async (req, reply) => {
+    try {
+      const topic = core.topics.topic(req.params.topic);
+      if (!topic) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
+      // Group records by partition, one batch per partition.
+      const byPartition = new Map<number, Parameters<typeof buildRecordBatch>[0][number][]>();
+      if (Buffer.isBuffer(req.body)) {
+        const key = typeof req.headers['x-bulwark-key'] === 'string' ? Buffer.from(req.headers['x-bulwark-key']) : null;
+        const partition = req.query.partition !== undefined ? parse(z.coerce.number().int().min(0), req.query.partition, 'query.partition') : partitionFor(key, topic.partitions.length);
+        byPartition.set(partition, [{ key, value: req.body }]);
+      } else {
+        const body = parse(produceBody, req.body, 'body');
+        const bytes = (s: string | null | undefined) => (s === null || s === undefined ? null : Buffer.from(s, body.encoding));
+        for (const r of body.records) {
+          const key = bytes(r.key);
+          const partition = body.partition ?? partitionFor(key, topic.partitions.length);
+          const list = byPartition.get(partition) ?? [];
+          const headers = Object.entries(r.headers ?? {}).map(([k, v]) => ({ key: k, value: bytes(v) }));
+          list.push({ key, value: bytes(r.value), headers, ...(r.timestamp !== undefined ? { timestamp: r.timestamp } : {}) });
+          byPartition.set(partition, list);
+        }
+      }
+      const offsets = [];
+      for (const [partition, records] of byPartition) {
+        if (partition >= topic.partitions.length) throw new BulwarkError('BWK_ERR_PARTITION_NOT_FOUND', { topic: topic.name, partition });
+        const r = await core.produce(topic.name, partition, buildRecordBatch(records));
+        offsets.push({ partition, baseOffset: r.baseOffset, lastOffset: r.lastOffset });
+      }
+      return { topic: topic.name, offsets };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  app.get<{ Params: { topic: string; partition: string }; Querystring: Record<string, string> }>('/v1/topics/:topic/partitions/:partition/records', async (req, reply) => {
+    try {
+      const q = parse(consumeQuery, req.query, 'query');
+      const partition = parse(z.coerce.number().int().min(0), req.params.partition, 'path.partition');
+      if (!core.topics.topic(req.params.topic)) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
+      const r = await core.fetch(req.params.topic, partition, q.offset, q.maxBytes, q.waitMs);
+      reply.header('x-bulwark-next-offset', String(r.nextFetchOffset)).header('x-bulwark-high-watermark', String(r.highWatermark));
+      if (q.format === 'binary') return reply.type(RECORD_BATCH_MEDIA_TYPE).send(Buffer.from(r.records));
+      const records = [];
+      for (let p = 0; p < r.records.length; ) {
+        const size = r.records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
+        for (const rec of decodeRecords(r.records.subarray(p, p + size))) {
+          if (rec.offset < q.offset) continue;
+          records.push({
+            offset: rec.offset,
+            timestamp: rec.timestamp,
+            key: rec.key?.toString(q.encoding) ?? null,
+            value: rec.value?.toString(q.encoding) ?? null,
+            headers: Object.fromEntries(rec.headers.map((h) => [h.key, h.value?.toString(q.encoding) ?? null])),
+          });
+        }
+        p += size;
+      }
+      return { topic: req.params.topic, partition, records, nextOffset: r.nextFetchOffset, highWatermark: r.highWatermark };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
+
+  await app.listen({ host, port });
+  return app;
+}

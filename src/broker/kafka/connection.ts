@@ -1,0 +1,116 @@
+// One client connection of the Kafka listener: framing, ordering, limits.
+//
+// Frames are a 4-byte big-endian size and that many bytes. The size is checked against the
+// configured maximum before any byte of the frame is buffered, so no client can make the broker
+// allocate without bound; a bad size closes this connection only. Requests are handled as they
+// arrive (pipelining), but responses are written in request order, as Kafka clients require;
+// a handler may answer nothing (Produce with acks=0).
+import type { Socket } from 'node:net';
+
+export type FrameHandler = (frame: Buffer) => Promise<Buffer | null>;
+
+export interface ConnectionOptions {
+  maxFrameBytes: number;
+  /** Called when the connection closes itself (bad frame size, handler failure). */
+  onProtocolViolation?: (reason: string) => void;
+}
+
+export class KafkaConnection {
+  readonly socket: Socket;
+  readonly #handle: FrameHandler;
+  readonly #opts: ConnectionOptions;
+  /** Bytes received and not yet framed. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** Size of the frame being received, once its 4 size bytes are in. */
+  #need = -1;
+  /** Responses in request order; a slot resolves to the bytes to write (or null for none). */
+  #pending: Promise<Buffer | null>[] = [];
+  #writing = false;
+  #closed = false;
+
+  constructor(socket: Socket, handle: FrameHandler, opts: ConnectionOptions) {
+    this.socket = socket;
+    this.#handle = handle;
+    this.#opts = opts;
+    socket.setNoDelay(true);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('close', () => (this.#closed = true));
+    socket.on('error', () => socket.destroy());
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  close(reason?: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (reason) this.#opts.onProtocolViolation?.(reason);
+    this.socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < 4) return;
+        const size = this.#take(4).readInt32BE(0);
+        if (size < 8 || size > this.#opts.maxFrameBytes) {
+          // 8: api key, version and correlation id at least.
+          return this.close(`frame size ${size} outside [8, ${this.#opts.maxFrameBytes}]`);
+        }
+        this.#need = size;
+      }
+      if (this.#buffered < this.#need) return;
+      const frame = this.#take(this.#need);
+      this.#need = -1;
+      this.#dispatch(frame);
+      if (this.#closed) return;
+    }
+  }
+
+  /** Removes n bytes from the front of the buffered chunks; copies only when a frame spans chunks. */
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let copied = 0;
+      while (copied < n) {
+        const c = this.#chunks[0]!;
+        const part = Math.min(c.length, n - copied);
+        c.copy(out, copied, 0, part);
+        copied += part;
+        if (part === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(part);
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+
+  #dispatch(frame: Buffer): void {
+    const slot = this.#handle(frame).catch((err: unknown) => {
+      this.close(`handler failed: ${(err as Error).message}`);
+      return null;
+    });
+    this.#pending.push(slot);
+    if (!this.#writing) void this.#flush();
+  }
+
+  async #flush(): Promise<void> {
+    this.#writing = true;
+    while (this.#pending.length > 0 && !this.#closed) {
+      const bytes = await this.#pending[0]!;
+      this.#pending.shift();
+      if (bytes !== null && !this.#closed) this.socket.write(bytes);
+    }
+    this.#writing = false;
+  }
+}

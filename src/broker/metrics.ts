@@ -1,0 +1,24 @@
+// Prometheus metrics of one broker, in a registry of its own (several brokers can share a
+// process in tests).
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export class BrokerMetrics {
+  readonly registry = new Registry();
+  readonly requests = new Counter({ name: 'bulwark_kafka_requests_total', help: 'Kafka requests handled, by API and error.', labelNames: ['api', 'error'] as const, registers: [this.registry] });
+  readonly requestSeconds = new Histogram({
+    name: 'bulwark_kafka_request_seconds',
+    help: 'Time to handle a Kafka request, by API.',
+    labelNames: ['api'] as const,
+    buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly producedBytes = new Counter({ name: 'bulwark_produced_bytes_total', help: 'Record batch bytes appended, by topic.', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly producedRecords = new Counter({ name: 'bulwark_produced_records_total', help: 'Records appended, by topic.', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly fetchedBytes = new Counter({ name: 'bulwark_fetched_bytes_total', help: 'Record batch bytes served to consumers, by topic.', labelNames: ['topic'] as const, registers: [this.registry] });
+  readonly connections = new Gauge({ name: 'bulwark_connections', help: 'Open client connections, by listener.', labelNames: ['listener'] as const, registers: [this.registry] });
+  readonly protocolErrors = new Counter({ name: 'bulwark_protocol_errors_total', help: 'Connections closed for malformed or oversized frames.', registers: [this.registry] });
+
+  constructor(opts: { defaultMetrics?: boolean } = {}) {
+    if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_process_' });
+  }
+}

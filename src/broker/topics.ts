@@ -1,0 +1,113 @@
+// Topics of a standalone broker: the broker is its own controller (DESIGN.md), keeping the same
+// ClusterState the operator would push, with one broker in it.
+//
+// On-disk contract: <dataDir>/__cluster/state.json holds the ClusterState, written whole to a
+// temp file, fsynced and renamed over the old one, so a crash leaves the old or the new state,
+// never a mix. Partition data lives in the LogStore beside it.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { assignPartitions, findTopic, topicNameProblem, type BrokerInfo, type ClusterState, type TopicConfig, type TopicState } from '../cluster/index.ts';
+import type { LogStore, Partition, PartitionConfig, RecoveryReport } from '../log/index.ts';
+
+export type TopicResult = { ok: true; topic: TopicState } | { ok: false; reason: 'exists' | 'invalid-name' | 'invalid-partitions' | 'invalid-config'; message: string };
+
+/** Topic config keys Bulwark understands, with Kafka's names. */
+export const TOPIC_CONFIG_KEYS = ['retention.ms', 'retention.bytes', 'segment.bytes', 'segment.ms', 'flush.messages', 'flush.ms', 'max.message.bytes'] as const;
+
+export function partitionConfigFor(config: TopicConfig, defaults: Partial<PartitionConfig>): Partial<PartitionConfig> {
+  const out: Partial<PartitionConfig> = { ...defaults };
+  const num = (k: string) => (config[k] !== undefined ? Number(config[k]) : undefined);
+  const retentionMs = num('retention.ms');
+  if (retentionMs !== undefined) out.retentionMs = retentionMs < 0 ? null : retentionMs;
+  const retentionBytes = num('retention.bytes');
+  if (retentionBytes !== undefined) out.retentionBytes = retentionBytes < 0 ? null : retentionBytes;
+  if (num('segment.bytes') !== undefined) out.segmentBytes = num('segment.bytes')!;
+  if (num('segment.ms') !== undefined) out.segmentMs = num('segment.ms')!;
+  if (num('max.message.bytes') !== undefined) out.maxBatchBytes = num('max.message.bytes')!;
+  const flushMessages = num('flush.messages');
+  const flushMs = num('flush.ms');
+  if (flushMessages === 1) out.flush = { mode: 'batch' };
+  else if (flushMessages !== undefined) out.flush = { mode: 'messages', messages: flushMessages };
+  else if (flushMs !== undefined) out.flush = { mode: 'interval', ms: flushMs };
+  return out;
+}
+
+function configProblem(config: TopicConfig): string | undefined {
+  for (const [k, v] of Object.entries(config)) {
+    if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(k)) return `unknown config ${k}; Bulwark knows ${TOPIC_CONFIG_KEYS.join(', ')}`;
+    if (!/^-?\d{1,19}$/.test(v)) return `config ${k} must be an integer`;
+  }
+  return undefined;
+}
+
+export class TopicManager {
+  readonly #store: LogStore;
+  readonly #defaults: Partial<PartitionConfig>;
+  readonly #path: string;
+  #state: ClusterState;
+  readonly reports: RecoveryReport[] = [];
+
+  constructor(store: LogStore, self: BrokerInfo, clusterId: string, defaults: Partial<PartitionConfig>) {
+    this.#store = store;
+    this.#defaults = defaults;
+    const dir = join(store.dataDir, '__cluster');
+    mkdirSync(dir, { recursive: true });
+    this.#path = join(dir, 'state.json');
+    const saved = existsSync(this.#path) ? (JSON.parse(readFileSync(this.#path, 'utf8')) as ClusterState) : undefined;
+    this.#state = { clusterId: saved?.clusterId ?? clusterId, version: saved?.version ?? 0, controllerId: self.id, brokers: [self], topics: saved?.topics ?? [] };
+    for (const t of this.#state.topics) {
+      for (const p of t.partitions) this.reports.push(this.#store.openPartition(t.name, p.partition, partitionConfigFor(t.config, defaults)).report);
+    }
+  }
+
+  get state(): ClusterState {
+    return this.#state;
+  }
+
+  topic(name: string): TopicState | undefined {
+    return findTopic(this.#state, name);
+  }
+
+  partition(topic: string, partition: number): Partition | undefined {
+    return this.#store.partition(topic, partition);
+  }
+
+  createTopic(name: string, partitions: number, config: TopicConfig = {}, validateOnly = false): TopicResult {
+    const nameProblem = topicNameProblem(name);
+    if (nameProblem) return { ok: false, reason: 'invalid-name', message: nameProblem };
+    if (this.topic(name)) return { ok: false, reason: 'exists', message: `topic ${name} already exists` };
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) return { ok: false, reason: 'invalid-partitions', message: 'partitions must be 1 to 10000' };
+    const problem = configProblem(config);
+    if (problem) return { ok: false, reason: 'invalid-config', message: problem };
+    const topic: TopicState = { name, id: randomUUID().replaceAll('-', ''), partitions: assignPartitions(this.#state.brokers, name, partitions, 1), config: { ...config } };
+    if (validateOnly) return { ok: true, topic };
+    for (const p of topic.partitions) this.#store.openPartition(name, p.partition, partitionConfigFor(config, this.#defaults));
+    this.#save({ ...this.#state, version: this.#state.version + 1, topics: [...this.#state.topics, topic] });
+    return { ok: true, topic };
+  }
+
+  async deleteTopic(name: string): Promise<boolean> {
+    const topic = this.topic(name);
+    if (!topic) return false;
+    this.#save({ ...this.#state, version: this.#state.version + 1, topics: this.#state.topics.filter((t) => t.name !== name) });
+    for (const p of topic.partitions) await this.#store.deletePartition(name, p.partition);
+    return true;
+  }
+
+  #save(next: ClusterState): void {
+    const tmp = `${this.#path}.${randomBytes(4).toString('hex')}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, JSON.stringify(next, null, 1));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.#path);
+    const dirFd = openSync(join(this.#path, '..'), 'r');
+    fsyncSync(dirFd);
+    closeSync(dirFd);
+    this.#state = next;
+  }
+}
