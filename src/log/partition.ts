@@ -16,7 +16,9 @@
 //                              kernel crash can lose up to n-1 acknowledged messages.
 //   { mode: 'interval', ms }   as above, with an fdatasync every ms milliseconds: a power loss can
 //                              lose up to ms milliseconds of acknowledged messages.
-// A rolled segment is always fdatasynced before the next one takes writes.
+// A rolled segment is always fdatasynced before the next one takes writes (a short blocking sync:
+// the page-cache policies also sync in the background every 32 MiB), so only the active
+// segment can ever have a torn tail.
 //
 // Recovery: opening scans the active segment (CRC of every batch), truncates a torn tail and
 // rebuilds its indexes; older segments are checked structurally. Corruption anywhere but the
@@ -31,6 +33,8 @@ import { ATTR_ENCRYPTED, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readI
 import { MAX_SEGMENT_BYTES, Segment, type RecoveryNote } from './segment.ts';
 
 const EMPTY = Buffer.alloc(0);
+/** Page-cache policies also sync once this much is unsynced, so a roll's sync stays short. */
+const BACKGROUND_SYNC_BYTES = 32 << 20;
 
 export type FlushPolicy = { mode: 'batch' } | { mode: 'messages'; messages: number } | { mode: 'interval'; ms: number };
 
@@ -128,8 +132,8 @@ export class Partition {
   #syncedSeq = 0;
   #syncing: Promise<void> | undefined;
   #unsyncedMessages = 0;
-  /** Rolled segments with writes no sync has covered yet. */
-  #rolledUnsynced: Segment[] = [];
+  /** Bytes written since the last sync started (page-cache policies sync in the background past a bound). */
+  #unsyncedBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   /** Where the last fetch ended, so the next one from there needs no lookup. */
   #hint: { segment: Segment | undefined; offset: number; position: number } = { segment: undefined, offset: -1, position: 0 };
@@ -262,10 +266,11 @@ export class Partition {
     this.#active.append(toWrite, positions);
     const seq = ++this.#appendSeq;
     this.#unsyncedMessages += messages;
+    this.#unsyncedBytes += toWrite.length;
     const result: AppendResult = { baseOffset, lastOffset: next - 1, nextOffset: next };
     const flush = this.config.flush;
     if (flush.mode === 'batch') return this.#syncThrough(seq).then(() => result);
-    if (flush.mode === 'messages' && this.#unsyncedMessages >= flush.messages) void this.#syncThrough(seq).catch(() => {});
+    if ((flush.mode === 'messages' && this.#unsyncedMessages >= flush.messages) || this.#unsyncedBytes >= BACKGROUND_SYNC_BYTES) void this.#syncThrough(seq).catch(() => {});
     return Promise.resolve(result);
   }
 
@@ -276,9 +281,15 @@ export class Partition {
     const tooOld = this.#now() - active.createdAt >= this.config.segmentMs;
     if (!tooBig && !tooOld) return;
     active.seal();
-    // Writes to the old segment not yet synced are synced with the next group commit, together
-    // with the new active segment, so nobody waits on the event loop for a roll.
-    if (this.#syncedSeq < this.#appendSeq) this.#rolledUnsynced.push(active);
+    // Recovery repairs only the active segment's tail, so a rolled segment must be whole on disk
+    // before the next one takes a write. This blocks the event loop for one fdatasync; the
+    // page-cache policies keep it short by syncing in the background every BACKGROUND_SYNC_BYTES.
+    if (this.#syncedSeq < this.#appendSeq) {
+      active.syncNow();
+      this.#syncedSeq = this.#appendSeq;
+      this.#unsyncedMessages = 0;
+      this.#unsyncedBytes = 0;
+    }
     this.#segments.push(Segment.create(this.dir, active.nextOffset, { indexIntervalBytes: this.config.indexIntervalBytes, maxBatchBytes: this.config.maxBatchBytes }, this.#now()));
   }
 
@@ -301,10 +312,13 @@ export class Partition {
       await new Promise((resolve) => setImmediate(resolve));
       const target = this.#appendSeq;
       const covered = this.#unsyncedMessages;
-      const segments = [...this.#rolledUnsynced.splice(0), this.#active];
-      await Promise.all(segments.map((s) => s.sync()));
+      const coveredBytes = this.#unsyncedBytes;
+      // Only the active segment can hold unsynced writes: a roll syncs the old one first.
+      await this.#active.sync();
       this.#syncedSeq = Math.max(this.#syncedSeq, target);
-      this.#unsyncedMessages -= covered; // appends made during the sync stay counted
+      // Appends made during the sync stay counted (a roll during it may have reset the counts).
+      this.#unsyncedMessages = Math.max(0, this.#unsyncedMessages - covered);
+      this.#unsyncedBytes = Math.max(0, this.#unsyncedBytes - coveredBytes);
     } finally {
       this.#syncing = undefined;
     }
@@ -354,7 +368,12 @@ export class Partition {
       const base = framing === undefined ? readInt64(buf, end + OFF.baseOffset) : -1;
       if (framing !== undefined || (expectBase >= 0 && base !== expectBase))
         throw this.#fenceOn(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: segment.logPath, position: position + end, detail: framing ?? `base offset ${base}, expected ${expectBase}` }));
-      expectBase = base + buf.readInt32BE(end + OFF.lastOffsetDelta) + 1;
+      const last = base + buf.readInt32BE(end + OFF.lastOffsetDelta);
+      // The first batch must hold the offset asked for: anything else means an index or hint
+      // pointed at the wrong place, and serving it would skip records.
+      if (end === 0 && (base > offset || last < offset))
+        throw this.#fenceOn(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: segment.logPath, position, detail: `looked up offset ${offset}, found batch ${base}..${last}` }));
+      expectBase = last + 1;
       nextFetchOffset = expectBase;
       end += buf.readInt32BE(end + OFF.batchLength) + LOG_OVERHEAD;
     }

@@ -21,7 +21,7 @@
 //
 // Concurrency: one partition owns its segments; appends and reads are issued from the event
 // loop, writes are synchronous (page cache), fdatasync and reads go to the libuv pool.
-import { closeSync, fdatasync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BulwarkError } from '../lib/errors.ts';
 import { BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
@@ -258,7 +258,7 @@ export class Segment {
       const cut = this.#size - end;
       ftruncateSync(this.#fd, end);
       this.#size = end;
-      notes.push({ file: this.logPath, action: 'truncated', detail: `${problem} at byte ${end}; cut ${cut} bytes after offset ${this.#scan.nextOffset - 1}`, truncatedBytes: cut });
+      notes.push({ file: this.logPath, action: 'truncated', detail: `${problem} at byte ${end}; cut ${cut} bytes after offset ${this.#scan.nextOffset - 1}; indexes rebuilt`, truncatedBytes: cut });
     } else {
       notes.push({ file: this.logPath, action: 'scanned', detail: `${this.#index.length} index entries rebuilt, next offset ${this.#scan.nextOffset}` });
     }
@@ -386,7 +386,9 @@ export class Segment {
       const got = readSync(this.#fd, header, 0, BATCH_HEADER_SIZE, pos);
       const framing = checkBatchFraming(header.subarray(0, got), 0, this.#opts.maxBatchBytes);
       if ((framing !== undefined && framing !== 'truncated batch') || got < BATCH_HEADER_SIZE) throw this.#corrupt(pos, framing ?? 'truncated header');
-      const last = readInt64(header, OFF.baseOffset) + header.readInt32BE(OFF.lastOffsetDelta);
+      const base = readInt64(header, OFF.baseOffset);
+      if (base > offset) throw this.#corrupt(pos, `index points past offset ${offset} (batch starts at ${base})`);
+      const last = base + header.readInt32BE(OFF.lastOffsetDelta);
       if (last >= offset) return pos;
       pos += header.readInt32BE(OFF.batchLength) + LOG_OVERHEAD;
     }
@@ -427,6 +429,11 @@ export class Segment {
   sync(): Promise<void> {
     if (this.#closed) return Promise.resolve(); // the partition flushes before it closes segments
     return new Promise((resolve, reject) => fdatasync(this.#fd, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** fdatasync, blocking: at roll only (see Partition), where the next write must wait for it. */
+  syncNow(): void {
+    fdatasyncSync(this.#fd);
   }
 
   /** Makes the segment whole on disk: indexes written in full, data synced. Used at roll and close. */
