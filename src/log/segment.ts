@@ -24,7 +24,7 @@
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BulwarkError } from '../lib/errors.ts';
-import { BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
+import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, decodeRecords, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
 
 export const INDEX_ENTRY = 8;
 export const TIME_INDEX_ENTRY = 12;
@@ -407,10 +407,26 @@ export class Segment {
     const header = Buffer.allocUnsafe(BATCH_HEADER_SIZE);
     while (pos < this.#size) {
       readSync(this.#fd, header, 0, BATCH_HEADER_SIZE, pos);
-      if (readInt64(header, OFF.maxTimestamp) >= timestamp) return readInt64(header, OFF.baseOffset);
-      pos += header.readInt32BE(OFF.batchLength) + LOG_OVERHEAD;
+      const size = header.readInt32BE(OFF.batchLength) + LOG_OVERHEAD;
+      if (readInt64(header, OFF.maxTimestamp) >= timestamp) return this.#firstRecordAtOrAfter(pos, size, timestamp) ?? readInt64(header, OFF.baseOffset);
+      pos += size;
     }
     return undefined;
+  }
+
+  /**
+   * Within a batch known to reach `timestamp`, the first record that does, as Kafka answers
+   * ListOffsets. Sealed batches cannot be read here: their base offset stands for them.
+   */
+  #firstRecordAtOrAfter(pos: number, size: number, timestamp: number): number | undefined {
+    const batch = Buffer.allocUnsafe(size);
+    readSync(this.#fd, batch, 0, size, pos);
+    if (batch.readInt16BE(OFF.attributes) & ATTR_ENCRYPTED) return undefined;
+    try {
+      return decodeRecords(batch).find((r) => r.timestamp >= timestamp)?.offset;
+    } catch {
+      return undefined; // a codec we do not decode (snappy, lz4, zstd): the batch's base offset
+    }
   }
 
   /** Reads up to `length` bytes at `position` (fewer at the end of the segment), into `into` if it is big enough. */
