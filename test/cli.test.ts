@@ -1,6 +1,6 @@
 // The `bulwark` command as a user runs it: a real process, real files on disk.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -129,10 +129,29 @@ describe('bulwark policy explain', () => {
   });
 });
 
-test('bulwark dev loads examples/policy and prints what it loaded', async () => {
-  const r = await bulwark('dev');
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /policy for streaming\/events/);
-  assert.match(r.stdout, /user dana@example\.com \(password\) groups=analytics,interns/);
-  assert.match(r.stdout, /token dana-ci for dana@example\.com, expires 2030-01-01T00:00:00Z, scoped/);
+test('bulwark dev serves Kafka and HTTP, prints commands that work, and stops cleanly on SIGTERM', async () => {
+  const dataDir = policyDir({});
+  const child = spawn(process.execPath, [bin, 'dev', '--kafka-port', '0', '--http-port', '0', '--data-dir', dataDir], { cwd: root });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!out.includes('Stop with Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, /bulwark dev: Kafka on 127\.0\.0\.1:\d+, HTTP on http:\/\/127\.0\.0\.1:\d+/);
+    assert.match(out, /example policy streaming\/events: 5 users, 1 tokens/);
+    // The printed curl commands work as printed.
+    const http = /HTTP on (http:\/\/[\d.:]+)/.exec(out)![1]!;
+    const produced = await fetch(`${http}/v1/topics/demo/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"records":[{"key":"k","value":"hi"}]}' });
+    assert.equal(produced.status, 404, 'the HTTP API does not auto-create topics');
+    const kafka = /Kafka on ([\d.:]+)/.exec(out)![1]!;
+    await promisify(execFile)('sh', ['-c', `echo hello | kcat -b ${kafka} -P -t demo`]);
+    const consumed = await fetch(`${http}/v1/topics/demo/partitions/0/records?offset=0`);
+    assert.deepEqual(((await consumed.json()) as { records: { value: string }[] }).records.map((r) => r.value), ['hello']);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, out);
+  assert.match(out, /bulwark: stopped/);
 });

@@ -1,25 +1,41 @@
-// `bulwark dev`: Bulwark on embedded defaults. For now it compiles examples/policy/ with the
-// policy engine and prints what it loaded; the broker issues make it serve Kafka and HTTP.
+// `bulwark dev`: one broker on embedded defaults, for trying Bulwark on a laptop: data in
+// ./.bulwark/dev, Kafka on 127.0.0.1:9092, HTTP on 127.0.0.1:8080, topics created on first use.
+// It prints commands to copy. Authentication arrives with the next issue: until then the
+// listeners are plaintext and anonymous. It also checks examples/policy/, which the next issue
+// makes it enforce.
 import { join } from 'node:path';
+import { loadBrokerConfig } from '../broker/config.ts';
 import { loadPolicyDirectory } from '../policy/index.ts';
+import { brokerFlags, runBroker } from './broker-command.ts';
 import { formatProblem, type Output } from './policy-commands.ts';
 
 export const EXAMPLES_POLICY_DIR = join(import.meta.dirname, '..', '..', 'examples', 'policy');
 
 export async function dev(argv: string[], io: Output): Promise<number> {
-  const dir = argv[0] ?? EXAMPLES_POLICY_DIR;
-  const { snapshot, problems } = await loadPolicyDirectory(dir);
+  const { file, overrides } = brokerFlags(argv);
+  const { snapshot, problems } = await loadPolicyDirectory(EXAMPLES_POLICY_DIR);
   for (const p of problems) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
-  io.out(`bulwark dev: policy for ${snapshot.cluster.namespace}/${snapshot.cluster.name} from ${dir}`);
-  io.out(`  snapshot ${snapshot.hash} (version ${snapshot.version})`);
-  io.out(`  super users: ${snapshot.settings.superUsers.join(', ') || '(none)'}`);
-  for (const u of snapshot.users) {
-    const groups = u.groups.length > 0 ? ` groups=${u.groups.join(',')}` : '';
-    io.out(`  user ${u.name} (${u.authentication})${groups}${u.disabled ? ' DISABLED' : ''}`);
-  }
-  for (const t of snapshot.tokens) io.out(`  token ${t.id} for ${t.user}, expires ${t.expiresAt ?? 'never'}${t.scoped ? ', scoped' : ''}`);
-  io.out(`  ${snapshot.rules.length} rules`);
-  io.out('Try: npx bulwark policy explain examples/policy --user dana@example.com --action read --resource topic:orders-eu');
-  io.out('The broker (Kafka on 127.0.0.1:9092, HTTP on 127.0.0.1:8080) arrives with the broker issues.');
-  return problems.some((p) => p.severity === 'error') ? 1 : 0;
+  const config = loadBrokerConfig({
+    ...(file ? { file } : {}),
+    env: { BULWARK_DATA_DIR: '.bulwark/dev', BULWARK_TOPICS_AUTO_CREATE: 'true', ...process.env },
+    overrides,
+  });
+  return runBroker(config, io, (broker) => {
+    const kafka = `${config.kafka.host}:${broker.kafkaPort}`;
+    const http = `http://${config.http.host}:${broker.httpPort}`;
+    return [
+      `bulwark dev: Kafka on ${kafka}, HTTP on ${http}, data in ${config.dataDir} (plaintext, anonymous: authentication arrives with the next release)`,
+      `  example policy ${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules (${snapshot.hash.slice(0, 19)}…)`,
+      '',
+      'Try:',
+      `  echo "hello" | kcat -b ${kafka} -P -t demo`,
+      `  kcat -b ${kafka} -C -t demo -o beginning -e`,
+      `  curl -s -X POST ${http}/v1/topics/demo/records -H 'content-type: application/json' -d '{"records":[{"key":"k","value":"hi"}]}'`,
+      `  curl -s '${http}/v1/topics/demo/partitions/0/records?offset=0'`,
+      `  curl -s ${http}/metrics | grep bulwark_produced`,
+      `  npx bulwark policy explain examples/policy --user dana@example.com --action read --resource topic:orders-pii-eu`,
+      '',
+      'Stop with Ctrl-C.',
+    ];
+  });
 }

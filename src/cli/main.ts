@@ -1,12 +1,15 @@
 // The `bulwark` command.
 import { BulwarkError } from '../lib/errors.ts';
+import { brokerCommand, BROKER_USAGE } from './broker-command.ts';
 import { dev } from './dev.ts';
 import { policyCheck, policyExplain, type Output } from './policy-commands.ts';
 
 const HELP = `bulwark: a Kafka-compatible broker whose security is declared as Kubernetes resources
 
 Usage:
-  bulwark dev [DIR]                      run on embedded defaults (policy from examples/policy/)
+  bulwark dev [flags]                    one broker on embedded defaults: Kafka 127.0.0.1:9092, HTTP :8080
+  bulwark broker [flags]                 one broker (config file, env BULWARK_*, flags)
+                                         flags: ${BROKER_USAGE.slice('usage: bulwark broker '.length)}
   bulwark policy check DIR               validate a directory of CR YAML files
   bulwark policy explain DIR --user U --action A --resource TYPE:NAME [--host IP] [--token T]
                                          show the decision for one request and the rule behind it
@@ -19,6 +22,8 @@ export async function run(argv: string[], io: Output): Promise<number> {
     switch (command) {
       case 'dev':
         return await dev(sub === undefined ? [] : [sub, ...rest], io);
+      case 'broker':
+        return await brokerCommand(sub === undefined ? [] : [sub, ...rest], io);
       case 'policy':
         if (sub === 'check') return await policyCheck(rest, io);
         if (sub === 'explain') return await policyExplain(rest, io);
