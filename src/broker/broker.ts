@@ -10,6 +10,7 @@ import type { BrokerCore } from './core.ts';
 import { DataNotifier } from './data-notifier.ts';
 import { startHttpServer } from './http/server.ts';
 import { BrokerMetrics } from './metrics.ts';
+import { ProducerStates } from './producer-state.ts';
 import { TopicManager } from './topics.ts';
 
 /** Starts the Kafka listener; set by kafka/server.ts so the broker does not import it eagerly in tests of HTTP alone. */
@@ -21,6 +22,7 @@ export class Broker implements BrokerCore {
   readonly store: LogStore;
   readonly topics: TopicManager;
   readonly notifier = new DataNotifier();
+  readonly producers = new ProducerStates();
   #http: FastifyInstance | undefined;
   #kafka: Server | undefined;
   #retentionTimer: NodeJS.Timeout | undefined;
@@ -86,7 +88,13 @@ export class Broker implements BrokerCore {
 
   async produce(topic: string, partition: number, records: Buffer): Promise<AppendResult> {
     const p = this.#partition(topic, partition);
+    const key = `${topic}\0${partition}`;
+    const seq = this.producers.check(key, records);
+    if (seq.kind === 'duplicate') return { baseOffset: seq.baseOffset, lastOffset: seq.baseOffset, nextOffset: p.nextOffset };
+    if (seq.kind === 'out-of-order') throw new BulwarkError('BWK_ERR_PRODUCER_SEQUENCE', { topic, partition, expected: seq.expected, got: seq.got });
+    if (seq.kind === 'fenced-epoch') throw new BulwarkError('BWK_ERR_PRODUCER_FENCED', { topic, partition });
     const result = await p.append(records);
+    this.producers.record(key, records);
     this.metrics.producedBytes.inc({ topic }, records.length);
     this.metrics.producedRecords.inc({ topic }, result.lastOffset - result.baseOffset + 1);
     this.notifier.notify(`${topic}\0${partition}`);

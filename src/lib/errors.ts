@@ -32,6 +32,8 @@ export const ERRORS = {
   BWK_ERR_TOPIC_EXISTS: { status: 409, message: (d) => `topic ${d.topic} already exists` },
   BWK_ERR_TOPIC_INVALID: { status: 400, message: (d) => `cannot create topic ${d.topic}: ${d.detail}` },
   BWK_ERR_HTTP_BODY_INVALID: { status: 400, message: (d) => `invalid request: ${d.detail}` },
+  BWK_ERR_PRODUCER_SEQUENCE: { status: 409, message: (d) => `out-of-order batch for ${d.topic}-${d.partition}: sequence ${d.got}, expected ${d.expected}` },
+  BWK_ERR_PRODUCER_FENCED: { status: 409, message: (d) => `a newer producer epoch has written to ${d.topic}-${d.partition}; this producer is fenced` },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -51,6 +51,10 @@ export function kafkaErrorOf(err: unknown): number {
       return ErrorCode.KAFKA_STORAGE_ERROR;
     case 'BWK_ERR_LOG_CLOSED':
       return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+    case 'BWK_ERR_PRODUCER_SEQUENCE':
+      return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
+    case 'BWK_ERR_PRODUCER_FENCED':
+      return ErrorCode.INVALID_PRODUCER_EPOCH;
     default:
       return ErrorCode.UNKNOWN_SERVER_ERROR;
   }
