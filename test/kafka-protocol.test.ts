@@ -25,6 +25,7 @@ import { APIS, type ApiName } from '../src/broker/kafka/protocol/registry.ts';
 import { sampleRequest, sampleResponse, type SampleMode } from '../src/broker/kafka/protocol/samples.ts';
 import { inVersions, parseVersions, type FieldSpec } from '../src/broker/kafka/protocol/schema.ts';
 import { Reader, Writer } from '../src/broker/kafka/protocol/wire.ts';
+import { prng } from './harness/prng.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/[^0-9a-f]/gi, ''), 'hex');
 const str16 = (s: string) => Buffer.concat([hex(Buffer.byteLength(s).toString(16).padStart(4, '0')), Buffer.from(s)]);
@@ -47,17 +48,6 @@ function rejects(fn: () => unknown, reason: ProtocolErrorReason): ProtocolError 
   assert.fail(`expected ProtocolError ${reason}`);
 }
 
-/** Seeded PRNG (mulberry32): the same seed gives the same samples. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---- The oracle: what a body must decode to, worked out from the definitions independently
 // of the compiler. Fields the version does not send come back as their default.

@@ -26,6 +26,7 @@ import { after, describe, test } from 'node:test';
 import { BATCH_HEADER_SIZE, crcMatches, decodeRecords, Partition, readInt64, writeInt64, type RecoveryNote } from '../src/log/index.ts';
 import { OFF } from '../src/log/record-batch.ts';
 import { appendBatches, appendContent, crashConfig, TOPIC, type ExpectedBatch, type PolicyName } from './fixtures/log-crash-child.ts';
+import { prng } from './harness/prng.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CHILD = join(import.meta.dirname, 'fixtures', 'log-crash-child.ts');
@@ -44,16 +45,6 @@ const tempDir = () => {
 };
 after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // --- What the child appends --------------------------------------------------------------------
 
