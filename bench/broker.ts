@@ -1,0 +1,667 @@
+// Broker benchmark: produce and consume throughput and produce latency of our broker beside
+// Apache Kafka (KRaft, single node, from its Maven Central jars: tools/kafka/pom.xml, started by
+// scripts/kafka-peer.sh), with the same client, settings and data, in one run; and beside the
+// machine's ceilings measured in the same run.
+//
+// Client, the same for both brokers: Kafka's own Java perf tools from the same jars
+// (org.apache.kafka.tools.ProducerPerformance and ConsumerPerformance), one JVM per run (-Xmx512m).
+// Producer: acks=1 (BENCH_BROKER_ACKS), linger.ms=5, batch.size=16384, no compression, no
+// idempotence, 5 requests in flight, buffer.memory 32 MiB (the default). Consumer: a group member
+// (classic protocol), fetch size 1 MiB, from the earliest offset.
+// Durability, the same for both: no fsync per message or batch. Kafka by default never flushes on
+// a count or timer (log.flush.interval.messages = Long.MAX_VALUE); ours runs with flush
+// { mode: 'messages', messages: 2^31-1 }. Both ack after the write to the page cache.
+// Both: one partition per topic, auto-created; initial group rebalance delay 0.
+//
+// Per broker session (a fresh broker in a fresh temp dir, one broker at a time): a warm-up produce,
+// then for 100 B and 1 KiB records:
+// - produce: N records unthrottled (--throughput -1), the first 20% excluded as warm-up
+//   (--warmup-records); throughput, and p50/p99 latency at saturation (that latency is mostly
+//   time queued in the producer's 32 MiB buffer, so it mirrors throughput);
+// - consume: the same N records from offset 0; throughput over the fetch time (after the group
+//   join, which ConsumerPerformance reports apart);
+// - latency: produce at a fixed rate both brokers sustain (LATENCY_RATE records/s): p50/p99.
+// Sessions alternate: round 1 ours then Kafka, round 2 Kafka then ours, ...; each figure is the
+// best over rounds per side; `pairedRatioMedian` is the median over rounds of ours/Kafka.
+//
+// Also recorded: the broker process's CPU time (user + system, /proc) over each tool run, per
+// record produced or consumed (warm-up records and the tool's JVM start-up included): on this
+// 2-core machine the client JVM shares the cores, so this shows each broker's cost apart from it.
+//
+// Ceilings, in the same run: loopback TCP (a child node process discards what one client writes
+// in 64 KiB chunks for 3 s), and the append ceiling: fs.writeSync of 16 KiB chunks to a file in
+// os.tmpdir() (where the brokers' data dirs are), 256 MiB, as bench/log.ts's raw write.
+//
+// MB is 10^6 bytes of record values (ProducerPerformance prints MiB; figures here are recomputed).
+// `npm run bench:broker` writes bench/results/broker.json. Env: BENCH_BROKER_ROUNDS (2),
+// BENCH_BROKER_SCALE (1: multiplies record counts), BENCH_BROKER_ACKS (1), BENCH_BROKER_ONLY
+// (ours|kafka), BENCH_BROKER_CPU_PROF (a dir: run our broker under node --cpu-prof), BENCH_BROKER_OUT
+// (output path; runs with BENCH_BROKER_ONLY or BENCH_BROKER_CPU_PROF write to os.tmpdir() unless set).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+
+const REPO = join(import.meta.dirname, '..');
+const MiB = 1 << 20;
+const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 2);
+const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 1);
+const ACKS = process.env.BENCH_BROKER_ACKS ?? '1';
+const ONLY = process.env.BENCH_BROKER_ONLY as Peer | undefined;
+const CPU_PROF = process.env.BENCH_BROKER_CPU_PROF;
+const SHAPES = [
+  { name: '100B', recordBytes: 100, records: Math.round(500_000 * SCALE) },
+  { name: '1KiB', recordBytes: 1024, records: Math.round(200_000 * SCALE) },
+];
+const WARMUP_FRACTION = 0.2;
+const WARMUP_SESSION_RECORDS = 200_000;
+const LATENCY_RATE = 10_000;
+const LATENCY_RECORDS = 60_000;
+const LATENCY_WARMUP = 10_000;
+const PRODUCER_PROPS: Record<string, string> = {
+  acks: ACKS,
+  'linger.ms': '5',
+  'batch.size': '16384',
+  'compression.type': 'none',
+  'enable.idempotence': 'false',
+  'max.in.flight.requests.per.connection': '5',
+  'buffer.memory': String(32 * MiB),
+};
+const CONSUMER_FETCH_SIZE = MiB;
+const CLIENT_HEAP = '-Xmx512m';
+const OUR_FLUSH = { mode: 'messages', messages: 2 ** 31 - 1 };
+const LOOPBACK_SECONDS = 3;
+const LOOPBACK_CHUNK = 64 * 1024;
+const RAW_WRITE_BYTES = 256 * MiB;
+const RAW_WRITE_CHUNK = 16 * 1024;
+const CEILING_RUNS = 3;
+const TOOL_TIMEOUT_MS = 180_000;
+
+type Peer = 'ours' | 'kafka';
+const started = performance.now();
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const log = (msg: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// --- processes: every child is started in its own process group and killed on any exit ------------
+
+const live = new Set<ChildProcess>();
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      /* gone */
+    }
+  }
+}
+process.on('exit', () => {
+  for (const c of live) killGroup(c, 'SIGKILL');
+});
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    console.error(`bench: ${sig}: stopping children`);
+    process.exit(130);
+  });
+}
+
+function track(child: ChildProcess): ChildProcess {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  return child;
+}
+
+const exited = (child: ChildProcess) =>
+  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
+
+/** SIGTERM to the child's group, SIGKILL after `graceMs`. */
+async function stop(child: ChildProcess, graceMs = 20_000): Promise<void> {
+  killGroup(child, 'SIGTERM');
+  const timer = setTimeout(() => {
+    console.error(`bench: pid ${child.pid} did not stop in ${graceMs / 1000} s: SIGKILL`);
+    killGroup(child, 'SIGKILL');
+  }, graceMs);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+/** Runs a command to completion (killed after `timeoutMs`), collecting its output. */
+function run(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const timer = setTimeout(() => {
+      stderr += `\n[bench: killed after ${timeoutMs / 1000} s]`;
+      killGroup(child, 'SIGKILL');
+    }, timeoutMs);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Spawns a long-running server and resolves once a stdout line matches `ready`. */
+function startServer(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: ChildProcess; line: string; output: () => string }> {
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(cmd, args, { cwd: REPO, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let done = false;
+    const finish = (err: Error | null, line = '') => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      if (err) {
+        killGroup(child, 'SIGKILL');
+        reject(err);
+      } else resolve({ child, line, output: () => out });
+    };
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.length > 1 << 20) out = out.slice(-(1 << 19));
+      const m = out.split('\n').find((l) => ready.test(l));
+      if (m) finish(null, m);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('error', (e) => finish(e));
+    child.once('exit', (code, sig) => finish(new Error(`${cmd} exited (${code ?? sig}) before it was ready:\n${out.slice(-3000)}`)));
+    const timer = setTimeout(() => finish(new Error(`${cmd} not ready after ${timeoutMs / 1000} s:\n${out.slice(-3000)}`)), timeoutMs);
+  });
+}
+
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+/** User + system CPU seconds a process has used so far (Linux /proc), or NaN. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Runs `fn` and adds the broker's CPU time over it (whole tool run, warm-up records included). */
+async function withCpu<T extends { records: number }>(pid: number, totalRecords: number, fn: () => Promise<T>): Promise<T & { brokerCpuSeconds: number; brokerCpuUsPerRecord: number }> {
+  const c0 = cpuSeconds(pid);
+  const r = await fn();
+  const cpu = cpuSeconds(pid) - c0;
+  return { ...r, brokerCpuSeconds: round(cpu, 2), brokerCpuUsPerRecord: round((cpu * 1e6) / totalRecords, 2) };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+// --- Kafka jars and the Java client ------------------------------------------------------------------
+
+log('resolving Apache Kafka jars (scripts/kafka-peer.sh env)…');
+const envRun = spawnSync('bash', [join(REPO, 'scripts', 'kafka-peer.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+if (envRun.status !== 0) throw new Error(`scripts/kafka-peer.sh env failed (exit ${envRun.status})`);
+const kenv = Object.fromEntries(
+  envRun.stdout
+    .trim()
+    .split('\n')
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+) as { KAFKA_VERSION: string; KAFKA_LIB: string; KAFKA_LOG4J: string; JAVA: string };
+const javaVersion = spawnSync(kenv.JAVA, ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0]?.trim();
+log(`Kafka ${kenv.KAFKA_VERSION}, ${javaVersion}`);
+const javaTool = (cls: string, args: string[]) =>
+  run(kenv.JAVA, [CLIENT_HEAP, `-Dlog4j2.configurationFile=${kenv.KAFKA_LOG4J}`, '-cp', `${kenv.KAFKA_LIB}/*`, cls, ...args]);
+
+interface ProduceResult {
+  records: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  avgMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  p99Ms: number;
+  p999Ms: number;
+  maxMs: number;
+}
+
+const PRODUCE_LINE =
+  /(\d+) (steady state )?records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th/g;
+
+/** Lines of a tool's stderr that are not the expected deprecation or metadata-retry noise. */
+function problems(stderr: string): string[] {
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() && !/has been deprecated|UNKNOWN_TOPIC_OR_PARTITION|LEADER_NOT_AVAILABLE/.test(l))
+    .slice(0, 20);
+}
+
+async function produce(port: number, topic: string, recordBytes: number, records: number, throughput: number, warmup: number): Promise<ProduceResult> {
+  const props = Object.entries({ 'bootstrap.servers': `127.0.0.1:${port}`, ...PRODUCER_PROPS }).map(([k, v]) => `${k}=${v}`);
+  const args = ['--topic', topic, '--num-records', String(records), '--record-size', String(recordBytes), '--throughput', String(throughput), '--command-property', ...props];
+  if (warmup > 0) args.push('--warmup-records', String(warmup));
+  const r = await javaTool('org.apache.kafka.tools.ProducerPerformance', args);
+  const lines = [...r.stdout.matchAll(PRODUCE_LINE)];
+  // With warm-up, the last summary line is the steady state; without, the only one.
+  const m = lines.filter((x) => (warmup > 0 ? x[2] : !x[2])).at(-1);
+  const errs = problems(r.stderr);
+  if (r.code !== 0 || !m || errs.some((l) => /Exception|ERROR/.test(l)))
+    throw new Error(`ProducerPerformance failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${errs.join('\n')}`);
+  const n = Number(m[1]);
+  const rps = Number(m[3]);
+  return {
+    records: n,
+    recordsPerSec: Math.round(rps),
+    mbPerSec: round((rps * recordBytes) / 1e6),
+    avgMs: Number(m[5]),
+    maxMs: Number(m[6]),
+    p50Ms: Number(m[7]),
+    p95Ms: Number(m[8]),
+    p99Ms: Number(m[9]),
+    p999Ms: Number(m[10]),
+  };
+}
+
+interface ConsumeResult {
+  records: number;
+  recordsPerSec: number;
+  mbPerSec: number;
+  fetchSeconds: number;
+  rebalanceMs: number;
+  totalRecordsPerSec: number;
+}
+
+async function consume(port: number, topic: string, recordBytes: number, records: number): Promise<ConsumeResult> {
+  const args = ['--bootstrap-server', `127.0.0.1:${port}`, '--topic', topic, '--num-records', String(records), '--fetch-size', String(CONSUMER_FETCH_SIZE), '--group', `bench-${topic}`, '--timeout', '30000'];
+  const r = await javaTool('org.apache.kafka.tools.ConsumerPerformance', args);
+  const lines = r.stdout.trim().split('\n');
+  const hi = lines.findIndex((l) => l.startsWith('start.time'));
+  const header = hi >= 0 ? lines[hi]!.split(',').map((s) => s.trim()) : [];
+  const values = hi >= 0 ? (lines[hi + 1] ?? '').split(',').map((s) => s.trim()) : [];
+  const get = (k: string) => Number(values[header.indexOf(k)]);
+  const errs = problems(r.stderr);
+  if (r.code !== 0 || hi < 0 || !Number.isFinite(get('nMsg.sec')) || errs.some((l) => /Exception|ERROR/.test(l)))
+    throw new Error(`ConsumerPerformance failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${errs.join('\n')}`);
+  const n = get('data.consumed.in.nMsg');
+  if (n !== records) throw new Error(`ConsumerPerformance consumed ${n} records, expected ${records}`);
+  const fetchSeconds = get('fetch.time.ms') / 1000;
+  const rps = n / fetchSeconds;
+  return {
+    records: n,
+    recordsPerSec: Math.round(rps),
+    mbPerSec: round((rps * recordBytes) / 1e6),
+    fetchSeconds: round(fetchSeconds, 3),
+    rebalanceMs: get('rebalance.time.ms'),
+    totalRecordsPerSec: Math.round(get('nMsg.sec')),
+  };
+}
+
+// --- brokers -----------------------------------------------------------------------------------------
+
+interface Running {
+  port: number;
+  /** The broker's own process (node, or Kafka's java), for its CPU time. */
+  pid: number;
+  stop: () => Promise<void>;
+  describe: string;
+}
+
+async function startOurs(dataDir: string): Promise<Running> {
+  const port = await freePort();
+  const nodeArgs = ['--import', 'tsx'];
+  if (CPU_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF);
+  const env = {
+    ...process.env,
+    BULWARK_LOG_FLUSH: JSON.stringify(OUR_FLUSH),
+    BULWARK_GROUPS_INITIAL_REBALANCE_DELAY_MS: '0',
+  };
+  const args = [...nodeArgs, 'src/cli/main.ts', 'broker', '--data-dir', dataDir, '--kafka-port', String(port), '--http-port', '0', '--auto-create-topics'];
+  const s = await startServer(process.execPath, args, env, /Kafka on/, 60_000);
+  return {
+    port,
+    pid: s.child.pid!,
+    describe: s.line.trim(),
+    stop: async () => {
+      await stop(s.child);
+      if (s.child.exitCode !== 0) console.error(`bench: our broker exited ${s.child.exitCode ?? s.child.signalCode}:\n${s.output().slice(-2000)}`);
+    },
+  };
+}
+
+async function startKafka(dir: string): Promise<Running> {
+  const port = await freePort();
+  let cport = await freePort();
+  while (cport === port) cport = await freePort();
+  const s = await startServer('bash', [join(REPO, 'scripts', 'kafka-peer.sh'), 'start', '--dir', dir, '--port', String(port), '--controller-port', String(cport)], process.env, /^kafka-peer: Kafka .* on /, 120_000);
+  const pid = Number(/ pid (\d+)/.exec(s.line)?.[1]);
+  return { port, pid, describe: s.line.trim(), stop: () => stop(s.child, 30_000) };
+}
+
+// --- ceilings ----------------------------------------------------------------------------------------
+
+const LOOPBACK_SERVER = `
+import { createServer } from 'node:net';
+const server = createServer((sock) => {
+  let bytes = 0;
+  sock.on('data', (d) => { bytes += d.length; });
+  sock.on('end', () => sock.end(String(bytes)));
+});
+server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+`;
+
+/** One client writes 64 KiB chunks for LOOPBACK_SECONDS to a discarding server in another process. */
+async function loopbackRun(port: number): Promise<{ mbPerSec: number; bytes: number; seconds: number }> {
+  const chunk = Buffer.alloc(LOOPBACK_CHUNK, 0x5a);
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    sock.setNoDelay(true);
+    let reply = '';
+    let t0 = 0;
+    sock.on('data', (d) => (reply += d));
+    sock.on('error', reject);
+    sock.on('end', () => {
+      const seconds = (performance.now() - t0) / 1000;
+      const bytes = Number(reply);
+      resolve({ mbPerSec: round(bytes / 1e6 / seconds), bytes, seconds: round(seconds, 3) });
+    });
+    sock.on('connect', () => {
+      t0 = performance.now();
+      const deadline = t0 + LOOPBACK_SECONDS * 1000;
+      const pump = () => {
+        while (performance.now() < deadline) if (!sock.write(chunk)) return void sock.once('drain', pump);
+        sock.end();
+      };
+      pump();
+    });
+  });
+}
+
+async function loopbackCeiling() {
+  const s = await startServer(process.execPath, ['--input-type=module', '-e', LOOPBACK_SERVER], process.env, /^port \d+/, 10_000);
+  const port = Number(/port (\d+)/.exec(s.line)![1]);
+  const runs = [];
+  try {
+    for (let i = 0; i < CEILING_RUNS; i++) runs.push(await loopbackRun(port));
+  } finally {
+    await stop(s.child, 2000);
+  }
+  return {
+    mbPerSec: Math.max(...runs.map((r) => r.mbPerSec)),
+    runsMbPerSec: runs.map((r) => r.mbPerSec),
+    method: `TCP over 127.0.0.1: one node client writes ${LOOPBACK_CHUNK / 1024} KiB chunks for ${LOOPBACK_SECONDS} s to a node server in another process that discards them; bytes the server counted over time to its reply; best of ${CEILING_RUNS}`,
+  };
+}
+
+function rawWriteCeiling(dir: string) {
+  const chunk = Buffer.alloc(RAW_WRITE_CHUNK, 0x5a);
+  const runs: number[] = [];
+  for (let i = 0; i < CEILING_RUNS; i++) {
+    const path = join(dir, `raw-write-${i}`);
+    const fd = openSync(path, 'wx');
+    const t0 = performance.now();
+    for (let pos = 0; pos < RAW_WRITE_BYTES; ) pos += writeSync(fd, chunk, 0, chunk.length, pos);
+    const seconds = (performance.now() - t0) / 1000;
+    closeSync(fd);
+    rmSync(path);
+    runs.push(round(RAW_WRITE_BYTES / 1e6 / seconds));
+  }
+  return {
+    mbPerSec: Math.max(...runs),
+    runsMbPerSec: runs,
+    method: `fs.writeSync of ${RAW_WRITE_CHUNK / 1024} KiB chunks, ${RAW_WRITE_BYTES / MiB} MiB to a new file in ${tmpdir()} (page cache, no sync), best of ${CEILING_RUNS}`,
+  };
+}
+
+function logJsonRawWrite() {
+  const path = join(import.meta.dirname, 'results', 'log.json');
+  if (!existsSync(path)) return null;
+  try {
+    const j = JSON.parse(readFileSync(path, 'utf8')) as { date: string; cases: { case: string; raw: { mbPerSec: number } }[] };
+    const cases = j.cases.filter((c) => /^append\/.*\/no-sync$/.test(c.case));
+    return { date: j.date, rawWriteMbPerSec: Object.fromEntries(cases.map((c) => [c.case, c.raw.mbPerSec])) };
+  } catch {
+    return null;
+  }
+}
+
+// --- the run -----------------------------------------------------------------------------------------
+
+interface SessionResult {
+  peer: Peer;
+  round: number;
+  describe: string;
+  /** 1-minute load average at the session's start and end (the machine is shared). */
+  loadavg1m: number[];
+  produce: Record<string, ProduceResult>;
+  consume: Record<string, ConsumeResult>;
+  latency: Record<string, ProduceResult>;
+}
+
+const errors: { peer: Peer; round: number; step: string; error: string }[] = [];
+const root = mkdtempSync(join(tmpdir(), 'bulwark-bench-broker-'));
+const sessions: SessionResult[] = [];
+const loadStart = loadavg().map((x) => round(x, 2));
+let loopback!: Awaited<ReturnType<typeof loopbackCeiling>>;
+let rawWrite!: ReturnType<typeof rawWriteCeiling>;
+
+async function session(peer: Peer, r: number): Promise<void> {
+  const dir = join(root, `${peer}-${r}`);
+  mkdirSync(dir, { recursive: true });
+  let step = 'start';
+  let broker: Running | undefined;
+  const res: SessionResult = { peer, round: r, describe: '', loadavg1m: [round(loadavg()[0]!, 2)], produce: {}, consume: {}, latency: {} };
+  try {
+    broker = peer === 'ours' ? await startOurs(join(dir, 'data')) : await startKafka(dir);
+    res.describe = broker.describe;
+    log(`round ${r} ${peer}: ${broker.describe}`);
+    step = 'warm-up';
+    await produce(broker.port, 'warmup', 100, WARMUP_SESSION_RECORDS, -1, 0);
+    for (const shape of SHAPES) {
+      const topic = `bench-${shape.name}`;
+      step = `produce/${shape.name}`;
+      const p = await withCpu(broker.pid, shape.records, () => produce(broker!.port, topic, shape.recordBytes, shape.records, -1, Math.round(shape.records * WARMUP_FRACTION)));
+      res.produce[shape.name] = p;
+      log(`round ${r} ${peer}: produce ${shape.name}: ${p.recordsPerSec.toLocaleString()} rec/s, ${p.mbPerSec} MB/s, p50 ${p.p50Ms} ms, p99 ${p.p99Ms} ms; broker CPU ${p.brokerCpuUsPerRecord} us/rec`);
+      step = `consume/${shape.name}`;
+      const c = await withCpu(broker.pid, shape.records, () => consume(broker!.port, topic, shape.recordBytes, shape.records));
+      res.consume[shape.name] = c;
+      log(`round ${r} ${peer}: consume ${shape.name}: ${c.recordsPerSec.toLocaleString()} rec/s, ${c.mbPerSec} MB/s (join ${c.rebalanceMs} ms); broker CPU ${c.brokerCpuUsPerRecord} us/rec`);
+      step = `latency/${shape.name}`;
+      const l = await withCpu(broker.pid, LATENCY_RECORDS, () => produce(broker!.port, `latency-${shape.name}`, shape.recordBytes, LATENCY_RECORDS, LATENCY_RATE, LATENCY_WARMUP));
+      res.latency[shape.name] = l;
+      log(`round ${r} ${peer}: latency ${shape.name} at ${LATENCY_RATE.toLocaleString()} rec/s: p50 ${l.p50Ms} ms, p99 ${l.p99Ms} ms, max ${l.maxMs} ms`);
+    }
+  } catch (err) {
+    const msg = (err as Error).message;
+    errors.push({ peer, round: r, step, error: msg.slice(0, 4000) });
+    log(`round ${r} ${peer}: FAILED at ${step}: ${msg.split('\n').slice(0, 6).join(' | ')}`);
+  } finally {
+    step = 'stop';
+    if (broker) await broker.stop().catch((e: Error) => errors.push({ peer, round: r, step, error: e.message }));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  res.loadavg1m.push(round(loadavg()[0]!, 2));
+  sessions.push(res);
+}
+
+try {
+  log('ceiling: loopback TCP');
+  loopback = await loopbackCeiling();
+  log(`loopback: ${loopback.mbPerSec} MB/s (${loopback.runsMbPerSec.join(', ')})`);
+  log('ceiling: raw sequential write');
+  rawWrite = rawWriteCeiling(root);
+  log(`raw write: ${rawWrite.mbPerSec} MB/s (${rawWrite.runsMbPerSec.join(', ')})`);
+  for (let r = 1; r <= ROUNDS; r++) {
+    const order: Peer[] = r % 2 === 1 ? ['ours', 'kafka'] : ['kafka', 'ours'];
+    for (const peer of order) if (!ONLY || ONLY === peer) await session(peer, r);
+  }
+} finally {
+  for (const c of live) await stop(c, 5000);
+  rmSync(root, { recursive: true, force: true });
+}
+
+// --- report ------------------------------------------------------------------------------------------
+
+type Metric = 'produce' | 'consume' | 'latency';
+const of = (peer: Peer, metric: Metric, shape: string) =>
+  sessions
+    .filter((s) => s.peer === peer && s[metric][shape])
+    .map((s) => ({ round: s.round, r: s[metric][shape] as ProduceResult & ConsumeResult }));
+
+const cpuPer = (r: object) => (r as { brokerCpuUsPerRecord: number }).brokerCpuUsPerRecord;
+const cases: Record<string, unknown>[] = [];
+const ratios: Record<string, number | null> = {};
+const targets: Record<string, Record<string, boolean | null>> = {
+  produceThroughputAtLeast1xKafka: {},
+  consumeThroughputAtLeast1xKafka: {},
+  p99LatencyNoWorseThanKafka: {},
+  produceAtLeast050OfAppendCeiling: {},
+};
+const ceilingRatios: Record<string, unknown> = {};
+
+for (const shape of SHAPES) {
+  const base = { recordBytes: shape.recordBytes };
+  for (const metric of ['produce', 'consume'] as const) {
+    const o = of('ours', metric, shape.name);
+    const k = of('kafka', metric, shape.name);
+    const bestOf = (xs: typeof o) => (xs.length ? xs.reduce((a, b) => (b.r.recordsPerSec > a.r.recordsPerSec ? b : a)).r : null);
+    const bo = bestOf(o);
+    const bk = bestOf(k);
+    const ratio = bo && bk ? round(bo.recordsPerSec / bk.recordsPerSec, 3) : null;
+    const paired = o.flatMap((x) => k.filter((y) => y.round === x.round).map((y) => x.r.recordsPerSec / y.r.recordsPerSec));
+    const name = `${metric}/${shape.name}`;
+    const side = (b: typeof bo, xs: typeof o) =>
+      b && {
+        ...b,
+        runsRecordsPerSec: xs.map((x) => x.r.recordsPerSec),
+        ...(metric === 'produce' ? { runsP99Ms: xs.map((x) => x.r.p99Ms) } : {}),
+      };
+    const entry: Record<string, unknown> = {
+      case: name,
+      op: metric,
+      ...base,
+      records: shape.records,
+      measuredRecords: metric === 'produce' ? shape.records - Math.round(shape.records * WARMUP_FRACTION) : shape.records,
+      aggregate: `best of ${ROUNDS} rounds per side (throughput)`,
+      ours: side(bo, o),
+      kafka: side(bk, k),
+      ratio,
+      pairedRatioMedian: paired.length ? round(median(paired), 3) : null,
+      brokerCpuPerRecordOursOverKafka: bo && bk ? round(cpuPer(bo) / cpuPer(bk), 3) : null,
+    };
+    if (metric === 'produce') {
+      entry.latencyNote = 'p50/p99 here are at saturation (unthrottled): mostly time queued in the 32 MiB producer buffer; see latency/* for latency at a fixed rate';
+      entry.ofAppendCeiling = { ours: bo ? round(bo.mbPerSec / rawWrite!.mbPerSec, 3) : null, kafka: bk ? round(bk.mbPerSec / rawWrite!.mbPerSec, 3) : null };
+      entry.ofLoopback = { ours: bo ? round(bo.mbPerSec / loopback!.mbPerSec, 3) : null, kafka: bk ? round(bk.mbPerSec / loopback!.mbPerSec, 3) : null };
+      targets.produceThroughputAtLeast1xKafka![shape.name] = ratio === null ? null : ratio >= 1;
+      targets.produceAtLeast050OfAppendCeiling![shape.name] = bo ? bo.mbPerSec / rawWrite!.mbPerSec >= 0.5 : null;
+      ceilingRatios[name] = entry.ofAppendCeiling;
+    } else {
+      entry.ofLoopback = { ours: bo ? round(bo.mbPerSec / loopback!.mbPerSec, 3) : null, kafka: bk ? round(bk.mbPerSec / loopback!.mbPerSec, 3) : null };
+      targets.consumeThroughputAtLeast1xKafka![shape.name] = ratio === null ? null : ratio >= 1;
+    }
+    ratios[name] = ratio;
+    cases.push(entry);
+  }
+  // Latency at a fixed rate: each side's run with the lowest p99.
+  const o = of('ours', 'latency', shape.name);
+  const k = of('kafka', 'latency', shape.name);
+  const lowest = (xs: typeof o) => (xs.length ? xs.reduce((a, b) => (b.r.p99Ms < a.r.p99Ms ? b : a)).r : null);
+  const lo = lowest(o);
+  const lk = lowest(k);
+  const name = `latency/${shape.name}`;
+  const p99Ratio = lo && lk ? round(lo.p99Ms / Math.max(lk.p99Ms, 1), 3) : null;
+  cases.push({
+    case: name,
+    op: 'produce-latency',
+    ...base,
+    rateRecordsPerSec: LATENCY_RATE,
+    records: LATENCY_RECORDS,
+    measuredRecords: LATENCY_RECORDS - LATENCY_WARMUP,
+    aggregate: `run with the lowest p99 of ${ROUNDS} rounds per side; ms resolution (ProducerPerformance)`,
+    ours: lo && { ...lo, runsP50Ms: o.map((x) => x.r.p50Ms), runsP99Ms: o.map((x) => x.r.p99Ms) },
+    kafka: lk && { ...lk, runsP50Ms: k.map((x) => x.r.p50Ms), runsP99Ms: k.map((x) => x.r.p99Ms) },
+    p50OursOverKafka: lo && lk ? round(lo.p50Ms / Math.max(lk.p50Ms, 1), 3) : null,
+    p99OursOverKafka: p99Ratio,
+  });
+  ratios[`${name}/p99OursOverKafka`] = p99Ratio;
+  targets.p99LatencyNoWorseThanKafka![shape.name] = lo && lk ? lo.p99Ms <= lk.p99Ms : null;
+}
+
+const summary = { ratios, ofAppendCeiling: ceilingRatios, targets };
+console.log(JSON.stringify(summary));
+const result = {
+  benchmark: 'broker',
+  date: new Date().toISOString(),
+  machine: {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    node: process.version,
+    java: javaVersion,
+    kernel: release(),
+    memoryGiB: round(totalmem() / 2 ** 30),
+    tmpdir: tmpdir(),
+    loadavgStart: loadStart,
+    loadavgEnd: loadavg().map((x) => round(x, 2)),
+  },
+  settings: {
+    client: {
+      name: 'Apache Kafka perf tools: org.apache.kafka.tools.ProducerPerformance, ConsumerPerformance',
+      version: kenv.KAFKA_VERSION,
+      jvm: CLIENT_HEAP,
+      why: 'Kafka’s own Java client and tools, from the same jars as the peer, the same for both brokers (it negotiates API versions with ours and works)',
+      producerProps: PRODUCER_PROPS,
+      consumer: { fetchSizeBytes: CONSUMER_FETCH_SIZE, groupProtocol: 'classic', from: 'earliest' },
+    },
+    peer: {
+      name: 'Apache Kafka',
+      version: kenv.KAFKA_VERSION,
+      mode: 'KRaft single node (process.roles=broker,controller, node.id=1), 127.0.0.1',
+      from: 'Maven Central jars (tools/kafka/pom.xml) via scripts/kafka-peer.sh, plain java class path',
+      jvm: '-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 (kafka-server-start.sh defaults)',
+    },
+    ours: { command: 'node --import tsx src/cli/main.ts broker --auto-create-topics (own process)', env: { BULWARK_LOG_FLUSH: JSON.stringify(OUR_FLUSH), BULWARK_GROUPS_INITIAL_REBALANCE_DELAY_MS: '0' }, cpuProfile: CPU_PROF ?? null },
+    durability: {
+      kafka: 'defaults: log.flush.interval.messages = Long.MAX_VALUE, no flush interval: no fsync (page cache)',
+      ours: `flush ${JSON.stringify(OUR_FLUSH)}: no fsync (page cache)`,
+      acks: ACKS,
+    },
+    topics: 'one partition, auto-created on first produce; group.initial.rebalance.delay.ms 0 on both',
+    records: Object.fromEntries(SHAPES.map((s) => [s.name, s.records])),
+    warmupFraction: WARMUP_FRACTION,
+    warmupRecordsPerSession: WARMUP_SESSION_RECORDS,
+    latencyRateRecordsPerSec: LATENCY_RATE,
+    latencyRecords: LATENCY_RECORDS,
+    rounds: ROUNDS,
+    order: 'one broker at a time; odd rounds ours then Kafka, even rounds Kafka then ours',
+    mb: '10^6 bytes of record values',
+  },
+  ceilings: { loopback: loopback!, appendRawWrite: rawWrite!, logJson: logJsonRawWrite() },
+  cases,
+  ...summary,
+  sessions,
+  errors,
+  seconds: round((performance.now() - started) / 1000),
+};
+// Partial runs (one broker, or profiled) do not replace the committed results unless asked to.
+const out = process.env.BENCH_BROKER_OUT ?? (ONLY || CPU_PROF ? join(tmpdir(), 'bulwark-bench-broker.json') : join(import.meta.dirname, 'results', 'broker.json'));
+mkdirSync(dirname(out), { recursive: true });
+writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+log(`wrote ${out}${errors.length ? ` (${errors.length} errors)` : ''}`);
