@@ -101,12 +101,12 @@ export class Broker implements BrokerCore {
     return result;
   }
 
-  async fetch(topic: string, partition: number, offset: number, maxBytes: number, maxWaitMs = 0): Promise<FetchResult> {
+  async fetch(topic: string, partition: number, offset: number, maxBytes: number, maxWaitMs = 0, into?: Buffer): Promise<FetchResult> {
     const p = this.#partition(topic, partition);
-    let r = await p.fetch(offset, maxBytes);
+    let r = await p.fetch(offset, maxBytes, into);
     if (r.records.length === 0 && maxWaitMs > 0 && offset === p.nextOffset) {
       await this.notifier.wait([`${topic}\0${partition}`], Math.min(maxWaitMs, this.config.limits.maxFetchWaitMs));
-      r = await p.fetch(offset, maxBytes);
+      r = await p.fetch(offset, maxBytes, into);
     }
     this.metrics.fetchedBytes.inc({ topic }, r.records.length);
     return r;

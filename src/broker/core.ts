@@ -13,8 +13,11 @@ export interface BrokerCore {
   readonly cluster: ClusterState;
   /** Appends record batches to a partition; throws coded errors (BWK_ERR_LOG_*, BWK_ERR_PARTITION_NOT_FOUND). */
   produce(topic: string, partition: number, records: Buffer): Promise<AppendResult>;
-  /** Reads from a partition, waiting up to maxWaitMs for data when there is none. */
-  fetch(topic: string, partition: number, offset: number, maxBytes: number, maxWaitMs?: number): Promise<FetchResult>;
+  /**
+   * Reads from a partition, waiting up to maxWaitMs for data when there is none. The records
+   * may be read into `into`; the caller must be done with them before reusing it.
+   */
+  fetch(topic: string, partition: number, offset: number, maxBytes: number, maxWaitMs?: number, into?: Buffer): Promise<FetchResult>;
   /** Whether the broker can serve: started, and no partition fenced. */
   readiness(): { ready: boolean; reasons: string[] };
 }
