@@ -26,7 +26,6 @@ import {
   type CreateTopicsRequest,
   type DeleteTopicsRequest,
   type DescribeConfigsRequest,
-  type FindCoordinatorRequest,
 } from './protocol/index.ts';
 import { TOPIC_CONFIG_KEYS } from '../topics.ts';
 
@@ -128,11 +127,11 @@ export class KafkaHandlers {
       case ApiKey.CreateTopics:
         return encodeResponse(req.header, this.#createTopics(req.body));
       case ApiKey.DeleteTopics:
-        return encodeResponse(req.header, await this.#deleteTopics(req.body, h.apiVersion));
+        return encodeResponse(req.header, await this.#deleteTopics(req.body));
       case ApiKey.DescribeConfigs:
         return encodeResponse(req.header, this.#describeConfigs(req.body));
       case ApiKey.FindCoordinator:
-        return encodeResponse(req.header, this.#findCoordinator(req.body));
+        return encodeResponse(req.header, this.#findCoordinator());
       case ApiKey.InitProducerId:
         return encodeResponse(req.header, { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: this.#nextProducerId++, producerEpoch: 0 });
       case ApiKey.JoinGroup: {
@@ -320,11 +319,9 @@ export class KafkaHandlers {
     };
   }
 
-  async #deleteTopics(body: DeleteTopicsRequest, version: number) {
-    void version;
-    const names = body.topicNames;
+  async #deleteTopics(body: DeleteTopicsRequest) {
     const responses = [];
-    for (const name of names) {
+    for (const name of body.topicNames) {
       const deleted = await this.#broker.topics.deleteTopic(name);
       responses.push({ name, errorCode: deleted ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
     }
@@ -366,10 +363,9 @@ export class KafkaHandlers {
     };
   }
 
-  #findCoordinator(body: FindCoordinatorRequest) {
+  /** Standalone, this broker coordinates every group (and transactional id). */
+  #findCoordinator() {
     const self = this.#broker.cluster.brokers.find((x) => x.id === this.#broker.config.brokerId)!;
-    // Standalone, this broker coordinates every group (and transaction id, keyType 1).
-    void body.key;
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, nodeId: self.id, host: self.host, port: self.port };
   }
 }
