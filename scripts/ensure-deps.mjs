@@ -1,6 +1,7 @@
 // Installs what `npm start` and `npm test` need when it is missing, so both work from a fresh
 // clone with nothing run before them:
 // - npm dependencies, when node_modules is missing or older than package-lock.json;
+// - build/crc32c.node from native/crc32c.c (scripts/build-native.mjs);
 // - with --test: kcat (Debian package), the real Kafka client the tests run against.
 // (kube-apiserver and etcd are built by the tests themselves: scripts/controlplane-build.sh.)
 import { execSync } from 'node:child_process';
@@ -12,6 +13,9 @@ if (stale) {
   console.error('bulwark: installing dependencies (npm ci)…');
   execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
 }
+
+// The SSE4.2 CRC-32C the log uses when it can (falls back to a portable one otherwise).
+execSync(`"${process.execPath}" scripts/build-native.mjs`, { stdio: 'inherit' });
 
 const has = (cmd) => {
   try {

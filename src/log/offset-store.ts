@@ -8,7 +8,7 @@
 // more entries than live offsets, it is rewritten whole (temp file, fsync, rename, fsync dir).
 //
 // commit() resolves once its entries are fdatasynced; concurrent commits share syncs.
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.ts';
 import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 

@@ -18,7 +18,7 @@
 //       61     …  records (possibly compressed)
 //
 // Every length is checked against the bytes actually present before anything is allocated.
-import { crc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c.ts';
 import { gunzipSync } from 'node:zlib';
 
 export const BATCH_HEADER_SIZE = 61;
@@ -95,7 +95,7 @@ export function batchSize(buf: Buffer, pos = 0): number {
 }
 
 export function computeBatchCrc(batch: Buffer): number {
-  return crc32c(batch.subarray(OFF.attributes)) >>> 0;
+  return crc32c(batch.subarray(OFF.attributes));
 }
 
 export function crcMatches(batch: Buffer): boolean {
