@@ -13,6 +13,8 @@ export interface ConnectionOptions {
   maxFrameBytes: number;
   /** Called when the connection closes itself (bad frame size, handler failure). */
   onProtocolViolation?: (reason: string) => void;
+  /** Called once a response's bytes were handed to the OS (or dropped with the connection), so a pooled buffer can be reused. */
+  onWritten?: (bytes: Buffer) => void;
 }
 
 export class KafkaConnection {
@@ -109,7 +111,10 @@ export class KafkaConnection {
     while (this.#pending.length > 0 && !this.#closed) {
       const bytes = await this.#pending[0]!;
       this.#pending.shift();
-      if (bytes !== null && !this.#closed) this.socket.write(bytes);
+      if (bytes === null) continue;
+      const written = this.#opts.onWritten;
+      if (this.#closed) written?.(bytes);
+      else this.socket.write(bytes, written && (() => written(bytes)));
     }
     this.#writing = false;
   }

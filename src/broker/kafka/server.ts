@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { isBulwarkError } from '../../lib/errors.ts';
 import type { Broker } from '../broker.ts';
+import { BufferPool } from './buffer-pool.ts';
 import { KafkaConnection } from './connection.ts';
 import { ErrorCode } from './error-codes.ts';
 import { GroupCoordinator } from './groups/index.ts';
@@ -66,6 +67,8 @@ export class KafkaHandlers {
   readonly groups: GroupCoordinator;
   #nextProducerId: number;
   readonly #readBuffers: Buffer[] = [];
+  /** Fetch responses; the connection returns each once the socket has written it. */
+  readonly responses = new BufferPool(READ_BUFFER_BYTES + 64 * 1024, READ_BUFFER_POOL);
 
   constructor(broker: Broker) {
     this.#broker = broker;
@@ -117,7 +120,7 @@ export class KafkaHandlers {
         // buffers go back: a fresh 1 MiB read buffer per fetch made consume GC-bound (bench/broker.ts).
         const borrowed: Buffer[] = [];
         try {
-          return encodeResponse(req.header, await this.#fetch(req.body, borrowed));
+          return encodeResponse(req.header, await this.#fetch(req.body, borrowed), (size) => this.responses.take(size));
         } finally {
           for (const b of borrowed) if (this.#readBuffers.length < READ_BUFFER_POOL) this.#readBuffers.push(b);
         }
@@ -379,6 +382,7 @@ export async function startKafkaListener(broker: Broker): Promise<Server> {
     const conn = new KafkaConnection(socket, (frame) => handlers.handle(frame, socket), {
       maxFrameBytes: broker.config.limits.maxRequestBytes,
       onProtocolViolation: () => broker.metrics.protocolErrors.inc(),
+      onWritten: (bytes) => handlers.responses.release(bytes),
     });
     connections.add(conn);
     broker.metrics.connections.inc({ listener: 'kafka' });

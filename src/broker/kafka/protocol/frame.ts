@@ -83,13 +83,16 @@ export function decodeRequest(frame: Buffer): DecodedRequest {
   }
 }
 
-/** Encodes a response to `request`, size prefix included. */
-export function encodeResponse<K extends ApiKeyValue>(request: ResponseTarget<K>, body: ResponseBodyInput<ApiNameOf<K>>): Buffer {
+/**
+ * Encodes a response to `request`, size prefix included. `alloc` may supply the buffer (of
+ * exactly the size asked), e.g. from a pool the connection refills once the bytes are written.
+ */
+export function encodeResponse<K extends ApiKeyValue>(request: ResponseTarget<K>, body: ResponseBodyInput<ApiNameOf<K>>, alloc?: (size: number) => Buffer): Buffer {
   const codec = responseCodec(request.apiKey, request.apiVersion);
   const taggedHeader = codec.flexible && request.apiKey !== ApiKey.ApiVersions;
   const headerSize = taggedHeader ? 5 : 4;
   const size = headerSize + codec.size(body);
-  const w = new Writer(Buffer.allocUnsafe(4 + size));
+  const w = new Writer(alloc ? alloc(4 + size) : Buffer.allocUnsafe(4 + size));
   w.int32(size);
   w.int32(request.correlationId);
   if (taggedHeader) w.uvarint(0);
