@@ -73,49 +73,45 @@ static inline uint32_t shift(uint32_t zeros[][256], uint32_t crc) {
   return zeros[0][crc & 0xff] ^ zeros[1][(crc >> 8) & 0xff] ^ zeros[2][(crc >> 16) & 0xff] ^ zeros[3][crc >> 24];
 }
 
+/*
+ * Three streams over consecutive blocks of `block` bytes, combined into crc0, for as long as
+ * three blocks remain. Inlined with constant arguments for each block size.
+ */
+__attribute__((target("sse4.2"), always_inline)) static inline uint64_t three_streams(uint64_t crc0, const unsigned char **nextp, size_t *lenp, size_t block, uint32_t zeros[][256]) {
+  const unsigned char *next = *nextp;
+  size_t len = *lenp;
+  uint64_t word;
+  while (len >= block * 3) {
+    uint64_t crc1 = 0, crc2 = 0;
+    const unsigned char *end = next + block;
+    do {
+      memcpy(&word, next, 8);
+      crc0 = _mm_crc32_u64(crc0, word);
+      memcpy(&word, next + block, 8);
+      crc1 = _mm_crc32_u64(crc1, word);
+      memcpy(&word, next + 2 * block, 8);
+      crc2 = _mm_crc32_u64(crc2, word);
+      next += 8;
+    } while (next < end);
+    crc0 = shift(zeros, (uint32_t)crc0) ^ crc1;
+    crc0 = shift(zeros, (uint32_t)crc0) ^ crc2;
+    next += block * 2;
+    len -= block * 3;
+  }
+  *nextp = next;
+  *lenp = len;
+  return crc0;
+}
+
 __attribute__((target("sse4.2"))) static uint32_t crc32c_hw(const unsigned char *next, size_t len) {
-  uint64_t crc0 = 0xffffffffu, crc1, crc2;
+  uint64_t crc0 = 0xffffffffu;
   uint64_t word;
   while (len && ((uintptr_t)next & 7)) {
     crc0 = _mm_crc32_u8((uint32_t)crc0, *next++);
     len--;
   }
-  while (len >= (size_t)LONG * 3) {
-    crc1 = 0;
-    crc2 = 0;
-    const unsigned char *end = next + LONG;
-    do {
-      memcpy(&word, next, 8);
-      crc0 = _mm_crc32_u64(crc0, word);
-      memcpy(&word, next + LONG, 8);
-      crc1 = _mm_crc32_u64(crc1, word);
-      memcpy(&word, next + 2 * LONG, 8);
-      crc2 = _mm_crc32_u64(crc2, word);
-      next += 8;
-    } while (next < end);
-    crc0 = shift(crc32c_long, (uint32_t)crc0) ^ crc1;
-    crc0 = shift(crc32c_long, (uint32_t)crc0) ^ crc2;
-    next += LONG * 2;
-    len -= LONG * 3;
-  }
-  while (len >= (size_t)SHORT * 3) {
-    crc1 = 0;
-    crc2 = 0;
-    const unsigned char *end = next + SHORT;
-    do {
-      memcpy(&word, next, 8);
-      crc0 = _mm_crc32_u64(crc0, word);
-      memcpy(&word, next + SHORT, 8);
-      crc1 = _mm_crc32_u64(crc1, word);
-      memcpy(&word, next + 2 * SHORT, 8);
-      crc2 = _mm_crc32_u64(crc2, word);
-      next += 8;
-    } while (next < end);
-    crc0 = shift(crc32c_short, (uint32_t)crc0) ^ crc1;
-    crc0 = shift(crc32c_short, (uint32_t)crc0) ^ crc2;
-    next += SHORT * 2;
-    len -= SHORT * 3;
-  }
+  crc0 = three_streams(crc0, &next, &len, LONG, crc32c_long);
+  crc0 = three_streams(crc0, &next, &len, SHORT, crc32c_short);
   while (len >= 8) {
     memcpy(&word, next, 8);
     crc0 = _mm_crc32_u64(crc0, word);
