@@ -3,7 +3,7 @@
 //
 // Kept in memory: after a restart a producer's first batch is accepted at any sequence (Kafka
 // rebuilds this state from the log; that is left for replication, which needs it too).
-import { OFF, readInt64 } from '../log/index.ts';
+import { BATCH_HEADER_SIZE, LOG_OVERHEAD, OFF, readInt64 } from '../log/index.ts';
 
 /** Kafka keeps the last five batches of each producer for duplicate detection. */
 const REMEMBERED = 5;
@@ -34,7 +34,7 @@ export class ProducerStates {
     const producers = this.#partitions.get(key);
     let p = 0;
     let duplicateOf: number | undefined;
-    while (p + 61 <= records.length) {
+    while (p + BATCH_HEADER_SIZE <= records.length) {
       const producerId = readInt64(records, p + OFF.producerId);
       const baseSeq = records.readInt32BE(p + OFF.baseSequence);
       const count = records.readInt32BE(p + OFF.lastOffsetDelta) + 1;
@@ -54,7 +54,7 @@ export class ProducerStates {
           } else if (baseSeq !== 0) return { kind: 'out-of-order', expected: 0, got: baseSeq }; // a new epoch starts at 0
         }
       }
-      p += records.readInt32BE(p + OFF.batchLength) + 12;
+      p += records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
     }
     return duplicateOf !== undefined ? { kind: 'duplicate', baseOffset: duplicateOf } : { kind: 'append' };
   }
@@ -62,7 +62,7 @@ export class ProducerStates {
   /** Records the batches just appended (their base offsets are assigned in the buffer). */
   record(key: string, records: Buffer): void {
     let producers = this.#partitions.get(key);
-    for (let p = 0; p + 61 <= records.length; p += records.readInt32BE(p + OFF.batchLength) + 12) {
+    for (let p = 0; p + BATCH_HEADER_SIZE <= records.length; p += records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD) {
       const producerId = readInt64(records, p + OFF.producerId);
       const baseSeq = records.readInt32BE(p + OFF.baseSequence);
       if (producerId < 0 || baseSeq < 0) continue;

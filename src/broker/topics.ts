@@ -4,10 +4,11 @@
 // On-disk contract: <dataDir>/__cluster/state.json holds the ClusterState, written whole to a
 // temp file, fsynced and renamed over the old one, so a crash leaves the old or the new state,
 // never a mix. Partition data lives in the LogStore beside it.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assignPartitions, findTopic, topicNameProblem, type BrokerInfo, type ClusterState, type TopicConfig, type TopicState } from '../cluster/index.ts';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
 import type { LogStore, Partition, PartitionConfig, RecoveryReport } from '../log/index.ts';
 
 export type TopicResult = { ok: true; topic: TopicState } | { ok: false; reason: 'exists' | 'invalid-name' | 'invalid-partitions' | 'invalid-config'; message: string };
@@ -96,18 +97,8 @@ export class TopicManager {
   }
 
   #save(next: ClusterState): void {
-    const tmp = `${this.#path}.${randomBytes(4).toString('hex')}.tmp`;
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, JSON.stringify(next, null, 1));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.#path);
-    const dirFd = openSync(join(this.#path, '..'), 'r');
-    fsyncSync(dirFd);
-    closeSync(dirFd);
+    writeFileAtomic(this.#path, [Buffer.from(JSON.stringify(next, null, 1))]);
     this.#state = next;
   }
+
 }

@@ -5,11 +5,12 @@
 //   offset, metadata, commitTimestamp; offset -1 deletes the entry)
 // Replayed in order on open: the last entry for a (group, topic, partition) wins. A torn or
 // corrupt tail (a crash mid-write) is truncated and reported. When the file holds four times
-// more entries than live offsets, it is rewritten whole (temp file, fsync, rename, fsync dir).
+// more entries than live offsets, it is rewritten whole (lib/atomic-file.ts).
 //
 // commit() resolves once its entries are fdatasynced; concurrent commits share syncs.
 import { crc32c } from './crc32c.ts';
-import { closeSync, fdatasync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, fdatasync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
 import { join } from 'node:path';
 
 export interface CommittedOffset {
@@ -22,6 +23,17 @@ export interface CommittedOffset {
 }
 
 const MAX_ENTRY = 64 * 1024;
+/** length | crc32c | JSON payload: one entry of the file. */
+function frame(entry: CommittedOffset): Buffer {
+  const payload = Buffer.from(JSON.stringify(entry), 'utf8');
+  if (payload.length > MAX_ENTRY) throw new RangeError('offset metadata too large');
+  const out = Buffer.allocUnsafe(8 + payload.length);
+  out.writeUInt32BE(payload.length, 0);
+  out.writeUInt32BE(crc32c(payload), 4);
+  payload.copy(out, 8);
+  return out;
+}
+
 const key = (group: string, topic: string, partition: number) => `${group}\0${topic}\0${partition}`;
 
 export class OffsetStore {
@@ -56,7 +68,7 @@ export class OffsetStore {
       const length = data.readUInt32BE(pos);
       if (length > MAX_ENTRY || pos + 8 + length > data.length) break;
       const payload = data.subarray(pos + 8, pos + 8 + length);
-      if ((crc32c(payload) >>> 0) !== data.readUInt32BE(pos + 4)) break;
+      if (crc32c(payload) !== data.readUInt32BE(pos + 4)) break;
       try {
         replay.push(JSON.parse(payload.toString('utf8')) as CommittedOffset);
       } catch {
@@ -94,15 +106,7 @@ export class OffsetStore {
 
   /** Records the offsets; resolves once they are on disk. */
   async commit(offsets: readonly Omit<CommittedOffset, 'commitTimestamp'>[], now = Date.now()): Promise<void> {
-    const frames = offsets.map((o) => {
-      const payload = Buffer.from(JSON.stringify({ ...o, commitTimestamp: now }), 'utf8');
-      if (payload.length > MAX_ENTRY) throw new RangeError('offset metadata too large');
-      const frame = Buffer.allocUnsafe(8 + payload.length);
-      frame.writeUInt32BE(payload.length, 0);
-      frame.writeUInt32BE(crc32c(payload) >>> 0, 4);
-      payload.copy(frame, 8);
-      return frame;
-    });
+    const frames = offsets.map((o) => frame({ ...o, commitTimestamp: now }));
     const all = Buffer.concat(frames);
     writeSync(this.#fd, all, 0, all.length, this.#size);
     this.#size += all.length;
@@ -124,26 +128,11 @@ export class OffsetStore {
   }
 
   #compact(): void {
-    const tmp = `${this.#path}.tmp`;
-    const fd = openSync(tmp, 'w');
-    let size = 0;
-    for (const c of this.#offsets.values()) {
-      const payload = Buffer.from(JSON.stringify(c), 'utf8');
-      const frame = Buffer.allocUnsafe(8 + payload.length);
-      frame.writeUInt32BE(payload.length, 0);
-      frame.writeUInt32BE(crc32c(payload) >>> 0, 4);
-      payload.copy(frame, 8);
-      size += writeSync(fd, frame);
-    }
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(tmp, this.#path);
-    const dirFd = openSync(this.#dir, 'r');
-    fsyncSync(dirFd);
-    closeSync(dirFd);
+    const frames = [...this.#offsets.values()].map((c) => frame(c));
+    writeFileAtomic(this.#path, frames);
     closeSync(this.#fd);
     this.#fd = openSync(this.#path, 'r+');
-    this.#size = size;
+    this.#size = frames.reduce((n, f) => n + f.length, 0);
     this.#entries = this.#offsets.size;
   }
 

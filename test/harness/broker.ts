@@ -17,9 +17,9 @@ export interface TestBroker {
 
 export async function startTestBroker(overrides: BrokerConfigInput = {}): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-broker-'));
-  const config = () =>
+  const config = (kafkaPort = 0) =>
     loadBrokerConfig({
-      overrides: { dataDir, kafka: { port: 0 }, http: { port: 0 }, groups: { initialRebalanceDelayMs: 50, minSessionTimeoutMs: 1000 }, ...overrides },
+      overrides: { dataDir, kafka: { port: kafkaPort }, http: { port: 0 }, groups: { initialRebalanceDelayMs: 50, minSessionTimeoutMs: 1000 }, ...overrides },
     });
   const t: TestBroker = {
     broker: await Broker.start(config(), startKafkaListener),
@@ -33,7 +33,7 @@ export async function startTestBroker(overrides: BrokerConfigInput = {}): Promis
     async restart() {
       const port = t.broker.kafkaPort;
       await t.broker.stop();
-      t.broker = await Broker.start(loadBrokerConfig({ overrides: { dataDir, kafka: { port }, http: { port: 0 }, groups: { initialRebalanceDelayMs: 50, minSessionTimeoutMs: 1000 }, ...overrides } }), startKafkaListener);
+      t.broker = await Broker.start(config(port), startKafkaListener);
     },
     async stop() {
       await t.broker.stop();

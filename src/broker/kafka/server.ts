@@ -66,7 +66,8 @@ export class KafkaHandlers {
   readonly #broker: Broker;
   readonly groups: GroupCoordinator;
   #nextProducerId: number;
-  readonly #readBuffers: Buffer[] = [];
+  /** Fetch reads, returned once the response is encoded (it copies them). */
+  readonly #reads = new BufferPool(READ_BUFFER_BYTES, READ_BUFFER_POOL);
   /** Fetch responses; the connection returns each once the socket has written it. */
   readonly responses = new BufferPool(READ_BUFFER_BYTES + 64 * 1024, READ_BUFFER_POOL);
 
@@ -122,7 +123,7 @@ export class KafkaHandlers {
         try {
           return encodeResponse(req.header, await this.#fetch(req.body, borrowed), (size) => this.responses.take(size));
         } finally {
-          for (const b of borrowed) if (this.#readBuffers.length < READ_BUFFER_POOL) this.#readBuffers.push(b);
+          for (const b of borrowed) this.#reads.release(b);
         }
       }
       case ApiKey.ListOffsets:
@@ -238,7 +239,7 @@ export class KafkaHandlers {
 
   #borrow(size: number, borrowed: Buffer[]): Buffer | undefined {
     if (size > READ_BUFFER_BYTES) return undefined; // rare large reads allocate their own
-    const buf = this.#readBuffers.pop() ?? Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const buf = this.#reads.take(READ_BUFFER_BYTES);
     borrowed.push(buf);
     return buf;
   }
