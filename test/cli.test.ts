@@ -129,29 +129,55 @@ describe('bulwark policy explain', () => {
   });
 });
 
-test('bulwark dev serves Kafka and HTTP, prints commands that work, and stops cleanly on SIGTERM', async () => {
-  const dataDir = policyDir({});
-  const child = spawn(process.execPath, [bin, 'dev', '--kafka-port', '0', '--http-port', '0', '--data-dir', dataDir], { cwd: root });
+/** Runs `bulwark dev` until it has printed its banner; returns the output so far and a stop function. */
+async function startDev(dataDir: string): Promise<{ out: () => string; stop: () => Promise<number | null> }> {
+  const child = spawn(process.execPath, [bin, 'dev', '--kafka-port', '0', '--tls-port', '0', '--http-port', '0', '--data-dir', dataDir], { cwd: root });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('Stop with Ctrl-C') && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+  return {
+    out: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+test('bulwark dev: SCRAM on one listener, TLS (PLAIN, mTLS) on another, Bearer over HTTP; every printed command works as printed', async () => {
+  const dataDir = policyDir({});
+  let dev = await startDev(dataDir);
   try {
-    const deadline = Date.now() + 30_000;
-    while (!out.includes('Stop with Ctrl-C') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.match(out, /bulwark dev: Kafka on 127\.0\.0\.1:\d+, HTTP on http:\/\/127\.0\.0\.1:\d+/);
-    assert.match(out, /example policy streaming\/events: 5 users, 1 tokens/);
-    // The printed curl commands work as printed.
+    const out = dev.out();
+    assert.match(out, /bulwark dev: Kafka on 127\.0\.0\.1:\d+ \(SCRAM\), Kafka TLS on 127\.0\.0\.1:\d+ .*HTTP on http:\/\/127\.0\.0\.1:\d+/, out);
+    assert.match(out, /policy from examples\/policy .* streaming\/events: 5 users, 1 tokens/);
+    assert.match(out, /root password \(shown once.*\): \S{20,}/);
+    // Run the printed commands exactly as a user would paste them.
+    const commands = out.split('\n').filter((l) => /^ {2}(echo .*\| kcat|kcat|curl -s -H)/.test(l)).map((l) => l.trim());
+    assert.equal(commands.length, 4, out);
+    const run = (cmd: string) => promisify(execFile)('sh', ['-c', cmd], { cwd: root, timeout: 20_000 });
+    await run(commands[0]!); // SCRAM-SHA-512 producer on the plaintext listener
+    const consumed = await run(commands[1]!); // PLAIN over TLS consumer (dana@example.com)
+    assert.equal(consumed.stdout.trim(), 'order 1');
+    await run(commands[2]!); // mTLS producer (edge-gateway's certificate)
+    const rest = await run(commands[3]!); // Bearer access token over HTTP
+    assert.deepEqual((JSON.parse(rest.stdout) as { records: { value: string }[] }).records.map((r) => r.value), ['order 1', 'order 2']);
+    // Without credentials, the HTTP API refuses.
     const http = /HTTP on (http:\/\/[\d.:]+)/.exec(out)![1]!;
-    const produced = await fetch(`${http}/v1/topics/demo/records`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"records":[{"key":"k","value":"hi"}]}' });
-    assert.equal(produced.status, 404, 'the HTTP API does not auto-create topics');
-    const kafka = /Kafka on ([\d.:]+)/.exec(out)![1]!;
-    await promisify(execFile)('sh', ['-c', `echo hello | kcat -b ${kafka} -P -t demo`]);
-    const consumed = await fetch(`${http}/v1/topics/demo/partitions/0/records?offset=0`);
-    assert.deepEqual(((await consumed.json()) as { records: { value: string }[] }).records.map((r) => r.value), ['hello']);
+    assert.equal((await fetch(`${http}/v1/topics`)).status, 401);
   } finally {
-    child.kill('SIGTERM');
+    assert.equal(await dev.stop(), 0, dev.out());
   }
-  assert.equal(await exited, 0, out);
-  assert.match(out, /bulwark: stopped/);
+  assert.match(dev.out(), /bulwark: stopped/);
+  // A second start reuses the CA and the root credentials: the password is not shown again.
+  dev = await startDev(dataDir);
+  try {
+    assert.doesNotMatch(dev.out(), /root password \(shown once/);
+    assert.doesNotMatch(dev.out(), /new: clients must trust it/);
+  } finally {
+    assert.equal(await dev.stop(), 0, dev.out());
+  }
 });

@@ -1,7 +1,7 @@
 // A broker process: the log, its topics, the listeners. `bulwark broker` and `bulwark dev` run
 // one; tests run several in one process on different ports and data directories.
 import type { FastifyInstance } from 'fastify';
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { ClusterState } from '../cluster/index.ts';
 import { BulwarkError } from '../lib/errors.ts';
 import { LogStore, type AppendResult, type FetchResult, type PartitionConfig } from '../log/index.ts';
@@ -9,12 +9,29 @@ import type { BrokerConfig } from './config.ts';
 import type { BrokerCore } from './core.ts';
 import { DataNotifier } from './data-notifier.ts';
 import { startHttpServer } from './http/server.ts';
+import { AuditLog, FileAuditSink, TopicAuditSink, type AuditSink } from './audit.ts';
+import { ensureRootUser, loadServerSecret, withRootUser } from './bootstrap.ts';
+import type { KafkaListeners } from './kafka/server.ts';
 import { BrokerMetrics } from './metrics.ts';
+import { PolicyDirectoryWatcher } from './policy-directory.ts';
+import { startInternalListener } from './internal-listener.ts';
+import { PolicyStore } from './policy-store.ts';
+import { TlsContext } from './tls.ts';
+import { BrokerSecurity } from './security.ts';
 import { ProducerStates } from './producer-state.ts';
 import { TopicManager } from './topics.ts';
 
-/** Starts the Kafka listener; set by kafka/server.ts so the broker does not import it eagerly in tests of HTTP alone. */
-export type KafkaListenerFactory = (broker: Broker) => Promise<Server>;
+/** Starts the Kafka listeners; set by kafka/server.ts so the broker does not import it eagerly in tests of HTTP alone. */
+export type KafkaListenerFactory = (broker: Broker) => Promise<KafkaListeners>;
+
+export interface BrokerStartOptions {
+  /** Where BULWARK_ROOT_PASSWORD is read from; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  /** Operational messages (never secrets); stderr by default. */
+  log?: (message: string) => void;
+}
+
+export const AUDIT_TOPIC = '__audit';
 
 export class Broker implements BrokerCore {
   readonly config: BrokerConfig;
@@ -24,7 +41,12 @@ export class Broker implements BrokerCore {
   readonly notifier = new DataNotifier();
   readonly producers = new ProducerStates();
   #http: FastifyInstance | undefined;
-  #kafka: Server | undefined;
+  #kafka: KafkaListeners | undefined;
+  #security: BrokerSecurity | undefined;
+  #internal: FastifyInstance | undefined;
+  #sessionTimer: NodeJS.Timeout | undefined;
+  /** Set on the start that generated the root password: shown once, then forgotten. */
+  generatedRootPassword: string | undefined;
   #retentionTimer: NodeJS.Timeout | undefined;
   #started = false;
   readonly #closers: (() => Promise<void> | void)[] = [];
@@ -46,17 +68,46 @@ export class Broker implements BrokerCore {
     return this.topics.state;
   }
 
-  /** Opens the data directory (recovering every partition), then starts the listeners. */
-  static async start(config: BrokerConfig, kafka?: KafkaListenerFactory): Promise<Broker> {
+  get security(): BrokerSecurity {
+    if (!this.#security) throw new Error('the broker has not started');
+    return this.#security;
+  }
+
+  get policy(): PolicyStore {
+    return this.security.policy;
+  }
+
+  /** Opens the data directory (recovering every partition), loads the policy, then starts the listeners. */
+  static async start(config: BrokerConfig, kafka?: KafkaListenerFactory, opts: BrokerStartOptions = {}): Promise<Broker> {
     const broker = new Broker(config);
+    const log = opts.log ?? ((m: string) => process.stderr.write(`bulwark: ${m}\n`));
     try {
+      await broker.#startSecurity(opts.env ?? process.env, log);
       if (kafka) {
         broker.#kafka = await kafka(broker);
         // With port 0 the OS picked one: advertise the real port.
-        const actual = (broker.#kafka.address() as AddressInfo).port;
+        const actual = broker.kafkaPort!;
         if (config.kafka.port === 0 && config.kafka.advertisedPort === undefined) broker.topics.state.brokers[0]!.port = actual;
+        const handlers = broker.#kafka.handlers;
+        broker.policy.onChange(() => handlers.closeRevoked());
+        // Token expiry needs no policy change: check open sessions on a short timer.
+        broker.#sessionTimer = setInterval(() => handlers.closeRevoked(), config.auth.sessionCheckIntervalMs);
+        broker.#sessionTimer.unref();
       }
-      if (config.http.enabled) broker.#http = await startHttpServer(broker, config.http.host, config.http.port);
+      if (config.http.enabled) {
+        let https: Record<string, unknown> | undefined;
+        let tls: TlsContext | undefined;
+        if (config.http.tls) {
+          tls = new TlsContext(config.http.tls, { onError: (err) => log(`listener http: TLS files not reloaded: ${err.message}`) });
+          https = tls.serverOptions() as Record<string, unknown>;
+        }
+        broker.#http = await startHttpServer(broker, config.http.host, config.http.port, { security: broker.security.http(), ...(https ? { https } : {}) });
+        if (tls) {
+          tls.attach(broker.#http.server as unknown as Parameters<TlsContext['attach']>[0]);
+          broker.onStop(() => tls.close());
+        }
+      }
+      if (config.internal.enabled) broker.#internal = await startInternalListener(broker, log);
       broker.#retentionTimer = setInterval(() => broker.store.enforceRetention(), config.log.retentionCheckIntervalMs);
       broker.#retentionTimer.unref();
       broker.#started = true;
@@ -67,8 +118,48 @@ export class Broker implements BrokerCore {
     }
   }
 
+  async #startSecurity(env: NodeJS.ProcessEnv, log: (m: string) => void): Promise<void> {
+    const config = this.config;
+    const serverSecret = loadServerSecret(config.dataDir);
+    // Standalone (no operator pushing policy): the broker has its own root super user.
+    let augment;
+    if (config.auth.rootUser && !config.internal.enabled) {
+      const root = await ensureRootUser(config.dataDir, serverSecret, env.BULWARK_ROOT_PASSWORD);
+      this.generatedRootPassword = root.generatedPassword;
+      augment = (s: Parameters<typeof withRootUser>[0]) => withRootUser(s, root.credentials);
+    }
+    const policy = PolicyStore.open(config.dataDir, augment ? { augment } : {});
+    const sinks: AuditSink[] = [];
+    if (config.audit.file) sinks.push(await FileAuditSink.open(config.audit.file));
+    if (config.audit.topic) {
+      if (!this.topics.topic(AUDIT_TOPIC)) this.topics.createTopic(AUDIT_TOPIC, 1);
+      sinks.push(new TopicAuditSink((batch) => this.produce(AUDIT_TOPIC, 0, batch)));
+    }
+    const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });
+    this.onStop(() => audit.close());
+    this.#security = new BrokerSecurity({ config, policy, serverSecret, audit, log });
+    policy.onChange((change) => {
+      audit.policy(change.snapshot, undefined, change.source);
+      log(`policy ${change.source}: version ${change.snapshot.version} (${change.snapshot.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
+    });
+    if (config.policy.dir) {
+      const watcher = new PolicyDirectoryWatcher(config.policy.dir, policy, { saltKey: serverSecret, debounceMs: config.policy.reloadDebounceMs, log });
+      await watcher.start();
+      this.onStop(() => watcher.close());
+    }
+  }
+
   get kafkaPort(): number | undefined {
-    return (this.#kafka?.address() as AddressInfo | null)?.port;
+    return this.listenerPort('kafka');
+  }
+
+  /** The port a Kafka listener listens on (the OS's choice when configured as 0). */
+  listenerPort(name: string): number | undefined {
+    return (this.#kafka?.servers.get(name)?.address() as AddressInfo | null)?.port;
+  }
+
+  get internalPort(): number | undefined {
+    return (this.#internal?.server.address() as AddressInfo | null)?.port;
   }
 
   get httpPort(): number | undefined {
@@ -126,10 +217,11 @@ export class Broker implements BrokerCore {
 
   async stop(): Promise<void> {
     if (this.#retentionTimer) clearInterval(this.#retentionTimer);
+    if (this.#sessionTimer) clearInterval(this.#sessionTimer);
     this.notifier.releaseAll();
     for (const close of this.#closers.splice(0).reverse()) await close();
     await this.#http?.close();
-    if (this.#kafka) await new Promise<void>((resolve) => this.#kafka!.close(() => resolve()));
+    await this.#internal?.close();
     await this.store.close();
   }
 }

@@ -11,20 +11,100 @@ import { BulwarkError } from '../lib/errors.ts';
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1).max(253);
 
+/** Kafka SASL mechanisms and connection-level identities a listener accepts. */
+export const KAFKA_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls', 'anonymous'] as const;
+/** How HTTP clients authenticate: password login (returns a JWT), bearer (access token or that JWT), certificates, or none. */
+export const HTTP_MECHANISMS = ['password', 'bearer', 'mtls', 'anonymous'] as const;
+export type KafkaMechanism = (typeof KAFKA_MECHANISMS)[number];
+export type HttpMechanism = (typeof HTTP_MECHANISMS)[number];
+
+const tlsConfig = z.strictObject({
+  certFile: z.string().min(1),
+  keyFile: z.string().min(1),
+  /** CA bundle for client certificates; needed when clientAuth is optional or required. */
+  caFile: z.string().min(1).optional(),
+  clientAuth: z.enum(['none', 'optional', 'required']).default('none'),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+});
+export type ListenerTls = z.infer<typeof tlsConfig>;
+const cidrs = z.array(z.string().min(1).max(43)).max(1024).optional();
+
+const kafkaListenerFields = {
+  host: host.default('127.0.0.1'),
+  port: port.default(9092),
+  /** The host clients are told to connect to; defaults to host. */
+  advertisedHost: host.optional(),
+  advertisedPort: port.optional(),
+  tls: tlsConfig.optional(),
+  authentication: z.array(z.enum(KAFKA_MECHANISMS)).min(1).max(5).default(['scram-sha-256', 'scram-sha-512']),
+  /** Only clients from these addresses or CIDR blocks may connect; left out, any. */
+  allowedCidrs: cidrs,
+};
+const kafkaListener = z.strictObject({ name: z.string().regex(/^[a-z0-9-]{1,32}$/), ...kafkaListenerFields });
+export type KafkaListenerConfig = z.infer<typeof kafkaListener>;
+
 export const brokerConfigSchema = z.strictObject({
   brokerId: z.number().int().min(0).max(2 ** 31 - 1).default(0),
   clusterId: z.string().min(1).max(64).default('bulwark-standalone'),
   dataDir: z.string().min(1).default('./data'),
-  kafka: z
+  /** The first Kafka listener (named "kafka"); `listeners` adds more. */
+  kafka: z.strictObject(kafkaListenerFields).prefault({}),
+  listeners: z.array(kafkaListener).max(8).default([]),
+  http: z
     .strictObject({
       host: host.default('127.0.0.1'),
-      port: port.default(9092),
-      /** The host clients are told to connect to; defaults to host. */
-      advertisedHost: host.optional(),
-      advertisedPort: port.optional(),
+      port: port.default(8080),
+      enabled: z.boolean().default(true),
+      tls: tlsConfig.optional(),
+      authentication: z.array(z.enum(HTTP_MECHANISMS)).min(1).max(4).default(['bearer']),
+      allowedCidrs: cidrs,
     })
     .prefault({}),
-  http: z.strictObject({ host: host.default('127.0.0.1'), port: port.default(8080), enabled: z.boolean().default(true) }).prefault({}),
+  /** The internal listener: HTTPS with client certificates, for policy pushes from the operator. */
+  internal: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      host: host.default('127.0.0.1'),
+      port: port.default(9094),
+      tls: tlsConfig.optional(),
+      /** Certificate identities (CN, or per certificatePrincipal) allowed to push policy. */
+      clients: z.array(z.string().min(1).max(253)).min(1).max(16).default(['bulwark-operator']),
+    })
+    .prefault({}),
+  policy: z
+    .strictObject({
+      /** A directory of CR YAML compiled into the policy and reloaded when files change. */
+      dir: z.string().min(1).optional(),
+      reloadDebounceMs: z.number().int().min(0).max(60_000).default(100),
+    })
+    .prefault({}),
+  auth: z
+    .strictObject({
+      /** Standalone brokers have a root super user (password from BULWARK_ROOT_PASSWORD, or generated and printed once). */
+      rootUser: z.boolean().default(true),
+      jwt: z
+        .strictObject({
+          issuer: z.string().min(1).max(253).default('bulwark'),
+          audience: z.string().min(1).max(253).default('bulwark-http'),
+          ttlSeconds: z.number().int().min(30).max(86_400).default(900),
+          clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+        })
+        .prefault({}),
+      argon2: z.strictObject({ maxConcurrent: z.number().int().min(1).max(64).default(2), maxQueued: z.number().int().min(0).max(100_000).default(64) }).prefault({}),
+      /** How often sessions are checked for expired tokens (policy changes are checked at once). */
+      sessionCheckIntervalMs: z.number().int().min(50).max(60_000).default(250),
+    })
+    .prefault({}),
+  audit: z
+    .strictObject({
+      /** JSON lines appended to this file; null for none. */
+      file: z.string().min(1).nullable().default(null),
+      /** Also write audit events to the internal topic __audit. */
+      topic: z.boolean().default(false),
+      /** Log allowed requests too, not only denials. */
+      logAllowed: z.boolean().default(false),
+    })
+    .prefault({}),
   topics: z
     .strictObject({
       autoCreate: z.boolean().default(false),
@@ -52,6 +132,12 @@ export const brokerConfigSchema = z.strictObject({
       maxRequestBytes: z.number().int().min(1024).max(1 << 30).default(100 << 20),
       maxMessageBytes: z.number().int().min(128).max(1 << 30).default(8 << 20),
       maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
+      maxConnectionsPerIp: z.number().int().min(1).max(1_000_000).default(1_000),
+      /** Byte-rate limits per topic pattern (exact, prefix*, or *); the most specific wins. */
+      topicRates: z
+        .array(z.strictObject({ topic: z.string().min(1).max(250), produceBytesPerSecond: z.number().int().min(1).optional(), fetchBytesPerSecond: z.number().int().min(1).optional() }))
+        .max(1024)
+        .default([]),
       maxFetchWaitMs: z.number().int().min(0).max(300_000).default(30_000),
     })
     .prefault({}),
@@ -97,7 +183,7 @@ function parseEnvValue(text: string): unknown {
   if (/^-?\d+(\.\d+)?$/.test(text)) return Number(text);
   if (text === 'true' || text === 'false') return text === 'true';
   if (text === 'null') return null;
-  if (text.startsWith('{')) {
+  if (text.startsWith('{') || text.startsWith('[')) {
     try {
       return JSON.parse(text);
     } catch {
@@ -147,7 +233,31 @@ export function loadBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
       .join('; ');
     throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail });
   }
+  const problems = listenerProblems(result.data);
+  if (problems.length > 0) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: problems.join('; ') });
   return result.data;
+}
+
+/** Rules across keys: mechanisms that send a password need TLS, certificates need a CA. */
+function listenerProblems(c: BrokerConfig): string[] {
+  const out: string[] = [];
+  const check = (key: string, tls: ListenerTls | undefined, mechanisms: readonly string[], passwordMechanism: string) => {
+    if (mechanisms.includes(passwordMechanism) && !tls) out.push(`${key}.authentication: ${passwordMechanism} sends the password itself and needs TLS on this listener (set ${key}.tls)`);
+    if (mechanisms.includes('mtls') && (!tls || tls.clientAuth === 'none' || !tls.caFile)) out.push(`${key}.authentication: mtls needs ${key}.tls with clientAuth optional or required and a caFile`);
+    if (tls && tls.clientAuth !== 'none' && !tls.caFile) out.push(`${key}.tls.caFile: clientAuth ${tls.clientAuth} needs the CA that signs client certificates`);
+  };
+  check('kafka', c.kafka.tls, c.kafka.authentication, 'plain');
+  c.listeners.forEach((l, i) => check(`listeners.${i}`, l.tls, l.authentication, 'plain'));
+  const names = new Set(['kafka']);
+  c.listeners.forEach((l, i) => {
+    if (names.has(l.name)) out.push(`listeners.${i}.name: ${l.name} is used twice`);
+    names.add(l.name);
+  });
+  if (c.http.enabled) check('http', c.http.tls, c.http.authentication, 'password');
+  if (c.internal.enabled && (!c.internal.tls || c.internal.tls.clientAuth !== 'required' || !c.internal.tls.caFile)) {
+    out.push('internal.tls: the internal listener needs TLS with clientAuth required and a caFile (the operator authenticates with its certificate)');
+  }
+  return out;
 }
 
 function deepMerge(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {

@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { Broker } from '../broker/broker.ts';
 import { loadBrokerConfig, type BrokerConfig, type BrokerConfigInput } from '../broker/config.ts';
-import { startKafkaListener } from '../broker/kafka/server.ts';
+import { startKafkaListeners } from '../broker/kafka/server.ts';
 import { BulwarkError } from '../lib/errors.ts';
 import type { Output } from './policy-commands.ts';
 
@@ -40,7 +40,7 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
 
 /** Starts a broker and resolves with its exit code once a signal has stopped it. */
 export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: Broker) => string[]): Promise<number> {
-  const broker = await Broker.start(config, startKafkaListener);
+  const broker = await Broker.start(config, startKafkaListeners);
   for (const r of broker.topics.reports) for (const n of r.notes.filter((x) => x.action !== 'scanned')) io.err(`recovery: ${r.partition}: ${n.file}: ${n.detail}`);
   for (const r of broker.topics.reports) if (r.fenced) io.err(`recovery: ${r.partition} is FENCED: ${r.fenced.message}`);
   const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, HTTP on ${config.http.host}:${broker.httpPort}, data in ${config.dataDir}`];

@@ -1,41 +1,114 @@
-// `bulwark dev`: one broker on embedded defaults, for trying Bulwark on a laptop: data in
-// ./.bulwark/dev, Kafka on 127.0.0.1:9092, HTTP on 127.0.0.1:8080, topics created on first use.
-// It prints commands to copy. Authentication arrives with the next issue: until then the
-// listeners are plaintext and anonymous. It also checks examples/policy/, which the next issue
-// makes it enforce.
-import { join } from 'node:path';
-import { loadBrokerConfig } from '../broker/config.ts';
+// `bulwark dev`: one broker on embedded defaults, for trying Bulwark on a laptop:
+// - data in ./.bulwark/dev; a self-signed CA and server certificate in <data>/tls (made once);
+// - Kafka with SCRAM on 127.0.0.1:9092, and TLS on 9093 (SCRAM, PLAIN and client certificates);
+// - HTTP on 127.0.0.1:8080 with Bearer access tokens;
+// - the users, roles, grants and token of examples/policy/, reloaded when those files change;
+// - a root super user, its password printed on the first start only;
+// - topics created on first use by whoever may create them.
+// It prints commands to copy, each of which works as printed.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { loadBrokerConfig, type BrokerConfigInput } from '../broker/config.ts';
+import { writeFileAtomic } from '../lib/atomic-file.ts';
+import { BulwarkError } from '../lib/errors.ts';
+import { ensureDevPki, issueCertificate } from '../lib/pki.ts';
 import { loadPolicyDirectory } from '../policy/index.ts';
 import { brokerFlags, runBroker } from './broker-command.ts';
 import { formatProblem, type Output } from './policy-commands.ts';
 
 export const EXAMPLES_POLICY_DIR = join(import.meta.dirname, '..', '..', 'examples', 'policy');
 
+/** The example identities the printed commands use (their secrets are published in examples/policy/secrets.local.yaml). */
+const EXAMPLE = {
+  admin: { user: 'platform-admin', password: 'Example-Admin-Passw0rd!' },
+  dana: { user: 'dana@example.com', password: 'Example-Dana-Passw0rd!' },
+  token: 'bwk_3xEafKN7fj2noU-CtbGlJO0FRL6pNUZwfL0_DwYtGpc',
+  /** The example tls user; its certificate carries the subject its User declares. */
+  certificateUser: { name: 'edge-gateway', subject: 'edge-gateway.streaming.svc' },
+};
+
+/** A client certificate for the example tls user, so the mTLS command works out of the box. */
+async function ensureClientCertificate(tlsDir: string, name: string, commonName: string): Promise<{ certFile: string; keyFile: string }> {
+  const certFile = join(tlsDir, `${name}.crt`);
+  const keyFile = join(tlsDir, `${name}.key`);
+  if (!existsSync(certFile) || !existsSync(keyFile)) {
+    const ca = { certPem: readFileSync(join(tlsDir, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(tlsDir, 'ca.key'), 'utf8') };
+    const pair = await issueCertificate({ ca, commonName, usage: 'client', validDays: 365 });
+    writeFileAtomic(keyFile, [Buffer.from(pair.keyPem)]);
+    writeFileAtomic(certFile, [Buffer.from(pair.certPem)]);
+  }
+  return { certFile, keyFile };
+}
+
 export async function dev(argv: string[], io: Output): Promise<number> {
+  // --tls-port is dev's own; the rest are the broker's flags.
+  const tlsAt = argv.indexOf('--tls-port');
+  let tlsPort = 9093;
+  if (tlsAt >= 0) {
+    const v = argv[tlsAt + 1] ?? '';
+    if (!/^\d{1,5}$/.test(v)) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--tls-port: expected a port number, got ${JSON.stringify(v)}` });
+    tlsPort = Number(v);
+    argv = [...argv.slice(0, tlsAt), ...argv.slice(tlsAt + 2)];
+  }
   const { file, overrides } = brokerFlags(argv);
+  const env = { BULWARK_DATA_DIR: '.bulwark/dev', BULWARK_TOPICS_AUTO_CREATE: 'true', ...process.env };
+  const base = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides });
+  const tlsDir = join(base.dataDir, 'tls');
+  const pki = await ensureDevPki(tlsDir);
+  const client = await ensureClientCertificate(tlsDir, EXAMPLE.certificateUser.name, EXAMPLE.certificateUser.subject);
+  const host = base.kafka.host;
+  const devOverrides: BrokerConfigInput = {
+    ...overrides,
+    kafka: { authentication: ['scram-sha-256', 'scram-sha-512'], ...overrides.kafka },
+    listeners: [
+      {
+        name: 'tls',
+        host,
+        port: tlsPort,
+        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile, clientAuth: 'optional' },
+        authentication: ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls'],
+      },
+    ],
+    http: { authentication: ['bearer'], ...overrides.http },
+    policy: { dir: EXAMPLES_POLICY_DIR },
+  };
+  const config = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides: devOverrides });
   const { snapshot, problems } = await loadPolicyDirectory(EXAMPLES_POLICY_DIR);
   for (const p of problems) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
-  const config = loadBrokerConfig({
-    ...(file ? { file } : {}),
-    env: { BULWARK_DATA_DIR: '.bulwark/dev', BULWARK_TOPICS_AUTO_CREATE: 'true', ...process.env },
-    overrides,
-  });
+
   return runBroker(config, io, (broker) => {
-    const kafka = `${config.kafka.host}:${broker.kafkaPort}`;
+    const kafka = `${host}:${broker.kafkaPort}`;
+    const tls = `${host}:${broker.listenerPort('tls')}`;
     const http = `http://${config.http.host}:${broker.httpPort}`;
-    return [
-      `bulwark dev: Kafka on ${kafka}, HTTP on ${http}, data in ${config.dataDir} (plaintext, anonymous: authentication arrives with the next release)`,
-      `  example policy ${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules (${snapshot.hash.slice(0, 19)}…)`,
+    const rel = (p: string) => {
+      const r = relative(process.cwd(), p);
+      return r.startsWith('..') ? p : r;
+    };
+    const scram = `-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=${EXAMPLE.admin.user} -X 'sasl.password=${EXAMPLE.admin.password}'`;
+    const plainTls = `-X security.protocol=SASL_SSL -X ssl.ca.location=${rel(pki.caFile)} -X sasl.mechanisms=PLAIN -X sasl.username=${EXAMPLE.dana.user} -X 'sasl.password=${EXAMPLE.dana.password}'`;
+    const mtls = `-X security.protocol=SSL -X ssl.ca.location=${rel(pki.caFile)} -X ssl.certificate.location=${rel(client.certFile)} -X ssl.key.location=${rel(client.keyFile)}`;
+    const lines = [
+      `bulwark dev: Kafka on ${kafka} (SCRAM), Kafka TLS on ${tls} (SCRAM, PLAIN, client certificates), HTTP on ${http} (Bearer tokens), data in ${config.dataDir}`,
+      `  CA certificate: ${rel(pki.caFile)}${pki.created ? ' (new: clients must trust it)' : ''}`,
+      `  policy from examples/policy (reloaded on change) for ${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules`,
+    ];
+    if (broker.generatedRootPassword) {
+      lines.push(`  root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);
+    } else {
+      lines.push('  root user: password as first printed, or BULWARK_ROOT_PASSWORD');
+    }
+    lines.push(
       '',
-      'Try:',
-      `  echo "hello" | kcat -b ${kafka} -P -t demo`,
-      `  kcat -b ${kafka} -C -t demo -o beginning -e`,
-      `  curl -s -X POST ${http}/v1/topics/demo/records -H 'content-type: application/json' -d '{"records":[{"key":"k","value":"hi"}]}'`,
-      `  curl -s '${http}/v1/topics/demo/partitions/0/records?offset=0'`,
+      'Try (the example users and token are in examples/policy/):',
+      `  echo "order 1" | kcat -b ${kafka} ${scram} -P -t orders-demo`,
+      `  kcat -b ${tls} ${plainTls} -C -t orders-demo -o beginning -e`,
+      `  echo "order 2" | kcat -b ${tls} ${mtls} -P -t orders-demo`,
+      `  curl -s -H 'authorization: Bearer ${EXAMPLE.token}' '${http}/v1/topics/orders-demo/partitions/0/records?offset=0'`,
       `  curl -s ${http}/metrics | grep bulwark_produced`,
       `  npx bulwark policy explain examples/policy --user dana@example.com --action read --resource topic:orders-pii-eu`,
       '',
       'Stop with Ctrl-C.',
-    ];
+    );
+    return lines;
   });
 }

@@ -34,6 +34,17 @@ export const ERRORS = {
   BWK_ERR_HTTP_BODY_INVALID: { status: 400, message: (d) => `invalid request: ${d.detail}` },
   BWK_ERR_PRODUCER_SEQUENCE: { status: 409, message: (d) => `out-of-order batch for ${d.topic}-${d.partition}: sequence ${d.got}, expected ${d.expected}` },
   BWK_ERR_PRODUCER_FENCED: { status: 409, message: (d) => `a newer producer epoch has written to ${d.topic}-${d.partition}; this producer is fenced` },
+  BWK_ERR_PKI_REQUEST_INVALID: { status: 400, message: (d) => `cannot issue the certificate: ${d.detail}` },
+  BWK_ERR_PKI_CA_INVALID: { status: 500, message: (d) => `the CA (${d.source}) cannot sign: ${d.detail}` },
+  BWK_ERR_TLS_FILES_INVALID: { status: 500, message: (d) => `cannot load the TLS files: ${d.detail}` },
+  BWK_ERR_TLS_RELOAD_FAILED: { status: 500, message: (d) => `changed TLS files rejected, still serving the previous certificate: ${d.detail}` },
+  BWK_ERR_JWT_SECRET_INVALID: { status: 500, message: (d) => `the session token secret is unusable: ${d.detail}` },
+  BWK_ERR_POLICY_PERSISTED_INVALID: { status: 500, message: (d) => `the persisted policy ${d.file} cannot be loaded (${d.detail}); restore it or remove it to start with no policy` },
+  BWK_ERR_ROOT_PASSWORD_WEAK: { status: 400, message: (d) => `BULWARK_ROOT_PASSWORD is too weak: ${d.detail}` },
+  BWK_ERR_AUDIT_FILE_UNWRITABLE: { status: 500, message: (d) => `cannot open the audit log file ${d.path}: ${d.detail}` },
+  BWK_ERR_POLICY_PUSH_REJECTED: { status: 409, message: (d) => `policy snapshot version ${d.version} not applied: ${d.detail}` },
+  BWK_ERR_UNAUTHENTICATED: { status: 401, message: () => 'authentication required: send valid credentials' },
+  BWK_ERR_FORBIDDEN: { status: 403, message: () => 'not allowed: the policy does not grant this action on this resource' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -156,6 +156,7 @@ function compileSettings(cluster: BrokerCluster | undefined): SnapshotSettings {
     allowAnonymous: spec?.authentication?.allowAnonymous ?? false,
     maxTokensPerUser: spec?.authentication?.maxTokensPerUser ?? DEFAULT_MAX_TOKENS_PER_USER,
     scramIterations: spec?.authentication?.scramIterations ?? DEFAULT_SCRAM_ITERATIONS,
+    certificatePrincipal: { source: spec?.authentication?.certificatePrincipal?.source ?? 'commonName', prefix: spec?.authentication?.certificatePrincipal?.prefix ?? '' },
   };
 }
 

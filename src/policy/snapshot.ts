@@ -55,6 +55,8 @@ export const snapshotSettings = z.strictObject({
   allowAnonymous: z.boolean(),
   maxTokensPerUser: z.number().int().min(0).max(10_000),
   scramIterations: z.number().int().min(4096).max(65536),
+  /** How a client certificate names its user: which field, and a prefix stripped from it. */
+  certificatePrincipal: z.strictObject({ source: z.enum(['commonName', 'sanDns', 'sanUri']), prefix: z.string().max(253) }),
 });
 
 const snapshotContent = {
@@ -77,6 +79,7 @@ export type SnapshotUser = z.infer<typeof snapshotUser>;
 export type SnapshotRule = z.infer<typeof snapshotRule>;
 export type SnapshotToken = z.infer<typeof snapshotToken>;
 export type SnapshotSettings = z.infer<typeof snapshotSettings>;
+export type CertificatePrincipal = SnapshotSettings['certificatePrincipal'];
 export type SnapshotContent = Omit<PolicySnapshot, 'format' | 'version' | 'hash'>;
 
 /** The content hash: SHA-256 over the canonical JSON of everything but version and hash. */

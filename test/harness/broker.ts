@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Broker } from '../../src/broker/broker.ts';
 import { loadBrokerConfig, type BrokerConfigInput } from '../../src/broker/config.ts';
-import { startKafkaListener } from '../../src/broker/kafka/server.ts';
+import { startKafkaListeners } from '../../src/broker/kafka/server.ts';
 
 export interface TestBroker {
   broker: Broker;
@@ -15,14 +15,28 @@ export interface TestBroker {
   stop(): Promise<void>;
 }
 
+/** A policy where anonymous clients may do anything with topics and groups: for tests of everything but security. */
+export const OPEN_POLICY_DIR = join(import.meta.dirname, '..', 'fixtures', 'policy-open');
+
+/**
+ * A broker on free ports. Left to the defaults it runs the open policy with anonymous Kafka and
+ * HTTP access; security tests pass their own listeners and policy.
+ */
 export async function startTestBroker(overrides: BrokerConfigInput = {}): Promise<TestBroker> {
   const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-broker-'));
   const config = (kafkaPort = 0) =>
     loadBrokerConfig({
-      overrides: { dataDir, kafka: { port: kafkaPort }, http: { port: 0 }, groups: { initialRebalanceDelayMs: 50, minSessionTimeoutMs: 1000 }, ...overrides },
+      overrides: {
+        dataDir,
+        policy: { dir: OPEN_POLICY_DIR },
+        ...overrides,
+        kafka: { authentication: ['anonymous'], ...overrides.kafka, port: kafkaPort || overrides.kafka?.port || 0 },
+        http: { port: 0, authentication: ['anonymous'], ...overrides.http },
+        groups: { initialRebalanceDelayMs: 50, minSessionTimeoutMs: 1000, ...overrides.groups },
+      },
     });
   const t: TestBroker = {
-    broker: await Broker.start(config(), startKafkaListener),
+    broker: await Broker.start(config(), startKafkaListeners, { log: () => undefined }),
     get bootstrap() {
       return `127.0.0.1:${t.broker.kafkaPort}`;
     },
@@ -33,7 +47,7 @@ export async function startTestBroker(overrides: BrokerConfigInput = {}): Promis
     async restart() {
       const port = t.broker.kafkaPort;
       await t.broker.stop();
-      t.broker = await Broker.start(config(port), startKafkaListener);
+      t.broker = await Broker.start(config(port), startKafkaListeners, { log: () => undefined });
     },
     async stop() {
       await t.broker.stop();

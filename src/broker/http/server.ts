@@ -4,7 +4,10 @@
 // Bodies and queries are parsed with zod at the edge; the same schemas generate the OpenAPI
 // document, so the document cannot drift from what the server accepts. Errors are catalog
 // errors: { code, message } with the catalog's HTTP status.
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { TLSSocket } from 'node:tls';
+import type { Action, ResourceType } from '../../api/index.ts';
+import type { Principal } from '../../policy/index.ts';
 import { z } from 'zod';
 import { BulwarkError, isBulwarkError } from '../../lib/errors.ts';
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../../log/index.ts';
@@ -72,7 +75,13 @@ export function openApiDocument(): Record<string, unknown> {
   const queryParams = Object.entries((schema(consumeQuery) as { properties: Record<string, unknown> }).properties).map(([name, s]) => ({ name, in: 'query', schema: s }));
   return {
     openapi: '3.0.3',
-    info: { title: 'Bulwark broker HTTP API', version: '0.1.0', description: 'Health, metrics, topic administration, and REST produce and consume.' },
+    info: {
+      title: 'Bulwark broker HTTP API',
+      version: '0.1.0',
+      description: 'Health, metrics, topic administration, and REST produce and consume. Every /v1 route but /v1/login needs Authorization: Bearer with an access token (bwk_…) or a session token from /v1/login; 401 without valid credentials, 403 when the policy does not allow the action (whether or not the topic exists).',
+    },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    security: [{ bearer: [] }],
     paths: {
       '/healthz': { get: { summary: 'Liveness: the process serves HTTP.', responses: { 200: { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness: started, and no partition fenced.', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with reasons' } } } },
@@ -100,13 +109,93 @@ export function openApiDocument(): Record<string, unknown> {
         },
       },
       '/openapi.json': { get: { summary: 'This document.', responses: { 200: { description: 'OpenAPI 3.0 document' } } } },
+      '/v1/login': {
+        post: {
+          summary: 'Log in with a username and password (TLS listeners with password login): returns a short-lived session token (JWT) to send as Authorization: Bearer.',
+          requestBody: { content: { 'application/json': { schema: schema(loginBody) } } },
+          responses: { 200: { description: '{ token, tokenType, expiresAt }' }, 401: error },
+        },
+      },
     },
   };
 }
 
-export async function startHttpServer(core: BrokerCore, host: string, port: number): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: core.config.limits.maxRequestBytes });
+/** What the HTTP listener needs from the broker's security: who is calling, and may they. */
+export interface HttpSecurity {
+  /** The caller's principal from the request's credentials (Bearer token or session, client certificate, anonymous); undefined when none is valid. */
+  authenticate(req: { authorization: string | undefined; ip: string; socket: TLSSocket }): Promise<Principal | undefined>;
+  /** POST /v1/login: a session token for a username and password, or undefined (one answer for every failure). */
+  login(username: string, password: string, ip: string): Promise<{ token: string; expiresAt: Date } | undefined>;
+  /** Whether the principal may; denials are audited unless `listing`. */
+  allowed(principal: Principal, ip: string, action: Action, type: ResourceType, name: string, listing?: boolean): boolean;
+  topicChanged(operation: 'created' | 'deleted', topic: string, partitions: number, principal: Principal): void;
+  /** Whether the listener offers password login. */
+  readonly passwordLogin: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+}
+
+/** Routes anyone may call: probes, the document, and login itself. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v1/login']);
+
+/**
+ * What each route needs, in one table (as the Kafka listener's requiredPermissions): the action,
+ * and the topic it acts on. A route missing here is refused (fail closed).
+ */
+const ROUTE_PERMISSIONS: Record<string, { action: Action; topic: (req: FastifyRequest) => string } | 'listing'> = {
+  'GET /v1/topics': 'listing',
+  'POST /v1/topics': { action: 'create', topic: (req) => String((req.body as { name?: unknown } | undefined)?.name ?? '') },
+  'GET /v1/topics/:topic': { action: 'describe', topic: (req) => (req.params as { topic: string }).topic },
+  'DELETE /v1/topics/:topic': { action: 'delete', topic: (req) => (req.params as { topic: string }).topic },
+  'POST /v1/topics/:topic/records': { action: 'write', topic: (req) => (req.params as { topic: string }).topic },
+  'GET /v1/topics/:topic/partitions/:partition/records': { action: 'read', topic: (req) => (req.params as { topic: string }).topic },
+};
+
+const loginBody = z.strictObject({ username: z.string().min(1).max(255), password: z.string().min(1).max(4096) });
+
+export interface HttpServerOptions {
+  security: HttpSecurity;
+  /** Extra options for fastify's server: TLS (`https`). */
+  https?: Record<string, unknown>;
+}
+
+export async function startHttpServer(core: BrokerCore, host: string, port: number, opts: HttpServerOptions): Promise<FastifyInstance> {
+  const security = opts.security;
+  const app = Fastify({ logger: false, bodyLimit: core.config.limits.maxRequestBytes, ...(opts.https ? { https: opts.https } : {}) }) as unknown as FastifyInstance;
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.decorateRequest('principal', undefined);
+  const ipOf = (req: FastifyRequest) => (req.ip.startsWith('::ffff:') && req.ip.includes('.') ? req.ip.slice(7) : req.ip);
+
+  // Authentication, then the route's permission, before any handler runs.
+  app.addHook('preHandler', async (req, reply) => {
+    const route = req.routeOptions.url ?? '';
+    if (PUBLIC_ROUTES.has(route)) return;
+    const principal = await security.authenticate({ authorization: req.headers.authorization, ip: ipOf(req), socket: req.raw.socket as TLSSocket });
+    if (!principal) return reply.code(401).header('www-authenticate', 'Bearer realm="bulwark"').send({ code: 'BWK_ERR_UNAUTHENTICATED', message: new BulwarkError('BWK_ERR_UNAUTHENTICATED').message });
+    req.principal = principal;
+    const needed = ROUTE_PERMISSIONS[`${req.method} ${route}`];
+    if (needed === 'listing') return;
+    // Refused whether the topic exists or not: no existence oracle.
+    if (!needed || !security.allowed(principal, ipOf(req), needed.action, 'topic', needed.topic(req))) {
+      return sendError(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
+    }
+  });
+
+  app.post('/v1/login', async (req, reply) => {
+    if (!security.passwordLogin) return sendError(reply, new BulwarkError('BWK_ERR_HTTP_BODY_INVALID', { detail: 'password login is not enabled on this listener' }));
+    try {
+      const body = parse(loginBody, req.body, 'body');
+      const session = await security.login(body.username, body.password, ipOf(req));
+      if (!session) return reply.code(401).send({ code: 'BWK_ERR_UNAUTHENTICATED', message: new BulwarkError('BWK_ERR_UNAUTHENTICATED').message });
+      return { token: session.token, tokenType: 'Bearer', expiresAt: session.expiresAt.toISOString() };
+    } catch (err) {
+      return sendError(reply, err);
+    }
+  });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -117,12 +206,15 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
   const doc = openApiDocument();
   app.get('/openapi.json', async () => doc);
 
-  app.get('/v1/topics', async () => ({ topics: core.cluster.topics.map((t) => ({ name: t.name, partitions: t.partitions.length })) }));
+  app.get('/v1/topics', async (req) => ({
+    topics: core.cluster.topics.filter((t) => security.allowed(req.principal!, ipOf(req), 'describe', 'topic', t.name, true)).map((t) => ({ name: t.name, partitions: t.partitions.length })),
+  }));
   app.post('/v1/topics', async (req, reply) => {
     try {
       const body = parse(createTopicBody, req.body, 'body');
       const r = core.topics.createTopic(body.name, body.partitions, body.config);
       if (!r.ok) throw r.reason === 'exists' ? new BulwarkError('BWK_ERR_TOPIC_EXISTS', { topic: body.name }) : new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: body.name, detail: r.message });
+      security.topicChanged('created', r.topic.name, r.topic.partitions.length, req.principal!);
       return reply.code(201).send({ name: r.topic.name, partitions: r.topic.partitions.length, config: r.topic.config });
     } catch (err) {
       return sendError(reply, err);
@@ -143,6 +235,7 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
   });
   app.delete<{ Params: { topic: string } }>('/v1/topics/:topic', async (req, reply) => {
     if (!(await core.topics.deleteTopic(req.params.topic))) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic }));
+    security.topicChanged('deleted', req.params.topic, 0, req.principal!);
     return reply.code(204).send();
   });
 

@@ -30,6 +30,8 @@ export class KafkaConnection {
   #pending: Promise<Buffer | null>[] = [];
   #writing = false;
   #closed = false;
+  /** Set by closeAfterWrite: close once the responses queued so far are written. */
+  #closing = false;
 
   constructor(socket: Socket, handle: FrameHandler, opts: ConnectionOptions) {
     this.socket = socket;
@@ -45,6 +47,12 @@ export class KafkaConnection {
     return this.#closed;
   }
 
+  /** Closes the connection once the responses already queued (including the one in progress) are written; reads nothing more. */
+  closeAfterWrite(): void {
+    this.#closing = true;
+    this.socket.pause();
+  }
+
   close(reason?: string): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -53,6 +61,7 @@ export class KafkaConnection {
   }
 
   #onData(chunk: Buffer): void {
+    if (this.#closing) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {
@@ -69,7 +78,7 @@ export class KafkaConnection {
       const frame = this.#take(this.#need);
       this.#need = -1;
       this.#dispatch(frame);
-      if (this.#closed) return;
+      if (this.#closed || this.#closing) return;
     }
   }
 
@@ -117,5 +126,9 @@ export class KafkaConnection {
       else this.socket.write(bytes, written && (() => written(bytes)));
     }
     this.#writing = false;
+    if (this.#closing && this.#pending.length === 0 && !this.#closed) {
+      this.#closed = true;
+      this.socket.end();
+    }
   }
 }

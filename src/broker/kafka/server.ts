@@ -6,8 +6,14 @@
 // A malformed frame, an unknown API or an unsupported version closes that connection only;
 // ApiVersions of an unknown version gets Kafka's v0 fallback answer and the connection stays.
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { isBulwarkError } from '../../lib/errors.ts';
 import type { Broker } from '../broker.ts';
+import type { KafkaListenerConfig } from '../config.ts';
+import { TlsContext } from '../tls.ts';
+import { CLUSTER_RESOURCE, requiredPermissions, Verdict, type PermissionContext } from './permissions.ts';
+import { authenticate, handshake } from './sasl.ts';
+import { KafkaSession } from './session.ts';
 import { BufferPool } from './buffer-pool.ts';
 import { KafkaConnection } from './connection.ts';
 import { ErrorCode } from './error-codes.ts';
@@ -27,9 +33,13 @@ import {
   type CreateTopicsRequest,
   type DeleteTopicsRequest,
   type DescribeConfigsRequest,
+  type OffsetCommitRequest,
+  type OffsetFetchRequest,
 } from './protocol/index.ts';
 import { TOPIC_CONFIG_KEYS } from '../topics.ts';
 
+/** Requests a client may send before it has authenticated. */
+const BEFORE_AUTHENTICATION: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]);
 const API_NAMES = Object.fromEntries(Object.entries(ApiKey).map(([name, key]) => [key, name])) as Record<number, string>;
 const EMPTY = Buffer.alloc(0);
 const READ_BUFFER_BYTES = 1 << 20;
@@ -82,8 +92,46 @@ export class KafkaHandlers {
     this.#nextProducerId = Date.now() * 1000;
   }
 
+  /** Open sessions of every Kafka listener, for closing the revoked. */
+  readonly sessions = new Set<KafkaSession>();
+
+  /** A new connection on a listener: admission, then the identity the connection itself carries (certificate, anonymous). */
+  accept(listener: KafkaListenerConfig & { name: string }, socket: Socket): void {
+    const b = this.#broker;
+    const conn: KafkaConnection = new KafkaConnection(socket, (frame) => this.handle(frame, session), {
+      maxFrameBytes: b.config.limits.maxRequestBytes,
+      onProtocolViolation: () => b.metrics.protocolErrors.inc(),
+      onWritten: (bytes) => this.responses.release(bytes),
+    });
+    const session: KafkaSession = new KafkaSession(listener, conn);
+    const refused = b.security.admit(session);
+    if (refused) {
+      conn.close();
+      return;
+    }
+    this.sessions.add(session);
+    b.metrics.connections.inc({ listener: listener.name });
+    socket.on('close', () => {
+      this.sessions.delete(session);
+      b.security.released(session);
+      b.metrics.connections.dec({ listener: listener.name });
+    });
+    b.security.connectionIdentity(session, socket as TLSSocket);
+  }
+
+  /** Closes the sessions whose principal the policy in force no longer accepts (deleted user, revoked or expired token). */
+  closeRevoked(): void {
+    for (const session of this.sessions) {
+      const reason = this.#broker.security.revoked(session);
+      if (reason) {
+        this.sessions.delete(session);
+        session.connection.close();
+      }
+    }
+  }
+
   /** Handles one request frame; null means no response (Produce with acks=0). */
-  async handle(frame: Buffer, socket: Socket): Promise<Buffer | null> {
+  async handle(frame: Buffer, session: KafkaSession): Promise<Buffer | null> {
     let req: DecodedRequest;
     try {
       req = decodeRequest(frame);
@@ -94,10 +142,24 @@ export class KafkaHandlers {
       this.#broker.metrics.protocolErrors.inc();
       throw err; // the connection closes
     }
+    const principal = session.principal;
+    if (!principal && !BEFORE_AUTHENTICATION.has(req.apiKey)) {
+      // Kafka closes a connection that skips authentication; so do we, before touching anything.
+      throw new Error(`${API_NAMES[req.apiKey]} before authentication`);
+    }
     const api = API_NAMES[req.apiKey] ?? String(req.apiKey);
     const end = this.#broker.metrics.requestSeconds.startTimer({ api });
     try {
-      const out = await this.#dispatch(req, socket);
+      const security = this.#broker.security;
+      let verdict = Verdict.ALLOW_NOTHING_ASKED;
+      let throttleMs = 0;
+      if (principal) {
+        const permissions = requiredPermissions(req, this.#permissionContext);
+        if (permissions.length > 0) verdict = new Verdict(permissions, security.authorize(session, permissions, req.apiKey === ApiKey.Metadata || req.apiKey === ApiKey.ListGroups || req.apiKey === ApiKey.OffsetFetch));
+        throttleMs = security.chargeRequest(principal);
+        if (req.apiKey === ApiKey.Produce) throttleMs = Math.max(throttleMs, this.#chargeProduce(session, req.body, verdict));
+      }
+      const out = await this.#dispatch(req, session, verdict, throttleMs);
       this.#broker.metrics.requests.inc({ api, error: 'none' });
       return out;
     } finally {
@@ -105,84 +167,148 @@ export class KafkaHandlers {
     }
   }
 
-  async #dispatch(req: DecodedRequest, socket: Socket): Promise<Buffer | null> {
+  #chargeProduce(session: KafkaSession, body: ProduceRequest, verdict: Verdict): number {
+    let throttle = 0;
+    for (const t of body.topicData) {
+      if (!verdict.allows('topic', t.name, 'write')) continue;
+      let bytes = 0;
+      for (const p of t.partitionData) bytes += p.records?.length ?? 0;
+      throttle = Math.max(throttle, this.#broker.security.chargeProduce(session.principal!, t.name, bytes));
+    }
+    return throttle;
+  }
+
+  readonly #permissionContext: PermissionContext = {
+    topicNames: () => this.#broker.cluster.topics.map((t) => t.name),
+    groupIds: () => this.groups.listGroups({ statesFilter: [] }).groups.map((g) => g.groupId),
+  };
+
+  async #dispatch(req: DecodedRequest, session: KafkaSession, verdict: Verdict, t: number): Promise<Buffer | null> {
     const h = req.header;
+    // A throttled client gets its answer late, with the delay in throttle_time_ms, which every
+    // client honours by waiting before its next request (Kafka's behaviour before KIP-219).
+    if (t > 0) await new Promise((resolve) => setTimeout(resolve, t));
     switch (req.apiKey) {
       case ApiKey.ApiVersions:
         return encodeResponse(req.header, { errorCode: ErrorCode.NONE, apiKeys: advertisedApiVersions(), throttleTimeMs: 0 });
       case ApiKey.Metadata:
-        return encodeResponse(req.header, this.#metadata(req.body, h.apiVersion));
+        return encodeResponse(req.header, { ...this.#metadata(req.body, h.apiVersion, verdict, session), throttleTimeMs: t });
       case ApiKey.Produce: {
-        const body = await this.#produce(req.body);
-        return req.body.acks === 0 ? null : encodeResponse(req.header, body);
+        const body = await this.#produce(req.body, verdict, session);
+        return req.body.acks === 0 ? null : encodeResponse(req.header, { ...body, throttleTimeMs: t });
       }
       case ApiKey.Fetch: {
         // Records are read into pooled buffers and copied into the response, after which the
         // buffers go back: a fresh 1 MiB read buffer per fetch made consume GC-bound (bench/broker.ts).
         const borrowed: Buffer[] = [];
         try {
-          return encodeResponse(req.header, await this.#fetch(req.body, borrowed), (size) => this.responses.take(size));
+          const body = await this.#fetch(req.body, borrowed, verdict);
+          let bytes = 0;
+          for (const r of body.responses) for (const p of r.partitions) bytes += p.records.length;
+          // Fetch bytes are known only now: the throttle they earn delays this answer.
+          const fetchThrottle = bytes > 0 ? this.#broker.security.chargeFetch(session.principal!, body.responses, bytes) : 0;
+          if (fetchThrottle > t) await new Promise((resolve) => setTimeout(resolve, fetchThrottle - t));
+          return encodeResponse(req.header, { ...body, throttleTimeMs: Math.max(t, fetchThrottle) }, (size) => this.responses.take(size));
         } finally {
           for (const b of borrowed) this.#reads.release(b);
         }
       }
       case ApiKey.ListOffsets:
-        return encodeResponse(req.header, this.#listOffsets(req.body));
+        return encodeResponse(req.header, { ...this.#listOffsets(req.body, verdict), throttleTimeMs: t });
       case ApiKey.CreateTopics:
-        return encodeResponse(req.header, this.#createTopics(req.body));
+        return encodeResponse(req.header, { ...this.#createTopics(req.body, verdict, session), throttleTimeMs: t });
       case ApiKey.DeleteTopics:
-        return encodeResponse(req.header, await this.#deleteTopics(req.body));
+        return encodeResponse(req.header, { ...(await this.#deleteTopics(req.body, verdict, session)), throttleTimeMs: t });
       case ApiKey.DescribeConfigs:
-        return encodeResponse(req.header, this.#describeConfigs(req.body));
-      case ApiKey.FindCoordinator:
-        return encodeResponse(req.header, this.#findCoordinator());
-      case ApiKey.InitProducerId:
-        return encodeResponse(req.header, { throttleTimeMs: 0, errorCode: ErrorCode.NONE, producerId: this.#nextProducerId++, producerEpoch: 0 });
+        return encodeResponse(req.header, { ...this.#describeConfigs(req.body, verdict), throttleTimeMs: t });
+      case ApiKey.FindCoordinator: {
+        const allowed = req.body.keyType === 1 ? verdict.allows('transactionalId', req.body.key, 'describe') : verdict.allows('group', req.body.key, 'describe');
+        if (!allowed) {
+          const errorCode = req.body.keyType === 1 ? ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : ErrorCode.GROUP_AUTHORIZATION_FAILED;
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode, errorMessage: null, nodeId: -1, host: '', port: -1 });
+        }
+        return encodeResponse(req.header, { ...this.#findCoordinator(session), throttleTimeMs: t });
+      }
+      case ApiKey.InitProducerId: {
+        if (req.body.transactionalId !== null && !verdict.allows('transactionalId', req.body.transactionalId, 'write')) {
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 });
+        }
+        return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.NONE, producerId: this.#nextProducerId++, producerEpoch: 0 });
+      }
       case ApiKey.JoinGroup: {
-        const r = await this.groups.joinGroup(req.body, { clientId: h.clientId ?? '', clientHost: socket.remoteAddress ?? '', requireKnownMemberId: h.apiVersion >= 4 });
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...r });
+        if (!verdict.allows('group', req.body.groupId, 'read')) {
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
+        }
+        const r = await this.groups.joinGroup(req.body, { clientId: h.clientId ?? '', clientHost: session.ip, requireKnownMemberId: h.apiVersion >= 4 });
+        return encodeResponse(req.header, { throttleTimeMs: t, ...r });
       }
       case ApiKey.SyncGroup:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...(await this.groups.syncGroup(req.body)) });
+        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, assignment: EMPTY });
+        return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.groups.syncGroup(req.body)) });
       case ApiKey.Heartbeat:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...this.groups.heartbeat(req.body) });
+        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED });
+        return encodeResponse(req.header, { throttleTimeMs: t, ...this.groups.heartbeat(req.body) });
       case ApiKey.LeaveGroup:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...this.groups.leaveGroup(req.body) });
+        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] });
+        return encodeResponse(req.header, { throttleTimeMs: t, ...this.groups.leaveGroup(req.body) });
       case ApiKey.OffsetCommit:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...(await this.groups.offsetCommit(req.body)) });
+        return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.#offsetCommit(req.body, verdict)) });
       case ApiKey.OffsetFetch:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...this.groups.offsetFetch(req.body) });
-      case ApiKey.ListGroups:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...this.groups.listGroups(req.body) });
-      case ApiKey.DescribeGroups:
-        return encodeResponse(req.header, { throttleTimeMs: 0, ...this.groups.describeGroups(req.body) });
+        return encodeResponse(req.header, { throttleTimeMs: t, ...this.#offsetFetch(req.body, verdict) });
+      case ApiKey.ListGroups: {
+        const all = this.groups.listGroups(req.body);
+        const seeAll = verdict.allows('cluster', CLUSTER_RESOURCE, 'describe');
+        return encodeResponse(req.header, { throttleTimeMs: t, ...all, groups: seeAll ? all.groups : all.groups.filter((g) => verdict.allows('group', g.groupId, 'describe')) });
+      }
+      case ApiKey.DescribeGroups: {
+        const allowed = req.body.groups.filter((g) => verdict.allows('group', g, 'describe'));
+        const described = allowed.length > 0 ? this.groups.describeGroups({ ...req.body, groups: allowed }).groups : [];
+        const byId = new Map(described.map((g) => [g.groupId, g]));
+        const groups = req.body.groups.map(
+          (g) => byId.get(g) ?? { errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, groupId: g, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: -2147483648 },
+        );
+        return encodeResponse(req.header, { throttleTimeMs: t, groups });
+      }
       case ApiKey.SaslHandshake:
-        // Authentication arrives with the next issue: no mechanism is enabled yet.
-        return encodeResponse(req.header, { errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: [] });
-      case ApiKey.SaslAuthenticate:
-        return encodeResponse(req.header, { errorCode: ErrorCode.ILLEGAL_SASL_STATE, errorMessage: 'no SASL mechanism is enabled on this listener', authBytes: EMPTY, sessionLifetimeMs: 0 });
+        return encodeResponse(req.header, handshake(session, req.body));
+      case ApiKey.SaslAuthenticate: {
+        const answer = await authenticate(session, req.body, this.#broker.security.saslHooks);
+        if (answer.close) session.connection.closeAfterWrite();
+        return encodeResponse(req.header, answer.body);
+      }
     }
   }
 
-  #topicFor(name: string, allowAutoCreate: boolean): { ok: true } | { ok: false; errorCode: number } {
+  /** Whether a topic exists, creating it when auto-creation is on and the principal may create it. */
+  #topicFor(name: string, allowAutoCreate: boolean, mayCreate: boolean, session: KafkaSession): { ok: true } | { ok: false; errorCode: number } {
     const topics = this.#broker.topics;
     if (topics.topic(name)) return { ok: true };
-    if (allowAutoCreate && this.#broker.config.topics.autoCreate) {
+    if (allowAutoCreate && mayCreate && this.#broker.config.topics.autoCreate) {
       const created = topics.createTopic(name, this.#broker.config.topics.defaultPartitions);
-      if (created.ok) return { ok: true };
+      if (created.ok) {
+        this.#broker.security.topicChanged('created', name, this.#broker.config.topics.defaultPartitions, session.principal);
+        return { ok: true };
+      }
       return { ok: false, errorCode: created.reason === 'invalid-name' ? ErrorCode.INVALID_TOPIC_EXCEPTION : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
     }
     return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
   }
 
-  #metadata(body: MetadataRequest, version: number) {
+  #mayCreate(verdict: Verdict, name: string): boolean {
+    return verdict.allows('cluster', CLUSTER_RESOURCE, 'create') || verdict.allows('topic', name, 'create');
+  }
+
+  #metadata(body: MetadataRequest, version: number, verdict: Verdict, session: KafkaSession) {
     const b = this.#broker;
     // v0: an empty list means all topics; v1+: null means all, empty means none.
     const all = body.topics === null || (version === 0 && body.topics.length === 0);
-    const names = all ? b.cluster.topics.map((t) => t.name) : body.topics!.map((t) => t.name ?? '');
+    // Every topic: only those the principal may describe. Named topics it may not describe get
+    // TOPIC_AUTHORIZATION_FAILED whether they exist or not: no existence oracle.
+    const names = all ? b.cluster.topics.map((t) => t.name).filter((n) => verdict.allows('topic', n, 'describe')) : body.topics!.map((t) => t.name ?? '');
     const autoCreate = version < 4 || body.allowAutoTopicCreation !== false;
     const topics = names.map((name) => {
-      const found = all ? ({ ok: true } as const) : this.#topicFor(name, autoCreate);
+      if (!all && !verdict.allows('topic', name, 'describe')) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, isInternal: false, partitions: [] };
+      const found = all ? ({ ok: true } as const) : this.#topicFor(name, autoCreate, this.#mayCreate(verdict, name), session);
       const topic = b.topics.topic(name);
       if (!found.ok || !topic) return { errorCode: found.ok ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : found.errorCode, name, isInternal: false, partitions: [] };
       return {
@@ -202,14 +328,21 @@ export class KafkaHandlers {
     });
     return {
       throttleTimeMs: 0,
-      brokers: b.cluster.brokers.map((x) => ({ nodeId: x.id, host: x.host, port: x.port, rack: x.rack })),
+      brokers: b.cluster.brokers.map((x) => ({ nodeId: x.id, ...this.#endpoint(x, session), rack: x.rack })),
       clusterId: b.cluster.clusterId,
       controllerId: b.cluster.controllerId,
       topics,
     };
   }
 
-  async #produce(body: ProduceRequest) {
+  /** A broker's address as seen through the listener the client came in on (standalone: this broker's listener). */
+  #endpoint(x: { id: number; host: string; port: number }, session: KafkaSession): { host: string; port: number } {
+    if (x.id !== this.#broker.config.brokerId) return { host: x.host, port: x.port };
+    const l = session.listener;
+    return { host: l.advertisedHost ?? l.host, port: l.advertisedPort ?? session.localPort };
+  }
+
+  async #produce(body: ProduceRequest, verdict: Verdict, session: KafkaSession) {
     const b = this.#broker;
     if (body.acks !== 0 && body.acks !== 1 && body.acks !== -1) {
       return {
@@ -217,12 +350,18 @@ export class KafkaHandlers {
         throttleTimeMs: 0,
       };
     }
+    // A connection counts against the user's producer cap from its first produce.
+    const producerRefused = !session.producing && !b.security.claimProducer(session);
     const responses = await Promise.all(
       body.topicData.map(async (t) => {
-        const topic = this.#topicFor(t.name, true);
+        // Write is checked before existence: an unauthorized client cannot tell missing from forbidden.
+        const allowed = verdict.allows('topic', t.name, 'write');
+        const topic = allowed && !producerRefused ? this.#topicFor(t.name, true, this.#mayCreate(verdict, t.name), session) : undefined;
         const partitionResponses = await Promise.all(
           t.partitionData.map(async (p) => {
-            if (!topic.ok) return { index: p.index, errorCode: topic.errorCode, baseOffset: -1 };
+            if (!allowed) return { index: p.index, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, baseOffset: -1 };
+            if (producerRefused) return { index: p.index, errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, baseOffset: -1, errorMessage: 'this user has reached its maximum number of producers' };
+            if (!topic!.ok) return { index: p.index, errorCode: topic!.errorCode, baseOffset: -1 };
             try {
               const r = await b.produce(t.name, p.index, p.records ?? EMPTY);
               return { index: p.index, errorCode: ErrorCode.NONE, baseOffset: r.baseOffset, logStartOffset: b.topics.partition(t.name, p.index)?.logStartOffset ?? -1 };
@@ -244,7 +383,7 @@ export class KafkaHandlers {
     return buf;
   }
 
-  async #fetch(body: FetchRequest, borrowed: Buffer[]) {
+  async #fetch(body: FetchRequest, borrowed: Buffer[], verdict: Verdict) {
     const b = this.#broker;
     let budget = body.maxBytes > 0 ? body.maxBytes : Number.MAX_SAFE_INTEGER;
     const readAll = async () => {
@@ -252,9 +391,14 @@ export class KafkaHandlers {
       const responses = [];
       for (const t of body.topics) {
         const partitions = [];
+        const allowed = verdict.allows('topic', t.topic, 'read');
         for (const p of t.partitions) {
-          const log = b.topics.partition(t.topic, p.partition);
           const base = { partitionIndex: p.partition, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, abortedTransactions: [], preferredReadReplica: -1, records: EMPTY };
+          if (!allowed) {
+            partitions.push({ ...base, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED });
+            continue;
+          }
+          const log = b.topics.partition(t.topic, p.partition);
           if (!log) {
             partitions.push({ ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
             continue;
@@ -276,7 +420,7 @@ export class KafkaHandlers {
     };
     let result = await readAll();
     if (result.total < Math.max(body.minBytes, 1) && body.maxWaitMs > 0) {
-      const keys = body.topics.flatMap((t) => t.partitions.map((p) => `${t.topic}\0${p.partition}`));
+      const keys = body.topics.filter((t) => verdict.allows('topic', t.topic, 'read')).flatMap((t) => t.partitions.map((p) => `${t.topic}\0${p.partition}`));
       await b.notifier.wait(keys, Math.min(body.maxWaitMs, b.config.limits.maxFetchWaitMs));
       budget = body.maxBytes > 0 ? body.maxBytes : Number.MAX_SAFE_INTEGER;
       result = await readAll();
@@ -284,13 +428,14 @@ export class KafkaHandlers {
     return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: result.responses };
   }
 
-  #listOffsets(body: ListOffsetsRequest) {
+  #listOffsets(body: ListOffsetsRequest, verdict: Verdict) {
     const b = this.#broker;
     return {
       throttleTimeMs: 0,
       topics: body.topics.map((t) => ({
         name: t.name,
         partitions: t.partitions.map((p) => {
+          if (!verdict.allows('topic', t.name, 'describe')) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           const log = b.topics.partition(t.name, p.partitionIndex);
           if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           try {
@@ -305,34 +450,43 @@ export class KafkaHandlers {
     };
   }
 
-  #createTopics(body: CreateTopicsRequest) {
+  #createTopics(body: CreateTopicsRequest, verdict: Verdict, session: KafkaSession) {
     const b = this.#broker;
     return {
       throttleTimeMs: 0,
       topics: body.topics.map((t) => {
-        const fail = (errorCode: number, errorMessage: string) => ({ name: t.name, errorCode, errorMessage });
+        const fail = (errorCode: number, errorMessage: string | null) => ({ name: t.name, errorCode, errorMessage });
+        if (!this.#mayCreate(verdict, t.name)) return fail(ErrorCode.TOPIC_AUTHORIZATION_FAILED, null);
         if (t.replicationFactor > b.cluster.brokers.length) return fail(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} is larger than the ${b.cluster.brokers.length} broker(s)`);
         if (t.assignments.length > 0) return fail(ErrorCode.INVALID_REQUEST, 'manual replica assignments are not supported; give numPartitions');
         const partitions = t.numPartitions === -1 ? b.config.topics.defaultPartitions : t.numPartitions;
         const config = Object.fromEntries(t.configs.filter((c) => c.value !== null).map((c) => [c.name, c.value as string]));
         const r = b.topics.createTopic(t.name, partitions, config, body.validateOnly);
-        if (r.ok) return { name: t.name, errorCode: ErrorCode.NONE, errorMessage: null };
+        if (r.ok) {
+          if (!body.validateOnly) b.security.topicChanged('created', t.name, partitions, session.principal);
+          return { name: t.name, errorCode: ErrorCode.NONE, errorMessage: null };
+        }
         const code = { exists: ErrorCode.TOPIC_ALREADY_EXISTS, 'invalid-name': ErrorCode.INVALID_TOPIC_EXCEPTION, 'invalid-partitions': ErrorCode.INVALID_PARTITIONS, 'invalid-config': ErrorCode.INVALID_REQUEST }[r.reason];
         return fail(code, r.message);
       }),
     };
   }
 
-  async #deleteTopics(body: DeleteTopicsRequest) {
+  async #deleteTopics(body: DeleteTopicsRequest, verdict: Verdict, session: KafkaSession) {
     const responses = [];
     for (const name of body.topicNames) {
+      if (!verdict.allows('topic', name, 'delete')) {
+        responses.push({ name, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED });
+        continue;
+      }
       const deleted = await this.#broker.topics.deleteTopic(name);
+      if (deleted) this.#broker.security.topicChanged('deleted', name, 0, session.principal);
       responses.push({ name, errorCode: deleted ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
     }
     return { throttleTimeMs: 0, responses };
   }
 
-  #describeConfigs(body: DescribeConfigsRequest) {
+  #describeConfigs(body: DescribeConfigsRequest, verdict: Verdict) {
     const b = this.#broker;
     const defaults: Record<string, string> = {
       'retention.ms': String(b.config.log.retentionMs ?? -1),
@@ -347,6 +501,8 @@ export class KafkaHandlers {
       throttleTimeMs: 0,
       results: body.resources.map((r) => {
         const base = { resourceType: r.resourceType, resourceName: r.resourceName };
+        if (r.resourceType === 2 && !verdict.allows('topic', r.resourceName, 'describeConfigs')) return { ...base, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: null, configs: [] };
+        if (r.resourceType !== 2 && !verdict.allows('cluster', CLUSTER_RESOURCE, 'describeConfigs')) return { ...base, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: null, configs: [] };
         if (r.resourceType !== 2) return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'only topic configs (resource type 2) are described', configs: [] };
         const topic = b.topics.topic(r.resourceName);
         if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${r.resourceName} does not exist`, configs: [] };
@@ -368,37 +524,79 @@ export class KafkaHandlers {
   }
 
   /** Standalone, this broker coordinates every group (and transactional id). */
-  #findCoordinator() {
+  #findCoordinator(session: KafkaSession) {
     const self = this.#broker.cluster.brokers.find((x) => x.id === this.#broker.config.brokerId)!;
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, nodeId: self.id, host: self.host, port: self.port };
+    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, nodeId: self.id, ...this.#endpoint(self, session) };
+  }
+
+  async #offsetCommit(body: OffsetCommitRequest, verdict: Verdict) {
+    const denied = (code: number) => ({ topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) });
+    if (!verdict.allows('group', body.groupId, 'read')) return denied(ErrorCode.GROUP_AUTHORIZATION_FAILED);
+    const allowed = body.topics.filter((t) => verdict.allows('topic', t.name, 'read'));
+    const committed = allowed.length > 0 ? await this.groups.offsetCommit({ ...body, topics: allowed }) : { topics: [] };
+    const byName = new Map(committed.topics.map((t) => [t.name, t]));
+    return {
+      topics: body.topics.map((t) => byName.get(t.name) ?? { name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED })) }),
+    };
+  }
+
+  #offsetFetch(body: OffsetFetchRequest, verdict: Verdict) {
+    if (!verdict.allows('group', body.groupId, 'describe')) {
+      const code = ErrorCode.GROUP_AUTHORIZATION_FAILED;
+      return { errorCode: code, topics: (body.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((i) => ({ partitionIndex: i, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode: code })) })) };
+    }
+    const r = this.groups.offsetFetch(body);
+    return {
+      ...r,
+      topics: r.topics.flatMap((t) => {
+        if (verdict.allows('topic', t.name, 'describe')) return [t];
+        // Asked for by name: say it is forbidden; listed from the group's commits: leave it out.
+        if (body.topics === null) return [];
+        return [{ name: t.name, partitions: t.partitions.map((p) => ({ ...p, committedOffset: -1, metadata: '', errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED })) }];
+      }),
+    };
   }
 }
 
-/** Starts the Kafka listener for a broker; resolves once it listens. */
-export async function startKafkaListener(broker: Broker): Promise<Server> {
+export interface KafkaListeners {
+  /** Each listener's server, by name ("kafka" first). */
+  servers: Map<string, Server>;
+  handlers: KafkaHandlers;
+}
+
+/** Every Kafka listener of the config: `kafka`, then `listeners`. */
+export function kafkaListenerConfigs(config: Broker['config']): (KafkaListenerConfig & { name: string })[] {
+  return [{ name: 'kafka', ...config.kafka }, ...config.listeners];
+}
+
+/** Starts the broker's Kafka listeners; resolves once all listen. */
+export async function startKafkaListeners(broker: Broker): Promise<KafkaListeners> {
   const handlers = new KafkaHandlers(broker);
-  const connections = new Set<KafkaConnection>();
-  const server = createServer((socket) => {
-    if (connections.size >= broker.config.limits.maxConnections) return socket.destroy();
-    const conn = new KafkaConnection(socket, (frame) => handlers.handle(frame, socket), {
-      maxFrameBytes: broker.config.limits.maxRequestBytes,
-      onProtocolViolation: () => broker.metrics.protocolErrors.inc(),
-      onWritten: (bytes) => handlers.responses.release(bytes),
-    });
-    connections.add(conn);
-    broker.metrics.connections.inc({ listener: 'kafka' });
-    socket.on('close', () => {
-      connections.delete(conn);
-      broker.metrics.connections.dec({ listener: 'kafka' });
-    });
-  });
+  const servers = new Map<string, Server>();
   broker.onStop(async () => {
-    for (const c of connections) c.close();
+    for (const s of handlers.sessions) s.connection.close();
     await handlers.groups.close();
+    for (const server of servers.values()) await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(broker.config.kafka.port, broker.config.kafka.host, () => resolve());
-  });
-  return server;
+  for (const listener of kafkaListenerConfigs(broker.config)) {
+    const accept = (socket: Socket) => handlers.accept(listener, socket);
+    let server: Server;
+    if (listener.tls) {
+      const tls = new TlsContext(listener.tls, { onError: (err) => broker.security.log(`listener ${listener.name}: TLS files not reloaded: ${err.message}`) });
+      const tlsServer = createTlsServer(tls.serverOptions(), accept);
+      // A failed handshake (no client certificate when required, bad version) is the client's problem only.
+      tlsServer.on('tlsClientError', () => broker.metrics.protocolErrors.inc());
+      tls.attach(tlsServer);
+      broker.onStop(() => tls.close());
+      server = tlsServer;
+    } else {
+      server = createServer(accept);
+    }
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listener.port, listener.host, () => resolve());
+    });
+    servers.set(listener.name, server);
+  }
+  return { servers, handlers };
 }

@@ -1,0 +1,56 @@
+// The internal listener: HTTPS with client certificates required, for the operator.
+//
+//   PUT /v1/policy   body: a PolicySnapshot (canonical JSON). Verified whole (schema and content
+//                    hash), then versions only move forward: 200 {applied, version, hash} when it
+//                    is now in force (or already was), 409 BWK_ERR_POLICY_PUSH_REJECTED when it is
+//                    older or conflicts, 400 when it is invalid. Persisted before it is enforced.
+//   GET  /v1/policy  the applied {version, hash, source}: what the operator writes to status.
+//
+// Only certificates whose common name is in `internal.clients` may call it; any other verified
+// certificate gets 403, and a connection without one never completes the handshake.
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { certificateIdentity } from '../auth/index.ts';
+import type { TLSSocket } from 'node:tls';
+import { BulwarkError, isBulwarkError } from '../lib/errors.ts';
+import { decodeSnapshot } from '../policy/index.ts';
+import type { Broker } from './broker.ts';
+import { TlsContext } from './tls.ts';
+
+const MAX_SNAPSHOT_BYTES = 512 << 20;
+
+function send(reply: FastifyReply, err: unknown): FastifyReply {
+  if (isBulwarkError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
+  return reply.code(500).send({ code: 'BWK_ERR_INTERNAL', message: 'internal error' });
+}
+
+export async function startInternalListener(broker: Broker, log: (m: string) => void): Promise<FastifyInstance> {
+  const cfg = broker.config.internal;
+  const tls = new TlsContext(cfg.tls!, { onError: (err) => log(`internal listener: TLS files not reloaded: ${err.message}`) });
+  const app = Fastify({ logger: false, bodyLimit: MAX_SNAPSHOT_BYTES, https: tls.serverOptions() as Record<string, unknown> }) as unknown as FastifyInstance;
+  tls.attach(app.server as unknown as Parameters<TlsContext['attach']>[0]);
+  broker.onStop(() => tls.close());
+  const allowed = new Set(cfg.clients);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+  app.addHook('onRequest', async (req, reply) => {
+    const socket = req.raw.socket as TLSSocket;
+    const identity = socket.authorized ? certificateIdentity(socket.getPeerCertificate(), { source: 'commonName', prefix: '' }) : undefined;
+    if (identity === undefined || !allowed.has(identity)) return send(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
+  });
+
+  app.get('/v1/policy', async () => broker.policy.applied);
+  app.put('/v1/policy', async (req, reply) => {
+    try {
+      if (typeof req.body !== 'string') throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: 'send the snapshot as application/json' });
+      const snapshot = decodeSnapshot(req.body);
+      const r = broker.policy.apply(snapshot, 'push');
+      if (r.applied || r.reason === 'unchanged') return { applied: true, ...broker.policy.applied };
+      const detail = r.reason === 'stale-version' ? `version ${r.current.version} is in force; versions only move forward` : `version ${r.current.version} is in force with another hash`;
+      return reply.code(409).send({ code: 'BWK_ERR_POLICY_PUSH_REJECTED', message: new BulwarkError('BWK_ERR_POLICY_PUSH_REJECTED', { version: snapshot.version, detail }).message, ...broker.policy.applied });
+    } catch (err) {
+      return send(reply, err);
+    }
+  });
+  await app.listen({ host: cfg.host, port: cfg.port });
+  return app;
+}

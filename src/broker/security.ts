@@ -1,0 +1,275 @@
+// The broker's security services, in one place for every listener: admission (listener CIDRs,
+// connection caps), authentication (src/auth/ against the policy in force), authorization of a
+// request's permissions, quotas, the producer cap, revocation of open sessions, and the audit
+// log. Listeners hold sessions; this holds the rules.
+import { createHmac } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
+import type { Action, ResourceType } from '../api/index.ts';
+import { AuthMechanism, Authenticator, certificateIdentity, issueSessionToken, LoginBackoff, stillValid, verifySessionToken, type AuthOutcome } from '../auth/index.ts';
+import { ANONYMOUS_USER, type Principal } from '../policy/index.ts';
+import type { AuditLog } from './audit.ts';
+import type { BrokerConfig } from './config.ts';
+import type { HttpSecurity } from './http/server.ts';
+import type { Permission } from './kafka/permissions.ts';
+import type { SaslHooks } from './kafka/sasl.ts';
+import type { KafkaSession } from './kafka/session.ts';
+import { ConnectionLimiter, HostAccess, QuotaManager } from './limits/index.ts';
+import type { Limits } from '../api/index.ts';
+import type { PolicyStore } from './policy-store.ts';
+
+const NO_LIMITS: Limits = Object.freeze({});
+
+export interface SecurityOptions {
+  config: BrokerConfig;
+  policy: PolicyStore;
+  serverSecret: Buffer;
+  audit: AuditLog;
+  /** Operational messages (never secrets). */
+  log: (message: string) => void;
+  now?: () => number;
+}
+
+export class BrokerSecurity {
+  readonly policy: PolicyStore;
+  readonly authenticator: Authenticator;
+  readonly audit: AuditLog;
+  readonly serverSecret: Buffer;
+  readonly saslHooks: SaslHooks;
+  readonly #quotas: QuotaManager;
+  readonly #limiter: ConnectionLimiter;
+  readonly #hosts = new HostAccess();
+  readonly #backoff = new LoginBackoff();
+  readonly #now: () => number;
+  readonly #log: (message: string) => void;
+  readonly #config: BrokerConfig;
+  /** The JWT signing key: derived from the server secret, so it is never the secret itself. */
+  readonly #jwtKey: Buffer;
+
+  constructor(opts: SecurityOptions) {
+    const { config } = opts;
+    this.policy = opts.policy;
+    this.audit = opts.audit;
+    this.serverSecret = opts.serverSecret;
+    this.#now = opts.now ?? Date.now;
+    this.#log = opts.log;
+    this.#config = config;
+    this.#jwtKey = createHmac('sha256', opts.serverSecret).update('bulwark http session jwt v1').digest();
+    this.authenticator = new Authenticator({
+      policy: () => this.policy.snapshot,
+      serverSecret: opts.serverSecret,
+      verifier: { maxConcurrent: config.auth.argon2.maxConcurrent, maxQueued: config.auth.argon2.maxQueued },
+      now: this.#now,
+    });
+    this.#quotas = new QuotaManager({ topics: config.limits.topicRates });
+    this.#limiter = new ConnectionLimiter({ maxConnections: config.limits.maxConnections, maxConnectionsPerIp: config.limits.maxConnectionsPerIp });
+    this.saslHooks = {
+      authenticator: this.authenticator,
+      delayFor: (ip) => this.#backoff.delayFor(ip, this.#now()),
+      finished: (session, outcome) => this.#loginFinished(session, outcome),
+    };
+  }
+
+  log(message: string): void {
+    this.#log(message);
+  }
+
+  #limits(principal: Principal): Limits {
+    return this.policy.authorizer.user(principal.user)?.limits ?? NO_LIMITS;
+  }
+
+  /** Whether a new connection may stay: the listener's CIDRs, then the broker's connection caps. A refusal reason, or undefined. */
+  admit(session: KafkaSession): string | undefined {
+    const host = this.#hosts.admitListener(session.listener.allowedCidrs, session.ip);
+    if (!host.ok) return host.reason;
+    const admitted = this.#limiter.admit(session, session.ip);
+    return admitted.ok ? undefined : admitted.reason;
+  }
+
+  released(session: KafkaSession): void {
+    this.#limiter.release(session);
+  }
+
+  /** The identity a connection carries by itself: a client certificate (mtls), else anonymous when the listener and the policy allow it. */
+  connectionIdentity(session: KafkaSession, socket: TLSSocket): void {
+    const mechanisms = session.listener.authentication;
+    if (mechanisms.includes('mtls') && socket.encrypted && socket.authorized) {
+      const cert = socket.getPeerCertificate();
+      const identity = cert && Object.keys(cert).length > 0 ? certificateIdentity(cert, this.policy.snapshot.settings.certificatePrincipal) : undefined;
+      const outcome: AuthOutcome = identity === undefined ? { ok: false, reason: 'UnknownUser', mechanism: AuthMechanism.Certificate } : this.authenticator.certificate(identity, { host: session.ip });
+      if (this.#loginFinished(session, outcome) === undefined && outcome.ok) {
+        session.authenticated(outcome.principal, AuthMechanism.Certificate);
+        return;
+      }
+    }
+    if (mechanisms.includes('anonymous')) {
+      const outcome = this.authenticator.anonymous();
+      // Anonymous is a fallback, not a login: its refusals are not audited as failures.
+      if (outcome.ok) session.authenticated(outcome.principal, AuthMechanism.Anonymous);
+    }
+  }
+
+  /** The end of a login: audit, backoff, connection cap per user. A refusal reason for a successful login, or undefined. */
+  #loginFinished(session: KafkaSession, outcome: AuthOutcome): string | undefined {
+    const now = this.#now();
+    let refused: string | undefined;
+    if (outcome.ok) {
+      const bound = this.#limiter.bindUser(session, outcome.principal.user, this.#limits(outcome.principal));
+      if (!bound.ok) refused = bound.reason;
+    }
+    const ok = outcome.ok && !refused;
+    this.#backoff.record(session.ip, ok, now);
+    const user = outcome.ok ? outcome.principal.user : outcome.user;
+    this.audit.authentication({
+      outcome: ok ? 'success' : 'failure',
+      listener: session.listener.name,
+      mechanism: outcome.mechanism,
+      ...(user !== undefined ? { user } : {}),
+      ...(outcome.ok && outcome.principal.tokenId ? { tokenId: outcome.principal.tokenId } : {}),
+      clientIp: session.ip,
+      ...(!ok ? { reason: refused ?? (outcome.ok ? undefined : outcome.reason) } : {}),
+      ...(!outcome.ok && outcome.detail ? { detail: outcome.detail } : {}),
+    });
+    return refused;
+  }
+
+  /** Asks the authorizer in force about each permission; audits denials (not those of listings, which filter quietly). */
+  authorize(session: KafkaSession, permissions: readonly Permission[], listing: boolean): boolean[] {
+    const authorizer = this.policy.authorizer;
+    const principal = session.principal!;
+    const out = new Array<boolean>(permissions.length);
+    for (let i = 0; i < permissions.length; i++) {
+      const p = permissions[i]!;
+      const request = { principal, action: p.action, resource: { type: p.type, name: p.name }, host: session.ip };
+      const decision = authorizer.authorize(request);
+      out[i] = decision.allowed;
+      if (!listing || decision.allowed) this.audit.authorization(request, decision, { listener: session.listener.name });
+    }
+    return out;
+  }
+
+  chargeRequest(principal: Principal): number {
+    return this.#quotas.chargeRequest(principal.user, this.#limits(principal), this.#now());
+  }
+
+  chargeProduce(principal: Principal, topic: string, bytes: number): number {
+    return this.#quotas.chargeProduce(principal.user, this.#limits(principal), topic, bytes, this.#now());
+  }
+
+  chargeFetch(principal: Principal, responses: readonly { topic: string; partitions: readonly { records: Buffer }[] }[], _total: number): number {
+    let throttle = 0;
+    const limits = this.#limits(principal);
+    const now = this.#now();
+    for (const r of responses) {
+      let bytes = 0;
+      for (const p of r.partitions) bytes += p.records.length;
+      if (bytes > 0) throttle = Math.max(throttle, this.#quotas.chargeFetch(principal.user, limits, r.topic, bytes, now));
+    }
+    return throttle;
+  }
+
+  /** Counts the session as a producer of its user; false when the user is at maxProducers. */
+  claimProducer(session: KafkaSession): boolean {
+    const principal = session.principal!;
+    const claimed = this.#limiter.claimProducer(session, principal.user, this.#limits(principal).maxProducers);
+    if (claimed.ok) session.producing = true;
+    return claimed.ok;
+  }
+
+  /** Why an open session must close under the policy in force now, or undefined. */
+  revoked(session: KafkaSession): string | undefined {
+    const principal = session.principal;
+    if (!principal) return undefined;
+    const valid = stillValid(principal, this.policy.snapshot, this.#now(), session.ip);
+    if (valid === true) return undefined;
+    const reason = valid.reason === 'UnknownToken' ? 'TokenRevoked' : valid.reason === 'UnknownUser' ? 'UserDeleted' : valid.reason;
+    this.audit.connection({
+      reason: reason as 'TokenRevoked',
+      user: principal.user,
+      ...(principal.tokenId ? { tokenId: principal.tokenId } : {}),
+      clientIp: session.ip,
+      listener: session.listener.name,
+    });
+    return reason;
+  }
+
+  /** The HTTP listener's view: Bearer access tokens and session JWTs, client certificates, anonymous, password login. */
+  http(): HttpSecurity {
+    const cfg = this.#config.http;
+    const mechanisms = cfg.authentication;
+    const listener = 'http';
+    const audit = (ip: string, outcome: AuthOutcome) => {
+      const user = outcome.ok ? outcome.principal.user : outcome.user;
+      this.#backoff.record(ip, outcome.ok, this.#now());
+      this.audit.authentication({
+        outcome: outcome.ok ? 'success' : 'failure',
+        listener,
+        mechanism: outcome.mechanism,
+        ...(user !== undefined ? { user } : {}),
+        ...(outcome.ok && outcome.principal.tokenId ? { tokenId: outcome.principal.tokenId } : {}),
+        clientIp: ip,
+        ...(!outcome.ok ? { reason: outcome.reason } : {}),
+        ...(!outcome.ok && outcome.detail ? { detail: outcome.detail } : {}),
+      });
+    };
+    const jwt = this.#config.auth.jwt;
+    return {
+      passwordLogin: mechanisms.includes('password'),
+      authenticate: async ({ authorization, ip, socket }) => {
+        const bearer = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(authorization ?? '')?.[1];
+        if (bearer !== undefined && mechanisms.includes('bearer')) {
+          if (bearer.startsWith('bwk_')) {
+            const outcome = this.authenticator.token(bearer, { host: ip });
+            // Every request carries the token: audit failures only, not each success.
+            if (!outcome.ok) audit(ip, outcome);
+            return outcome.ok ? outcome.principal : undefined;
+          }
+          const verified = await verifySessionToken(bearer, { secret: this.#jwtKey, issuer: jwt.issuer, audience: jwt.audience, clockToleranceSeconds: jwt.clockToleranceSeconds, now: new Date(this.#now()) });
+          if (!verified.ok) {
+            audit(ip, { ok: false, reason: 'BadCredentials', mechanism: 'session', detail: verified.reason });
+            return undefined;
+          }
+          // A session outlives nothing: the user must still exist, be enabled, and be allowed from this host.
+          return stillValid(verified.principal, this.policy.snapshot, this.#now(), ip) === true ? verified.principal : undefined;
+        }
+        if (authorization !== undefined) return undefined;
+        if (mechanisms.includes('mtls') && socket.encrypted && socket.authorized) {
+          const identity = certificateIdentity(socket.getPeerCertificate(), this.policy.snapshot.settings.certificatePrincipal);
+          if (identity !== undefined) {
+            const outcome = this.authenticator.certificate(identity, { host: ip });
+            if (outcome.ok) return outcome.principal;
+          }
+        }
+        if (mechanisms.includes('anonymous')) {
+          const outcome = this.authenticator.anonymous();
+          if (outcome.ok) return outcome.principal;
+        }
+        return undefined;
+      },
+      login: async (username, password, ip) => {
+        const delay = this.#backoff.delayFor(ip, this.#now());
+        if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+        const outcome = await this.authenticator.password(username, password, { host: ip });
+        audit(ip, outcome);
+        if (!outcome.ok) return undefined;
+        return issueSessionToken(outcome.principal, { secret: this.#jwtKey, issuer: jwt.issuer, audience: jwt.audience, ttlSeconds: jwt.ttlSeconds, now: new Date(this.#now()) });
+      },
+      allowed: (principal, ip, action: Action, type: ResourceType, name, listing = false) => {
+        const request = { principal, action, resource: { type, name }, host: ip };
+        const decision = this.policy.authorizer.authorize(request);
+        if (!listing || decision.allowed) this.audit.authorization(request, decision, { listener });
+        return decision.allowed;
+      },
+      topicChanged: (operation, topic, partitions, principal) => this.topicChanged(operation, topic, partitions, principal),
+    };
+  }
+
+  topicChanged(operation: 'created' | 'deleted', topic: string, partitions: number, principal: Principal | undefined): void {
+    this.audit.topic({
+      operation,
+      topic,
+      ...(operation === 'created' ? { partitions } : {}),
+      user: principal?.user ?? ANONYMOUS_USER,
+      ...(principal?.tokenId ? { tokenId: principal.tokenId } : {}),
+    });
+  }
+}
