@@ -305,7 +305,7 @@ describe('password verification', () => {
 
 describe('LoginBackoff', () => {
   const IP = '198.51.100.7';
-  test('delays grow after three failures in a window, double, cap at 5 s, and reset on success', () => {
+  test('delays grow after three failures in a window, double, cap at 5 s; a success halves the count', () => {
     const backoff = new LoginBackoff();
     const t0 = 1_000_000;
     const expected = [0, 0, 0, 100, 200, 400, 800, 1600, 3200, 5000, 5000];
@@ -315,8 +315,11 @@ describe('LoginBackoff', () => {
       backoff.record(IP, false, t0 + i * 1000);
     }
     assert.deepEqual(got, expected);
+    // 11 failures; a success leaves 5 (not 0): one owned account cannot wipe an address's backoff.
     backoff.record(IP, true, t0 + 20_000);
-    assert.equal(backoff.delayFor(IP, t0 + 20_001), 0);
+    assert.equal(backoff.delayFor(IP, t0 + 20_001), 400);
+    backoff.record(IP, true, t0 + 20_002); // 2 failures: within the free three
+    assert.equal(backoff.delayFor(IP, t0 + 20_004), 0);
   });
 
   test('counts per address, not per user: other addresses are not slowed', () => {

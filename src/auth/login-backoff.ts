@@ -66,7 +66,13 @@ export class LoginBackoff {
   record(ip: string, ok: boolean, now: number): void {
     const key = backoffKey(ip);
     if (ok) {
-      this.#entries.delete(key);
+      // A success halves the count instead of clearing it: an attacker who owns one account
+      // must not be able to wipe their address's backoff between guesses at another.
+      const entry = this.#live(key, now);
+      if (entry === undefined) return;
+      const failures = Math.floor(entry.failures / 2);
+      if (failures === 0) this.#entries.delete(key);
+      else entry.failures = failures;
       return;
     }
     const entry = this.#live(key, now);

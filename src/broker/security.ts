@@ -87,6 +87,7 @@ export class BrokerSecurity {
 
   released(session: KafkaSession): void {
     this.#limiter.release(session);
+    if (session.consuming) this.#limiter.releaseConsumer(`session:${session.id}`);
   }
 
   /** The identity a connection carries by itself: a client certificate (mtls), else anonymous when the listener and the policy allow it. */
@@ -175,6 +176,14 @@ export class BrokerSecurity {
     return claimed.ok;
   }
 
+  /** Counts the session as a consumer of its user from its first JoinGroup; false when the user is at maxConsumers. */
+  claimConsumer(session: KafkaSession): boolean {
+    const principal = session.principal!;
+    const claimed = this.#limiter.claimConsumer(`session:${session.id}`, principal.user, this.#limits(principal).maxConsumers);
+    if (claimed.ok) session.consuming = true;
+    return claimed.ok;
+  }
+
   /** Why an open session must close under the policy in force now, or undefined. */
   revoked(session: KafkaSession): string | undefined {
     const principal = session.principal;
@@ -214,6 +223,7 @@ export class BrokerSecurity {
     const jwt = this.#config.auth.jwt;
     return {
       passwordLogin: mechanisms.includes('password'),
+      admit: (ip) => this.#hosts.admitListener(cfg.allowedCidrs, ip).ok,
       authenticate: async ({ authorization, ip, socket }) => {
         const bearer = /^Bearer ([\x21-\x7e]{1,4096})$/i.exec(authorization ?? '')?.[1];
         if (bearer !== undefined && mechanisms.includes('bearer')) {

@@ -131,6 +131,8 @@ export interface HttpSecurity {
   topicChanged(operation: 'created' | 'deleted', topic: string, partitions: number, principal: Principal): void;
   /** Whether the listener offers password login. */
   readonly passwordLogin: boolean;
+  /** Whether a client address may use this listener at all (its allowedCidrs). */
+  admit(ip: string): boolean;
 }
 
 declare module 'fastify' {
@@ -169,6 +171,11 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.decorateRequest('principal', undefined);
   const ipOf = (req: FastifyRequest) => (req.ip.startsWith('::ffff:') && req.ip.includes('.') ? req.ip.slice(7) : req.ip);
+
+  // The listener's address list comes first: a refused address learns nothing else.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!security.admit(ipOf(req))) return sendError(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
+  });
 
   // Authentication, then the route's permission, before any handler runs.
   app.addHook('preHandler', async (req, reply) => {

@@ -239,6 +239,10 @@ export class KafkaHandlers {
         if (!verdict.allows('group', req.body.groupId, 'read')) {
           return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
         }
+        if (!session.consuming && !this.#broker.security.claimConsumer(session)) {
+          // The user is at its maxConsumers: Kafka's "group is full" is the closest answer clients know.
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_MAX_SIZE_REACHED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
+        }
         const r = await this.groups.joinGroup(req.body, { clientId: h.clientId ?? '', clientHost: session.ip, requireKnownMemberId: h.apiVersion >= 4 });
         return encodeResponse(req.header, { throttleTimeMs: t, ...r });
       }

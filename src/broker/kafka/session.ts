@@ -35,6 +35,8 @@ export class KafkaSession {
   expiresAt: number | undefined;
   /** Set once the session has produced (counted against the user's maxProducers). */
   producing = false;
+  /** Set once the session has joined a consumer group (counted against the user's maxConsumers). */
+  consuming = false;
   /** The port the client connected to (the listener's, even when it was configured as 0). */
   readonly localPort: number;
 
