@@ -7,7 +7,7 @@ import { startKafkaListeners } from '../broker/kafka/server.ts';
 import { BulwarkError } from '../lib/errors.ts';
 import type { Output } from './policy-commands.ts';
 
-export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics]`;
+export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics] [--policy-dir DIR]`;
 
 export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerConfigInput } {
   const { values, positionals } = parseArgs({
@@ -20,6 +20,7 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
       'http-port': { type: 'string' },
       host: { type: 'string' },
       'auto-create-topics': { type: 'boolean' },
+      'policy-dir': { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new BulwarkError('BWK_ERR_CLI_USAGE', { detail: BROKER_USAGE });
@@ -35,6 +36,7 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
   if (kafkaPort !== undefined || values.host) overrides.kafka = { ...(kafkaPort !== undefined ? { port: kafkaPort } : {}), ...(values.host ? { host: values.host } : {}) };
   if (httpPort !== undefined || values.host) overrides.http = { ...(httpPort !== undefined ? { port: httpPort } : {}), ...(values.host ? { host: values.host } : {}) };
   if (values['auto-create-topics']) overrides.topics = { autoCreate: true };
+  if (values['policy-dir']) overrides.policy = { dir: values['policy-dir'] };
   return { ...(values.config ? { file: values.config } : {}), overrides };
 }
 
@@ -45,6 +47,8 @@ export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: B
   for (const r of broker.topics.reports) if (r.fenced) io.err(`recovery: ${r.partition} is FENCED: ${r.fenced.message}`);
   const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, HTTP on ${config.http.host}:${broker.httpPort}, data in ${config.dataDir}`];
   for (const l of lines) io.out(l);
+  // The generated root password is shown once, here, and never again (only its hashes are kept).
+  if (!banner && broker.generatedRootPassword) io.out(`root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
