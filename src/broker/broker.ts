@@ -137,7 +137,7 @@ export class Broker implements BrokerCore {
     }
     const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });
     this.onStop(() => audit.close());
-    this.#security = new BrokerSecurity({ config, policy, serverSecret, audit, log });
+    this.#security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics: this.metrics, log });
     policy.onChange((change) => {
       audit.policy(change.snapshot, undefined, change.source);
       log(`policy ${change.source}: version ${change.snapshot.version} (${change.snapshot.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);

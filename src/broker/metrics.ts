@@ -16,6 +16,10 @@ export class BrokerMetrics {
   readonly producedRecords = new Counter({ name: 'bulwark_produced_records_total', help: 'Records appended, by topic.', labelNames: ['topic'] as const, registers: [this.registry] });
   readonly fetchedBytes = new Counter({ name: 'bulwark_fetched_bytes_total', help: 'Record batch bytes served to consumers, by topic.', labelNames: ['topic'] as const, registers: [this.registry] });
   readonly connections = new Gauge({ name: 'bulwark_connections', help: 'Open client connections, by listener.', labelNames: ['listener'] as const, registers: [this.registry] });
+  readonly authentications = new Counter({ name: 'bulwark_authentications_total', help: 'Logins, by listener, mechanism and outcome (success, failure).', labelNames: ['listener', 'mechanism', 'outcome'] as const, registers: [this.registry] });
+  readonly authorizationDenials = new Counter({ name: 'bulwark_authorization_denials_total', help: 'Permissions denied, by resource type and action (listings filtered quietly are not counted).', labelNames: ['type', 'action'] as const, registers: [this.registry] });
+  readonly throttledSeconds = new Counter({ name: 'bulwark_throttle_seconds_total', help: 'Time answers were delayed by quotas (throttle_time_ms), in seconds.', registers: [this.registry] });
+  readonly sessionsClosed = new Counter({ name: 'bulwark_sessions_closed_total', help: 'Connections the broker closed because the policy no longer accepts their principal, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly protocolErrors = new Counter({ name: 'bulwark_protocol_errors_total', help: 'Connections closed for malformed or oversized frames.', registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

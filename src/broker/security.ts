@@ -9,6 +9,7 @@ import { AuthMechanism, Authenticator, certificateIdentity, issueSessionToken, L
 import { ANONYMOUS_USER, type Principal } from '../policy/index.ts';
 import type { AuditLog } from './audit.ts';
 import type { BrokerConfig } from './config.ts';
+import type { BrokerMetrics } from './metrics.ts';
 import type { HttpSecurity } from './http/server.ts';
 import type { Permission } from './kafka/permissions.ts';
 import type { SaslHooks } from './kafka/sasl.ts';
@@ -24,6 +25,7 @@ export interface SecurityOptions {
   policy: PolicyStore;
   serverSecret: Buffer;
   audit: AuditLog;
+  metrics: BrokerMetrics;
   /** Operational messages (never secrets). */
   log: (message: string) => void;
   now?: () => number;
@@ -42,6 +44,7 @@ export class BrokerSecurity {
   readonly #now: () => number;
   readonly #log: (message: string) => void;
   readonly #config: BrokerConfig;
+  readonly #metrics: BrokerMetrics;
   /** The JWT signing key: derived from the server secret, so it is never the secret itself. */
   readonly #jwtKey: Buffer;
 
@@ -53,6 +56,7 @@ export class BrokerSecurity {
     this.#now = opts.now ?? Date.now;
     this.#log = opts.log;
     this.#config = config;
+    this.#metrics = opts.metrics;
     this.#jwtKey = createHmac('sha256', opts.serverSecret).update('bulwark http session jwt v1').digest();
     this.authenticator = new Authenticator({
       policy: () => this.policy.snapshot,
@@ -120,6 +124,7 @@ export class BrokerSecurity {
     const ok = outcome.ok && !refused;
     this.#backoff.record(session.ip, ok, now);
     const user = outcome.ok ? outcome.principal.user : outcome.user;
+    this.#metrics.authentications.inc({ listener: session.listener.name, mechanism: outcome.mechanism, outcome: ok ? 'success' : 'failure' });
     this.audit.authentication({
       outcome: ok ? 'success' : 'failure',
       listener: session.listener.name,
@@ -143,7 +148,9 @@ export class BrokerSecurity {
       const request = { principal, action: p.action, resource: { type: p.type, name: p.name }, host: session.ip };
       const decision = authorizer.authorize(request);
       out[i] = decision.allowed;
-      if (!listing || decision.allowed) this.audit.authorization(request, decision, { listener: session.listener.name });
+      if (listing && !decision.allowed) continue;
+      if (!decision.allowed) this.#metrics.authorizationDenials.inc({ type: p.type, action: p.action });
+      this.audit.authorization(request, decision, { listener: session.listener.name });
     }
     return out;
   }
@@ -191,6 +198,7 @@ export class BrokerSecurity {
     const valid = stillValid(principal, this.policy.snapshot, this.#now(), session.ip);
     if (valid === true) return undefined;
     const reason = valid.reason === 'UnknownToken' ? 'TokenRevoked' : valid.reason === 'UnknownUser' ? 'UserDeleted' : valid.reason;
+    this.#metrics.sessionsClosed.inc({ reason });
     this.audit.connection({
       reason: reason as 'TokenRevoked',
       user: principal.user,
@@ -209,6 +217,7 @@ export class BrokerSecurity {
     const audit = (ip: string, outcome: AuthOutcome) => {
       const user = outcome.ok ? outcome.principal.user : outcome.user;
       this.#backoff.record(ip, outcome.ok, this.#now());
+      this.#metrics.authentications.inc({ listener, mechanism: outcome.mechanism, outcome: outcome.ok ? 'success' : 'failure' });
       this.audit.authentication({
         outcome: outcome.ok ? 'success' : 'failure',
         listener,
@@ -266,6 +275,7 @@ export class BrokerSecurity {
       allowed: (principal, ip, action: Action, type: ResourceType, name, listing = false) => {
         const request = { principal, action, resource: { type, name }, host: ip };
         const decision = this.policy.authorizer.authorize(request);
+        if (!decision.allowed && !listing) this.#metrics.authorizationDenials.inc({ type, action });
         if (!listing || decision.allowed) this.audit.authorization(request, decision, { listener });
         return decision.allowed;
       },

@@ -187,7 +187,10 @@ export class KafkaHandlers {
     const h = req.header;
     // A throttled client gets its answer late, with the delay in throttle_time_ms, which every
     // client honours by waiting before its next request (Kafka's behaviour before KIP-219).
-    if (t > 0) await new Promise((resolve) => setTimeout(resolve, t));
+    if (t > 0) {
+      this.#broker.metrics.throttledSeconds.inc(t / 1000);
+      await new Promise((resolve) => setTimeout(resolve, t));
+    }
     switch (req.apiKey) {
       case ApiKey.ApiVersions:
         return encodeResponse(req.header, { errorCode: ErrorCode.NONE, apiKeys: advertisedApiVersions(), throttleTimeMs: 0 });
