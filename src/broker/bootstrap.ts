@@ -7,7 +7,7 @@
 // The root password comes from BULWARK_ROOT_PASSWORD, or is generated once and printed once: a
 // later start reuses root.json and prints nothing. Changing BULWARK_ROOT_PASSWORD re-derives.
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { writeFileAtomic } from '../lib/atomic-file.ts';
@@ -33,8 +33,7 @@ export function loadServerSecret(dataDir: string): Buffer {
     return key;
   }
   const key = randomBytes(32);
-  writeFileAtomic(file, [key]);
-  chmodSync(file, 0o600);
+  writeFileAtomic(file, [key], { mode: 0o600 });
   return key;
 }
 
@@ -79,8 +78,7 @@ export async function ensureRootUser(dataDir: string, serverSecret: Buffer, envP
   const opts = { saltKey: serverSecret, identity: `standalone/${ROOT_USER}` };
   const [a, b, c] = await Promise.all([deriveCredentials('scram-sha-256', password, opts), deriveCredentials('scram-sha-512', password, opts), deriveCredentials('password', password, opts)]);
   const credentials = { scramSha256: a.scramSha256!, scramSha512: b.scramSha512!, argon2id: c.argon2id! };
-  writeFileAtomic(file, [Buffer.from(JSON.stringify({ fromEnv: fingerprint, credentials }, null, 2))]);
-  chmodSync(file, 0o600);
+  writeFileAtomic(file, [Buffer.from(JSON.stringify({ fromEnv: fingerprint, credentials }, null, 2))], { mode: 0o600 });
   return generated ? { credentials, generatedPassword: generated } : { credentials };
 }
 

@@ -34,7 +34,7 @@ async function ensureClientCertificate(tlsDir: string, name: string, commonName:
   if (!existsSync(certFile) || !existsSync(keyFile)) {
     const ca = { certPem: readFileSync(join(tlsDir, 'ca.crt'), 'utf8'), keyPem: readFileSync(join(tlsDir, 'ca.key'), 'utf8') };
     const pair = await issueCertificate({ ca, commonName, usage: 'client', validDays: 365 });
-    writeFileAtomic(keyFile, [Buffer.from(pair.keyPem)]);
+    writeFileAtomic(keyFile, [Buffer.from(pair.keyPem)], { mode: 0o600 });
     writeFileAtomic(certFile, [Buffer.from(pair.certPem)]);
   }
   return { certFile, keyFile };

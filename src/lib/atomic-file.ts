@@ -4,9 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 
-export function writeFileAtomic(path: string, chunks: Iterable<Buffer>): void {
+/** `mode` applies from creation (0o600 for keys and credentials: never readable by others, not even before the rename). */
+export function writeFileAtomic(path: string, chunks: Iterable<Buffer>, opts: { mode?: number } = {}): void {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'w');
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o666);
   try {
     for (const chunk of chunks) writeSync(fd, chunk);
     fsyncSync(fd);

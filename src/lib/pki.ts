@@ -19,9 +19,9 @@
 // dependency, so this module installs the few Reflect metadata functions tsyringe calls, when
 // they are missing, and only then loads the library (a static import would run first).
 import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
 import { BulwarkError } from './errors.ts';
 
@@ -252,7 +252,7 @@ export async function ensureDevPki(dir: string, options: { hosts?: readonly stri
     ca = await createCa({ commonName: 'Bulwark development CA', validDays: DEV_CA_DAYS });
     // Key first: a crash between the two leaves a key without a certificate, which the next run
     // replaces, never a certificate without its key.
-    writePrivateFileAtomic(caKeyFile, ca.keyPem);
+    writeFileAtomic(caKeyFile, [Buffer.from(ca.keyPem)], { mode: 0o600 });
     writeFileAtomic(caFile, [Buffer.from(ca.certPem)]);
     created = true;
   }
@@ -268,7 +268,7 @@ export async function ensureDevPki(dir: string, options: { hosts?: readonly stri
       validDays: DEV_SERVER_DAYS,
     });
     // A key newer than its certificate (crash in between) fails the key check next time.
-    writePrivateFileAtomic(keyFile, server.keyPem);
+    writeFileAtomic(keyFile, [Buffer.from(server.keyPem)], { mode: 0o600 });
     writeFileAtomic(certFile, [Buffer.from(server.certPem)]);
     renewed = true;
   }
@@ -306,28 +306,6 @@ function serverCertProblem(certFile: string, keyFile: string, caPem: string, hos
     return !hosts.every((h) => (isIP(h) !== 0 ? cert.checkIP(h) !== undefined : cert.checkHost(h, { subject: 'never' }) !== undefined));
   } catch {
     return true;
-  }
-}
-
-/**
- * Like writeFileAtomic, but the temporary file is created 0600, so the key is never readable by
- * others, not even between create and rename.
- */
-function writePrivateFileAtomic(path: string, content: string): void {
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dirFd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
   }
 }
 
