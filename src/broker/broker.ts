@@ -132,7 +132,7 @@ export class Broker implements BrokerCore {
     const sinks: AuditSink[] = [];
     if (config.audit.file) sinks.push(await FileAuditSink.open(config.audit.file));
     if (config.audit.topic) {
-      if (!this.topics.topic(AUDIT_TOPIC)) this.topics.createTopic(AUDIT_TOPIC, 1);
+      if (!this.topics.topic(AUDIT_TOPIC)) this.topics.createTopic(AUDIT_TOPIC, 1, {}, false, true);
       sinks.push(new TopicAuditSink((batch) => this.produce(AUDIT_TOPIC, 0, batch)));
     }
     const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });

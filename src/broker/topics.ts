@@ -74,8 +74,9 @@ export class TopicManager {
     return this.#store.partition(topic, partition);
   }
 
-  createTopic(name: string, partitions: number, config: TopicConfig = {}, validateOnly = false): TopicResult {
-    const nameProblem = topicNameProblem(name);
+  /** `internal`: a topic of Bulwark's own (__audit), which may take the prefix reserved from clients. */
+  createTopic(name: string, partitions: number, config: TopicConfig = {}, validateOnly = false, internal = false): TopicResult {
+    const nameProblem = internal && name.startsWith('__') ? topicNameProblem(name.replace(/^__/, 'xx')) : topicNameProblem(name);
     if (nameProblem) return { ok: false, reason: 'invalid-name', message: nameProblem };
     if (this.topic(name)) return { ok: false, reason: 'exists', message: `topic ${name} already exists` };
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) return { ok: false, reason: 'invalid-partitions', message: 'partitions must be 1 to 10000' };

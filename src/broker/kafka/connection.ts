@@ -54,9 +54,11 @@ export class KafkaConnection {
   }
 
   close(reason?: string): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    if (reason) this.#opts.onProtocolViolation?.(reason);
+    if (!this.#closed) {
+      this.#closed = true;
+      if (reason) this.#opts.onProtocolViolation?.(reason);
+    }
+    // Also when closeAfterWrite has ended it: a client that has not closed its side is cut off.
     this.socket.destroy();
   }
 
@@ -129,6 +131,9 @@ export class KafkaConnection {
     if (this.#closing && this.#pending.length === 0 && !this.#closed) {
       this.#closed = true;
       this.socket.end();
+      // Read on (#onData drops it) to see the client's FIN: a paused socket never sees it, and
+      // stays half-open for good when the client sent more after the last answer (kafkajs does).
+      this.socket.resume();
     }
   }
 }
