@@ -438,6 +438,13 @@ const MATRIX: Row[] = [
     call: async (c, v, _, side) => {
       const r = await c.request(ApiKey.SaslHandshake, v, { mechanism: side === 'allowed' ? 'SCRAM-SHA-256' : 'PLAIN' });
       assert.deepEqual(r.mechanisms, ['SCRAM-SHA-256', 'SCRAM-SHA-512']);
+      if (v === 0) {
+        // v0 is advertised for librdkafka's sake but never used: raw SASL frames would follow it.
+        // Every v0 handshake is UNSUPPORTED_VERSION (35) and the connection closes.
+        assert.equal(r.errorCode, 35);
+        assert.ok(await c.closesWithin(1000), 'the connection closes after a v0 handshake');
+        return { codes: [side === 'allowed' ? E.NONE : E.UNSUPPORTED_SASL_MECHANISM] };
+      }
       return { codes: [r.errorCode] };
     },
     allowed: NONE,

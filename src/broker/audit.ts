@@ -514,7 +514,7 @@ export class AuditLog {
   }
 
   /** Records that a policy snapshot came into force. */
-  policy(applied: PolicySnapshot, previous: PolicySnapshot | undefined, source: string): void {
+  policy(applied: PolicySnapshot, previous: { version: number; hash: string } | undefined, source: string): void {
     this.#record({
       type: 'policy',
       version: applied.version,

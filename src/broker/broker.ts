@@ -139,8 +139,8 @@ export class Broker implements BrokerCore {
     this.onStop(() => audit.close());
     this.#security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics: this.metrics, log });
     policy.onChange((change) => {
-      audit.policy(change.snapshot, undefined, change.source);
-      log(`policy ${change.source}: version ${change.snapshot.version} (${change.snapshot.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
+      audit.policy(change.received, change.previous, change.source);
+      log(`policy ${change.source}: version ${change.received.version} (${change.received.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
     });
     if (config.policy.dir) {
       const watcher = new PolicyDirectoryWatcher(config.policy.dir, policy, { saltKey: serverSecret, debounceMs: config.policy.reloadDebounceMs, log });

@@ -91,6 +91,8 @@ export const brokerConfigSchema = z.strictObject({
         })
         .prefault({}),
       argon2: z.strictObject({ maxConcurrent: z.number().int().min(1).max(64).default(2), maxQueued: z.number().int().min(0).max(100_000).default(64) }).prefault({}),
+      /** A Kafka connection that has not authenticated by then is closed. */
+      authenticationTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
       /** How often sessions are checked for expired tokens (policy changes are checked at once). */
       sessionCheckIntervalMs: z.number().int().min(50).max(60_000).default(250),
     })

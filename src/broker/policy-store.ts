@@ -25,7 +25,10 @@ export type ApplyResult =
   | { applied: false; reason: 'unchanged' | 'stale-version' | 'version-conflict'; current: { version: number; hash: string } };
 
 export interface PolicyChange {
+  /** What is enforced now (the received snapshot plus what the broker adds). */
   snapshot: PolicySnapshot;
+  /** The snapshot as received: its version and hash are the ones to report. */
+  received: PolicySnapshot;
   source: PolicySource;
   previous: { version: number; hash: string };
 }
@@ -120,7 +123,7 @@ export class PolicyStore {
     this.#effective = effective;
     this.#authorizer = authorizer;
     this.#source = source;
-    const change = { snapshot: effective, source, previous: current };
+    const change = { snapshot: effective, received: snapshot, source, previous: current };
     for (const l of this.#listeners) l(change);
     return { applied: true, previous: current };
   }

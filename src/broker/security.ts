@@ -138,8 +138,8 @@ export class BrokerSecurity {
     return refused;
   }
 
-  /** Asks the authorizer in force about each permission; audits denials (not those of listings, which filter quietly). */
-  authorize(session: KafkaSession, permissions: readonly Permission[], listing: boolean): boolean[] {
+  /** Asks the authorizer in force about each permission; audits and counts denials, except quiet ones (listings, alternatives). */
+  authorize(session: KafkaSession, permissions: readonly Permission[]): boolean[] {
     const authorizer = this.policy.authorizer;
     const principal = session.principal!;
     const out = new Array<boolean>(permissions.length);
@@ -148,7 +148,7 @@ export class BrokerSecurity {
       const request = { principal, action: p.action, resource: { type: p.type, name: p.name }, host: session.ip };
       const decision = authorizer.authorize(request);
       out[i] = decision.allowed;
-      if (listing && !decision.allowed) continue;
+      if (p.quiet && !decision.allowed) continue;
       if (!decision.allowed) this.#metrics.authorizationDenials.inc({ type: p.type, action: p.action });
       this.audit.authorization(request, decision, { listener: session.listener.name });
     }

@@ -42,6 +42,11 @@ function configProblem(config: TopicConfig): string | undefined {
   return undefined;
 }
 
+/** Bulwark's own topics (`__audit`): clients may read them if granted, never write or delete them. */
+export function isInternalTopic(name: string): boolean {
+  return name.startsWith('__');
+}
+
 export class TopicManager {
   readonly #store: LogStore;
   readonly #defaults: Partial<PartitionConfig>;

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { BulwarkError, isBulwarkError } from '../../lib/errors.ts';
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../../log/index.ts';
 import type { BrokerCore } from '../core.ts';
+import { isInternalTopic } from '../topics.ts';
 
 const encoding = z.enum(['utf8', 'base64']).default('utf8').describe('How keys and values are written in JSON: utf8 text or base64 bytes.');
 
@@ -241,6 +242,7 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
     };
   });
   app.delete<{ Params: { topic: string } }>('/v1/topics/:topic', async (req, reply) => {
+    if (isInternalTopic(req.params.topic)) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: req.params.topic, detail: 'internal topics cannot be deleted' }));
     if (!(await core.topics.deleteTopic(req.params.topic))) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic }));
     security.topicChanged('deleted', req.params.topic, 0, req.principal!);
     return reply.code(204).send();
@@ -250,6 +252,7 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
     try {
       const topic = core.topics.topic(req.params.topic);
       if (!topic) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
+      if (isInternalTopic(topic.name)) throw new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: topic.name, detail: 'internal topics are written by the broker only' });
       // Group records by partition, one batch per partition.
       const byPartition = new Map<number, Parameters<typeof buildRecordBatch>[0][number][]>();
       if (Buffer.isBuffer(req.body)) {

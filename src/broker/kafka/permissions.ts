@@ -21,6 +21,12 @@ export interface Permission {
   action: Action;
   type: ResourceType;
   name: string;
+  /**
+   * A check whose denial is not an event: it filters a listing (every topic of Metadata, every
+   * group of ListGroups) or is one of two alternatives (create on the cluster, else on the
+   * topic). Audits and metrics skip its denials; the request's own resources are never quiet.
+   */
+  quiet?: true;
 }
 
 /** What the mapping needs to know about the broker: which topics and groups exist. */
@@ -34,6 +40,7 @@ const NONE: readonly Permission[] = Object.freeze([]);
 const topic = (action: Action, name: string): Permission => ({ action, type: 'topic', name });
 const group = (action: Action, name: string): Permission => ({ action, type: 'group', name });
 const cluster = (action: Action): Permission => ({ action, type: 'cluster', name: CLUSTER_RESOURCE });
+const quiet = (p: Permission): Permission => ({ ...p, quiet: true });
 
 /** The permissions a request needs. Requests that need none: ApiVersions and the SASL exchange. */
 export function requiredPermissions(req: DecodedRequest, ctx: PermissionContext): readonly Permission[] {
@@ -58,13 +65,14 @@ export function requiredPermissions(req: DecodedRequest, ctx: PermissionContext)
     case ApiKey.Metadata: {
       const b = req.body;
       const all = b.topics === null || (req.header.apiVersion === 0 && b.topics.length === 0);
-      if (all) return ctx.topicNames().map((n) => topic('describe', n));
-      const out: Permission[] = [cluster('create')];
-      for (const t of b.topics!) out.push(topic('describe', t.name ?? ''), topic('create', t.name ?? ''));
+      if (all) return ctx.topicNames().map((n) => quiet(topic('describe', n)));
+      // Create only matters for auto-creation of a missing topic: its denials are not events.
+      const out: Permission[] = [quiet(cluster('create'))];
+      for (const t of b.topics!) out.push(topic('describe', t.name ?? ''), quiet(topic('create', t.name ?? '')));
       return out;
     }
     case ApiKey.CreateTopics:
-      return [cluster('create'), ...req.body.topics.map((t) => topic('create', t.name))];
+      return [quiet(cluster('create')), ...req.body.topics.map((t) => topic('create', t.name))];
     case ApiKey.DeleteTopics:
       return req.body.topicNames.map((n) => topic('delete', n));
     case ApiKey.DescribeConfigs:
@@ -81,11 +89,11 @@ export function requiredPermissions(req: DecodedRequest, ctx: PermissionContext)
     case ApiKey.OffsetFetch: {
       const topics = req.body.topics;
       // null topics means "all the group has committed": filtered per topic afterwards.
-      const names = topics === null ? ctx.topicNames() : topics.map((t) => t.name);
-      return [group('describe', req.body.groupId), ...names.map((n) => topic('describe', n))];
+      if (topics === null) return [group('describe', req.body.groupId), ...ctx.topicNames().map((n) => quiet(topic('describe', n)))];
+      return [group('describe', req.body.groupId), ...topics.map((t) => topic('describe', t.name))];
     }
     case ApiKey.ListGroups:
-      return [cluster('describe'), ...ctx.groupIds().map((g) => group('describe', g))];
+      return [quiet(cluster('describe')), ...ctx.groupIds().map((g) => quiet(group('describe', g)))];
     case ApiKey.DescribeGroups:
       return req.body.groups.map((g) => group('describe', g));
     case ApiKey.InitProducerId:

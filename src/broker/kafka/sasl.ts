@@ -22,8 +22,13 @@ export interface SaslHooks {
   finished(session: KafkaSession, outcome: AuthOutcome): string | undefined;
 }
 
-export function handshake(session: KafkaSession, body: SaslHandshakeRequest) {
+export function handshake(session: KafkaSession, body: SaslHandshakeRequest, version: number) {
   const enabled = saslMechanisms(session.listener);
+  // v0 would be followed by raw SASL frames, which this listener does not read (see the codec's note).
+  if (version === 0) {
+    session.connection.closeAfterWrite();
+    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, mechanisms: enabled };
+  }
   if (session.principal && session.mechanism !== 'anonymous') return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
   const wanted = enabled.find((m) => m === body.mechanism);
   if (!wanted) return { errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: enabled };

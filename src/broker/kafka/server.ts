@@ -36,7 +36,7 @@ import {
   type OffsetCommitRequest,
   type OffsetFetchRequest,
 } from './protocol/index.ts';
-import { TOPIC_CONFIG_KEYS } from '../topics.ts';
+import { isInternalTopic, TOPIC_CONFIG_KEYS } from '../topics.ts';
 
 /** Requests a client may send before it has authenticated. */
 const BEFORE_AUTHENTICATION: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]);
@@ -111,7 +111,13 @@ export class KafkaHandlers {
     }
     this.sessions.add(session);
     b.metrics.connections.inc({ listener: listener.name });
+    // An unauthenticated connection holds a slot of the connection caps: it gets a deadline.
+    const deadline = setTimeout(() => {
+      if (!session.principal) conn.close();
+    }, b.config.auth.authenticationTimeoutMs);
+    deadline.unref();
     socket.on('close', () => {
+      clearTimeout(deadline);
       this.sessions.delete(session);
       b.security.released(session);
       b.metrics.connections.dec({ listener: listener.name });
@@ -155,7 +161,7 @@ export class KafkaHandlers {
       let throttleMs = 0;
       if (principal) {
         const permissions = requiredPermissions(req, this.#permissionContext);
-        if (permissions.length > 0) verdict = new Verdict(permissions, security.authorize(session, permissions, req.apiKey === ApiKey.Metadata || req.apiKey === ApiKey.ListGroups || req.apiKey === ApiKey.OffsetFetch));
+        if (permissions.length > 0) verdict = new Verdict(permissions, security.authorize(session, permissions));
         throttleMs = security.chargeRequest(principal);
         if (req.apiKey === ApiKey.Produce) throttleMs = Math.max(throttleMs, this.#chargeProduce(session, req.body, verdict));
       }
@@ -277,7 +283,7 @@ export class KafkaHandlers {
         return encodeResponse(req.header, { throttleTimeMs: t, groups });
       }
       case ApiKey.SaslHandshake:
-        return encodeResponse(req.header, handshake(session, req.body));
+        return encodeResponse(req.header, handshake(session, req.body, h.apiVersion));
       case ApiKey.SaslAuthenticate: {
         const answer = await authenticate(session, req.body, this.#broker.security.saslHooks);
         if (answer.close) session.connection.closeAfterWrite();
@@ -357,12 +363,17 @@ export class KafkaHandlers {
         throttleTimeMs: 0,
       };
     }
-    // A connection counts against the user's producer cap from its first produce.
-    const producerRefused = !session.producing && !b.security.claimProducer(session);
+    // A connection counts against the user's producer cap from its first produce that may write.
+    const mayWrite = body.topicData.some((t) => verdict.allows('topic', t.name, 'write'));
+    const producerRefused = mayWrite && !session.producing && !b.security.claimProducer(session);
     const responses = await Promise.all(
       body.topicData.map(async (t) => {
         // Write is checked before existence: an unauthorized client cannot tell missing from forbidden.
         const allowed = verdict.allows('topic', t.name, 'write');
+        // Bulwark's own topics (__audit) are written by the broker only, whatever the policy says.
+        if (allowed && isInternalTopic(t.name)) {
+          return { name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, baseOffset: -1, errorMessage: 'internal topics are written by the broker only' })) };
+        }
         const topic = allowed && !producerRefused ? this.#topicFor(t.name, true, this.#mayCreate(verdict, t.name), session) : undefined;
         const partitionResponses = await Promise.all(
           t.partitionData.map(async (p) => {
@@ -484,6 +495,10 @@ export class KafkaHandlers {
     for (const name of body.topicNames) {
       if (!verdict.allows('topic', name, 'delete')) {
         responses.push({ name, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED });
+        continue;
+      }
+      if (isInternalTopic(name)) {
+        responses.push({ name, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION });
         continue;
       }
       const deleted = await this.#broker.topics.deleteTopic(name);

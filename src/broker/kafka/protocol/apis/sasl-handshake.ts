@@ -1,6 +1,8 @@
 // SaslHandshake (key 17): SaslHandshakeRequest.json / SaslHandshakeResponse.json, versions 0-1,
-// never flexible. After v0 the tokens travel as raw size-prefixed frames (not this codec's
-// business); after v1 they travel in SaslAuthenticate.
+// never flexible. After v1 the tokens travel in SaslAuthenticate. After v0 they would travel as
+// raw frames without a request header, which the listener does not speak: it answers a v0
+// handshake with UNSUPPORTED_VERSION and closes (kafka/sasl.ts). v0 stays advertised because
+// librdkafka will not authenticate with a broker whose range starts above 0; it then uses v1.
 import { defineApi } from '../schema.ts';
 
 export const SaslHandshake = defineApi({
