@@ -33,18 +33,17 @@
 // os.tmpdir() (where the brokers' data dirs are), 256 MiB, as bench/log.ts's raw write.
 //
 // MB is 10^6 bytes of record values (ProducerPerformance prints MiB; figures here are recomputed).
+// Processes, the two brokers and the ceilings come from bench/peers.ts (shared with
+// bench/broker-ingest.ts; its BENCH_OURS_TREE and BENCH_OURS_ENV apply here too).
 // `npm run bench:broker` writes bench/results/broker.json. Env: BENCH_BROKER_ROUNDS (2),
 // BENCH_BROKER_SCALE (1: multiplies record counts), BENCH_BROKER_ACKS (1), BENCH_BROKER_ONLY
 // (ours|kafka), BENCH_BROKER_CPU_PROF (a dir: run our broker under node --cpu-prof), BENCH_BROKER_OUT
 // (output path; runs with BENCH_BROKER_ONLY or BENCH_BROKER_CPU_PROF write to os.tmpdir() unless set).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import { cpuSeconds, kafkaEnv, log, logJsonRawWrite, loopbackCeiling, median, MiB, OUR_BROKER, rawWriteCeiling, round, run, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
 
-const REPO = join(import.meta.dirname, '..');
-const MiB = 1 << 20;
 const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 2);
 const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 1);
 const ACKS = process.env.BENCH_BROKER_ACKS ?? '1';
@@ -71,129 +70,10 @@ const PRODUCER_PROPS: Record<string, string> = {
 const CONSUMER_FETCH_SIZE = MiB;
 const CLIENT_HEAP = '-Xmx512m';
 const OUR_FLUSH = { mode: 'messages', messages: 2 ** 31 - 1 };
-const LOOPBACK_SECONDS = 3;
-const LOOPBACK_CHUNK = 64 * 1024;
-const RAW_WRITE_BYTES = 256 * MiB;
-const RAW_WRITE_CHUNK = 16 * 1024;
-const CEILING_RUNS = 3;
+const OURS_ENV = { BULWARK_LOG_FLUSH: JSON.stringify(OUR_FLUSH), BULWARK_GROUPS_INITIAL_REBALANCE_DELAY_MS: '0' };
 const TOOL_TIMEOUT_MS = 180_000;
 
-type Peer = 'ours' | 'kafka';
 const started = performance.now();
-const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const log = (msg: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-// --- processes: every child is started in its own process group and killed on any exit ------------
-
-const live = new Set<ChildProcess>();
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* gone */
-    }
-  }
-}
-process.on('exit', () => {
-  for (const c of live) killGroup(c, 'SIGKILL');
-});
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`bench: ${sig}: stopping children`);
-    process.exit(130);
-  });
-}
-
-function track(child: ChildProcess): ChildProcess {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-
-const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
-
-/** SIGTERM to the child's group, SIGKILL after `graceMs`. */
-async function stop(child: ChildProcess, graceMs = 20_000): Promise<void> {
-  killGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => {
-    console.error(`bench: pid ${child.pid} did not stop in ${graceMs / 1000} s: SIGKILL`);
-    killGroup(child, 'SIGKILL');
-  }, graceMs);
-  await exited(child);
-  clearTimeout(timer);
-}
-
-/** Runs a command to completion (killed after `timeoutMs`), collecting its output. */
-function run(cmd: string, args: string[], timeoutMs = TOOL_TIMEOUT_MS): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = track(spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n[bench: killed after ${timeoutMs / 1000} s]`;
-      killGroup(child, 'SIGKILL');
-    }, timeoutMs);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** Spawns a long-running server and resolves once a stdout line matches `ready`. */
-function startServer(cmd: string, args: string[], env: NodeJS.ProcessEnv, ready: RegExp, timeoutMs: number): Promise<{ child: ChildProcess; line: string; output: () => string }> {
-  return new Promise((resolve, reject) => {
-    const child = track(spawn(cmd, args, { cwd: REPO, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let out = '';
-    let done = false;
-    const finish = (err: Error | null, line = '') => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      if (err) {
-        killGroup(child, 'SIGKILL');
-        reject(err);
-      } else resolve({ child, line, output: () => out });
-    };
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.length > 1 << 20) out = out.slice(-(1 << 19));
-      const m = out.split('\n').find((l) => ready.test(l));
-      if (m) finish(null, m);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('error', (e) => finish(e));
-    child.once('exit', (code, sig) => finish(new Error(`${cmd} exited (${code ?? sig}) before it was ready:\n${out.slice(-3000)}`)));
-    const timer = setTimeout(() => finish(new Error(`${cmd} not ready after ${timeoutMs / 1000} s:\n${out.slice(-3000)}`)), timeoutMs);
-  });
-}
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-/** User + system CPU seconds a process has used so far (Linux /proc), or NaN. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-  } catch {
-    return NaN;
-  }
-}
 
 /** Runs `fn` and adds the broker's CPU time over it (whole tool run, warm-up records included). */
 async function withCpu<T extends { records: number }>(pid: number, totalRecords: number, fn: () => Promise<T>): Promise<T & { brokerCpuSeconds: number; brokerCpuUsPerRecord: number }> {
@@ -203,32 +83,14 @@ async function withCpu<T extends { records: number }>(pid: number, totalRecords:
   return { ...r, brokerCpuSeconds: round(cpu, 2), brokerCpuUsPerRecord: round((cpu * 1e6) / totalRecords, 2) };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 // --- Kafka jars and the Java client ------------------------------------------------------------------
 
 log('resolving Apache Kafka jars (scripts/kafka-peer.sh env)…');
-const envRun = spawnSync('bash', [join(REPO, 'scripts', 'kafka-peer.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-if (envRun.status !== 0) throw new Error(`scripts/kafka-peer.sh env failed (exit ${envRun.status})`);
-const kenv = Object.fromEntries(
-  envRun.stdout
-    .trim()
-    .split('\n')
-    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-) as { KAFKA_VERSION: string; KAFKA_LIB: string; KAFKA_LOG4J: string; JAVA: string };
-const javaVersion = spawnSync(kenv.JAVA, ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0]?.trim();
+const kenv = kafkaEnv();
+const javaVersion = kenv.javaVersion;
 log(`Kafka ${kenv.KAFKA_VERSION}, ${javaVersion}`);
 const javaTool = (cls: string, args: string[]) =>
-  run(kenv.JAVA, [CLIENT_HEAP, `-Dlog4j2.configurationFile=${kenv.KAFKA_LOG4J}`, '-cp', `${kenv.KAFKA_LIB}/*`, cls, ...args]);
+  run(kenv.JAVA, [CLIENT_HEAP, `-Dlog4j2.configurationFile=${kenv.KAFKA_LOG4J}`, '-cp', `${kenv.KAFKA_LIB}/*`, cls, ...args], TOOL_TIMEOUT_MS);
 
 interface ProduceResult {
   records: number;
@@ -313,134 +175,6 @@ async function consume(port: number, topic: string, recordBytes: number, records
   };
 }
 
-// --- brokers -----------------------------------------------------------------------------------------
-
-interface Running {
-  port: number;
-  /** The broker's own process (node, or Kafka's java), for its CPU time. */
-  pid: number;
-  stop: () => Promise<void>;
-  describe: string;
-}
-
-async function startOurs(dataDir: string): Promise<Running> {
-  const port = await freePort();
-  const nodeArgs = ['--import', 'tsx'];
-  if (CPU_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF);
-  const env = {
-    ...process.env,
-    BULWARK_LOG_FLUSH: JSON.stringify(OUR_FLUSH),
-    BULWARK_GROUPS_INITIAL_REBALANCE_DELAY_MS: '0',
-  };
-  const args = [...nodeArgs, 'src/cli/main.ts', 'broker', '--data-dir', dataDir, '--kafka-port', String(port), '--http-port', '0', '--auto-create-topics'];
-  const s = await startServer(process.execPath, args, env, /Kafka on/, 60_000);
-  return {
-    port,
-    pid: s.child.pid!,
-    describe: s.line.trim(),
-    stop: async () => {
-      await stop(s.child);
-      if (s.child.exitCode !== 0) console.error(`bench: our broker exited ${s.child.exitCode ?? s.child.signalCode}:\n${s.output().slice(-2000)}`);
-    },
-  };
-}
-
-async function startKafka(dir: string): Promise<Running> {
-  const port = await freePort();
-  let cport = await freePort();
-  while (cport === port) cport = await freePort();
-  const s = await startServer('bash', [join(REPO, 'scripts', 'kafka-peer.sh'), 'start', '--dir', dir, '--port', String(port), '--controller-port', String(cport)], process.env, /^kafka-peer: Kafka .* on /, 120_000);
-  const pid = Number(/ pid (\d+)/.exec(s.line)?.[1]);
-  return { port, pid, describe: s.line.trim(), stop: () => stop(s.child, 30_000) };
-}
-
-// --- ceilings ----------------------------------------------------------------------------------------
-
-const LOOPBACK_SERVER = `
-import { createServer } from 'node:net';
-const server = createServer((sock) => {
-  let bytes = 0;
-  sock.on('data', (d) => { bytes += d.length; });
-  sock.on('end', () => sock.end(String(bytes)));
-});
-server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
-`;
-
-/** One client writes 64 KiB chunks for LOOPBACK_SECONDS to a discarding server in another process. */
-async function loopbackRun(port: number): Promise<{ mbPerSec: number; bytes: number; seconds: number }> {
-  const chunk = Buffer.alloc(LOOPBACK_CHUNK, 0x5a);
-  return new Promise((resolve, reject) => {
-    const sock = createConnection({ host: '127.0.0.1', port });
-    sock.setNoDelay(true);
-    let reply = '';
-    let t0 = 0;
-    sock.on('data', (d) => (reply += d));
-    sock.on('error', reject);
-    sock.on('end', () => {
-      const seconds = (performance.now() - t0) / 1000;
-      const bytes = Number(reply);
-      resolve({ mbPerSec: round(bytes / 1e6 / seconds), bytes, seconds: round(seconds, 3) });
-    });
-    sock.on('connect', () => {
-      t0 = performance.now();
-      const deadline = t0 + LOOPBACK_SECONDS * 1000;
-      const pump = () => {
-        while (performance.now() < deadline) if (!sock.write(chunk)) return void sock.once('drain', pump);
-        sock.end();
-      };
-      pump();
-    });
-  });
-}
-
-async function loopbackCeiling() {
-  const s = await startServer(process.execPath, ['--input-type=module', '-e', LOOPBACK_SERVER], process.env, /^port \d+/, 10_000);
-  const port = Number(/port (\d+)/.exec(s.line)![1]);
-  const runs = [];
-  try {
-    for (let i = 0; i < CEILING_RUNS; i++) runs.push(await loopbackRun(port));
-  } finally {
-    await stop(s.child, 2000);
-  }
-  return {
-    mbPerSec: Math.max(...runs.map((r) => r.mbPerSec)),
-    runsMbPerSec: runs.map((r) => r.mbPerSec),
-    method: `TCP over 127.0.0.1: one node client writes ${LOOPBACK_CHUNK / 1024} KiB chunks for ${LOOPBACK_SECONDS} s to a node server in another process that discards them; bytes the server counted over time to its reply; best of ${CEILING_RUNS}`,
-  };
-}
-
-function rawWriteCeiling(dir: string) {
-  const chunk = Buffer.alloc(RAW_WRITE_CHUNK, 0x5a);
-  const runs: number[] = [];
-  for (let i = 0; i < CEILING_RUNS; i++) {
-    const path = join(dir, `raw-write-${i}`);
-    const fd = openSync(path, 'wx');
-    const t0 = performance.now();
-    for (let pos = 0; pos < RAW_WRITE_BYTES; ) pos += writeSync(fd, chunk, 0, chunk.length, pos);
-    const seconds = (performance.now() - t0) / 1000;
-    closeSync(fd);
-    rmSync(path);
-    runs.push(round(RAW_WRITE_BYTES / 1e6 / seconds));
-  }
-  return {
-    mbPerSec: Math.max(...runs),
-    runsMbPerSec: runs,
-    method: `fs.writeSync of ${RAW_WRITE_CHUNK / 1024} KiB chunks, ${RAW_WRITE_BYTES / MiB} MiB to a new file in ${tmpdir()} (page cache, no sync), best of ${CEILING_RUNS}`,
-  };
-}
-
-function logJsonRawWrite() {
-  const path = join(import.meta.dirname, 'results', 'log.json');
-  if (!existsSync(path)) return null;
-  try {
-    const j = JSON.parse(readFileSync(path, 'utf8')) as { date: string; cases: { case: string; raw: { mbPerSec: number } }[] };
-    const cases = j.cases.filter((c) => /^append\/.*\/no-sync$/.test(c.case));
-    return { date: j.date, rawWriteMbPerSec: Object.fromEntries(cases.map((c) => [c.case, c.raw.mbPerSec])) };
-  } catch {
-    return null;
-  }
-}
-
 // --- the run -----------------------------------------------------------------------------------------
 
 interface SessionResult {
@@ -465,10 +199,10 @@ async function session(peer: Peer, r: number): Promise<void> {
   const dir = join(root, `${peer}-${r}`);
   mkdirSync(dir, { recursive: true });
   let step = 'start';
-  let broker: Running | undefined;
+  let broker: RunningBroker | undefined;
   const res: SessionResult = { peer, round: r, describe: '', loadavg1m: [round(loadavg()[0]!, 2)], produce: {}, consume: {}, latency: {} };
   try {
-    broker = peer === 'ours' ? await startOurs(join(dir, 'data')) : await startKafka(dir);
+    broker = peer === 'ours' ? await startOurs(join(dir, 'data'), { env: OURS_ENV, cpuProfDir: CPU_PROF }) : await startKafka(dir);
     res.describe = broker.describe;
     log(`round ${r} ${peer}: ${broker.describe}`);
     step = 'warm-up';
@@ -513,7 +247,7 @@ try {
     for (const peer of order) if (!ONLY || ONLY === peer) await session(peer, r);
   }
 } finally {
-  for (const c of live) await stop(c, 5000);
+  await stopAll();
   rmSync(root, { recursive: true, force: true });
 }
 
@@ -637,7 +371,7 @@ const result = {
       from: 'Maven Central jars (tools/kafka/pom.xml) via scripts/kafka-peer.sh, plain java class path',
       jvm: '-Xms1g -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 (kafka-server-start.sh defaults)',
     },
-    ours: { command: 'node --import tsx src/cli/main.ts broker --auto-create-topics (own process)', env: { BULWARK_LOG_FLUSH: JSON.stringify(OUR_FLUSH), BULWARK_GROUPS_INITIAL_REBALANCE_DELAY_MS: '0' }, cpuProfile: CPU_PROF ?? null },
+    ours: { ...OUR_BROKER, env: { ...OUR_BROKER.env, ...OURS_ENV }, cpuProfile: CPU_PROF ?? null },
     durability: {
       kafka: 'defaults: log.flush.interval.messages = Long.MAX_VALUE, no flush interval: no fsync (page cache)',
       ours: `flush ${JSON.stringify(OUR_FLUSH)}: no fsync (page cache)`,
