@@ -184,9 +184,15 @@ export class Broker implements BrokerCore {
     if (seq.kind === 'duplicate') return { baseOffset: seq.baseOffset, lastOffset: seq.baseOffset, nextOffset: p.nextOffset };
     if (seq.kind === 'out-of-order') throw new BulwarkError('BWK_ERR_PRODUCER_SEQUENCE', { topic, partition, expected: seq.expected, got: seq.got });
     if (seq.kind === 'fenced-epoch') throw new BulwarkError('BWK_ERR_PRODUCER_FENCED', { topic, partition });
-    const result = await p.append(records);
-    this.producers.record(key, records);
-    this.metrics.producedBytes.inc({ topic }, records.length);
+    // `records` is read only before the first await: the Kafka listener reuses a large Produce
+    // frame's buffer once its handler settles, which can be before this append is acknowledged
+    // (src/broker/kafka/connection.ts). append numbers the batches in place, synchronously.
+    const appended = p.append(records);
+    const batches = this.producers.batchesOf(records);
+    const bytes = records.length;
+    const result = await appended;
+    this.producers.record(key, batches);
+    this.metrics.producedBytes.inc({ topic }, bytes);
     this.metrics.producedRecords.inc({ topic }, result.lastOffset - result.baseOffset + 1);
     this.notifier.notify(`${topic}\0${partition}`);
     return result;

@@ -14,6 +14,11 @@ interface BatchEntry {
   baseOffset: number;
 }
 
+export interface AppendedBatch extends BatchEntry {
+  producerId: number;
+  epoch: number;
+}
+
 interface ProducerEntry {
   epoch: number;
   batches: BatchEntry[];
@@ -59,18 +64,27 @@ export class ProducerStates {
     return duplicateOf !== undefined ? { kind: 'duplicate', baseOffset: duplicateOf } : { kind: 'append' };
   }
 
-  /** Records the batches just appended (their base offsets are assigned in the buffer). */
-  record(key: string, records: Buffer): void {
-    let producers = this.#partitions.get(key);
+  /** The idempotent batches of `records`, once append has numbered them (base offsets assigned in the buffer). */
+  batchesOf(records: Buffer): AppendedBatch[] {
+    const out: AppendedBatch[] = [];
     for (let p = 0; p + BATCH_HEADER_SIZE <= records.length; p += records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD) {
       const producerId = readInt64(records, p + OFF.producerId);
       const baseSeq = records.readInt32BE(p + OFF.baseSequence);
       if (producerId < 0 || baseSeq < 0) continue;
-      if (!producers) this.#partitions.set(key, (producers = new Map()));
-      const epoch = records.readInt16BE(p + OFF.producerEpoch);
-      let entry = producers.get(producerId);
-      if (!entry || entry.epoch !== epoch) producers.set(producerId, (entry = { epoch, batches: [] }));
-      entry.batches.push({ firstSeq: baseSeq, lastSeq: baseSeq + records.readInt32BE(p + OFF.lastOffsetDelta), baseOffset: readInt64(records, p + OFF.baseOffset) });
+      out.push({ producerId, epoch: records.readInt16BE(p + OFF.producerEpoch), firstSeq: baseSeq, lastSeq: baseSeq + records.readInt32BE(p + OFF.lastOffsetDelta), baseOffset: readInt64(records, p + OFF.baseOffset) });
+    }
+    return out;
+  }
+
+  /** Records the batches just appended (from batchesOf, read before the append was acknowledged). */
+  record(key: string, batches: readonly AppendedBatch[]): void {
+    if (batches.length === 0) return;
+    let producers = this.#partitions.get(key);
+    if (!producers) this.#partitions.set(key, (producers = new Map()));
+    for (const b of batches) {
+      let entry = producers.get(b.producerId);
+      if (!entry || entry.epoch !== b.epoch) producers.set(b.producerId, (entry = { epoch: b.epoch, batches: [] }));
+      entry.batches.push({ firstSeq: b.firstSeq, lastSeq: b.lastSeq, baseOffset: b.baseOffset });
       if (entry.batches.length > REMEMBERED) entry.batches.shift();
     }
   }

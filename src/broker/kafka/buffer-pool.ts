@@ -30,3 +30,63 @@ export class BufferPool {
     if (this.#free.length < this.#max) this.#free.push(slab);
   }
 }
+
+/**
+ * Buffers of many sizes reused: size classes are powers of two from `minBytes` (the largest is
+ * clamped to `maxBytes`), each keeping at most `perClass` idle buffers, and all of them at most
+ * `maxIdleBytes` together (a buffer that would exceed it is left to the garbage collector), so
+ * a burst of large frames does not stay allocated. A buffer handed out is a view of
+ * exactly the size asked for; release takes it back (once: a second release, or a buffer that did
+ * not come from take, is ignored).
+ */
+export class SizeClassPool {
+  readonly #minBytes: number;
+  readonly #maxBytes: number;
+  readonly #perClass: number;
+  readonly #maxIdleBytes: number;
+  readonly #free = new Map<number, Buffer[]>();
+  readonly #slabOf = new WeakMap<Buffer, Buffer>();
+  #idleBytes = 0;
+
+  constructor(minBytes: number, maxBytes: number, perClass: number, maxIdleBytes: number) {
+    this.#minBytes = minBytes;
+    this.#maxBytes = maxBytes;
+    this.#perClass = perClass;
+    this.#maxIdleBytes = maxIdleBytes;
+  }
+
+  #classOf(size: number): number {
+    let c = this.#minBytes;
+    while (c < size) c *= 2;
+    return Math.min(c, Math.max(this.#maxBytes, size));
+  }
+
+  /** A buffer of exactly `size` bytes (contents undefined), from the pool when one is idle. */
+  take(size: number): Buffer {
+    const bytes = this.#classOf(size);
+    let slab = this.#free.get(bytes)?.pop();
+    if (slab) this.#idleBytes -= bytes;
+    else slab = Buffer.allocUnsafe(bytes);
+    const view = slab.subarray(0, size);
+    this.#slabOf.set(view, slab);
+    return view;
+  }
+
+  /** Returns a buffer from take(). The caller must not touch it again. */
+  release(buf: Buffer): void {
+    const slab = this.#slabOf.get(buf);
+    if (slab === undefined) return;
+    this.#slabOf.delete(buf);
+    let free = this.#free.get(slab.length);
+    if (!free) this.#free.set(slab.length, (free = []));
+    if (free.length < this.#perClass && this.#idleBytes + slab.length <= this.#maxIdleBytes) {
+      free.push(slab);
+      this.#idleBytes += slab.length;
+    }
+  }
+
+  /** Bytes of the buffers kept for reuse. */
+  get idleBytes(): number {
+    return this.#idleBytes;
+  }
+}

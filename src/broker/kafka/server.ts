@@ -14,8 +14,8 @@ import { TlsContext } from '../tls.ts';
 import { CLUSTER_RESOURCE, requiredPermissions, Verdict, type PermissionContext } from './permissions.ts';
 import { authenticate, handshake } from './sasl.ts';
 import { KafkaSession } from './session.ts';
-import { BufferPool } from './buffer-pool.ts';
-import { KafkaConnection } from './connection.ts';
+import { BufferPool, SizeClassPool } from './buffer-pool.ts';
+import { KafkaConnection, POOLED_FRAME_BYTES } from './connection.ts';
 import { ErrorCode } from './error-codes.ts';
 import { GroupCoordinator } from './groups/index.ts';
 import {
@@ -44,6 +44,9 @@ const API_NAMES = Object.fromEntries(Object.entries(ApiKey).map(([name, key]) =>
 const EMPTY = Buffer.alloc(0);
 const READ_BUFFER_BYTES = 1 << 20;
 const READ_BUFFER_POOL = 16;
+/** Idle Produce frame copies kept per size class (~1 MiB batches: 2 MiB each), and in all. */
+const PRODUCE_FRAME_POOL = 8;
+const PRODUCE_FRAME_POOL_BYTES = 32 << 20;
 
 /** A coded error from the log or the topics, as the Kafka error code a client understands. */
 export function kafkaErrorOf(err: unknown): number {
@@ -80,9 +83,12 @@ export class KafkaHandlers {
   readonly #reads = new BufferPool(READ_BUFFER_BYTES, READ_BUFFER_POOL);
   /** Fetch responses; the connection returns each once the socket has written it. */
   readonly responses = new BufferPool(READ_BUFFER_BYTES + 64 * 1024, READ_BUFFER_POOL);
+  /** Copies of large Produce frames, shared by every connection; each returns once its handler settles (connection.ts). */
+  readonly #produceFrames: SizeClassPool;
 
   constructor(broker: Broker) {
     this.#broker = broker;
+    this.#produceFrames = new SizeClassPool(POOLED_FRAME_BYTES, broker.config.limits.maxRequestBytes, PRODUCE_FRAME_POOL, PRODUCE_FRAME_POOL_BYTES);
     this.groups = new GroupCoordinator(broker.store.offsets, {
       initialRebalanceDelayMs: broker.config.groups.initialRebalanceDelayMs,
       minSessionTimeoutMs: broker.config.groups.minSessionTimeoutMs,
@@ -102,6 +108,7 @@ export class KafkaHandlers {
       maxFrameBytes: b.config.limits.maxRequestBytes,
       onProtocolViolation: () => b.metrics.protocolErrors.inc(),
       onWritten: (bytes) => this.responses.release(bytes),
+      producePool: this.#produceFrames,
     });
     const session: KafkaSession = new KafkaSession(listener, conn);
     const refused = b.security.admit(session);
