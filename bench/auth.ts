@@ -38,8 +38,8 @@
 // 3. Produce latency under a login storm, on one broker with the ACL policy: a producer logged
 //    in with SCRAM sends one 1 KiB record per request (acks=1) at LATENCY_RATE requests/s,
 //    open-loop (it never waits for answers, so a stalled broker cannot slow it down), and
-//    measures each request's latency from its write to its answer. Baseline: alone. Storm: meanwhile
-//    STORM_PROCESSES other processes (nice 10: the attackers' own CPU would be on other machines)
+//    measures each request's latency from its write to its answer. Baseline: alone. Storm:
+//    meanwhile STORM_PROCESSES other processes (nice 10: an attacker's CPU would be elsewhere)
 //    run STORM_CONNECTIONS login loops each: PLAIN (argon2id) succeeding, with a wrong password,
 //    with an unknown user, over TLS; SCRAM-SHA-512 succeeding and with a wrong password, and
 //    SCRAM-SHA-256 with an unknown user, over plaintext. Each attempt comes from the next of
@@ -152,6 +152,11 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 process.on('exit', () => {
   for (const c of live) killGroup(c, 'SIGKILL');
+  try {
+    rmSync(root, { recursive: true, force: true }); // also when a signal cut the run short
+  } catch {
+    // not created yet
+  }
 });
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {
