@@ -62,10 +62,9 @@
 // (throughput|logins|storm), BENCH_AUTH_CPU_PROF (a dir: brokers under node --cpu-prof),
 // BENCH_AUTH_LOAD_WAIT_S (600), BENCH_AUTH_OUT (partial or profiled runs write to os.tmpdir()
 // unless it is set).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -73,9 +72,9 @@ import { ensureDevPki } from '../src/lib/pki.ts';
 import { ANONYMOUS_USER, buildAuthorizer, loadPolicyDirectory } from '../src/policy/index.ts';
 import { round } from './auth-client.ts';
 import type { LoadOptions } from './auth-load.ts';
+import { freePort, log, REPO, sleep, stop, stopAll, track } from './peers.ts';
 import { machineBusySeconds, sampleProcessCpu } from './proc.ts';
 
-const REPO = join(import.meta.dirname, '..');
 const envNumber = (name: string, fallback: number) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
 const ROUNDS = envNumber('BENCH_AUTH_ROUNDS', 4);
 const LOGIN_ROUNDS = envNumber('BENCH_AUTH_LOGIN_ROUNDS', 2);
@@ -122,8 +121,6 @@ const QUIET_S = 5;
 const LOAD_TIMEOUT_MS = 120_000;
 
 const started = performance.now();
-const log = (msg: string) => console.log(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const median = (xs: number[]) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (s.length === 0) return null;
@@ -137,58 +134,14 @@ const rmed = (xs: number[], d = 1) => {
 
 // --- processes: every child in its own process group, killed on any exit ---------------------------
 
-const live = new Set<ChildProcess>();
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    try {
-      child.kill(signal);
-    } catch {
-      /* gone */
-    }
-  }
-}
+// Children are tracked, stopped and killed on exit by bench/peers.ts; the run's temp dir goes too.
 process.on('exit', () => {
-  for (const c of live) killGroup(c, 'SIGKILL');
   try {
     rmSync(root, { recursive: true, force: true }); // also when a signal cut the run short
   } catch {
     // not created yet
   }
 });
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    console.error(`bench: ${sig}: stopping children`);
-    process.exit(130);
-  });
-}
-function track(child: ChildProcess): ChildProcess {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  return child;
-}
-const exited = (child: ChildProcess) =>
-  child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once('exit', () => r()));
-
-async function stop(child: ChildProcess, graceMs = 20_000): Promise<void> {
-  killGroup(child, 'SIGTERM');
-  const timer = setTimeout(() => killGroup(child, 'SIGKILL'), graceMs);
-  await exited(child);
-  clearTimeout(timer);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** Runs one load generator (bench/auth-load.ts) in its own process and parses its JSON line. */
 function runLoad<T>(options: LoadOptions, opts: { nice?: number } = {}): Promise<T> {
@@ -202,7 +155,7 @@ function runLoad<T>(options: LoadOptions, opts: { nice?: number } = {}): Promise
     child.stderr!.on('data', (d: Buffer) => (stderr += d));
     const timer = setTimeout(() => {
       stderr += '\n[bench: load generator killed after its time limit]';
-      killGroup(child, 'SIGKILL');
+      void stop(child, 0);
     }, LOAD_TIMEOUT_MS);
     child.once('error', reject);
     child.once('close', (code) => {
@@ -892,7 +845,7 @@ try {
   if (!ONLY || ONLY === 'logins') await loginSession();
   if (!ONLY || ONLY === 'storm') for (const [i, v] of STORM_VARIANTS.entries()) await stormSession(v, 100 + 20 * i);
 } finally {
-  for (const c of live) await stop(c, 5000);
+  await stopAll(5000);
   rmSync(root, { recursive: true, force: true });
 }
 

@@ -65,7 +65,8 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function track(child: ChildProcess): ChildProcess {
+/** Registers a child to be stopped with the run (SIGKILL to its group on any exit). */
+export function track(child: ChildProcess): ChildProcess {
   live.add(child);
   child.once('exit', () => live.delete(child));
   return child;

@@ -115,27 +115,31 @@ export class BrokerSecurity {
 
   /** The end of a login: audit, backoff, connection cap per user. A refusal reason for a successful login, or undefined. */
   #loginFinished(session: KafkaSession, outcome: AuthOutcome): string | undefined {
-    const now = this.#now();
     let refused: string | undefined;
     if (outcome.ok) {
       const bound = this.#limiter.bindUser(session, outcome.principal.user, this.#limits(outcome.principal));
       if (!bound.ok) refused = bound.reason;
     }
+    this.#recordLogin(session.listener.name, session.ip, outcome, refused);
+    return refused;
+  }
+
+  /** Every login's end, on any listener: the address's backoff, the metric, the audit event. `refused`: why a successful login was turned away. */
+  #recordLogin(listener: string, ip: string, outcome: AuthOutcome, refused?: string): void {
     const ok = outcome.ok && !refused;
-    this.#backoff.record(session.ip, ok, now);
+    this.#backoff.record(ip, ok, this.#now());
     const user = outcome.ok ? outcome.principal.user : outcome.user;
-    this.#metrics.authentications.inc({ listener: session.listener.name, mechanism: outcome.mechanism, outcome: ok ? 'success' : 'failure' });
+    this.#metrics.authentications.inc({ listener, mechanism: outcome.mechanism, outcome: ok ? 'success' : 'failure' });
     this.audit.authentication({
       outcome: ok ? 'success' : 'failure',
-      listener: session.listener.name,
+      listener,
       mechanism: outcome.mechanism,
       ...(user !== undefined ? { user } : {}),
       ...(outcome.ok && outcome.principal.tokenId ? { tokenId: outcome.principal.tokenId } : {}),
-      clientIp: session.ip,
+      clientIp: ip,
       ...(!ok ? { reason: refused ?? (outcome.ok ? undefined : outcome.reason) } : {}),
       ...(!outcome.ok && outcome.detail ? { detail: outcome.detail } : {}),
     });
-    return refused;
   }
 
   /** Asks the authorizer in force about each permission; audits and counts denials, except quiet ones (listings, alternatives). */
@@ -163,7 +167,7 @@ export class BrokerSecurity {
     return this.#quotas.chargeProduce(principal.user, this.#limits(principal), topic, bytes, this.#now());
   }
 
-  chargeFetch(principal: Principal, responses: readonly { topic: string; partitions: readonly { records: Buffer }[] }[], _total: number): number {
+  chargeFetch(principal: Principal, responses: readonly { topic: string; partitions: readonly { records: Buffer }[] }[]): number {
     let throttle = 0;
     const limits = this.#limits(principal);
     const now = this.#now();
@@ -214,21 +218,7 @@ export class BrokerSecurity {
     const cfg = this.#config.http;
     const mechanisms = cfg.authentication;
     const listener = 'http';
-    const audit = (ip: string, outcome: AuthOutcome) => {
-      const user = outcome.ok ? outcome.principal.user : outcome.user;
-      this.#backoff.record(ip, outcome.ok, this.#now());
-      this.#metrics.authentications.inc({ listener, mechanism: outcome.mechanism, outcome: outcome.ok ? 'success' : 'failure' });
-      this.audit.authentication({
-        outcome: outcome.ok ? 'success' : 'failure',
-        listener,
-        mechanism: outcome.mechanism,
-        ...(user !== undefined ? { user } : {}),
-        ...(outcome.ok && outcome.principal.tokenId ? { tokenId: outcome.principal.tokenId } : {}),
-        clientIp: ip,
-        ...(!outcome.ok ? { reason: outcome.reason } : {}),
-        ...(!outcome.ok && outcome.detail ? { detail: outcome.detail } : {}),
-      });
-    };
+    const audit = (ip: string, outcome: AuthOutcome) => this.#recordLogin(listener, ip, outcome);
     const jwt = this.#config.auth.jwt;
     return {
       passwordLogin: mechanisms.includes('password'),

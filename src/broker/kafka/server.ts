@@ -219,10 +219,8 @@ export class KafkaHandlers {
         const borrowed: Buffer[] = [];
         try {
           const body = await this.#fetch(req.body, borrowed, verdict);
-          let bytes = 0;
-          for (const r of body.responses) for (const p of r.partitions) bytes += p.records.length;
           // Fetch bytes are known only now: the throttle they earn delays this answer.
-          const fetchThrottle = bytes > 0 ? this.#broker.security.chargeFetch(session.principal!, body.responses, bytes) : 0;
+          const fetchThrottle = this.#broker.security.chargeFetch(session.principal!, body.responses);
           if (fetchThrottle > t) await new Promise((resolve) => setTimeout(resolve, fetchThrottle - t));
           return encodeResponse(req.header, { ...body, throttleTimeMs: Math.max(t, fetchThrottle) }, (size) => this.responses.take(size));
         } finally {
