@@ -22,7 +22,8 @@ export interface PolicyDirectoryOptions {
   pollMs?: number;
 }
 
-async function contentHash(dir: string): Promise<string> {
+/** A hash of the directory's YAML: `content` hashes the bytes (decides a reload); otherwise path, size and mtime only (the cheap poll). */
+async function directoryHash(dir: string, content: boolean): Promise<string> {
   const h = createHash('sha256');
   const walk = async (d: string): Promise<void> => {
     const entries = (await readdir(d, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -31,7 +32,7 @@ async function contentHash(dir: string): Promise<string> {
       const s = await stat(p).catch(() => undefined);
       if (!s) continue;
       if (s.isDirectory()) await walk(p);
-      else if (/\.ya?ml$/.test(e.name)) h.update(p).update('\0').update(await readFile(p)).update('\0');
+      else if (/\.ya?ml$/.test(e.name)) h.update(p).update('\0').update(content ? await readFile(p) : `${s.size}:${s.mtimeMs}`).update('\0');
     }
   };
   await walk(dir);
@@ -70,7 +71,16 @@ export class PolicyDirectoryWatcher {
     } catch {
       // Some filesystems cannot be watched; the poll below still notices changes.
     }
-    this.#poll = setInterval(() => this.#schedule(), this.#opts.pollMs ?? 2000);
+    // The poll reads only names, sizes and times; a difference schedules a real reload.
+    let seen = await directoryHash(this.#dir, false).catch(() => '');
+    this.#poll = setInterval(() => {
+      void directoryHash(this.#dir, false)
+        .catch(() => '')
+        .then((now) => {
+          if (now !== seen) this.#schedule();
+          seen = now;
+        });
+    }, this.#opts.pollMs ?? 2000);
     this.#poll.unref();
   }
 
@@ -100,7 +110,7 @@ export class PolicyDirectoryWatcher {
     const log = this.#opts.log;
     let hash: string;
     try {
-      hash = await contentHash(this.#dir);
+      hash = await directoryHash(this.#dir, true);
     } catch (err) {
       log(`policy directory ${this.#dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); the policy in force stays`);
       return false;
