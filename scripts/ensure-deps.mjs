@@ -1,7 +1,7 @@
 // Installs what `npm start` and `npm test` need when it is missing, so both work from a fresh
 // clone with nothing run before them:
 // - npm dependencies, when node_modules is missing or older than package-lock.json;
-// - build/crc32c.node from native/crc32c.c (scripts/build-native.mjs);
+// - build/*.node from native/*.c (scripts/build-native.mjs): CRC-32C, and dup(2) for direct socket reads;
 // - with --test: kcat (Debian package), the real Kafka client the tests run against.
 // (kube-apiserver and etcd are built by the tests themselves: scripts/controlplane-build.sh.)
 import { execSync } from 'node:child_process';

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SizeClassPool } from '../src/broker/kafka/buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES } from '../src/broker/kafka/connection.ts';
+import { directSocket } from '../src/broker/kafka/direct-socket.ts';
 import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/broker/kafka/protocol/index.ts';
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../src/log/index.ts';
 import { startTestBroker, type TestBroker } from './harness/broker.ts';
@@ -198,7 +199,7 @@ describe('large Produce frames in pooled buffers, through the broker', () => {
   });
 });
 
-describe('KafkaConnection with a pool', () => {
+for (const reads of ['direct', 'node'] as const) describe(`KafkaConnection with a pool, ${reads} reads`, () => {
   const digest = (b: Buffer) => createHash('sha256').update(b).digest('hex');
   let server: Server;
   let pool: SizeClassPool;
@@ -209,9 +210,13 @@ describe('KafkaConnection with a pool', () => {
 
   before(async () => {
     pool = new SizeClassPool(POOLED_FRAME_BYTES, 4 << 20, 8, 64 << 20);
-    server = createServer((socket) => {
+    // Direct: as the broker's plaintext listeners do (direct-socket.ts); node: Node's own reads, as TLS listeners.
+    server = createServer({ pauseOnConnect: true }, (raw) => {
+      const direct = reads === 'direct' ? directSocket(raw) : undefined;
+      if (reads === 'direct') assert.ok(direct, 'direct reads are available (build/sockfd.node)');
+      else raw.resume();
       new KafkaConnection(
-        socket,
+        direct ?? raw,
         async (frame) => {
           // The sender wrote the frame's own sha-256 in its last 32 bytes.
           const expected = frame.subarray(frame.length - 32).toString('hex');

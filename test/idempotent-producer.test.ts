@@ -13,8 +13,8 @@ before(async () => {
 });
 after(() => t?.stop());
 
-const batch = (seq: number, count: number, epoch = 0) =>
-  buildRecordBatch(Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`s${seq + i}`) })), { producerId: 4242n, producerEpoch: epoch, baseSequence: seq });
+const batch = (seq: number, count: number, epoch = 0, producerId = 4242n) =>
+  buildRecordBatch(Array.from({ length: count }, (_, i) => ({ key: null, value: Buffer.from(`s${seq + i}`) })), { producerId, producerEpoch: epoch, baseSequence: seq });
 
 test('a retried batch is answered with its first offset and not appended again', async () => {
   const first = await t.broker.produce('idem', 0, batch(0, 3));
@@ -22,6 +22,18 @@ test('a retried batch is answered with its first offset and not appended again',
   const retry = await t.broker.produce('idem', 0, batch(0, 3));
   assert.equal(retry.baseOffset, first.baseOffset);
   assert.equal(t.broker.topics.partition('idem', 0)!.nextOffset, 5);
+});
+
+test('pipelined batches (each sent before the last is acknowledged, as frames of one socket read are) are all accepted, in order', async () => {
+  t.broker.topics.createTopic('idem-pipelined', 1);
+  await t.broker.produce('idem-pipelined', 0, batch(0, 2, 0, 777n)); // the producer is known from here on
+  const results = await Promise.all([2, 4, 6, 8].map((seq) => t.broker.produce('idem-pipelined', 0, batch(seq, 2, 0, 777n))));
+  assert.deepEqual(
+    results.map((r) => r.baseOffset),
+    [2, 4, 6, 8],
+  );
+  const retry = await t.broker.produce('idem-pipelined', 0, batch(6, 2, 0, 777n));
+  assert.equal(retry.baseOffset, 6, 'a retry of a pipelined batch is still a duplicate');
 });
 
 test('a gap in sequence numbers is refused; an older epoch is fenced', async () => {

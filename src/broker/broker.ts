@@ -188,10 +188,12 @@ export class Broker implements BrokerCore {
     // frame's buffer once its handler settles, which can be before this append is acknowledged
     // (src/broker/kafka/connection.ts). append numbers the batches in place, synchronously.
     const appended = p.append(records);
-    const batches = this.producers.batchesOf(records);
+    // Recorded now, as Kafka does at append, not once the append is acknowledged: the next
+    // request of a pipelining producer can be checked before this one's await returns (two
+    // Produce frames in one socket read are dispatched in the same turn).
+    this.producers.record(key, this.producers.batchesOf(records));
     const bytes = records.length;
     const result = await appended;
-    this.producers.record(key, batches);
     this.metrics.producedBytes.inc({ topic }, bytes);
     this.metrics.producedRecords.inc({ topic }, result.lastOffset - result.baseOffset + 1);
     this.notifier.notify(`${topic}\0${partition}`);

@@ -8,6 +8,12 @@
 import type { Socket } from 'node:net';
 import type { SizeClassPool } from './buffer-pool.ts';
 
+/** What net.Socket's `onread` option takes: where each read lands, and who hears of it. */
+export interface DirectReads {
+  buffer: () => Buffer;
+  callback: (bytes: number, buf: Buffer) => void;
+}
+
 export type FrameHandler = (frame: Buffer) => Promise<Buffer | null>;
 
 export interface ConnectionOptions {
@@ -22,6 +28,9 @@ export interface ConnectionOptions {
 
 /** Produce frames at least this large that span socket chunks are copied into pooled buffers. */
 export const POOLED_FRAME_BYTES = 64 * 1024;
+/** Direct reads land in slabs between these sizes, each written once from start to end (see #readBuffer). */
+const MIN_SLAB_BYTES = 4 * 1024;
+const MAX_SLAB_BYTES = 256 * 1024;
 const PRODUCE_API_KEY = 0;
 
 export class KafkaConnection {
@@ -39,14 +48,35 @@ export class KafkaConnection {
   #closed = false;
   /** Set by closeAfterWrite: close once the responses queued so far are written. */
   #closing = false;
+  /** Direct reads: the slab the next read lands in, how much of it earlier reads filled, and the size of the next one. */
+  #slab: Buffer | undefined;
+  #slabUsed = 0;
+  #slabBytes = 16 * 1024;
+  /** Direct reads: a large Produce frame being read straight into its pooled buffer. */
+  #direct: { frame: Buffer; filled: number; pool: SizeClassPool } | undefined;
+  readonly #directReads: boolean;
 
-  constructor(socket: Socket, handle: FrameHandler, opts: ConnectionOptions) {
-    this.socket = socket;
+  /**
+   * `socket` is either a socket that emits 'data', or a function that makes one reading through
+   * the `onread` option into buffers this connection hands out (server.ts, plaintext listeners).
+   */
+  constructor(socket: Socket | ((reads: DirectReads) => Socket), handle: FrameHandler, opts: ConnectionOptions) {
     this.#handle = handle;
     this.#opts = opts;
+    this.#directReads = typeof socket === 'function';
+    if (typeof socket === 'function') {
+      socket = socket({ buffer: () => this.#readBuffer(), callback: (n, buf) => this.#received(n, buf) });
+    } else {
+      socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    }
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('close', () => (this.#closed = true));
+    socket.on('close', () => {
+      this.#closed = true;
+      // A large frame cut off mid-read has no handler to return its buffer.
+      if (this.#direct !== undefined) this.#direct.pool.release(this.#direct.frame);
+      this.#direct = undefined;
+    });
     socket.on('error', () => socket.destroy());
   }
 
@@ -69,6 +99,43 @@ export class KafkaConnection {
     this.socket.destroy();
   }
 
+  /**
+   * Where the next read lands (Node asks after every read). A large Produce frame whose size is
+   * known is read straight into its pooled buffer: no copy, no allocation. Other reads go to the
+   * unused end of a slab. A slab is never written twice, so frames that are slices of it stay
+   * valid while their handlers run, and many reads share one allocation (Node allocates 64 KiB
+   * per read). Slabs grow while reads fill what they are offered and shrink while reads are
+   * small, so an idle connection holds a few KiB, not 256.
+   */
+  #readBuffer(): Buffer {
+    const d = this.#direct;
+    if (d !== undefined) return d.frame.subarray(d.filled);
+    const slab = this.#slab;
+    if (slab === undefined || slab.length - this.#slabUsed < slab.length / 4 || slab.length > 2 * this.#slabBytes) {
+      this.#slab = Buffer.allocUnsafeSlow(this.#slabBytes);
+      this.#slabUsed = 0;
+    }
+    return this.#slab!.subarray(this.#slabUsed);
+  }
+
+  /** A direct read put `n` bytes into `buf`, the buffer #readBuffer gave it. */
+  #received(n: number, buf: Buffer): void {
+    const d = this.#direct;
+    if (d === undefined) {
+      if (n === buf.length) this.#slabBytes = Math.min(MAX_SLAB_BYTES, this.#slabBytes * 2);
+      else if (n < this.#slabBytes / 16) this.#slabBytes = Math.max(MIN_SLAB_BYTES, this.#slabBytes / 2);
+      const chunk = this.#slab!.subarray(this.#slabUsed, this.#slabUsed + n);
+      this.#slabUsed += n;
+      this.#onData(chunk);
+      return;
+    }
+    if (this.#closing) return;
+    d.filled += n;
+    if (d.filled < d.frame.length) return;
+    this.#direct = undefined;
+    this.#dispatch(d.frame, d.pool);
+  }
+
   #onData(chunk: Buffer): void {
     if (this.#closing) return;
     this.#chunks.push(chunk);
@@ -83,7 +150,20 @@ export class KafkaConnection {
         }
         this.#need = size;
       }
-      if (this.#buffered < this.#need) return;
+      if (this.#buffered < this.#need) {
+        // With direct reads, a large Produce frame continues straight into its pooled buffer.
+        const pool = this.#opts.producePool;
+        if (this.#directReads && pool !== undefined && this.#need >= POOLED_FRAME_BYTES && this.#buffered >= 2 && this.#apiKey() === PRODUCE_API_KEY) {
+          const frame = pool.take(this.#need);
+          let filled = 0;
+          for (const c of this.#chunks) filled += c.copy(frame, filled);
+          this.#chunks = [];
+          this.#buffered = 0;
+          this.#direct = { frame, filled, pool };
+          this.#need = -1;
+        }
+        return;
+      }
       const n = this.#need;
       this.#need = -1;
       // A frame that spans chunks is copied. For large Produce frames the copy goes into a pooled

@@ -15,7 +15,8 @@ import { CLUSTER_RESOURCE, requiredPermissions, Verdict, type PermissionContext 
 import { authenticate, handshake } from './sasl.ts';
 import { KafkaSession } from './session.ts';
 import { BufferPool, SizeClassPool } from './buffer-pool.ts';
-import { KafkaConnection, POOLED_FRAME_BYTES } from './connection.ts';
+import { KafkaConnection, POOLED_FRAME_BYTES, type DirectReads } from './connection.ts';
+import { DIRECT_READS, directSocket } from './direct-socket.ts';
 import { ErrorCode } from './error-codes.ts';
 import { GroupCoordinator } from './groups/index.ts';
 import {
@@ -101,8 +102,12 @@ export class KafkaHandlers {
   /** Open sessions of every Kafka listener, for closing the revoked. */
   readonly sessions = new Set<KafkaSession>();
 
-  /** A new connection on a listener: admission, then the identity the connection itself carries (certificate, anonymous). */
-  accept(listener: KafkaListenerConfig & { name: string }, socket: Socket): void {
+  /**
+   * A new connection on a listener: admission, then the identity the connection itself carries
+   * (certificate, anonymous). `socket` is the accepted socket, or a maker of one that reads
+   * directly (direct-socket.ts).
+   */
+  accept(listener: KafkaListenerConfig & { name: string }, socket: Socket | ((reads: DirectReads) => Socket)): void {
     const b = this.#broker;
     const conn: KafkaConnection = new KafkaConnection(socket, (frame) => this.handle(frame, session), {
       maxFrameBytes: b.config.limits.maxRequestBytes,
@@ -123,13 +128,13 @@ export class KafkaHandlers {
       if (!session.principal) conn.close();
     }, b.config.auth.authenticationTimeoutMs);
     deadline.unref();
-    socket.on('close', () => {
+    conn.socket.on('close', () => {
       clearTimeout(deadline);
       this.sessions.delete(session);
       b.security.released(session);
       b.metrics.connections.dec({ listener: listener.name });
     });
-    b.security.connectionIdentity(session, socket as TLSSocket);
+    b.security.connectionIdentity(session, conn.socket as TLSSocket);
   }
 
   /** Closes the sessions whose principal the policy in force no longer accepts (deleted user, revoked or expired token). */
@@ -617,7 +622,13 @@ export async function startKafkaListeners(broker: Broker): Promise<KafkaListener
       broker.onStop(() => tls.close());
       server = tlsServer;
     } else {
-      server = createServer(accept);
+      // Plaintext: read into the connection's own buffers where possible (direct-socket.ts).
+      server = createServer({ pauseOnConnect: DIRECT_READS }, (raw) => {
+        const direct = DIRECT_READS ? directSocket(raw) : undefined;
+        if (direct) return handlers.accept(listener, direct);
+        accept(raw);
+        raw.resume();
+      });
     }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
