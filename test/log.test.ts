@@ -3,9 +3,9 @@
 import { crc32c } from '@node-rs/crc32';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { AesGcmBatchCipher, buildRecordBatch, decodeRecords, KeyRing, OffsetStore, Partition, type PartitionOptions } from '../src/log/index.ts';
@@ -191,6 +191,39 @@ describe('recovery', () => {
     const { partition: p, report } = open(dir, { config: { segmentBytes: 1024 } });
     assert.equal(report.notes.filter((n) => n.action === 'index-rebuilt').length, 2);
     assert.deepEqual((await readAll(p)).map((r) => r.offset), Array.from({ length: 90 }, (_, i) => i));
+    await p.close();
+  });
+
+  test('a torn tail in the segment before the active one is cut, and the active one, which follows the gap, is deleted', async () => {
+    // A rolled segment syncs in the background while the next takes writes, so a power loss can
+    // tear it as well as the active one.
+    const dir = tempDir();
+    const logs = await writeSome(dir, 30, { segmentBytes: 1024 });
+    assert.ok(logs.length >= 3);
+    const before = join(dir, logs.at(-2)!);
+    const last = join(dir, logs.at(-1)!);
+    const bytes = readFileSync(before);
+    const cutAt = bytes.length - 5;
+    writeFileSync(before, bytes.subarray(0, cutAt)); // its last batch lost its last 5 bytes
+    const lastBatch = (() => {
+      let pos = 0;
+      while (pos + bytes.readInt32BE(pos + OFF.batchLength) + 12 < bytes.length) pos += bytes.readInt32BE(pos + OFF.batchLength) + 12;
+      return { pos, base: Number(bytes.readBigInt64BE(pos)) };
+    })();
+    const { partition: p, report } = open(dir, { config: { segmentBytes: 1024 } });
+    assert.equal(report.fenced, undefined, JSON.stringify(report));
+    const truncated = report.notes.filter((n) => n.action === 'truncated');
+    assert.deepEqual(
+      truncated.map((n) => basename(n.file)),
+      [logs.at(-2), logs.at(-1)],
+    );
+    assert.match(truncated[0]!.detail, new RegExp(`at byte ${lastBatch.pos}`));
+    assert.match(truncated[1]!.detail, /deleted: its offsets .* follow the torn tail/);
+    assert.equal(existsSync(last), false, 'the active segment is gone');
+    assert.equal(p.nextOffset, lastBatch.base, 'the log ends where the torn batch began');
+    assert.deepEqual((await readAll(p)).map((r) => r.offset), Array.from({ length: lastBatch.base }, (_, i) => i));
+    await p.append(batchOf(lastBatch.base, 3));
+    assert.equal(p.nextOffset, lastBatch.base + 3, 'and it carries on');
     await p.close();
   });
 

@@ -16,13 +16,16 @@
 //                              kernel crash can lose up to n-1 acknowledged messages.
 //   { mode: 'interval', ms }   as above, with an fdatasync every ms milliseconds: a power loss can
 //                              lose up to ms milliseconds of acknowledged messages.
-// A rolled segment is always fdatasynced before the next one takes writes (a short blocking sync:
-// the page-cache policies also sync in the background every 32 MiB), so only the active
-// segment can ever have a torn tail.
+// A rolled segment is fdatasynced in the background while the next one takes writes; a roll that
+// finds the previous rolled segment's sync still running waits for it. So only the last two
+// segments can ever have a torn tail. (Syncing at roll on the event loop, with a background sync
+// every 32 MiB to keep it short, cost 30% of ingest throughput: a write during an fdatasync
+// waits on the file system's journal; bench/broker-ingest.ts, 16 KiB batches.)
 //
-// Recovery: opening scans the active segment (CRC of every batch), truncates a torn tail and
-// rebuilds its indexes; older segments are checked structurally. Corruption anywhere but the
-// active segment's tail fences the partition: it then refuses every read and write with
+// Recovery: opening scans the last two segments (CRC of every batch), truncates a torn tail and
+// rebuilds their indexes; a torn tail in the one before the active one takes the active one with
+// it (its offsets would follow a gap). Older segments are checked structurally. Corruption
+// anywhere else fences the partition: it then refuses every read and write with
 // BWK_ERR_LOG_PARTITION_FENCED instead of skipping data.
 //
 // Concurrency: all calls come from the event loop. Appends are synchronous up to the write, so
@@ -33,8 +36,6 @@ import { ATTR_ENCRYPTED, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readI
 import { MAX_SEGMENT_BYTES, Segment, type RecoveryNote } from './segment.ts';
 
 const EMPTY = Buffer.alloc(0);
-/** Page-cache policies also sync once this much is unsynced, so a roll's sync stays short. */
-const BACKGROUND_SYNC_BYTES = 32 << 20;
 
 export type FlushPolicy = { mode: 'batch' } | { mode: 'messages'; messages: number } | { mode: 'interval'; ms: number };
 
@@ -132,8 +133,8 @@ export class Partition {
   #syncedSeq = 0;
   #syncing: Promise<void> | undefined;
   #unsyncedMessages = 0;
-  /** Bytes written since the last sync started (page-cache policies sync in the background past a bound). */
-  #unsyncedBytes = 0;
+  /** The last rolled segment while its background fdatasync runs (see #maybeRoll). */
+  #rolledSyncing: Segment | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Where the last fetch ended, so the next one from there needs no lookup. */
   #hint: { segment: Segment | undefined; offset: number; position: number } = { segment: undefined, offset: -1, position: 0 };
@@ -189,12 +190,20 @@ export class Partition {
       if (m && !bases.includes(Number(m[1]))) unlinkSync(`${dir}/${f}`);
     }
     try {
-      bases.forEach((base, i) => p.#segments.push(Segment.open(dir, base, segOpts, i === bases.length - 1, report.notes)));
+      // The last two are scanned in full: the one before the active one may have rolled while its sync ran.
+      bases.forEach((base, i) => p.#segments.push(Segment.open(dir, base, segOpts, i >= bases.length - 2, report.notes)));
       for (let i = 1; i < p.#segments.length; i++) {
         const prev = p.#segments[i - 1]!;
         const next = p.#segments[i]!;
-        if (prev.nextOffset !== next.baseOffset)
-          throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: next.logPath, position: 0, detail: `offsets ${prev.nextOffset}..${next.baseOffset - 1} are missing between segments` });
+        if (prev.nextOffset === next.baseOffset) continue;
+        if (i === p.#segments.length - 1 && report.notes.some((n) => n.action === 'truncated' && n.file === prev.logPath)) {
+          // Its predecessor lost a torn tail, so nothing here can be kept: offsets would skip.
+          report.notes.push({ file: next.logPath, action: 'truncated', detail: `deleted: its offsets from ${next.baseOffset} follow the torn tail cut from ${prev.logPath}`, truncatedBytes: next.size });
+          p.#segments.pop();
+          next.delete();
+          break;
+        }
+        throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: next.logPath, position: 0, detail: `offsets ${prev.nextOffset}..${next.baseOffset - 1} are missing between segments` });
       }
     } catch (err) {
       if (!isBulwarkError(err, 'BWK_ERR_LOG_CORRUPT')) throw err;
@@ -266,11 +275,10 @@ export class Partition {
     this.#active.append(toWrite, positions);
     const seq = ++this.#appendSeq;
     this.#unsyncedMessages += messages;
-    this.#unsyncedBytes += toWrite.length;
     const result: AppendResult = { baseOffset, lastOffset: next - 1, nextOffset: next };
     const flush = this.config.flush;
     if (flush.mode === 'batch') return this.#syncThrough(seq).then(() => result);
-    if ((flush.mode === 'messages' && this.#unsyncedMessages >= flush.messages) || this.#unsyncedBytes >= BACKGROUND_SYNC_BYTES) void this.#syncThrough(seq).catch(() => {});
+    if (flush.mode === 'messages' && this.#unsyncedMessages >= flush.messages) void this.#syncThrough(seq).catch(() => {});
     return Promise.resolve(result);
   }
 
@@ -281,14 +289,22 @@ export class Partition {
     const tooOld = this.#now() - active.createdAt >= this.config.segmentMs;
     if (!tooBig && !tooOld) return;
     active.seal();
-    // Recovery repairs only the active segment's tail, so a rolled segment must be whole on disk
-    // before the next one takes a write. This blocks the event loop for one fdatasync; the
-    // page-cache policies keep it short by syncing in the background every BACKGROUND_SYNC_BYTES.
+    // Recovery repairs the last two segments' tails, so the one rolled before this must be whole
+    // on disk before this one stops being the last two's: wait for its sync (blocking the event
+    // loop) if it still runs, which takes two rolls within one fdatasync.
+    this.#rolledSyncing?.syncNow();
+    this.#rolledSyncing = undefined;
     if (this.#syncedSeq < this.#appendSeq) {
-      active.syncNow();
-      this.#syncedSeq = this.#appendSeq;
-      this.#unsyncedMessages = 0;
-      this.#unsyncedBytes = 0;
+      this.#rolledSyncing = active;
+      active.sync().then(
+        () => {
+          if (this.#rolledSyncing === active) this.#rolledSyncing = undefined;
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (this.#closed) return;
+          this.#fence(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: active.logPath, position: active.size, detail: `fdatasync after the roll failed (${err.code ?? err.message}): the segment may not be whole on disk` }));
+        },
+      );
     }
     this.#segments.push(Segment.create(this.dir, active.nextOffset, { indexIntervalBytes: this.config.indexIntervalBytes, maxBatchBytes: this.config.maxBatchBytes }, this.#now()));
   }
@@ -312,13 +328,13 @@ export class Partition {
       await new Promise((resolve) => setImmediate(resolve));
       const target = this.#appendSeq;
       const covered = this.#unsyncedMessages;
-      const coveredBytes = this.#unsyncedBytes;
-      // Only the active segment can hold unsynced writes: a roll syncs the old one first.
-      await this.#active.sync();
+      // Unsynced writes are in the active segment and, after a roll, in the one rolled before it
+      // (whose own background sync may still run; a second fdatasync waits for the same pages).
+      const rolled = this.#rolledSyncing;
+      await Promise.all([rolled?.sync(), this.#active.sync()]);
       this.#syncedSeq = Math.max(this.#syncedSeq, target);
-      // Appends made during the sync stay counted (a roll during it may have reset the counts).
+      // Appends made during the sync stay counted.
       this.#unsyncedMessages = Math.max(0, this.#unsyncedMessages - covered);
-      this.#unsyncedBytes = Math.max(0, this.#unsyncedBytes - coveredBytes);
     } finally {
       this.#syncing = undefined;
     }

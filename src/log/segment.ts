@@ -14,8 +14,8 @@
 // without gaps, positions fit in 31 bits (a segment stays under 2 GiB).
 //
 // Crash recovery: the .log is the only truth. Index files are written lazily (in chunks, and
-// whole at roll and close), so after a crash they may lag or be missing. Opening the active
-// segment scans it from the start, checks each batch's framing and CRC, truncates a torn or
+// whole at roll and close), so after a crash they may lag or be missing. Opening one of the last
+// two segments scans it from the start, checks each batch's framing and CRC, truncates a torn or
 // corrupt tail and rebuilds both indexes; an older segment is checked structurally (index sane,
 // last batch framed and ending exactly at end of file) and its index rebuilt if wrong.
 //
@@ -121,8 +121,10 @@ export class Segment {
   /** When this segment started taking writes, for time-based rolling. */
   readonly createdAt: number;
   #closed = false;
-  #reads = 0;
+  /** Reads and syncs running on the libuv pool: the descriptor is closed only once none is. */
+  #inFlight = 0;
   #retired = false;
+  #closeWhenIdle = false;
 
   private constructor(dir: string, baseOffset: number, opts: SegmentOptions, fd: number, createdAt: number) {
     this.dir = dir;
@@ -157,17 +159,18 @@ export class Segment {
   }
 
   /**
-   * Opens an existing segment. `active` segments are scanned in full (CRC included) and a bad
-   * tail is truncated; older ones are checked structurally and throw BWK_ERR_LOG_CORRUPT if wrong.
+   * Opens an existing segment. With `scan` (the last two of a partition) it is scanned in full
+   * (CRC included) and a bad tail is truncated; others are checked structurally and throw
+   * BWK_ERR_LOG_CORRUPT if wrong.
    */
-  static open(dir: string, baseOffset: number, opts: SegmentOptions, active: boolean, notes: RecoveryNote[]): Segment {
+  static open(dir: string, baseOffset: number, opts: SegmentOptions, scan: boolean, notes: RecoveryNote[]): Segment {
     const path = join(dir, segmentFileName(baseOffset, 'log'));
     const fd = openSync(path, 'r+');
     const st = fstatSync(fd);
     const segment = new Segment(dir, baseOffset, opts, fd, Math.min(st.mtimeMs, Date.now()));
     segment.#size = st.size;
     try {
-      if (active) segment.#recoverByScan(notes);
+      if (scan) segment.#recoverByScan(notes);
       else if (!segment.#loadIndexes()) {
         const { end, problem } = segment.#rebuildFromScan(false);
         // An older segment was complete and synced when it rolled: anything wrong is corruption.
@@ -434,22 +437,30 @@ export class Segment {
     const n = Math.max(0, Math.min(length, this.#size - position));
     const buf = into !== undefined && into.length >= n ? into : Buffer.allocUnsafe(n);
     if (n === 0) return Promise.resolve(buf);
-    this.#reads++;
+    this.#inFlight++;
     return new Promise<Buffer>((resolve, reject) => {
       read(this.#fd, buf, 0, n, position, (err, got) => (err ? reject(err) : resolve(buf.subarray(0, got))));
-    }).finally(() => {
-      if (--this.#reads === 0 && this.#retired) this.#unlink();
-    });
+    }).finally(() => this.#settled());
   }
 
   sync(): Promise<void> {
     if (this.#closed) return Promise.resolve(); // the partition flushes before it closes segments
-    return new Promise((resolve, reject) => fdatasync(this.#fd, (err) => (err ? reject(err) : resolve())));
+    this.#inFlight++;
+    return new Promise<void>((resolve, reject) => fdatasync(this.#fd, (err) => (err ? reject(err) : resolve()))).finally(() => this.#settled());
   }
 
-  /** fdatasync, blocking: at roll only (see Partition), where the next write must wait for it. */
+  #settled(): void {
+    if (--this.#inFlight > 0) return;
+    if (this.#retired) this.#unlink();
+    else if (this.#closeWhenIdle) {
+      this.#closeWhenIdle = false;
+      closeSync(this.#fd);
+    }
+  }
+
+  /** fdatasync, blocking: at a roll that finds the previous rolled segment's sync still running (see Partition). */
   syncNow(): void {
-    fdatasyncSync(this.#fd);
+    if (!this.#closed) fdatasyncSync(this.#fd);
   }
 
   /** Makes the segment whole on disk: indexes written in full, data synced. Used at roll and close. */
@@ -461,7 +472,8 @@ export class Segment {
     if (this.#closed) return;
     this.#closed = true;
     this.#writeIndexes(false);
-    closeSync(this.#fd);
+    if (this.#inFlight > 0) this.#closeWhenIdle = true;
+    else closeSync(this.#fd);
   }
 
   /**
@@ -470,12 +482,13 @@ export class Segment {
    */
   delete(): void {
     this.#retired = true;
-    if (this.#reads === 0) this.#unlink();
+    if (this.#inFlight === 0) this.#unlink();
   }
 
   #unlink(): void {
-    if (!this.#closed) {
+    if (!this.#closed || this.#closeWhenIdle) {
       this.#closed = true;
+      this.#closeWhenIdle = false;
       closeSync(this.#fd);
     }
     for (const ext of ['log', 'index', 'timeindex'] as const) {
