@@ -55,6 +55,7 @@ export class KafkaConnection {
   /** Direct reads: a large Produce frame being read straight into its pooled buffer. */
   #direct: { frame: Buffer; filled: number; pool: SizeClassPool } | undefined;
   readonly #directReads: boolean;
+  #corked = false;
 
   /**
    * `socket` is either a socket that emits 'data', or a function that makes one reading through
@@ -230,6 +231,21 @@ export class KafkaConnection {
     if (!this.#writing) void this.#flush();
   }
 
+  /**
+   * Responses ready in the same turn of the event loop go out in one writev: corked until the
+   * turn's promise jobs have run (a nextTick queued from one runs after them). One write per
+   * response was 15% of the broker's main thread with 16 KiB Produce batches.
+   */
+  #cork(): void {
+    if (this.#corked) return;
+    this.#corked = true;
+    this.socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      this.socket.uncork();
+    });
+  }
+
   async #flush(): Promise<void> {
     this.#writing = true;
     while (this.#pending.length > 0 && !this.#closed) {
@@ -238,7 +254,10 @@ export class KafkaConnection {
       if (bytes === null) continue;
       const written = this.#opts.onWritten;
       if (this.#closed) written?.(bytes);
-      else this.socket.write(bytes, written && (() => written(bytes)));
+      else {
+        this.#cork();
+        this.socket.write(bytes, written && (() => written(bytes)));
+      }
     }
     this.#writing = false;
     if (this.#closing && this.#pending.length === 0 && !this.#closed) {
