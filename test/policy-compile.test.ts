@@ -89,6 +89,33 @@ describe('compilePolicy', () => {
     assert.equal(diagnostics.filter((d) => d.severity === 'error').length, 2);
   });
 
+  test('a certificate subject claimed by two tls users is an error on both (the broker lets neither log in with it)', () => {
+    const { snapshot, diagnostics } = compilePolicy({
+      cluster: { namespace: NS, name: CLUSTER },
+      resources: [user('a', { authentication: { type: 'tls', certificateSubject: 'CN=edge' } }), user('b', { authentication: { type: 'tls', certificateSubject: 'CN=edge' } }), user('c')],
+    });
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    assert.deepEqual(errors.map((d) => [d.resource, d.path]), [
+      ['User/a', 'spec.authentication.certificateSubject'],
+      ['User/b', 'spec.authentication.certificateSubject'],
+    ]);
+    assert.match(errors[0]!.message, /certificate subject CN=edge is claimed by 2 tls Users/);
+    assert.deepEqual(snapshot.users.map((u) => u.name), ['a', 'b', 'c'], 'their other ways in (none for tls users) are untouched');
+  });
+
+  test('a password user named token is an error: PLAIN and HTTP logins read that name as an access token', () => {
+    const { diagnostics } = compilePolicy({
+      cluster: { namespace: NS, name: CLUSTER },
+      resources: [user('robot', { username: 'token', authentication: { type: 'password', passwordSecretRef: { name: 'robot-pw', key: 'password' } } })],
+      credentials: { users: new Map([['robot', { argon2id: '$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA' }]]) },
+    });
+    const errors = diagnostics.filter((d) => d.severity === 'error');
+    assert.deepEqual(errors.map((d) => [d.resource, d.path]), [['User/robot', 'spec.username']]);
+    assert.match(errors[0]!.message, /username token is reserved for access-token logins/);
+    const tls = compilePolicy({ cluster: { namespace: NS, name: CLUSTER }, resources: [user('token')] });
+    assert.deepEqual(tls.diagnostics, [], 'a tls user named token logs in with its certificate: fine');
+  });
+
   test('fails closed: a Deny naming a missing role denies everything on its topics', () => {
     const { snapshot, diagnostics } = compilePolicy({
       cluster: { namespace: NS, name: CLUSTER },

@@ -21,7 +21,7 @@
 //   passes the client's address (AuthContext.host); a caller that passes none checks host
 //   access itself.
 import { BulwarkError } from '../lib/errors.ts';
-import { ANONYMOUS_USER, TOKEN_FORMAT, tokenHash, type PolicySnapshot, type Principal, type SnapshotUser } from '../policy/index.ts';
+import { ANONYMOUS_USER, TOKEN_FORMAT, TOKEN_USERNAME, tokenHash, type PolicySnapshot, type Principal, type SnapshotUser } from '../policy/index.ts';
 import type { ScramCredential } from '../policy/credentials.ts';
 import { credentialIndex, type CredentialIndex, type IndexedToken } from './credential-index.ts';
 import { PasswordVerifier, VerifyResult, type PasswordVerifierOptions } from './password-verifier.ts';
@@ -85,8 +85,7 @@ export interface ScramExchange {
   step(clientMessage: Buffer): Promise<{ response: Buffer; outcome?: AuthOutcome }>;
 }
 
-/** The word PLAIN and HTTP login take as the username to log in with an access token. */
-export const TOKEN_USERNAME = 'token';
+export { TOKEN_USERNAME };
 
 const fail = (reason: AuthFailureReason, mechanism: string, user?: string, detail?: string): AuthOutcome => ({
   ok: false,

@@ -17,7 +17,7 @@ import {
   type User,
 } from '../api/index.ts';
 import type { DerivedCredentials } from './credentials.ts';
-import { DEFAULT_SCRAM_ITERATIONS } from './credentials.ts';
+import { DEFAULT_SCRAM_ITERATIONS, TOKEN_USERNAME } from './credentials.ts';
 import { formatPattern, intersectPatterns, parsePattern } from './pattern.ts';
 import { sealSnapshot, type PolicySnapshot, type SnapshotRule, type SnapshotSettings, type SnapshotToken, type SnapshotUser } from './snapshot.ts';
 
@@ -91,6 +91,9 @@ export function compilePolicy(input: CompileInput): CompileResult {
     const type = u.spec.authentication.type;
     const hasCredential = type === 'tls' || (type === 'password' ? !!derived.argon2id : type === 'scram-sha-256' ? !!derived.scramSha256 : !!derived.scramSha512);
     if (!hasCredential) report('error', u, 'no password is available for this user, so it cannot log in', 'spec.authentication.passwordSecretRef');
+    // SASL PLAIN and HTTP password logins read username `token` as "the password is an access token".
+    if (type === 'password' && username === TOKEN_USERNAME)
+      report('error', u, `username ${TOKEN_USERNAME} is reserved for access-token logins (SASL PLAIN, HTTP), so this password user cannot log in; choose another username`, 'spec.username');
     const limitGroup = u.spec.limitGroup ? cluster?.spec.limitGroups?.find((g) => g.name === u.spec.limitGroup) : undefined;
     if (u.spec.limitGroup && !limitGroup) report('error', u, `limit group ${u.spec.limitGroup} is not declared in BrokerCluster ${clusterName}; the cluster's default limits apply`, 'spec.limitGroup');
     users.push({
@@ -115,6 +118,21 @@ export function compilePolicy(input: CompileInput): CompileResult {
         continue;
       }
       rules.push(...roleRules(role, `User:${username}`, `User/${u.metadata.name} via Role/${roleName}`));
+    }
+  }
+
+  // Two tls users with one certificate subject: the broker lets neither log in with it (fail
+  // closed, src/auth/credentials.ts); say so here, where it can be fixed.
+  const bySubject = new Map<string, SnapshotUser[]>();
+  for (const u of users) {
+    const subject = u.credentials.certificateSubject;
+    if (subject !== undefined) bySubject.set(subject, [...(bySubject.get(subject) ?? []), u]);
+  }
+  for (const [subject, claimants] of bySubject) {
+    if (claimants.length < 2) continue;
+    for (const c of claimants) {
+      const u = ofCluster('User').find((r) => `User/${r.metadata.name}` === c.source)!;
+      report('error', u, `certificate subject ${subject} is claimed by ${claimants.length} tls Users; none of them can log in with a certificate until it is unique`, 'spec.authentication.certificateSubject');
     }
   }
 

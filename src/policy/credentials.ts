@@ -74,6 +74,9 @@ export const TOKEN_PREFIX = 'bwk_';
 /** bwk_ followed by 43 base64url characters: 256 random bits. */
 export const TOKEN_FORMAT = /^bwk_[A-Za-z0-9_-]{43}$/;
 
+/** The username SASL PLAIN and HTTP password logins take to mean "the password is an access token". */
+export const TOKEN_USERNAME = 'token';
+
 export function generateToken(): string {
   return TOKEN_PREFIX + randomBytes(32).toString('base64url');
 }
