@@ -35,8 +35,9 @@
 // MB is 10^6 bytes of record values (ProducerPerformance prints MiB; figures here are recomputed).
 // Processes, the two brokers and the ceilings come from bench/peers.ts (shared with
 // bench/broker-ingest.ts; its BENCH_OURS_TREE and BENCH_OURS_ENV apply here too).
-// `npm run bench:broker` writes bench/results/broker.json. Env: BENCH_BROKER_ROUNDS (2),
-// BENCH_BROKER_SCALE (1: multiplies record counts), BENCH_BROKER_ACKS (1), BENCH_BROKER_ONLY
+// `npm run bench:broker` writes bench/results/broker.json. Env: BENCH_BROKER_ROUNDS (3),
+// BENCH_BROKER_SCALE (2: multiplies record counts; at 1 a consume window is under a second and
+// single windows spread 160-270 k rec/s for both brokers), BENCH_BROKER_ACKS (1), BENCH_BROKER_ONLY
 // (ours|kafka), BENCH_BROKER_CPU_PROF (a dir: run our broker under node --cpu-prof), BENCH_BROKER_OUT
 // (output path; runs with BENCH_BROKER_ONLY or BENCH_BROKER_CPU_PROF write to os.tmpdir() unless set).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -44,8 +45,8 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cpuSeconds, kafkaEnv, log, logJsonRawWrite, loopbackCeiling, median, MiB, OUR_BROKER, rawWriteCeiling, round, run, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
 
-const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 2);
-const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 1);
+const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 3);
+const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 2);
 const ACKS = process.env.BENCH_BROKER_ACKS ?? '1';
 const ONLY = process.env.BENCH_BROKER_ONLY as Peer | undefined;
 const CPU_PROF = process.env.BENCH_BROKER_CPU_PROF;
