@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SizeClassPool } from '../src/broker/kafka/buffer-pool.ts';
+import { ByteBudget, SizeClassPool } from '../src/broker/kafka/buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES } from '../src/broker/kafka/connection.ts';
 import { directSocket } from '../src/broker/kafka/direct-socket.ts';
 import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/broker/kafka/protocol/index.ts';
@@ -231,7 +231,7 @@ for (const reads of ['direct', 'node'] as const) describe(`KafkaConnection with 
           out.writeInt32BE(frame.readInt32BE(4), 4); // the correlation id
           return out;
         },
-        { maxFrameBytes: 4 << 20, producePool: pool },
+        { maxFrameBytes: 4 << 20, producePool: pool, directFrames: new ByteBudget(64 << 20) },
       );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -266,6 +266,67 @@ for (const reads of ['direct', 'node'] as const) describe(`KafkaConnection with 
       socket.destroy();
     } else socket.end(); // everything sent, then gone: the broker's side closes while handlers run
 
+  }
+
+  if (reads === 'direct') {
+    test('a large frame is allocated ahead of its bytes only within the shared budget, and not before login', async () => {
+      const budget = new ByteBudget(1_500_000);
+      const answered: boolean[] = [];
+      let accepted = 0;
+      const ahead = createServer({ pauseOnConnect: true }, (raw) => {
+        const loggedIn = accepted++ !== 0; // the first connection has not logged in
+        new KafkaConnection(
+          directSocket(raw)!,
+          async (f) => {
+            answered.push(digest(f.subarray(0, f.length - 32)) === f.subarray(f.length - 32).toString('hex'));
+            const out = Buffer.alloc(8);
+            out.writeInt32BE(4, 0);
+            out.writeInt32BE(f.readInt32BE(4), 4);
+            return out;
+          },
+          { maxFrameBytes: 4 << 20, producePool: new SizeClassPool(POOLED_FRAME_BYTES, 4 << 20, 8, 64 << 20), directFrames: budget, mayReadAhead: () => loggedIn },
+        );
+      });
+      await new Promise<void>((resolve) => ahead.listen(0, '127.0.0.1', resolve));
+      const port = (ahead.address() as { port: number }).port;
+      const until = async (what: string, ok: () => boolean) => {
+        for (let i = 0; i < 200 && !ok(); i++) await sleep(10);
+        assert.ok(ok(), what);
+      };
+      const sockets: Socket[] = [];
+      try {
+        const frames = [1, 2, 3, 4].map((id) => frame(0, id, 1 << 20));
+        /** A client that sends its frame's first 100 KiB and holds the rest back. */
+        const startFrame = async (f: Buffer) => {
+          const s = connect({ host: '127.0.0.1', port });
+          await new Promise<void>((resolve) => s.once('connect', resolve));
+          const n = sockets.push(s);
+          await until(`connection ${n} accepted`, () => accepted === n);
+          s.write(f.subarray(0, 100 << 10));
+          await sleep(50);
+          return s;
+        };
+        await startFrame(frames[0]!);
+        assert.equal(budget.used, 0, 'not logged in: nothing allocated ahead');
+        await startFrame(frames[1]!);
+        await until('logged in: its frame is allocated ahead', () => budget.used === 1 << 20);
+        await startFrame(frames[2]!);
+        assert.equal(budget.used, 1 << 20, 'over the budget: read the ordinary way');
+        for (const [i, s] of sockets.entries()) s.write(frames[i]!.subarray(100 << 10));
+        await until('three answers', () => answered.length === 3);
+        assert.deepEqual(answered, [true, true, true], 'every frame arrived intact, read ahead or not');
+        await until('the budget is given back when the frame has arrived', () => budget.used === 0);
+        // A client that goes away mid-frame gives its part of the budget back too.
+        const quitter = await startFrame(frames[3]!);
+        await until('allocated ahead', () => budget.used === 1 << 20);
+        quitter.destroy();
+        await until('given back on close', () => budget.used === 0);
+      } finally {
+        // Also when an assertion failed: an open client socket would keep the test process alive.
+        for (const s of sockets) s.destroy();
+        await new Promise<void>((resolve) => ahead.close(() => resolve()));
+      }
+    });
   }
 
   test('frames held across awaits stay intact while the pool reuses buffers; other APIs are never pooled', async () => {

@@ -90,3 +90,34 @@ export class SizeClassPool {
     return this.#idleBytes;
   }
 }
+
+/**
+ * Bytes that may be committed at once ahead of the data that fills them: a large Produce frame
+ * read directly into its pooled buffer (connection.ts) is allocated whole when its first bytes
+ * arrive, so without a bound a client could make the broker allocate a maximum-size frame for
+ * six bytes sent, once per connection. Past the budget, frames are read the ordinary way, whose
+ * memory grows only with the bytes received.
+ */
+export class ByteBudget {
+  readonly limit: number;
+  #used = 0;
+
+  constructor(limit: number) {
+    this.limit = limit;
+  }
+
+  /** Takes n bytes of the budget if they fit. */
+  tryTake(n: number): boolean {
+    if (this.#used + n > this.limit) return false;
+    this.#used += n;
+    return true;
+  }
+
+  give(n: number): void {
+    this.#used = Math.max(0, this.#used - n);
+  }
+
+  get used(): number {
+    return this.#used;
+  }
+}

@@ -6,7 +6,7 @@
 // arrive (pipelining), but responses are written in request order, as Kafka clients require;
 // a handler may answer nothing (Produce with acks=0).
 import type { Socket } from 'node:net';
-import type { SizeClassPool } from './buffer-pool.ts';
+import type { ByteBudget, SizeClassPool } from './buffer-pool.ts';
 
 /** What net.Socket's `onread` option takes: where each read lands, and who hears of it. */
 export interface DirectReads {
@@ -24,6 +24,13 @@ export interface ConnectionOptions {
   onWritten?: (bytes: Buffer) => void;
   /** Where the copies of large Produce frames come from (see #onData); without it they are fresh. */
   producePool?: SizeClassPool;
+  /**
+   * Direct reads: how many bytes of large frames, across connections, may be allocated before
+   * they have arrived (see ByteBudget). Without it no frame is read directly into its buffer.
+   */
+  directFrames?: ByteBudget;
+  /** Direct reads: whether this connection may have a frame allocated ahead of its bytes (the server: once it has logged in). */
+  mayReadAhead?: () => boolean;
 }
 
 /** Produce frames at least this large that span socket chunks are copied into pooled buffers. */
@@ -75,7 +82,11 @@ export class KafkaConnection {
     socket.on('close', () => {
       this.#closed = true;
       // A large frame cut off mid-read has no handler to return its buffer.
-      if (this.#direct !== undefined) this.#direct.pool.release(this.#direct.frame);
+      const d = this.#direct;
+      if (d !== undefined) {
+        d.pool.release(d.frame);
+        this.#opts.directFrames?.give(d.frame.length);
+      }
       this.#direct = undefined;
     });
     socket.on('error', () => socket.destroy());
@@ -134,6 +145,7 @@ export class KafkaConnection {
     d.filled += n;
     if (d.filled < d.frame.length) return;
     this.#direct = undefined;
+    this.#opts.directFrames?.give(d.frame.length); // arrived whole: no longer ahead of its bytes
     this.#dispatch(d.frame, d.pool);
   }
 
@@ -153,8 +165,20 @@ export class KafkaConnection {
       }
       if (this.#buffered < this.#need) {
         // With direct reads, a large Produce frame continues straight into its pooled buffer.
+        // Only for a connection that may read ahead, within the shared budget: the whole frame is
+        // allocated before most of it has arrived.
         const pool = this.#opts.producePool;
-        if (this.#directReads && pool !== undefined && this.#need >= POOLED_FRAME_BYTES && this.#buffered >= 2 && this.#apiKey() === PRODUCE_API_KEY) {
+        const budget = this.#opts.directFrames;
+        if (
+          this.#directReads &&
+          pool !== undefined &&
+          budget !== undefined &&
+          this.#need >= POOLED_FRAME_BYTES &&
+          this.#buffered >= 2 &&
+          this.#apiKey() === PRODUCE_API_KEY &&
+          (this.#opts.mayReadAhead?.() ?? true) &&
+          budget.tryTake(this.#need)
+        ) {
           const frame = pool.take(this.#need);
           let filled = 0;
           for (const c of this.#chunks) filled += c.copy(frame, filled);

@@ -14,7 +14,7 @@ import { TlsContext } from '../tls.ts';
 import { CLUSTER_RESOURCE, requiredPermissions, Verdict, type PermissionContext } from './permissions.ts';
 import { authenticate, handshake } from './sasl.ts';
 import { KafkaSession } from './session.ts';
-import { BufferPool, SizeClassPool } from './buffer-pool.ts';
+import { BufferPool, ByteBudget, SizeClassPool } from './buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES, type DirectReads } from './connection.ts';
 import { DIRECT_READS, directSocket } from './direct-socket.ts';
 import { ErrorCode } from './error-codes.ts';
@@ -48,6 +48,8 @@ const READ_BUFFER_POOL = 16;
 /** Idle Produce frame copies kept per size class (~1 MiB batches: 2 MiB each), and in all. */
 const PRODUCE_FRAME_POOL = 8;
 const PRODUCE_FRAME_POOL_BYTES = 32 << 20;
+/** Large Produce frames allocated ahead of their bytes, all connections together (connection.ts). */
+const DIRECT_FRAME_BUDGET_BYTES = 64 << 20;
 
 /** A coded error from the log or the topics, as the Kafka error code a client understands. */
 export function kafkaErrorOf(err: unknown): number {
@@ -86,6 +88,7 @@ export class KafkaHandlers {
   readonly responses = new BufferPool(READ_BUFFER_BYTES + 64 * 1024, READ_BUFFER_POOL);
   /** Copies of large Produce frames, shared by every connection; each returns once its handler settles (connection.ts). */
   readonly #produceFrames: SizeClassPool;
+  readonly #directFrames = new ByteBudget(DIRECT_FRAME_BUDGET_BYTES);
 
   constructor(broker: Broker) {
     this.#broker = broker;
@@ -114,6 +117,10 @@ export class KafkaHandlers {
       onProtocolViolation: () => b.metrics.protocolErrors.inc(),
       onWritten: (bytes) => this.responses.release(bytes),
       producePool: this.#produceFrames,
+      directFrames: this.#directFrames,
+      // Before login nothing is read ahead: an unauthenticated client would get the broker to
+      // allocate up to maxRequestBytes for six bytes sent.
+      mayReadAhead: () => session.principal !== undefined,
     });
     const session: KafkaSession = new KafkaSession(listener, conn);
     const refused = b.security.admit(session);
