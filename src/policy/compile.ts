@@ -80,6 +80,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
   }
   const users: SnapshotUser[] = [];
   const usernameOf = new Map<string, string>(); // metadata.name -> username, for users that compiled
+  const usersBySubject = new Map<string, BulwarkResource[]>(); // certificate subject -> the tls Users claiming it
   for (const [username, claimants] of usersByName) {
     if (claimants.length > 1) {
       for (const u of claimants) report('error', u, `username ${username} is claimed by ${claimants.length} Users; none of them can log in until it is unique`, 'spec.username');
@@ -96,6 +97,8 @@ export function compilePolicy(input: CompileInput): CompileResult {
       report('error', u, `username ${TOKEN_USERNAME} is reserved for access-token logins (SASL PLAIN, HTTP), so this password user cannot log in; choose another username`, 'spec.username');
     const limitGroup = u.spec.limitGroup ? cluster?.spec.limitGroups?.find((g) => g.name === u.spec.limitGroup) : undefined;
     if (u.spec.limitGroup && !limitGroup) report('error', u, `limit group ${u.spec.limitGroup} is not declared in BrokerCluster ${clusterName}; the cluster's default limits apply`, 'spec.limitGroup');
+    const certificateSubject = type === 'tls' ? (u.spec.authentication.certificateSubject ?? username) : undefined;
+    if (certificateSubject !== undefined) usersBySubject.set(certificateSubject, [...(usersBySubject.get(certificateSubject) ?? []), u]);
     users.push({
       name: username,
       source: `User/${u.metadata.name}`,
@@ -108,7 +111,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
         ...(type === 'scram-sha-256' && derived.scramSha256 ? { scramSha256: derived.scramSha256 } : {}),
         ...(type === 'scram-sha-512' && derived.scramSha512 ? { scramSha512: derived.scramSha512 } : {}),
         ...(type === 'password' && derived.argon2id ? { argon2id: derived.argon2id } : {}),
-        ...(type === 'tls' ? { certificateSubject: u.spec.authentication.certificateSubject ?? username } : {}),
+        ...(certificateSubject !== undefined ? { certificateSubject } : {}),
       },
     });
     for (const roleName of u.spec.roles ?? []) {
@@ -123,17 +126,9 @@ export function compilePolicy(input: CompileInput): CompileResult {
 
   // Two tls users with one certificate subject: the broker lets neither log in with it (fail
   // closed, src/auth/credentials.ts); say so here, where it can be fixed.
-  const bySubject = new Map<string, SnapshotUser[]>();
-  for (const u of users) {
-    const subject = u.credentials.certificateSubject;
-    if (subject !== undefined) bySubject.set(subject, [...(bySubject.get(subject) ?? []), u]);
-  }
-  for (const [subject, claimants] of bySubject) {
+  for (const [subject, claimants] of usersBySubject) {
     if (claimants.length < 2) continue;
-    for (const c of claimants) {
-      const u = ofCluster('User').find((r) => `User/${r.metadata.name}` === c.source)!;
-      report('error', u, `certificate subject ${subject} is claimed by ${claimants.length} tls Users; none of them can log in with a certificate until it is unique`, 'spec.authentication.certificateSubject');
-    }
+    for (const u of claimants) report('error', u, `certificate subject ${subject} is claimed by ${claimants.length} tls Users; none of them can log in with a certificate until it is unique`, 'spec.authentication.certificateSubject');
   }
 
   // Access tokens -------------------------------------------------------------------------

@@ -4,30 +4,22 @@
 // goes back when its owner calls release (the connection, once the socket wrote it).
 export class BufferPool {
   readonly #slabBytes: number;
-  readonly #max: number;
-  readonly #free: Buffer[] = [];
-  readonly #slabOf = new WeakMap<Buffer, Buffer>();
+  /** One size class: every pooled slab is slabBytes long. */
+  readonly #pool: SizeClassPool;
 
   constructor(slabBytes: number, max: number) {
     this.#slabBytes = slabBytes;
-    this.#max = max;
+    this.#pool = new SizeClassPool(slabBytes, slabBytes, max, max * slabBytes);
   }
 
   /** A buffer of exactly `size` bytes: pooled when it fits a slab, fresh otherwise. */
   take(size: number): Buffer {
-    if (size > this.#slabBytes) return Buffer.allocUnsafe(size);
-    const slab = this.#free.pop() ?? Buffer.allocUnsafe(this.#slabBytes);
-    const view = slab.subarray(0, size);
-    this.#slabOf.set(view, slab);
-    return view;
+    return size > this.#slabBytes ? Buffer.allocUnsafe(size) : this.#pool.take(size);
   }
 
   /** Returns a buffer from take(); anything else is ignored. The caller must not touch it again. */
   release(buf: Buffer): void {
-    const slab = this.#slabOf.get(buf);
-    if (slab === undefined) return;
-    this.#slabOf.delete(buf);
-    if (this.#free.length < this.#max) this.#free.push(slab);
+    this.#pool.release(buf);
   }
 }
 

@@ -631,7 +631,7 @@ export async function startKafkaListeners(broker: Broker): Promise<KafkaListener
     } else {
       // Plaintext: read into the connection's own buffers where possible (direct-socket.ts).
       server = createServer({ pauseOnConnect: DIRECT_READS }, (raw) => {
-        const direct = DIRECT_READS ? directSocket(raw) : undefined;
+        const direct = directSocket(raw);
         if (direct) return handlers.accept(listener, direct);
         accept(raw);
         raw.resume();
