@@ -391,8 +391,11 @@ async function loginOnce(c: Connection, localAddress: string | undefined): Promi
   }
 }
 
-async function logins(o: Options<'logins'>) {
-  const nextSource = sourcePool(o.sourceNet);
+/**
+ * `concurrency` loops of `attempt` through the warm-up and measured windows: logins per second
+ * (successes), latency percentiles of every answered attempt, refusals and errors, broker CPU.
+ */
+async function loginLoops(o: Options<'logins' | 'http-logins'>, attempt: () => Promise<{ ok: boolean; ms: number; refusal?: string }>) {
   let phase: 'warmup' | 'measure' | 'done' = 'warmup';
   let ok = 0;
   let refused = 0;
@@ -402,10 +405,13 @@ async function logins(o: Options<'logins'>) {
   const worker = async () => {
     while (phase !== 'done') {
       try {
-        const r = await loginOnce(o.conn, nextSource());
+        const r = await attempt();
         if (phase !== 'measure') continue;
         if (r.ok) ok++;
-        else refused++;
+        else {
+          refused++;
+          if (r.refusal) firstError ||= r.refusal;
+        }
         ms.push(r.ms);
       } catch (err) {
         if (phase === 'measure') errors++;
@@ -424,10 +430,6 @@ async function logins(o: Options<'logins'>) {
   await Promise.all(workers);
   const [p50, p99] = percentiles(ms, [50, 99]);
   return {
-    mode: o.mode,
-    mechanism: o.conn.mechanism,
-    tls: o.conn.tlsCaFile !== undefined,
-    concurrency: o.concurrency,
     ok,
     refused,
     errors,
@@ -438,6 +440,12 @@ async function logins(o: Options<'logins'>) {
     brokerCpuMsPerLogin: cpu.brokerCpuSeconds === null || ok === 0 ? null : round((cpu.brokerCpuSeconds * 1e3) / ok, 3),
     ...cpu,
   };
+}
+
+async function logins(o: Options<'logins'>) {
+  const nextSource = sourcePool(o.sourceNet);
+  const stats = await loginLoops(o, () => loginOnce(o.conn, nextSource()));
+  return { mode: o.mode, mechanism: o.conn.mechanism, tls: o.conn.tlsCaFile !== undefined, concurrency: o.concurrency, ...stats };
 }
 
 async function httpLogins(o: Options<'http-logins'>) {
@@ -463,54 +471,14 @@ async function httpLogins(o: Options<'http-logins'>) {
       req.on('error', reject);
       req.end(body);
     });
-  let phase: 'warmup' | 'measure' | 'done' = 'warmup';
-  let ok = 0;
-  let refused = 0;
-  let errors = 0;
-  let firstError = '';
-  const ms: number[] = [];
-  const worker = async () => {
-    while (phase !== 'done') {
-      const t0 = performance.now();
-      try {
-        const r = await post();
-        if (phase !== 'measure') continue;
-        if (r.status === 200 && r.token) ok++;
-        else {
-          refused++;
-          firstError ||= `HTTP ${r.status}`;
-        }
-        ms.push(performance.now() - t0);
-      } catch (err) {
-        if (phase === 'measure') errors++;
-        firstError ||= (err as Error).message;
-        await sleep(10);
-      }
-    }
-  };
-  const workers = Array.from({ length: o.concurrency }, worker);
-  const [a, b] = await windowsOf(
-    o,
-    () => (phase = 'measure'),
-    () => (phase = 'done'),
-  );
-  const cpu = windowCpu(a, b);
-  await Promise.all(workers);
+  const stats = await loginLoops(o, async () => {
+    const t0 = performance.now();
+    const r = await post();
+    const ok = r.status === 200 && r.token;
+    return { ok, ms: performance.now() - t0, ...(ok ? {} : { refusal: `HTTP ${r.status}` }) };
+  });
   agent.destroy();
-  const [p50, p99] = percentiles(ms, [50, 99]);
-  return {
-    mode: o.mode,
-    concurrency: o.concurrency,
-    ok,
-    refused,
-    errors,
-    ...(firstError ? { firstError: firstError.slice(0, 300) } : {}),
-    loginsPerSec: round(ok / cpu.seconds),
-    p50Ms: round(p50!, 2),
-    p99Ms: round(p99!, 2),
-    brokerCpuMsPerLogin: cpu.brokerCpuSeconds === null || ok === 0 ? null : round((cpu.brokerCpuSeconds * 1e3) / ok, 3),
-    ...cpu,
-  };
+  return { mode: o.mode, concurrency: o.concurrency, ...stats };
 }
 
 async function latency(o: Options<'latency'>) {

@@ -65,14 +65,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureDevPki } from '../src/lib/pki.ts';
 import { ANONYMOUS_USER, buildAuthorizer, loadPolicyDirectory } from '../src/policy/index.ts';
 import { round } from './auth-client.ts';
 import type { LoadOptions } from './auth-load.ts';
-import { freePort, log, REPO, sleep, stop, stopAll, track } from './peers.ts';
+import { freePort, loadavgNow, log, machineInfo, REPO, sleep, stop, stopAll, track } from './peers.ts';
 import { machineBusySeconds, sampleProcessCpu } from './proc.ts';
 
 const envNumber = (name: string, fallback: number) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -828,7 +828,7 @@ const aclDir = join(root, 'policy-acl');
 writeOpenPolicy(openDir);
 const policy = writeAclPolicy(aclDir);
 log(`policy: ${policy.users} users, ${policy.topicGrants} TopicGrants`);
-const loadStart = loadavg().map((x) => round(x, 2));
+const loadStart = loadavgNow();
 const loadWait = await waitForQuietMachine();
 log(`load average ${loadWait.loadavg1mAtStart} (waited ${loadWait.waitedSeconds} s)`);
 
@@ -859,16 +859,12 @@ const result = {
   benchmark: 'auth',
   date: new Date().toISOString(),
   machine: {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model,
-    node: process.version,
-    kernel: release(),
-    memoryGiB: round(totalmem() / 2 ** 30),
+    ...machineInfo(),
     loadavgStart: loadStart,
     loadWait,
     /** Before each measured step: how long it waited for others to go quiet (< 0.3 cores for 2 s, up to 45 s). */
     quietGates,
-    loadavgEnd: loadavg().map((x) => round(x, 2)),
+    loadavgEnd: loadavgNow(),
   },
   settings: {
     client: {

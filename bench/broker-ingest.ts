@@ -52,11 +52,11 @@
 // BENCH_OURS_REF, BENCH_OURS_TREE, BENCH_OURS_ENV: which code of ours runs, with what (bench/peers.ts).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildProduceRequest, type IngestResult } from './ingest-load.ts';
 import { kworkerSeconds, machineBusySeconds } from './proc.ts';
-import { kafkaEnv, log, logJsonRawWrite, loopbackCeiling, median, OUR_BROKER, rawWriteCeiling, REPO, round, run, sleep, startKafka, startOurs, stopAll, type Ceiling, type Peer, type RunningBroker } from './peers.ts';
+import { kafkaEnv, loadavgNow, log, logJsonRawWrite, loopbackCeiling, machineInfo, median, OUR_BROKER, rawWriteCeiling, REPO, round, run, sleep, startKafka, startOurs, stopAll, type Ceiling, type Peer, type RunningBroker } from './peers.ts';
 
 const ROUNDS = Number(process.env.BENCH_INGEST_ROUNDS ?? 2);
 const CONNECTIONS = Number(process.env.BENCH_INGEST_CONNECTIONS ?? 8);
@@ -164,7 +164,7 @@ const started = performance.now();
 const kenv = ONLY === 'ours' ? undefined : kafkaEnv();
 if (kenv) log(`Kafka ${kenv.KAFKA_VERSION}, ${kenv.javaVersion}`);
 const root = mkdtempSync(join(tmpdir(), 'bulwark-bench-ingest-'));
-const loadStart = loadavg().map((x) => round(x, 2));
+const loadStart = loadavgNow();
 const runs: CaseRun[] = [];
 const discarded: CaseRun[] = [];
 const jitWarmups: { peer: Peer; round: number; case: CaseName; mbPerSec: number; brokerCpuSecondsPerGB: number | null }[] = [];
@@ -366,17 +366,7 @@ const result = {
   benchmark: 'broker-ingest',
   date: new Date().toISOString(),
   code: { ours: OUR_BROKER.source },
-  machine: {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model,
-    node: process.version,
-    java: kenv?.javaVersion ?? null,
-    kernel: release(),
-    memoryGiB: round(totalmem() / 2 ** 30),
-    tmpdir: tmpdir(),
-    loadavgStart: loadStart,
-    loadavgEnd: loadavg().map((x) => round(x, 2)),
-  },
+  machine: { ...machineInfo(), java: kenv?.javaVersion ?? null, loadavgStart: loadStart, loadavgEnd: loadavgNow() },
   settings: {
     loadGenerator: {
       program: 'bench/ingest-load.ts (node, own process)',

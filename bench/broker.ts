@@ -41,9 +41,9 @@
 // (ours|kafka), BENCH_BROKER_CPU_PROF (a dir: run our broker under node --cpu-prof), BENCH_BROKER_OUT
 // (output path; runs with BENCH_BROKER_ONLY or BENCH_BROKER_CPU_PROF write to os.tmpdir() unless set).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cpuSeconds, kafkaEnv, log, logJsonRawWrite, loopbackCeiling, median, MiB, OUR_BROKER, rawWriteCeiling, round, run, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
+import { cpuSeconds, kafkaEnv, loadavgNow, log, logJsonRawWrite, loopbackCeiling, machineInfo, median, MiB, OUR_BROKER, rawWriteCeiling, round, run, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
 
 const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 3);
 const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 2);
@@ -192,7 +192,7 @@ interface SessionResult {
 const errors: { peer: Peer; round: number; step: string; error: string }[] = [];
 const root = mkdtempSync(join(tmpdir(), 'bulwark-bench-broker-'));
 const sessions: SessionResult[] = [];
-const loadStart = loadavg().map((x) => round(x, 2));
+const loadStart = loadavgNow();
 let loopback!: Awaited<ReturnType<typeof loopbackCeiling>>;
 let rawWrite!: ReturnType<typeof rawWriteCeiling>;
 
@@ -345,17 +345,7 @@ console.log(JSON.stringify(summary));
 const result = {
   benchmark: 'broker',
   date: new Date().toISOString(),
-  machine: {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model,
-    node: process.version,
-    java: javaVersion,
-    kernel: release(),
-    memoryGiB: round(totalmem() / 2 ** 30),
-    tmpdir: tmpdir(),
-    loadavgStart: loadStart,
-    loadavgEnd: loadavg().map((x) => round(x, 2)),
-  },
+  machine: { ...machineInfo(), java: javaVersion, loadavgStart: loadStart, loadavgEnd: loadavgNow() },
   settings: {
     client: {
       name: 'Apache Kafka perf tools: org.apache.kafka.tools.ProducerPerformance, ConsumerPerformance',

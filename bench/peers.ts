@@ -16,7 +16,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 
@@ -31,6 +31,14 @@ const OURS_ENV = z.record(z.string().regex(/^BULWARK_[A-Z0-9_]+$/), z.string()).
 export type Peer = 'ours' | 'kafka';
 
 export const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** The load averages (1, 5, 15 min) now, to two decimals. */
+export const loadavgNow = () => loadavg().map((x) => round(x, 2));
+
+/** What every result file says of the machine it was measured on. */
+export function machineInfo(): { cpus: number; cpu: string | undefined; node: string; kernel: string; memoryGiB: number; tmpdir: string } {
+  return { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, kernel: release(), memoryGiB: round(totalmem() / 2 ** 30), tmpdir: tmpdir() };
+}
 export const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
