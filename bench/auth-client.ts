@@ -22,8 +22,8 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
-import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/broker/kafka/protocol/index.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/kafka/index.ts';
 
 export const BENCH_CLIENT_ID = 'bulwark-bench-auth';
 /** Offset of the correlation id in an encoded request: size:int32 apiKey:int16 apiVersion:int16. */

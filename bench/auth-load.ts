@@ -26,8 +26,8 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
-import { ApiKey, decodeResponse, encodeRequest } from '../src/broker/kafka/protocol/index.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { ApiKey, decodeResponse, encodeRequest } from '../src/kafka/index.ts';
 import { buildRecordBatch } from '../src/log/index.ts';
 import { apiVersions, BENCH_CLIENT_ID, KafkaWire, percentiles, round, saslLogin, ScramKeyCache, type SaslMechanism } from './auth-client.ts';
 import { machineBusySeconds, sampleProcessCpu, type CpuSample } from './proc.ts';

@@ -68,7 +68,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import { ensureDevPki } from '../src/lib/pki.ts';
+import { ensureDevPki } from '../src/pki/x509.ts';
 import { ANONYMOUS_USER, buildAuthorizer, loadPolicyDirectory } from '../src/policy/index.ts';
 import { round } from './auth-client.ts';
 import type { LoadOptions } from './auth-load.ts';

@@ -29,8 +29,8 @@
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
-import { ApiKey, decodeRequest, decodeResponse, encodeRequest, type ProduceRequest } from '../src/broker/kafka/protocol/index.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { ApiKey, decodeRequest, decodeResponse, encodeRequest, type ProduceRequest } from '../src/kafka/index.ts';
 import { buildRecordBatch } from '../src/log/index.ts';
 import { kworkerSeconds, machineBusySeconds, sampleProcessCpu, threadDelta, type CpuSample } from './proc.ts';
 

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { AuditLog, ConnectionCloseReason, FileAuditSink, redact, TopicAuditSink, type AuditEvent } from '../src/broker/audit.ts';
-import { ManualClock } from '../src/broker/kafka/groups/index.ts';
+import { AuditLog, ConnectionCloseReason, FileAuditSink, TopicAuditSink, type AuditEvent } from '../src/audit/index.ts';
+import { ManualClock, redact } from '../src/lib/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { decodeRecords, readBatchHeader } from '../src/log/index.ts';
 import { generateToken, Reason, type AuthorizeRequest, type Decision, type SnapshotRule } from '../src/policy/index.ts';

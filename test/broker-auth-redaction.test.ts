@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
 import { generateToken } from '../src/policy/credentials.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
 import { https, kafkajs, kcat, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';

@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Consumer } from 'kafkajs';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
-import { ApiKey } from '../src/broker/kafka/protocol/index.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { ApiKey } from '../src/kafka/index.ts';
 import { generateToken } from '../src/policy/credentials.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
 import { kafkajs, RawKafkaConnection, type KafkajsLog } from './fixtures/auth-harness/clients.ts';

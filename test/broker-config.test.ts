@@ -4,7 +4,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadBrokerConfig } from '../src/broker/config.ts';
+import { loadBrokerConfig } from '../src/config/broker.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
 
 const file = (text: string) => {

@@ -4,8 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Broker } from '../src/broker/broker.ts';
-import { loadBrokerConfig } from '../src/broker/config.ts';
+import { startBroker, type Broker } from '../src/broker/index.ts';
+import { loadBrokerConfig } from '../src/config/index.ts';
 import { decodeRecords } from '../src/log/index.ts';
 import { OPEN_POLICY_DIR } from './harness/broker.ts';
 
@@ -13,7 +13,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-http-'));
 let broker: Broker;
 let base: string;
 const start = async () => {
-  broker = await Broker.start(loadBrokerConfig({ overrides: { dataDir, http: { port: 0, authentication: ['anonymous'] }, kafka: { port: 0 }, policy: { dir: OPEN_POLICY_DIR } } }), undefined, { log: () => undefined });
+  broker = await startBroker(loadBrokerConfig({ overrides: { dataDir, http: { port: 0, authentication: ['anonymous'] }, kafka: { port: 0 }, policy: { dir: OPEN_POLICY_DIR } } }), { log: () => undefined });
   base = `http://127.0.0.1:${broker.httpPort}`;
 };
 // Responses are checked field by field below; `any` keeps those checks readable.

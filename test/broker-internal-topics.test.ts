@@ -5,8 +5,8 @@
 //   in the audit log, while topics filtered out of an all-topics listing do not.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
-import { ApiKey } from '../src/broker/kafka/protocol/index.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { ApiKey } from '../src/kafka/index.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
 import { kcat, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
 import { brokerClusterYaml, roleYaml, userYaml } from './fixtures/auth-harness/policy.ts';

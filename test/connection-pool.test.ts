@@ -13,7 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ByteBudget, SizeClassPool } from '../src/broker/kafka/buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES } from '../src/broker/kafka/connection.ts';
 import { directSocket } from '../src/broker/kafka/direct-socket.ts';
-import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/broker/kafka/protocol/index.ts';
+import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/kafka/index.ts';
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../src/log/index.ts';
 import { startTestBroker, type TestBroker } from './harness/broker.ts';
 

@@ -5,16 +5,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { ManualClock } from '../src/lib/index.ts';
 import {
   GroupCoordinator,
-  ManualClock,
   OFFSET_METADATA_TOO_LARGE,
   selectProtocol,
   type GroupCoordinatorOptions,
   type JoinGroupRequest,
   type JoinGroupResponse,
-} from '../src/broker/kafka/groups/index.ts';
+} from '../src/groups/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { OffsetStore } from '../src/log/index.ts';
 

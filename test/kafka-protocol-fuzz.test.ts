@@ -8,9 +8,9 @@
 // FUZZ_CASES sets how many cases run (default 1,000,000 requests + 200,000 responses).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, ProtocolError, SUPPORTED_VERSIONS, type ApiKeyValue, type RequestHeader } from '../src/broker/kafka/protocol/index.ts';
-import { APIS, type ApiName } from '../src/broker/kafka/protocol/registry.ts';
-import { sampleRequest, sampleResponse, type SampleMode } from '../src/broker/kafka/protocol/samples.ts';
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, ProtocolError, SUPPORTED_VERSIONS, type ApiKeyValue, type RequestHeader } from '../src/kafka/index.ts';
+import { APIS, type ApiName } from '../src/kafka/registry.ts';
+import { sampleRequest, sampleResponse, type SampleMode } from '../src/kafka/samples.ts';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
 const ONLY_CASE = process.env.FUZZ_CASE === undefined ? undefined : Number(process.env.FUZZ_CASE);

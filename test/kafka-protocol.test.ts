@@ -3,8 +3,8 @@
 // with ProtocolError and nothing else; definition mistakes fail at start-up.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCode } from '../src/broker/kafka/error-codes.ts';
-import { compileMessage } from '../src/broker/kafka/protocol/compile.ts';
+import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { compileMessage } from '../src/kafka/compile.ts';
 import {
   ApiKey,
   advertisedApiVersions,
@@ -20,11 +20,11 @@ import {
   type ApiKeyValue,
   type ProtocolErrorReason,
   type RequestHeader,
-} from '../src/broker/kafka/protocol/index.ts';
-import { APIS, type ApiName } from '../src/broker/kafka/protocol/registry.ts';
-import { sampleRequest, sampleResponse, type SampleMode } from '../src/broker/kafka/protocol/samples.ts';
-import { inVersions, parseVersions, type FieldSpec } from '../src/broker/kafka/protocol/schema.ts';
-import { Reader, Writer } from '../src/broker/kafka/protocol/wire.ts';
+} from '../src/kafka/index.ts';
+import { APIS, type ApiName } from '../src/kafka/registry.ts';
+import { sampleRequest, sampleResponse, type SampleMode } from '../src/kafka/samples.ts';
+import { inVersions, parseVersions, type FieldSpec } from '../src/kafka/schema.ts';
+import { Reader, Writer } from '../src/kafka/wire.ts';
 import { prng } from './harness/prng.ts';
 
 const hex = (s: string) => Buffer.from(s.replace(/[^0-9a-f]/gi, ''), 'hex');

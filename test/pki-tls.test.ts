@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type PeerCertificate, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
 import { after, describe, test } from 'node:test';
 import { certificateIdentity } from '../src/auth/certificate-identity.ts';
-import { TlsContext, verifiedPeerCertificate, type TlsContextOptions, type TlsFiles } from '../src/broker/tls.ts';
+import { TlsContext, verifiedPeerCertificate, type TlsContextOptions, type TlsFiles } from '../src/pki/tls-context.ts';
 import { BulwarkError, isBulwarkError } from '../src/lib/errors.ts';
-import { certificateNames, createCa, ensureDevPki, issueCertificate, type PemPair } from '../src/lib/pki.ts';
+import { certificateNames, createCa, ensureDevPki, issueCertificate, type PemPair } from '../src/pki/x509.ts';
 
 const dirs: string[] = [];
 const tempDir = () => {

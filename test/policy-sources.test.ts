@@ -15,13 +15,12 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Broker } from '../src/broker/broker.ts';
-import { loadBrokerConfig } from '../src/broker/config.ts';
-import { ErrorCode as E } from '../src/broker/kafka/error-codes.ts';
-import { ApiKey } from '../src/broker/kafka/protocol/index.ts';
-import { startKafkaListeners } from '../src/broker/kafka/server.ts';
+import { startBroker as startBrokerProcess, type Broker } from '../src/broker/index.ts';
+import { loadBrokerConfig } from '../src/config/index.ts';
+import { ErrorCode as E } from '../src/kafka/error-codes.ts';
+import { ApiKey } from '../src/kafka/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
-import { createCa, issueCertificate, type PemPair } from '../src/lib/pki.ts';
+import { createCa, issueCertificate, type PemPair } from '../src/pki/x509.ts';
 import { buildRecordBatch } from '../src/log/record-batch.ts';
 import { encodeSnapshot, loadPolicyDirectory, type PolicySnapshot } from '../src/policy/index.ts';
 import { sealSnapshot } from '../src/policy/snapshot.ts';
@@ -136,7 +135,7 @@ async function startBroker(opts: StartOptions): Promise<Started> {
       auth: { rootUser: false },
     },
   });
-  const broker = await Broker.start(config, startKafkaListeners, { log: (m) => logs.push(m), env: {} });
+  const broker = await startBrokerProcess(config, { log: (m) => logs.push(m), env: {} });
   return { broker, logs };
 }
 

@@ -54,7 +54,7 @@ export const secretKeyRef = z
   })
   .describe('A key of a Secret in the same namespace.');
 
-export { TOPIC_NAME } from '../lib/names.ts';
+export { TOPIC_NAME } from '../lib/index.ts';
 
 /**
  * A resource pattern: `*` matches every name, `orders-*` every name starting with `orders-`,

@@ -20,9 +20,9 @@
 // - Users with a host access list (spec.hosts) log in only from those addresses when the caller
 //   passes the client's address (AuthContext.host); a caller that passes none checks host
 //   access itself.
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { ANONYMOUS_USER, TOKEN_FORMAT, TOKEN_USERNAME, tokenHash, type PolicySnapshot, type Principal, type SnapshotUser } from '../policy/index.ts';
-import type { ScramCredential } from '../policy/credentials.ts';
+import type { ScramCredential } from '../policy/index.ts';
 import { credentialIndex, type CredentialIndex, type IndexedToken } from './credential-index.ts';
 import { PasswordVerifier, VerifyResult, type PasswordVerifierOptions } from './password-verifier.ts';
 import { parseSaslPlain, MAX_PLAIN_IDENTITY_BYTES, MAX_PLAIN_PASSWORD_BYTES } from './sasl-plain.ts';

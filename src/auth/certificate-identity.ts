@@ -14,7 +14,7 @@
 // - Fail closed: anything unexpected (DER that does not parse, duplicate SAN extensions, a SAN
 //   of an unreadable kind, a CN that is not a string) gives undefined.
 import type { PeerCertificate } from 'node:tls';
-import { certificateNames } from '../lib/pki.ts';
+import { certificateNames } from '../pki/index.ts';
 import type { CertificatePrincipal } from '../policy/index.ts';
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;

@@ -11,7 +11,7 @@
 //
 // Token lookup by hash is a Map lookup, not a constant-time scan: what it could leak through
 // timing is a prefix of SHA-256(token), which says nothing about any token.
-import { compileHostMatcher, type HostMatcher } from '../lib/cidr.ts';
+import { compileHostMatcher, type HostMatcher } from '../lib/index.ts';
 import type { PolicySnapshot, SnapshotToken, SnapshotUser } from '../policy/index.ts';
 
 export interface IndexedToken {

@@ -14,7 +14,7 @@
 //   BWK_ERR_JWT_SECRET_INVALID on issue and on verify, since it is configuration, not input.
 import { randomBytes } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import type { Principal } from '../policy/index.ts';
 
 export const SESSION_TOKEN_ALGORITHM = 'HS256';

@@ -15,8 +15,8 @@
 // failure; the oldest go first when it is full, and expired ones are swept from the old end as
 // failures arrive. Pure apart from that Map: the clock is passed in.
 import { isIPv6 } from 'node:net';
-import { normalizeAddress, parseCidr } from '../lib/cidr.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { normalizeAddress, parseCidr } from '../lib/index.ts';
+import { BulwarkError } from '../lib/index.ts';
 
 export interface LoginBackoffOptions {
   freeFailures?: number;

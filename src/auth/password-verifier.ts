@@ -21,8 +21,8 @@
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { createHash, createHmac, pbkdf2, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import { BulwarkError } from '../lib/errors.ts';
-import { ARGON2_PARAMS, type ScramCredential, type ScramMechanism } from '../policy/credentials.ts';
+import { BulwarkError } from '../lib/index.ts';
+import { ARGON2_PARAMS, type ScramCredential, type ScramMechanism } from '../policy/index.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
 

@@ -20,10 +20,10 @@
 // SASLprep is not applied to usernames or passwords, as in Kafka: credentials are derived from
 // the UTF-8 bytes as given, and clients send them the same way.
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { BulwarkError } from '../lib/errors.ts';
-import type { ScramCredential, ScramMechanism } from '../policy/credentials.ts';
+import { BulwarkError } from '../lib/index.ts';
+import type { ScramCredential, ScramMechanism } from '../policy/index.ts';
 
-export type { ScramMechanism } from '../policy/credentials.ts';
+export type { ScramMechanism } from '../policy/index.ts';
 export const SCRAM_MECHANISMS: readonly ScramMechanism[] = ['SCRAM-SHA-256', 'SCRAM-SHA-512'];
 
 export const isScramMechanism = (name: string): name is ScramMechanism => (SCRAM_MECHANISMS as readonly string[]).includes(name);

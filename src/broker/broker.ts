@@ -1,28 +1,19 @@
 // A broker process: the log, its topics, the listeners. `bulwark broker` and `bulwark dev` run
 // one; tests run several in one process on different ports and data directories.
-import type { FastifyInstance } from 'fastify';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import type { ClusterState } from '../cluster/index.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { LogStore, type AppendResult, type FetchResult, type PartitionConfig } from '../log/index.ts';
-import type { BrokerConfig } from './config.ts';
+import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerCore } from './core.ts';
-import { DataNotifier } from './data-notifier.ts';
-import { startHttpServer } from './http/server.ts';
-import { AuditLog, FileAuditSink, TopicAuditSink, type AuditSink } from './audit.ts';
-import { ensureRootUser, loadServerSecret, withRootUser } from './bootstrap.ts';
-import type { KafkaListeners } from './kafka/server.ts';
+import { AppendWaiters } from './append-waiters.ts';
+import { AuditLog, FileAuditSink, TopicAuditSink, type AuditSink } from '../audit/index.ts';
+import { ensureRootUser, loadServerSecret, withRootUser } from './policy/index.ts';
 import { BrokerMetrics } from './metrics.ts';
-import { PolicyDirectoryWatcher } from './policy-directory.ts';
-import { startInternalListener } from './internal-listener.ts';
-import { PolicyStore } from './policy-store.ts';
-import { TlsContext } from './tls.ts';
+import { PolicyStore } from './policy/index.ts';
 import { BrokerSecurity } from './security.ts';
 import { ProducerStates } from './producer-state.ts';
 import { TopicManager } from './topics.ts';
-
-/** Starts the Kafka listeners; set by kafka/server.ts so the broker does not import it eagerly in tests of HTTP alone. */
-export type KafkaListenerFactory = (broker: Broker) => Promise<KafkaListeners>;
 
 export interface BrokerStartOptions {
   /** Where BULWARK_ROOT_PASSWORD is read from; process.env by default. */
@@ -33,137 +24,118 @@ export interface BrokerStartOptions {
 
 export const AUDIT_TOPIC = '__audit';
 
+/**
+ * The broker's data plane and the state its listeners share: the log, its topics, produce and
+ * fetch, readiness, and the security state (policy, authenticator, limits, audit). Listeners are
+ * started by the composition root (index.ts) and register their servers and closers here.
+ */
 export class Broker implements BrokerCore {
   readonly config: BrokerConfig;
   readonly metrics: BrokerMetrics;
   readonly store: LogStore;
   readonly topics: TopicManager;
-  readonly notifier = new DataNotifier();
+  readonly notifier = new AppendWaiters();
   readonly producers = new ProducerStates();
-  #http: FastifyInstance | undefined;
-  #kafka: KafkaListeners | undefined;
-  #security: BrokerSecurity | undefined;
-  #internal: FastifyInstance | undefined;
-  #sessionTimer: NodeJS.Timeout | undefined;
+  readonly security: BrokerSecurity;
   /** Set on the start that generated the root password: shown once, then forgotten. */
-  generatedRootPassword: string | undefined;
-  #retentionTimer: NodeJS.Timeout | undefined;
+  readonly generatedRootPassword: string | undefined;
+  readonly #servers = new Map<string, Server>();
   #started = false;
   readonly #closers: (() => Promise<void> | void)[] = [];
 
-  private constructor(config: BrokerConfig) {
+  private constructor(config: BrokerConfig, metrics: BrokerMetrics, store: LogStore, topics: TopicManager, security: BrokerSecurity, generatedRootPassword: string | undefined) {
     this.config = config;
-    this.metrics = new BrokerMetrics({ defaultMetrics: true });
-    this.store = LogStore.open(config.dataDir);
+    this.metrics = metrics;
+    this.store = store;
+    this.topics = topics;
+    this.security = security;
+    this.generatedRootPassword = generatedRootPassword;
+  }
+
+  /**
+   * Opens the data directory (recovering every partition) and the policy store, and builds the
+   * security state. No listener is started: see startBroker (index.ts).
+   */
+  static async open(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<Broker> {
+    const log = opts.log ?? ((m: string) => process.stderr.write(`bulwark: ${m}\n`));
+    const env = opts.env ?? process.env;
+    const metrics = new BrokerMetrics({ defaultMetrics: true });
+    const store = LogStore.open(config.dataDir);
     const advertisedHost = config.kafka.advertisedHost ?? config.kafka.host;
-    this.topics = new TopicManager(this.store, { id: config.brokerId, host: advertisedHost, port: config.kafka.advertisedPort ?? config.kafka.port, rack: null }, config.clusterId, this.partitionDefaults);
+    const topics = new TopicManager(store, { id: config.brokerId, host: advertisedHost, port: config.kafka.advertisedPort ?? config.kafka.port, rack: null }, config.clusterId, partitionDefaults(config));
+    const closers: (() => Promise<void> | void)[] = [];
+    try {
+      const serverSecret = loadServerSecret(config.dataDir);
+      // Standalone (no operator pushing policy): the broker has its own root super user.
+      let augment;
+      let generated: string | undefined;
+      if (config.auth.rootUser && !config.internal.enabled) {
+        const root = await ensureRootUser(config.dataDir, serverSecret, env.BULWARK_ROOT_PASSWORD);
+        generated = root.generatedPassword;
+        augment = (s: Parameters<typeof withRootUser>[0]) => withRootUser(s, root.credentials);
+      }
+      const policy = PolicyStore.open(config.dataDir, augment ? { augment } : {});
+      const sinks: AuditSink[] = [];
+      if (config.audit.file) sinks.push(await FileAuditSink.open(config.audit.file));
+      let broker: Broker | undefined;
+      if (config.audit.topic) {
+        if (!topics.topic(AUDIT_TOPIC)) topics.createTopic(AUDIT_TOPIC, 1, {}, false, true);
+        sinks.push(new TopicAuditSink((batch) => broker!.produce(AUDIT_TOPIC, 0, batch)));
+      }
+      const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });
+      closers.push(() => audit.close());
+      const security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics, log });
+      policy.onChange((change) => {
+        audit.policy(change.received, change.previous, change.source);
+        log(`policy ${change.source}: version ${change.received.version} (${change.received.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
+      });
+      broker = new Broker(config, metrics, store, topics, security, generated);
+      broker.#closers.push(...closers);
+      return broker;
+    } catch (err) {
+      for (const close of closers.reverse()) await close();
+      await store.close();
+      throw err;
+    }
   }
 
   get partitionDefaults(): Partial<PartitionConfig> {
-    const l = this.config.log;
-    return { segmentBytes: l.segmentBytes, segmentMs: l.segmentMs, retentionMs: l.retentionMs, retentionBytes: l.retentionBytes, flush: l.flush, maxBatchBytes: this.config.limits.maxMessageBytes };
+    return partitionDefaults(this.config);
   }
 
   get cluster(): ClusterState {
     return this.topics.state;
   }
 
-  get security(): BrokerSecurity {
-    if (!this.#security) throw new Error('the broker has not started');
-    return this.#security;
-  }
-
   get policy(): PolicyStore {
     return this.security.policy;
   }
 
-  /** Opens the data directory (recovering every partition), loads the policy, then starts the listeners. */
-  static async start(config: BrokerConfig, kafka?: KafkaListenerFactory, opts: BrokerStartOptions = {}): Promise<Broker> {
-    const broker = new Broker(config);
-    const log = opts.log ?? ((m: string) => process.stderr.write(`bulwark: ${m}\n`));
-    try {
-      await broker.#startSecurity(opts.env ?? process.env, log);
-      if (kafka) {
-        broker.#kafka = await kafka(broker);
-        // With port 0 the OS picked one: advertise the real port.
-        const actual = broker.kafkaPort!;
-        if (config.kafka.port === 0 && config.kafka.advertisedPort === undefined) broker.topics.state.brokers[0]!.port = actual;
-        const handlers = broker.#kafka.handlers;
-        broker.policy.onChange(() => handlers.closeRevoked());
-        // Token expiry needs no policy change: check open sessions on a short timer.
-        broker.#sessionTimer = setInterval(() => handlers.closeRevoked(), config.auth.sessionCheckIntervalMs);
-        broker.#sessionTimer.unref();
-      }
-      if (config.http.enabled) {
-        let https: Record<string, unknown> | undefined;
-        let tls: TlsContext | undefined;
-        if (config.http.tls) {
-          tls = new TlsContext(config.http.tls, { onError: (err) => log(`listener http: TLS files not reloaded: ${err.message}`) });
-          https = tls.serverOptions() as Record<string, unknown>;
-        }
-        broker.#http = await startHttpServer(broker, config.http.host, config.http.port, { security: broker.security.http(), ...(https ? { https } : {}) });
-        if (tls) {
-          tls.attach(broker.#http.server as unknown as Parameters<TlsContext['attach']>[0]);
-          broker.onStop(() => tls.close());
-        }
-      }
-      if (config.internal.enabled) broker.#internal = await startInternalListener(broker, log);
-      broker.#retentionTimer = setInterval(() => broker.store.enforceRetention(), config.log.retentionCheckIntervalMs);
-      broker.#retentionTimer.unref();
-      broker.#started = true;
-      return broker;
-    } catch (err) {
-      await broker.stop();
-      throw err;
-    }
+  /** Called by the composition root once every listener is up: readiness stops saying "starting". */
+  markStarted(): void {
+    this.#started = true;
   }
 
-  async #startSecurity(env: NodeJS.ProcessEnv, log: (m: string) => void): Promise<void> {
-    const config = this.config;
-    const serverSecret = loadServerSecret(config.dataDir);
-    // Standalone (no operator pushing policy): the broker has its own root super user.
-    let augment;
-    if (config.auth.rootUser && !config.internal.enabled) {
-      const root = await ensureRootUser(config.dataDir, serverSecret, env.BULWARK_ROOT_PASSWORD);
-      this.generatedRootPassword = root.generatedPassword;
-      augment = (s: Parameters<typeof withRootUser>[0]) => withRootUser(s, root.credentials);
-    }
-    const policy = PolicyStore.open(config.dataDir, augment ? { augment } : {});
-    const sinks: AuditSink[] = [];
-    if (config.audit.file) sinks.push(await FileAuditSink.open(config.audit.file));
-    if (config.audit.topic) {
-      if (!this.topics.topic(AUDIT_TOPIC)) this.topics.createTopic(AUDIT_TOPIC, 1, {}, false, true);
-      sinks.push(new TopicAuditSink((batch) => this.produce(AUDIT_TOPIC, 0, batch)));
-    }
-    const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });
-    this.onStop(() => audit.close());
-    this.#security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics: this.metrics, log });
-    policy.onChange((change) => {
-      audit.policy(change.received, change.previous, change.source);
-      log(`policy ${change.source}: version ${change.received.version} (${change.received.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
-    });
-    if (config.policy.dir) {
-      const watcher = new PolicyDirectoryWatcher(config.policy.dir, policy, { saltKey: serverSecret, debounceMs: config.policy.reloadDebounceMs, log });
-      await watcher.start();
-      this.onStop(() => watcher.close());
-    }
+  /** A listening server, by listener name (`kafka`, each of `listeners[]`, `http`, `internal`). */
+  addServer(name: string, server: Server): void {
+    this.#servers.set(name, server);
+  }
+
+  /** The port a listener listens on (the OS's choice when configured as 0). */
+  listenerPort(name: string): number | undefined {
+    return (this.#servers.get(name)?.address() as AddressInfo | null)?.port;
   }
 
   get kafkaPort(): number | undefined {
     return this.listenerPort('kafka');
   }
 
-  /** The port a Kafka listener listens on (the OS's choice when configured as 0). */
-  listenerPort(name: string): number | undefined {
-    return (this.#kafka?.servers.get(name)?.address() as AddressInfo | null)?.port;
-  }
-
   get internalPort(): number | undefined {
-    return (this.#internal?.server.address() as AddressInfo | null)?.port;
+    return this.listenerPort('internal');
   }
 
   get httpPort(): number | undefined {
-    return (this.#http?.server.address() as AddressInfo | null)?.port;
+    return this.listenerPort('http');
   }
 
   /** Registers something to close when the broker stops (the group coordinator, connections). */
@@ -223,13 +195,15 @@ export class Broker implements BrokerCore {
     return { ready: reasons.length === 0, reasons };
   }
 
+  /** Stops the listeners (the closers they registered, in reverse order), then closes the log. */
   async stop(): Promise<void> {
-    if (this.#retentionTimer) clearInterval(this.#retentionTimer);
-    if (this.#sessionTimer) clearInterval(this.#sessionTimer);
     this.notifier.releaseAll();
     for (const close of this.#closers.splice(0).reverse()) await close();
-    await this.#http?.close();
-    await this.#internal?.close();
     await this.store.close();
   }
+}
+
+function partitionDefaults(config: BrokerConfig): Partial<PartitionConfig> {
+  const l = config.log;
+  return { segmentBytes: l.segmentBytes, segmentMs: l.segmentMs, retentionMs: l.retentionMs, retentionBytes: l.retentionBytes, flush: l.flush, maxBatchBytes: config.limits.maxMessageBytes };
 }

@@ -2,7 +2,7 @@
 // rules to topics, produce and fetch.
 import type { ClusterState } from '../cluster/index.ts';
 import type { AppendResult, FetchResult } from '../log/index.ts';
-import type { BrokerConfig } from './config.ts';
+import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import type { TopicManager } from './topics.ts';
 

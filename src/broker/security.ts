@@ -7,8 +7,8 @@ import type { TLSSocket } from 'node:tls';
 import type { Action, ResourceType } from '../api/index.ts';
 import { AuthMechanism, Authenticator, certificateIdentity, issueSessionToken, LoginBackoff, stillValid, verifySessionToken, type AuthOutcome } from '../auth/index.ts';
 import { ANONYMOUS_USER, type Principal } from '../policy/index.ts';
-import type { AuditLog } from './audit.ts';
-import type { BrokerConfig } from './config.ts';
+import type { AuditLog } from '../audit/index.ts';
+import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import type { HttpSecurity } from './http/server.ts';
 import type { Permission } from './kafka/permissions.ts';
@@ -16,7 +16,7 @@ import type { SaslHooks } from './kafka/sasl.ts';
 import type { KafkaSession } from './kafka/session.ts';
 import { ConnectionLimiter, HostAccess, QuotaManager } from './limits/index.ts';
 import type { Limits } from '../api/index.ts';
-import type { PolicyStore } from './policy-store.ts';
+import type { PolicyStore } from './policy/index.ts';
 
 const NO_LIMITS: Limits = Object.freeze({});
 

@@ -7,14 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assignPartitions, findTopic, topicNameProblem, type BrokerInfo, type ClusterState, type TopicConfig, type TopicState } from '../cluster/index.ts';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
+import { assignPartitions, findTopic, topicConfigProblem, topicNameProblem, type BrokerInfo, type ClusterState, type TopicConfig, type TopicState } from '../cluster/index.ts';
+import { writeFileAtomic } from '../lib/index.ts';
 import type { LogStore, Partition, PartitionConfig, RecoveryReport } from '../log/index.ts';
 
 export type TopicResult = { ok: true; topic: TopicState } | { ok: false; reason: 'exists' | 'invalid-name' | 'invalid-partitions' | 'invalid-config'; message: string };
-
-/** Topic config keys Bulwark understands, with Kafka's names. */
-export const TOPIC_CONFIG_KEYS = ['retention.ms', 'retention.bytes', 'segment.bytes', 'segment.ms', 'flush.messages', 'flush.ms', 'max.message.bytes'] as const;
 
 export function partitionConfigFor(config: TopicConfig, defaults: Partial<PartitionConfig>): Partial<PartitionConfig> {
   const out: Partial<PartitionConfig> = { ...defaults };
@@ -32,19 +29,6 @@ export function partitionConfigFor(config: TopicConfig, defaults: Partial<Partit
   else if (flushMessages !== undefined) out.flush = { mode: 'messages', messages: flushMessages };
   else if (flushMs !== undefined) out.flush = { mode: 'interval', ms: flushMs };
   return out;
-}
-
-function configProblem(config: TopicConfig): string | undefined {
-  for (const [k, v] of Object.entries(config)) {
-    if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(k)) return `unknown config ${k}; Bulwark knows ${TOPIC_CONFIG_KEYS.join(', ')}`;
-    if (!/^-?\d{1,19}$/.test(v)) return `config ${k} must be an integer`;
-  }
-  return undefined;
-}
-
-/** Bulwark's own topics (`__audit`): clients may read them if granted, never write or delete them. */
-export function isInternalTopic(name: string): boolean {
-  return name.startsWith('__');
 }
 
 export class TopicManager {
@@ -67,6 +51,11 @@ export class TopicManager {
     }
   }
 
+  /** This broker's address as clients should reach it (with port 0, the port the OS chose). */
+  advertise(brokerId: number, address: { host: string; port: number }): void {
+    this.#state = { ...this.#state, brokers: this.#state.brokers.map((b) => (b.id === brokerId ? { ...b, ...address } : b)) };
+  }
+
   get state(): ClusterState {
     return this.#state;
   }
@@ -85,7 +74,7 @@ export class TopicManager {
     if (nameProblem) return { ok: false, reason: 'invalid-name', message: nameProblem };
     if (this.topic(name)) return { ok: false, reason: 'exists', message: `topic ${name} already exists` };
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 10_000) return { ok: false, reason: 'invalid-partitions', message: 'partitions must be 1 to 10000' };
-    const problem = configProblem(config);
+    const problem = topicConfigProblem(config);
     if (problem) return { ok: false, reason: 'invalid-config', message: problem };
     const topic: TopicState = { name, id: randomUUID().replaceAll('-', ''), partitions: assignPartitions(this.#state.brokers, name, partitions, 1), config: { ...config } };
     if (validateOnly) return { ok: true, topic };

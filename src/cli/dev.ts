@@ -8,10 +8,10 @@
 // It prints commands to copy, each of which works as printed.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadBrokerConfig, type BrokerConfigInput } from '../broker/config.ts';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
-import { BulwarkError } from '../lib/errors.ts';
-import { ensureDevPki, issueCertificate } from '../lib/pki.ts';
+import { loadBrokerConfig, type BrokerConfigInput } from '../config/index.ts';
+import { writeFileAtomic } from '../lib/index.ts';
+import { BulwarkError } from '../lib/index.ts';
+import { ensureDevPki, issueCertificate } from '../pki/index.ts';
 import { loadPolicyDirectory } from '../policy/index.ts';
 import { brokerFlags, runBroker } from './broker-command.ts';
 import { formatProblem, type Output } from './policy-commands.ts';

@@ -1,5 +1,5 @@
 // The `bulwark` command.
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { brokerCommand, BROKER_USAGE } from './broker-command.ts';
 import { dev } from './dev.ts';
 import { policyCheck, policyExplain, type Output } from './policy-commands.ts';

@@ -1,7 +1,7 @@
 // `bulwark policy check DIR` and `bulwark policy explain DIR ...`: the policy engine, offline.
 import { parseArgs } from 'node:util';
 import { ACTIONS, RESOURCE_TYPES, type Action, type ResourceType } from '../api/index.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { buildAuthorizer, loadPolicyDirectory, type Decision, type LocatedError, type SnapshotRule } from '../policy/index.ts';
 
 export interface Output {

@@ -1,1 +1,3 @@
 export * from './state.ts';
+export { TOPIC_NAME } from '../lib/index.ts';
+export * from './topic-rules.ts';

@@ -2,7 +2,7 @@
 // the operator (clustered) or the broker itself (standalone) owns the one current value and
 // pushes it to every broker, which answers Metadata and FindCoordinator from it and takes writes
 // only for partitions it leads at the current epoch.
-import { TOPIC_NAME } from '../lib/names.ts';
+import { TOPIC_NAME } from '../lib/index.ts';
 
 export interface BrokerInfo {
   id: number;

@@ -14,7 +14,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import type { BatchCipher } from './partition.ts';
 import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, computeBatchCrc, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
 

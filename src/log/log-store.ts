@@ -8,8 +8,8 @@
 // partition's config when it opens it.
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { TOPIC_NAME } from '../lib/names.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError, TOPIC_NAME } from '../lib/index.ts';
+
 import { OffsetStore } from './offset-store.ts';
 import { Partition, type BatchCipher, type PartitionConfig, type RecoveryReport } from './partition.ts';
 

@@ -10,7 +10,7 @@
 // commit() resolves once its entries are fdatasynced; concurrent commits share syncs.
 import { crc32c } from './crc32c.ts';
 import { closeSync, existsSync, fdatasync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
+import { writeFileAtomic } from '../lib/index.ts';
 import { join } from 'node:path';
 
 export interface CommittedOffset {

@@ -31,7 +31,7 @@
 // Concurrency: all calls come from the event loop. Appends are synchronous up to the write, so
 // they are numbered and written in call order; only syncs and reads are asynchronous.
 import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
-import { BulwarkError, isBulwarkError } from '../lib/errors.ts';
+import { BulwarkError, isBulwarkError } from '../lib/index.ts';
 import { ATTR_ENCRYPTED, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readInt64, writeInt64 } from './record-batch.ts';
 import { MAX_SEGMENT_BYTES, Segment, type RecoveryNote } from './segment.ts';
 

@@ -23,7 +23,7 @@
 // loop, writes are synchronous (page cache), fdatasync and reads go to the libuv pool.
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, decodeRecords, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
 
 export const INDEX_ENTRY = 8;

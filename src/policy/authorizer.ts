@@ -7,8 +7,8 @@
 // principal's few subjects, one hash lookup and one longest-prefix lookup each, so its cost
 // depends on the principal's groups, not on the number of grants (bench/authorize.ts).
 import { RESOURCE_PATTERN, RESOURCE_TYPES, type Action, type ResourceType } from '../api/index.ts';
-import { compileHostMatcher, type HostMatcher } from '../lib/cidr.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { compileHostMatcher, type HostMatcher } from '../lib/index.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { ACTION_BIT, allowMask, denyMask, TYPE_ORDINAL } from './actions.ts';
 import { parsePattern } from './pattern.ts';
 import { PrefixTree, PrefixTreeBuilder } from './prefix-tree.ts';

@@ -10,7 +10,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
 import { isBulwarkApiVersion, parseResource, type BulwarkResource } from '../api/index.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 import { compilePolicy, type TokenCredential } from './compile.ts';
 import { deriveCredentials, passwordWeakness, tokenHash, TOKEN_FORMAT, type DerivedCredentials } from './credentials.ts';
 import type { PolicySnapshot } from './snapshot.ts';

@@ -4,3 +4,5 @@ export { decodeSnapshot, encodeSnapshot, hashSnapshotContent, policySnapshot, SN
 export { deriveCredentials, generateToken, passwordWeakness, scramCredential, tokenHash, TOKEN_FORMAT, TOKEN_USERNAME, type DerivedCredentials, type ScramCredential } from './credentials.ts';
 export { parsePattern, formatPattern, matchesPattern, intersectPatterns, type Pattern } from './pattern.ts';
 export { loadPolicyDirectory, type PolicyDirectory, type LocatedError } from './directory.ts';
+export { ARGON2_PARAMS, type ScramMechanism } from './credentials.ts';
+export { sealSnapshot } from './snapshot.ts';

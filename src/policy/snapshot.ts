@@ -6,8 +6,8 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ACTIONS, limits, RESOURCE_TYPES } from '../api/index.ts';
-import { canonicalJson } from '../lib/canonical-json.ts';
-import { BulwarkError } from '../lib/errors.ts';
+import { canonicalJson } from '../lib/index.ts';
+import { BulwarkError } from '../lib/index.ts';
 
 export const SNAPSHOT_FORMAT = 'bulwark.dev/policy-snapshot/v1';
 

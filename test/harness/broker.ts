@@ -2,9 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Broker } from '../../src/broker/broker.ts';
-import { loadBrokerConfig, type BrokerConfigInput } from '../../src/broker/config.ts';
-import { startKafkaListeners } from '../../src/broker/kafka/server.ts';
+import { startBroker, type Broker } from '../../src/broker/index.ts';
+import { loadBrokerConfig, type BrokerConfigInput } from '../../src/config/index.ts';
 
 export interface TestBroker {
   broker: Broker;
@@ -36,7 +35,7 @@ export async function startTestBroker(overrides: BrokerConfigInput = {}): Promis
       },
     });
   const t: TestBroker = {
-    broker: await Broker.start(config(), startKafkaListeners, { log: () => undefined }),
+    broker: await startBroker(config(), { log: () => undefined }),
     get bootstrap() {
       return `127.0.0.1:${t.broker.kafkaPort}`;
     },
@@ -47,7 +46,7 @@ export async function startTestBroker(overrides: BrokerConfigInput = {}): Promis
     async restart() {
       const port = t.broker.kafkaPort;
       await t.broker.stop();
-      t.broker = await Broker.start(config(port), startKafkaListeners, { log: () => undefined });
+      t.broker = await startBroker(config(port), { log: () => undefined });
     },
     async stop() {
       await t.broker.stop();

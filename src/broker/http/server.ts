@@ -9,10 +9,10 @@ import type { TLSSocket } from 'node:tls';
 import type { Action, ResourceType } from '../../api/index.ts';
 import type { Principal } from '../../policy/index.ts';
 import { z } from 'zod';
-import { BulwarkError, isBulwarkError } from '../../lib/errors.ts';
+import { BulwarkError, isBulwarkError } from '../../lib/index.ts';
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../../log/index.ts';
 import type { BrokerCore } from '../core.ts';
-import { isInternalTopic } from '../topics.ts';
+import { isInternalTopic } from '../../cluster/index.ts';
 
 const encoding = z.enum(['utf8', 'base64']).default('utf8').describe('How keys and values are written in JSON: utf8 text or base64 bytes.');
 

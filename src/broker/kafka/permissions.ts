@@ -13,7 +13,7 @@
 // permission (every Produce is still checked), so a non-transactional InitProducerId needs
 // nothing beyond authentication.
 import type { Action, ResourceType } from '../../api/index.ts';
-import { ApiKey, type DecodedRequest } from './protocol/index.ts';
+import { ApiKey, type DecodedRequest } from '../../kafka/index.ts';
 
 export const CLUSTER_RESOURCE = 'kafka-cluster';
 

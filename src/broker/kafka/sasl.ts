@@ -7,8 +7,8 @@
 // goes to the audit log. After a failure the connection is closed, as Kafka does. Before each
 // attempt the per-IP backoff may delay the answer.
 import type { AuthOutcome, Authenticator } from '../../auth/index.ts';
-import { ErrorCode } from './error-codes.ts';
-import type { SaslAuthenticateRequest, SaslHandshakeRequest } from './protocol/index.ts';
+import { ErrorCode } from '../../kafka/index.ts';
+import type { SaslAuthenticateRequest, SaslHandshakeRequest } from '../../kafka/index.ts';
 import { saslMechanisms, type KafkaSession, type SaslMechanismName } from './session.ts';
 
 export const GENERIC_FAILURE = 'Authentication failed';

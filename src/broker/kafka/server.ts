@@ -7,18 +7,21 @@
 // ApiVersions of an unknown version gets Kafka's v0 fallback answer and the connection stays.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { isBulwarkError } from '../../lib/errors.ts';
-import type { Broker } from '../broker.ts';
-import type { KafkaListenerConfig } from '../config.ts';
-import { TlsContext } from '../tls.ts';
+import { isBulwarkError } from '../../lib/index.ts';
+import type { BrokerCore } from '../core.ts';
+import type { AppendWaiters } from '../append-waiters.ts';
+import type { BrokerSecurity } from '../security.ts';
+import type { OffsetStore } from '../../log/index.ts';
+import type { BrokerConfig, KafkaListenerConfig } from '../../config/index.ts';
+import { TlsContext } from '../../pki/index.ts';
 import { CLUSTER_RESOURCE, requiredPermissions, Verdict, type PermissionContext } from './permissions.ts';
 import { authenticate, handshake } from './sasl.ts';
 import { KafkaSession } from './session.ts';
 import { BufferPool, ByteBudget, SizeClassPool } from './buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES, type DirectReads } from './connection.ts';
 import { DIRECT_READS, directSocket } from './direct-socket.ts';
-import { ErrorCode } from './error-codes.ts';
-import { GroupCoordinator } from './groups/index.ts';
+import { ErrorCode } from '../../kafka/index.ts';
+import { GroupCoordinator } from '../../groups/index.ts';
 import {
   advertisedApiVersions,
   ApiKey,
@@ -36,8 +39,8 @@ import {
   type DescribeConfigsRequest,
   type OffsetCommitRequest,
   type OffsetFetchRequest,
-} from './protocol/index.ts';
-import { isInternalTopic, TOPIC_CONFIG_KEYS } from '../topics.ts';
+} from '../../kafka/index.ts';
+import { isInternalTopic, TOPIC_CONFIG_KEYS } from '../../cluster/index.ts';
 
 /** Requests a client may send before it has authenticated. */
 const BEFORE_AUTHENTICATION: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]);
@@ -78,8 +81,16 @@ export function kafkaErrorOf(err: unknown): number {
   }
 }
 
+/** What the Kafka listeners need from the broker: the data plane, security, offsets and waits for data. */
+export interface KafkaListenerContext extends BrokerCore {
+  readonly security: BrokerSecurity;
+  readonly store: { readonly offsets: OffsetStore };
+  readonly notifier: AppendWaiters;
+  onStop(close: () => Promise<void> | void): void;
+}
+
 export class KafkaHandlers {
-  readonly #broker: Broker;
+  readonly #broker: KafkaListenerContext;
   readonly groups: GroupCoordinator;
   #nextProducerId: number;
   /** Fetch reads, returned once the response is encoded (it copies them). */
@@ -90,7 +101,7 @@ export class KafkaHandlers {
   readonly #produceFrames: SizeClassPool;
   readonly #directFrames = new ByteBudget(DIRECT_FRAME_BUDGET_BYTES);
 
-  constructor(broker: Broker) {
+  constructor(broker: KafkaListenerContext) {
     this.#broker = broker;
     this.#produceFrames = new SizeClassPool(POOLED_FRAME_BYTES, broker.config.limits.maxRequestBytes, PRODUCE_FRAME_POOL, PRODUCE_FRAME_POOL_BYTES);
     this.groups = new GroupCoordinator(broker.store.offsets, {
@@ -604,12 +615,12 @@ export interface KafkaListeners {
 }
 
 /** Every Kafka listener of the config: `kafka`, then `listeners`. */
-export function kafkaListenerConfigs(config: Broker['config']): (KafkaListenerConfig & { name: string })[] {
+export function kafkaListenerConfigs(config: BrokerConfig): (KafkaListenerConfig & { name: string })[] {
   return [{ name: 'kafka', ...config.kafka }, ...config.listeners];
 }
 
 /** Starts the broker's Kafka listeners; resolves once all listen. */
-export async function startKafkaListeners(broker: Broker): Promise<KafkaListeners> {
+export async function startKafkaListeners(broker: KafkaListenerContext): Promise<KafkaListeners> {
   const handlers = new KafkaHandlers(broker);
   const servers = new Map<string, Server>();
   broker.onStop(async () => {

@@ -3,7 +3,7 @@
 // policy in force (DESIGN.md), so a policy change applies to open sessions at once.
 import type { ScramExchange } from '../../auth/index.ts';
 import type { Principal } from '../../policy/index.ts';
-import type { KafkaListenerConfig } from '../config.ts';
+import type { KafkaListenerConfig } from '../../config/index.ts';
 import type { KafkaConnection } from './connection.ts';
 
 export type SaslMechanismName = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';

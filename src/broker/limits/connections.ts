@@ -15,7 +15,7 @@
 // Everything is a counter in a Map keyed by the thing counted; counters that reach zero are
 // deleted, so memory is proportional to what is open. A limit left out is no limit.
 import type { Limits } from '../../api/index.ts';
-import { normalizeAddress } from '../../lib/cidr.ts';
+import { normalizeAddress } from '../../lib/index.ts';
 
 /** Why something was refused. Stable names: audit logs and metrics carry them. */
 export const LimitReason = {

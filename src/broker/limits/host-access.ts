@@ -10,7 +10,7 @@
 // the old ones with the old snapshot (WeakMap). A list that does not compile (a bad entry that
 // got past validation) matches nothing. Node reports IPv4 clients of a dual-stack socket as
 // `::ffff:10.1.2.3`; the matcher treats that as 10.1.2.3.
-import { compileHostMatcher, type HostMatcher } from '../../lib/cidr.ts';
+import { compileHostMatcher, type HostMatcher } from '../../lib/index.ts';
 
 export const HostReason = {
   HostNotAllowedByListener: 'HostNotAllowedByListener',

@@ -13,7 +13,7 @@
 //   `maxEntries` of each kind. No timers.
 import { z } from 'zod';
 import type { Limits } from '../../api/index.ts';
-import { BulwarkError } from '../../lib/errors.ts';
+import { BulwarkError } from '../../lib/index.ts';
 import { IdleMap } from './idle-map.ts';
 import { DEFAULT_MAX_THROTTLE_MS, TokenBucket } from './token-bucket.ts';
 

@@ -9,12 +9,20 @@
 // Only certificates whose common name is in `internal.clients` may call it; any other verified
 // certificate gets 403, and a connection without one never completes the handshake.
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
-import { certificateIdentity } from '../auth/index.ts';
+import { certificateIdentity } from '../../auth/index.ts';
 import type { TLSSocket } from 'node:tls';
-import { BulwarkError, isBulwarkError } from '../lib/errors.ts';
-import { decodeSnapshot } from '../policy/index.ts';
-import type { Broker } from './broker.ts';
-import { TlsContext } from './tls.ts';
+import { BulwarkError, isBulwarkError } from '../../lib/index.ts';
+import { decodeSnapshot } from '../../policy/index.ts';
+import type { BrokerConfig } from '../../config/index.ts';
+import { TlsContext } from '../../pki/index.ts';
+import type { PolicyStore } from './store.ts';
+
+/** What the internal listener needs from the broker. */
+export interface InternalListenerContext {
+  readonly config: Pick<BrokerConfig, 'internal'>;
+  readonly policy: PolicyStore;
+  onStop(close: () => Promise<void> | void): void;
+}
 
 const MAX_SNAPSHOT_BYTES = 512 << 20;
 
@@ -23,7 +31,7 @@ function send(reply: FastifyReply, err: unknown): FastifyReply {
   return reply.code(500).send({ code: 'BWK_ERR_INTERNAL', message: 'internal error' });
 }
 
-export async function startInternalListener(broker: Broker, log: (m: string) => void): Promise<FastifyInstance> {
+export async function startInternalListener(broker: InternalListenerContext, log: (m: string) => void): Promise<FastifyInstance> {
   const cfg = broker.config.internal;
   const tls = new TlsContext(cfg.tls!, { onError: (err) => log(`internal listener: TLS files not reloaded: ${err.message}`) });
   const app = Fastify({ logger: false, bodyLimit: MAX_SNAPSHOT_BYTES, https: tls.serverOptions() as Record<string, unknown> }) as unknown as FastifyInstance;

@@ -13,10 +13,10 @@
 // close the sessions whose principal is gone.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
-import { BulwarkError } from '../lib/errors.ts';
-import { buildAuthorizer, decodeSnapshot, encodeSnapshot, type Authorizer, type PolicySnapshot } from '../policy/index.ts';
-import { sealSnapshot, type SnapshotSettings } from '../policy/snapshot.ts';
+import { writeFileAtomic } from '../../lib/index.ts';
+import { BulwarkError } from '../../lib/index.ts';
+import { buildAuthorizer, decodeSnapshot, encodeSnapshot, type Authorizer, type PolicySnapshot } from '../../policy/index.ts';
+import { sealSnapshot, type SnapshotSettings } from '../../policy/index.ts';
 
 export type PolicySource = 'disk' | 'push' | 'dir' | 'empty';
 

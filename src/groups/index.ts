@@ -2,5 +2,4 @@
 // callers exchange with it.
 export { GroupCoordinator, groupCoordinatorOptionsSchema, MAX_GROUP_ID_LENGTH, OFFSET_METADATA_TOO_LARGE, type GroupCoordinatorConfig, type GroupCoordinatorOptions, type GroupOffsetStore } from './coordinator.ts';
 export { GroupState, selectProtocol } from './group.ts';
-export { ManualClock, realClock, type Clock, type TimerHandle } from './clock.ts';
 export type * from './messages.ts';

@@ -10,11 +10,11 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../lib/atomic-file.ts';
-import { BulwarkError } from '../lib/errors.ts';
-import { deriveCredentials, passwordWeakness } from '../policy/index.ts';
-import type { PolicySnapshot, SnapshotUser } from '../policy/index.ts';
-import { sealSnapshot } from '../policy/snapshot.ts';
+import { writeFileAtomic } from '../../lib/index.ts';
+import { BulwarkError } from '../../lib/index.ts';
+import { deriveCredentials, passwordWeakness } from '../../policy/index.ts';
+import type { PolicySnapshot, SnapshotUser } from '../../policy/index.ts';
+import { sealSnapshot } from '../../policy/index.ts';
 
 export const ROOT_USER = 'root';
 

@@ -9,7 +9,7 @@
 //   Stable              ← CompletingRebalance (assignments handed out)
 //   Dead                ← any (the group is gone from the coordinator)
 import assert from 'node:assert/strict';
-import type { TimerHandle } from './clock.ts';
+import type { TimerHandle } from '../lib/index.ts';
 import type { DescribedGroup, JoinGroupProtocol, JoinGroupResponse, JoinGroupResponseMember, SyncGroupResponse } from './messages.ts';
 
 export const GroupState = {

@@ -10,9 +10,9 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BulwarkError } from '../lib/errors.ts';
-import { loadPolicyDirectory } from '../policy/index.ts';
-import type { PolicyStore } from './policy-store.ts';
+import { BulwarkError } from '../../lib/index.ts';
+import { loadPolicyDirectory } from '../../policy/index.ts';
+import type { PolicyStore } from './store.ts';
 
 export interface PolicyDirectoryOptions {
   saltKey: Buffer;

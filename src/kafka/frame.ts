@@ -15,7 +15,7 @@
 // (RequestContext.parseRequest reads the body and never looks at what is left). A frame whose
 // body parses is therefore accepted even with bytes after it; everything before the end of the
 // body is checked.
-import { ErrorCode } from '../error-codes.ts';
+import { ErrorCode } from './error-codes.ts';
 import { compileMessage, type MessageCodec } from './compile.ts';
 import { ProtocolError, type PartialHeader } from './errors.ts';
 import { ApiKey, CODECS, SUPPORTED_VERSIONS, type ApiKeyValue, type ApiName, type ApiNameOf, type RequestBody, type RequestBodyInput, type ResponseBody, type ResponseBodyInput } from './registry.ts';

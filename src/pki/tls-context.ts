@@ -28,7 +28,7 @@ import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import { createSecureContext, type DetailedPeerCertificate, type SecureContextOptions, type TlsOptions, type TLSSocket } from 'node:tls';
-import { BulwarkError } from '../lib/errors.ts';
+import { BulwarkError } from '../lib/index.ts';
 
 export type ClientAuth = 'none' | 'optional' | 'required';
 export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';

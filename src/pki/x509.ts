@@ -22,8 +22,8 @@ import { createPrivateKey, KeyObject, randomBytes, webcrypto, X509Certificate as
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { writeFileAtomic } from './atomic-file.ts';
-import { BulwarkError } from './errors.ts';
+import { writeFileAtomic } from '../lib/index.ts';
+import { BulwarkError } from '../lib/index.ts';
 
 installReflectMetadata();
 const x509: typeof import('@peculiar/x509') = await import('@peculiar/x509');

@@ -27,10 +27,10 @@
 // OffsetStore's await, and state is validated before it.
 import { z } from 'zod';
 import { randomUUID } from 'node:crypto';
-import { BulwarkError } from '../../../lib/errors.ts';
-import type { OffsetStore } from '../../../log/index.ts';
-import { ErrorCode } from '../error-codes.ts';
-import { realClock, type Clock } from './clock.ts';
+import { BulwarkError } from '../lib/index.ts';
+import type { OffsetStore } from '../log/index.ts';
+import { ErrorCode } from '../kafka/index.ts';
+import { realClock, type Clock } from '../lib/index.ts';
 import { ClassicGroup, GroupState, sameProtocols, type GroupMember } from './group.ts';
 import type {
   DescribedGroup,

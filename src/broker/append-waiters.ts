@@ -1,6 +1,6 @@
 // Long polling for Fetch: a fetch that found less than minBytes waits until a produce appends
 // to one of its partitions, or its maxWaitMs passes, whichever comes first.
-export class DataNotifier {
+export class AppendWaiters {
   readonly #waiters = new Map<string, Set<() => void>>();
 
   /** Resolves on the first append to any of `keys` (topic-partition), or after `ms`. */

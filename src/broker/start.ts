@@ -1,0 +1,68 @@
+// The composition root of the broker process: opens the broker (log, topics, security), then
+// starts each listener against the small port it needs, and wires what crosses them (policy
+// changes and token expiry close revoked Kafka sessions). No listener imports broker.ts.
+//
+// Start order: policy sources first (a policy directory is compiled before any client can
+// connect), then the Kafka listeners, HTTP, the internal listener, timers. Stop order is the
+// reverse (Broker.stop runs the closers registered here last to first), then the log closes.
+import type { Server } from 'node:net';
+import type { BrokerConfig } from '../config/index.ts';
+import { TlsContext } from '../pki/index.ts';
+import { Broker, type BrokerStartOptions } from './broker.ts';
+import { startHttpServer } from './http/server.ts';
+import { startKafkaListeners } from './kafka/server.ts';
+import { PolicyDirectoryWatcher, startInternalListener } from './policy/index.ts';
+
+/** Opens the data directory (recovering every partition), loads the policy, then starts every configured listener. */
+export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<Broker> {
+  const log = opts.log ?? ((m: string) => process.stderr.write(`bulwark: ${m}\n`));
+  const broker = await Broker.open(config, { ...opts, log });
+  try {
+    if (config.policy.dir) {
+      const watcher = new PolicyDirectoryWatcher(config.policy.dir, broker.policy, { saltKey: broker.security.serverSecret, debounceMs: config.policy.reloadDebounceMs, log });
+      await watcher.start();
+      broker.onStop(() => watcher.close());
+    }
+
+    const kafka = await startKafkaListeners(broker);
+    for (const [name, server] of kafka.servers) broker.addServer(name, server);
+    // With port 0 the OS picked one: advertise the real port.
+    if (config.kafka.port === 0 && config.kafka.advertisedPort === undefined) {
+      broker.topics.advertise(config.brokerId, { host: config.kafka.advertisedHost ?? config.kafka.host, port: broker.kafkaPort! });
+    }
+    broker.policy.onChange(() => kafka.handlers.closeRevoked());
+    // Token expiry needs no policy change: check open sessions on a short timer.
+    const sessionTimer = setInterval(() => kafka.handlers.closeRevoked(), config.auth.sessionCheckIntervalMs);
+    sessionTimer.unref();
+    broker.onStop(() => clearInterval(sessionTimer));
+
+    if (config.http.enabled) {
+      let tls: TlsContext | undefined;
+      if (config.http.tls) {
+        const context = new TlsContext(config.http.tls, { onError: (err) => log(`listener http: TLS files not reloaded: ${err.message}`) });
+        broker.onStop(() => context.close());
+        tls = context;
+      }
+      const https = tls?.serverOptions() as Record<string, unknown> | undefined;
+      const http = await startHttpServer(broker, config.http.host, config.http.port, { security: broker.security.http(), ...(https ? { https } : {}) });
+      tls?.attach(http.server as unknown as Parameters<TlsContext['attach']>[0]);
+      broker.addServer('http', http.server as unknown as Server);
+      broker.onStop(() => http.close());
+    }
+
+    if (config.internal.enabled) {
+      const internal = await startInternalListener(broker, log);
+      broker.addServer('internal', internal.server as unknown as Server);
+      broker.onStop(() => internal.close());
+    }
+
+    const retentionTimer = setInterval(() => broker.store.enforceRetention(), config.log.retentionCheckIntervalMs);
+    retentionTimer.unref();
+    broker.onStop(() => clearInterval(retentionTimer));
+    broker.markStarted();
+    return broker;
+  } catch (err) {
+    await broker.stop();
+    throw err;
+  }
+}

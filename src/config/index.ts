@@ -1,0 +1,2 @@
+// The broker's configuration: its schema, and (render.ts) how a BrokerCluster becomes one.
+export * from './broker.ts';

@@ -1,0 +1,8 @@
+// Small shared pieces: errors, files written atomically, canonical JSON, CIDRs, the clock, redaction.
+export * from './atomic-file.ts';
+export * from './canonical-json.ts';
+export * from './cidr.ts';
+export * from './clock.ts';
+export * from './errors.ts';
+export * from './redact.ts';
+export * from './names.ts';

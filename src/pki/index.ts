@@ -1,0 +1,3 @@
+// Certificates: a CA, issuing and parsing, and TLS contexts that hot-reload mounted files.
+export * from './x509.ts';
+export * from './tls-context.ts';
