@@ -11,13 +11,13 @@ import { rm, writeFile, mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   alive,
-  readClusterState,
+  readControlPlaneRunState,
   runDir,
   startControlPlane,
   stateFile,
   stopGroup,
-  type ClusterState,
-} from '../test/harness/controlplane.ts';
+  type ControlPlaneRunState,
+} from '../tools/controlplane/launcher.ts';
 
 const kubeconfig = () => path.join(runDir(), 'kubeconfig');
 const clusterDir = () => path.join(runDir(), 'cluster');
@@ -32,12 +32,12 @@ function ours(pid: number, name: string): boolean {
   }
 }
 
-function running(st: ClusterState): { api: boolean; etcd: boolean } {
+function running(st: ControlPlaneRunState): { api: boolean; etcd: boolean } {
   return { api: ours(st.pids.kubeApiserver, 'kube-apiserver'), etcd: ours(st.pids.etcd, 'etcd') };
 }
 
 async function down(quiet = false): Promise<void> {
-  const st = readClusterState();
+  const st = readControlPlaneRunState();
   if (st) {
     const r = running(st);
     if (r.api) await stopGroup(st.pids.kubeApiserver);
@@ -52,7 +52,7 @@ async function down(quiet = false): Promise<void> {
 }
 
 async function up(): Promise<void> {
-  const st = readClusterState();
+  const st = readControlPlaneRunState();
   if (st) {
     const r = running(st);
     if (r.api && r.etcd) {
@@ -67,7 +67,7 @@ async function up(): Promise<void> {
   await mkdir(runDir(), { recursive: true });
   console.error('cluster: starting etcd and kube-apiserver (the first run builds them; that takes minutes)...');
   const cp = await startControlPlane({ dir: clusterDir(), detached: true, publishKubeconfig: kubeconfig() });
-  const state: ClusterState = {
+  const state: ControlPlaneRunState = {
     dir: cp.dir,
     kubeconfigPath: kubeconfig(),
     server: cp.server,
@@ -80,7 +80,7 @@ async function up(): Promise<void> {
 }
 
 function status(): number {
-  const st = readClusterState();
+  const st = readControlPlaneRunState();
   if (!st) {
     console.log('cluster: not running');
     return 1;

@@ -1,0 +1,858 @@
+// A real Kubernetes control plane (etcd + kube-apiserver, no controllers) for tests, started the
+// way controller-runtime's envtest starts it.  See docs/testing.md.
+//
+//   const cp = await startControlPlane();
+//   const ns = await cp.createNamespace('acl');
+//   await cp.kubectl(['-n', ns, 'apply', '-f', '-'], { input: yamlText });
+//   await cp.stop();
+//
+// Binaries come from TEST_ASSET_KUBE_APISERVER / TEST_ASSET_ETCD / TEST_ASSET_KUBECTL, from
+// KUBEBUILDER_ASSETS, or are built once from the pinned Go modules in tools/controlplane/ by
+// scripts/controlplane-build.sh into ${BULWARK_CACHE:-~/.cache/bulwark}/controlplane/.
+//
+// What to expect without controllers: no garbage collection of owned objects, no default
+// ServiceAccount in a namespace, and deleted namespaces stay Terminating.  Assert on
+// ownerReferences, not on cascading deletion.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Binaries {
+  kubeApiserver: string;
+  etcd: string;
+  kubectl: string;
+}
+
+export interface KubectlResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+export interface KubectlOptions {
+  /** Written to kubectl's standard input (for `apply -f -`). */
+  input?: string;
+  /** Run as this user instead of the admin (see ControlPlane.createUser). */
+  user?: UserCredentials;
+  /** Use this kubeconfig instead (overrides `user`). */
+  kubeconfig?: string;
+  /** Kill kubectl after this many milliseconds (default 60000). */
+  timeoutMs?: number;
+  /** Throw when kubectl exits non-zero (default false: the caller inspects `code`). */
+  check?: boolean;
+}
+
+export interface UserCredentials {
+  name: string;
+  groups: string[];
+  certPem: string;
+  keyPem: string;
+  /** A kubeconfig for this user alone. */
+  kubeconfigPath: string;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: string;
+  json<T = unknown>(): T;
+}
+
+export interface ControlPlane {
+  /** Working directory: certificates, etcd data, logs, kubeconfig. */
+  dir: string;
+  kubeconfigPath: string;
+  /** https://127.0.0.1:<port> */
+  server: string;
+  caPem: string;
+  adminCertPem: string;
+  adminKeyPem: string;
+  binaries: Binaries;
+  pids: { etcd: number; kubeApiserver: number };
+  etcdUrl: string;
+  kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
+  /** A raw HTTPS call to the API server, as admin unless `user` is given. */
+  request(method: string, apiPath: string, body?: unknown, opts?: { user?: UserCredentials }): Promise<ApiResponse>;
+  /** Creates a namespace with a unique name starting with `prefix`, and returns its name. */
+  createNamespace(prefix?: string): Promise<string>;
+  /** A client certificate (signed by the cluster's client CA) for a user with no RBAC rights. */
+  createUser(name: string, groups?: string[]): Promise<UserCredentials>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Working directory. Default: a fresh temp dir, removed by stop(). A given dir is kept. */
+  dir?: string;
+  /**
+   * Leave etcd and kube-apiserver running when this Node process exits (for `cluster up`).
+   * No exit handlers and no reaper are installed; call stop() or `cluster down` to end them.
+   */
+  detached?: boolean;
+  /**
+   * Also copy the kubeconfig here for manual use. Default: ${BULWARK_CACHE}/controlplane/run/kubeconfig,
+   * unless a `cluster up` cluster owns that file. `false` turns it off.
+   */
+  publishKubeconfig?: string | false;
+  /** How long to wait for /readyz and the default namespace (default 120 s). */
+  startTimeoutMs?: number;
+  /** Extra kube-apiserver flags (`--name=value`), appended after the defaults. */
+  apiserverArgs?: string[];
+  /** Keep the temp dir after stop() (also BULWARK_KEEP_CONTROLPLANE=1), e.g. to read logs. */
+  keepDir?: boolean;
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const repoRoot = path.resolve(here, '..', '..');
+
+export function cacheRoot(): string {
+  const c = process.env.BULWARK_CACHE;
+  return c && c.length > 0 ? path.resolve(c) : path.join(os.homedir(), '.cache', 'bulwark');
+}
+
+/** ${BULWARK_CACHE}/controlplane/run: kubeconfig and state of `cluster up`. */
+export function runDir(): string {
+  return path.join(cacheRoot(), 'controlplane', 'run');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Binaries
+
+let binariesPromise: Promise<Binaries> | undefined;
+
+/**
+ * Returns the paths of kube-apiserver, etcd and kubectl, building them first if needed (the
+ * first build takes several minutes; progress goes to stderr).
+ */
+export function ensureBinaries(): Promise<Binaries> {
+  binariesPromise ??= resolveBinaries().catch((err: unknown) => {
+    binariesPromise = undefined;
+    throw err;
+  });
+  return binariesPromise;
+}
+
+async function resolveBinaries(): Promise<Binaries> {
+  const script = path.join(repoRoot, 'scripts', 'controlplane-build.sh');
+  const child = spawn('bash', [script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => (stdout += d));
+  const code = await new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c) => resolve(c ?? 1));
+  });
+  if (code !== 0) {
+    throw new Error(
+      `scripts/controlplane-build.sh failed (exit ${code}). Set KUBEBUILDER_ASSETS to a directory with ` +
+        'kube-apiserver, etcd and kubectl, or install Go >= 1.26; see docs/testing.md.',
+    );
+  }
+  const vars = new Map<string, string>();
+  for (const line of stdout.split('\n')) {
+    const m = /^(KUBE_APISERVER|ETCD|KUBECTL)=(.+)$/.exec(line.trim());
+    if (m && m[1] && m[2]) vars.set(m[1], m[2]);
+  }
+  const kubeApiserver = vars.get('KUBE_APISERVER');
+  const etcd = vars.get('ETCD');
+  const kubectl = vars.get('KUBECTL');
+  if (!kubeApiserver || !etcd || !kubectl) {
+    throw new Error(`scripts/controlplane-build.sh printed no binary paths:\n${stdout}`);
+  }
+  return { kubeApiserver, etcd, kubectl };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KubectlResult> {
+  return new Promise((resolve, reject) => {
+    const child = execFile(
+      cmd,
+      args,
+      { cwd: opts.cwd, env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err && typeof (err as NodeJS.ErrnoException).code === 'string') {
+          // spawn failure (ENOENT, ...), not a non-zero exit
+          reject(err);
+          return;
+        }
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ stdout, stderr, code: err?.killed ? 124 : code });
+      },
+    );
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+  });
+}
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  let r: KubectlResult;
+  try {
+    r = await run('openssl', args, { cwd });
+  } catch (err) {
+    throw new Error(`cannot run the openssl CLI (needed to make test certificates): ${String(err)}`);
+  }
+  if (r.code !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${r.stderr}`);
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const srv = net.createServer();
+      servers.push(srv);
+      await new Promise<void>((resolve, reject) => {
+        srv.once('error', reject);
+        srv.listen(0, '127.0.0.1', () => resolve());
+      });
+      ports.push((srv.address() as net.AddressInfo).port);
+    }
+    return ports;
+  } finally {
+    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function tail(file: string, lines = 30): string {
+  try {
+    return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9:._@-]*$/;
+
+/** A DNS-1123 label: `<prefix>-<time>-<random>`, at most 63 characters. */
+export function uniqueName(prefix = 'test'): string {
+  const clean = prefix.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, '') || 'test';
+  const suffix = `${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
+  return `${clean.slice(0, 62 - suffix.length)}-${suffix}`.replace(/^-+/, '');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificates (keys from node:crypto, X.509 from the openssl CLI; Node cannot sign certificates)
+
+interface Pki {
+  dir: string;
+  caCert: string;
+  caKey: string;
+}
+
+function ecKeyPem(): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+async function makeCa(dir: string): Promise<Pki> {
+  const caKey = path.join(dir, 'ca.key');
+  const caCert = path.join(dir, 'ca.crt');
+  const cnf = path.join(dir, 'ca.cnf');
+  await writeFile(caKey, ecKeyPem(), { mode: 0o600 });
+  await writeFile(
+    cnf,
+    [
+      '[req]',
+      'distinguished_name = dn',
+      'prompt = no',
+      '[dn]',
+      `CN = bulwark-test-ca-${randomBytes(4).toString('hex')}`,
+      '[v3_ca]',
+      'basicConstraints = critical,CA:TRUE',
+      'keyUsage = critical,keyCertSign,cRLSign,digitalSignature',
+      'subjectKeyIdentifier = hash',
+      '',
+    ].join('\n'),
+  );
+  await openssl(['req', '-x509', '-new', '-sha256', '-days', '365', '-key', caKey, '-out', caCert, '-config', cnf, '-extensions', 'v3_ca'], dir);
+  return { dir, caCert, caKey };
+}
+
+async function issue(
+  pki: Pki,
+  base: string,
+  subject: { cn: string; orgs?: string[] },
+  kind: 'server' | 'client',
+  sans: string[] = [],
+): Promise<{ certFile: string; keyFile: string; certPem: string; keyPem: string }> {
+  const keyFile = path.join(pki.dir, `${base}.key`);
+  const certFile = path.join(pki.dir, `${base}.crt`);
+  const csr = path.join(pki.dir, `${base}.csr`);
+  const cnf = path.join(pki.dir, `${base}.cnf`);
+  const keyPem = ecKeyPem();
+  await writeFile(keyFile, keyPem, { mode: 0o600 });
+  const lines = ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]'];
+  (subject.orgs ?? []).forEach((o, i) => lines.push(`${i}.O = ${o}`));
+  lines.push(`CN = ${subject.cn}`);
+  lines.push('[ext]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment');
+  lines.push(`extendedKeyUsage = ${kind === 'server' ? 'serverAuth' : 'clientAuth'}`);
+  if (sans.length > 0) lines.push(`subjectAltName = ${sans.join(',')}`);
+  lines.push('');
+  await writeFile(cnf, lines.join('\n'));
+  await openssl(['req', '-new', '-key', keyFile, '-out', csr, '-config', cnf], pki.dir);
+  await openssl(
+    [
+      'x509', '-req', '-sha256', '-days', '365', '-in', csr, '-CA', pki.caCert, '-CAkey', pki.caKey,
+      '-set_serial', `0x${randomBytes(12).toString('hex')}`, '-out', certFile, '-extfile', cnf, '-extensions', 'ext',
+    ],
+    pki.dir,
+  );
+  await rm(csr, { force: true });
+  return { certFile, keyFile, certPem: await readFile(certFile, 'utf8'), keyPem };
+}
+
+function kubeconfigYaml(server: string, caPem: string, user: string, certPem: string, keyPem: string): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  return [
+    'apiVersion: v1',
+    'kind: Config',
+    'clusters:',
+    '- name: bulwark-test',
+    '  cluster:',
+    `    server: ${server}`,
+    `    certificate-authority-data: ${b64(caPem)}`,
+    'users:',
+    `- name: ${JSON.stringify(user)}`,
+    '  user:',
+    `    client-certificate-data: ${b64(certPem)}`,
+    `    client-key-data: ${b64(keyPem)}`,
+    'contexts:',
+    '- name: bulwark-test',
+    '  context:',
+    '    cluster: bulwark-test',
+    `    user: ${JSON.stringify(user)}`,
+    'current-context: bulwark-test',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process management: every child leads its own process group, which is what gets killed.
+
+const live = new Set<{ pgids: number[]; dir: string | undefined; reaper: number | undefined }>();
+let handlersInstalled = false;
+
+function killGroup(pgid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  // Synchronous last resort: normal exit, process.exit(), uncaught exceptions.
+  process.on('exit', () => {
+    for (const entry of live) {
+      for (const g of entry.pgids) killGroup(g, 'SIGKILL');
+      if (entry.reaper) killGroup(entry.reaper, 'SIGKILL');
+      if (entry.dir) {
+        try {
+          fs.rmSync(entry.dir, { recursive: true, force: true });
+        } catch {
+          /* ignore */
+        }
+      }
+    }
+    live.clear();
+  });
+  const onSignal = (sig: NodeJS.Signals, code: number) => {
+    process.once(sig, () => {
+      // The 'exit' handler does the cleanup.
+      process.exit(128 + code);
+    });
+  };
+  onSignal('SIGINT', 2);
+  onSignal('SIGTERM', 15);
+  onSignal('SIGHUP', 1);
+}
+
+/**
+ * A detached shell that waits for this Node process to die, then kills the control plane's
+ * process groups and removes its directory: covers SIGKILL of the test process, which no
+ * handler can catch.
+ */
+function startReaper(pgids: number[], dir: string | undefined): number | undefined {
+  const script =
+    'parent=$1; dir=$2; shift 2\n' +
+    'while kill -0 "$parent" 2>/dev/null; do sleep 1; done\n' +
+    'for g in "$@"; do kill -TERM -"$g" 2>/dev/null; done\n' +
+    'sleep 3\n' +
+    'for g in "$@"; do kill -KILL -"$g" 2>/dev/null; done\n' +
+    'if [ -n "$dir" ]; then rm -rf "$dir"; fi\n';
+  const child = spawn('/bin/sh', ['-c', script, 'bulwark-reaper', String(process.pid), dir ?? '', ...pgids.map(String)], {
+    detached: true,
+    stdio: 'ignore',
+  });
+  child.on('error', () => {});
+  child.unref();
+  return child.pid;
+}
+
+function spawnLogged(bin: string, args: string[], logFile: string, detached: boolean): ChildProcess {
+  const fd = fs.openSync(logFile, 'a');
+  try {
+    fs.writeSync(fd, `# ${bin} ${args.join(' ')}\n`);
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+    child.on('error', () => {});
+    if (detached) child.unref();
+    return child;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function exited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+async function waitExit(child: ChildProcess, pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (exited(child) || !alive(pid)) return true;
+    await sleep(50);
+  }
+  return exited(child) || !alive(pid);
+}
+
+/** True if a process with this pid exists (and is not a zombie). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Stops a process group: SIGTERM, then SIGKILL after `graceMs`. */
+export async function stopGroup(pgid: number, graceMs = 10_000): Promise<void> {
+  killGroup(pgid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (!groupAlive(pgid)) return;
+    await sleep(50);
+  }
+  killGroup(pgid, 'SIGKILL');
+  const hard = Date.now() + 5_000;
+  while (Date.now() < hard && groupAlive(pgid)) await sleep(50);
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  // kill(0) succeeds for zombies; look for a live member.
+  try {
+    for (const entry of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      let stat: string;
+      try {
+        stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      } catch {
+        continue;
+      }
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (rest[2] === String(pgid) && rest[0] !== 'Z') return true;
+    }
+    return false;
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTPS to the API server
+
+function apiRequest(
+  port: number,
+  tls: { ca: string; cert: string; key: string },
+  method: string,
+  apiPath: string,
+  body?: unknown,
+  timeoutMs = 15_000,
+): Promise<ApiResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    const req = https.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: apiPath,
+        method,
+        ca: tls.ca,
+        cert: tls.cert,
+        key: tls.key,
+        agent: false,
+        timeout: timeoutMs,
+        headers: {
+          Accept: 'application/json',
+          ...(payload !== undefined ? { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        let data = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (data += d));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: data, json: <T>() => JSON.parse(data) as T }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`${method} ${apiPath}: timed out`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+let etcdNoFsync: Promise<boolean> | undefined;
+
+function etcdSupportsNoFsync(etcd: string): Promise<boolean> {
+  etcdNoFsync ??= run(etcd, ['--help'], { timeoutMs: 15_000 }).then(
+    (r) => `${r.stdout}\n${r.stderr}`.includes('--unsafe-no-fsync'),
+    () => false,
+  );
+  return etcdNoFsync;
+}
+
+/** The `cluster up` state file, if any, and whether its processes are alive. */
+export interface ControlPlaneRunState {
+  dir: string;
+  kubeconfigPath: string;
+  server: string;
+  pids: { etcd: number; kubeApiserver: number };
+  startedAt: string;
+}
+
+export function stateFile(): string {
+  return path.join(runDir(), 'state.json');
+}
+
+export function readControlPlaneRunState(): ControlPlaneRunState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(stateFile(), 'utf8')) as ControlPlaneRunState;
+  } catch {
+    return undefined;
+  }
+}
+
+function clusterUpIsLive(): boolean {
+  const st = readControlPlaneRunState();
+  return !!st && (alive(st.pids.kubeApiserver) || alive(st.pids.etcd));
+}
+
+/** Starts etcd and kube-apiserver, waits until the API is ready, and returns a handle. */
+export async function startControlPlane(opts: StartOptions = {}): Promise<ControlPlane> {
+  const binaries = await ensureBinaries();
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir !== undefined ? path.resolve(opts.dir) : await mkdtemp(path.join(os.tmpdir(), 'bulwark-cp-'));
+  await mkdir(dir, { recursive: true });
+  const detached = opts.detached ?? false;
+  const keepDir = opts.keepDir ?? process.env.BULWARK_KEEP_CONTROLPLANE === '1';
+  const removeDirOnStop = ownDir && !keepDir;
+  const timeoutMs = opts.startTimeoutMs ?? 120_000;
+
+  let lastErr: unknown;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      return await startOnce(binaries, dir, removeDirOnStop, detached, timeoutMs, opts);
+    } catch (err) {
+      lastErr = err;
+      // Another process may have taken a port between choosing and binding it: try again.
+      if (!(err instanceof PortInUseError)) break;
+    }
+  }
+  if (removeDirOnStop) await rm(dir, { recursive: true, force: true });
+  throw lastErr;
+}
+
+class PortInUseError extends Error {}
+
+async function startOnce(
+  binaries: Binaries,
+  dir: string,
+  removeDirOnStop: boolean,
+  detached: boolean,
+  timeoutMs: number,
+  opts: StartOptions,
+): Promise<ControlPlane> {
+  const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
+  const pkiDir = path.join(dir, 'pki');
+  const etcdData = path.join(dir, 'etcd-data');
+  const certDir = path.join(dir, 'apiserver-certs');
+  await rm(etcdData, { recursive: true, force: true });
+  await mkdir(pkiDir, { recursive: true });
+  await mkdir(certDir, { recursive: true });
+  await mkdir(etcdData, { recursive: true, mode: 0o700 });
+
+  // One CA signs the serving certificate and the client certificates (it is the --client-ca-file).
+  const pki = await makeCa(pkiDir);
+  const caPem = await readFile(pki.caCert, 'utf8');
+  const serving = await issue(pki, 'apiserver', { cn: 'kube-apiserver' }, 'server', [
+    'IP:127.0.0.1',
+    'DNS:localhost',
+    'IP:10.0.0.1',
+    'DNS:kubernetes',
+    'DNS:kubernetes.default',
+    'DNS:kubernetes.default.svc',
+    'DNS:kubernetes.default.svc.cluster.local',
+  ]);
+  const admin = await issue(pki, 'admin', { cn: 'admin', orgs: ['system:masters'] }, 'client');
+  // Service-account token signing key pair.
+  const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const saKey = path.join(pkiDir, 'sa-signer.key');
+  const saPub = path.join(pkiDir, 'sa-signer.pub');
+  await writeFile(saKey, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  await writeFile(saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+
+  const server = `https://127.0.0.1:${apiPort}`;
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const peerUrl = `http://127.0.0.1:${peerPort}`;
+  const kubeconfigPath = path.join(dir, 'kubeconfig');
+  await writeFile(kubeconfigPath, kubeconfigYaml(server, caPem, 'admin', admin.certPem, admin.keyPem), { mode: 0o600 });
+
+  const etcdArgs = [
+    '--name=bulwark-test',
+    `--data-dir=${etcdData}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=${peerUrl}`,
+    `--initial-advertise-peer-urls=${peerUrl}`,
+    `--initial-cluster=bulwark-test=${peerUrl}`,
+    '--listen-metrics-urls=',
+    '--log-level=warn',
+  ];
+  if (await etcdSupportsNoFsync(binaries.etcd)) etcdArgs.push('--unsafe-no-fsync=true');
+
+  const apiArgs = [
+    `--etcd-servers=${etcdUrl}`,
+    `--cert-dir=${certDir}`,
+    `--tls-cert-file=${serving.certFile}`,
+    `--tls-private-key-file=${serving.keyFile}`,
+    `--client-ca-file=${pki.caCert}`,
+    '--authorization-mode=RBAC',
+    `--secure-port=${apiPort}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    // Loopback only. kube-apiserver refuses a loopback --advertise-address with the default
+    // (lease) endpoint reconciler ("may not be in the loopback range"); nothing here routes to the
+    // `kubernetes` Service, so don't reconcile its endpoints.
+    '--endpoint-reconciler-type=none',
+    '--service-cluster-ip-range=10.0.0.0/24',
+    '--allow-privileged=true',
+    // As envtest: no controller creates the default ServiceAccount, so don't require it.
+    '--disable-admission-plugins=ServiceAccount',
+    `--service-account-issuer=${server}/`,
+    `--service-account-key-file=${saPub}`,
+    `--service-account-signing-key-file=${saKey}`,
+    ...(opts.apiserverArgs ?? []),
+  ];
+
+  const etcdLog = path.join(dir, 'etcd.log');
+  const apiLog = path.join(dir, 'kube-apiserver.log');
+  const procs: ChildProcess[] = [];
+  const entry = { pgids: [] as number[], dir: removeDirOnStop ? dir : undefined, reaper: undefined as number | undefined };
+  if (!detached) {
+    installExitHandlers();
+    live.add(entry);
+  }
+  const abort = async () => {
+    for (const p of procs.slice().reverse()) if (p.pid) await stopGroup(p.pid, 5_000);
+    if (entry.reaper) killGroup(entry.reaper, 'SIGKILL');
+    live.delete(entry);
+  };
+  const failIfExited = (child: ChildProcess, name: string, log: string) => {
+    if (!exited(child)) return;
+    const text = tail(log, 40);
+    const msg = `${name} exited (${child.exitCode ?? child.signalCode}) while starting; last lines of ${log}:\n${text}`;
+    if (/address already in use/i.test(text)) throw new PortInUseError(msg);
+    throw new Error(msg);
+  };
+
+  try {
+    const etcd = spawnLogged(binaries.etcd, etcdArgs, etcdLog, detached);
+    procs.push(etcd);
+    if (!etcd.pid) throw new Error(`could not start ${binaries.etcd}`);
+    entry.pgids.push(etcd.pid);
+
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      failIfExited(etcd, 'etcd', etcdLog);
+      try {
+        const r = await fetch(`${etcdUrl}/health`, { signal: AbortSignal.timeout(2_000) });
+        const j = (await r.json()) as { health?: string };
+        if (j.health === 'true') break;
+      } catch {
+        /* not yet */
+      }
+      if (Date.now() > deadline) throw new Error(`etcd did not become healthy; last lines of ${etcdLog}:\n${tail(etcdLog)}`);
+      await sleep(100);
+    }
+
+    const api = spawnLogged(binaries.kubeApiserver, apiArgs, apiLog, detached);
+    procs.push(api);
+    if (!api.pid) throw new Error(`could not start ${binaries.kubeApiserver}`);
+    entry.pgids.push(api.pid);
+    if (!detached) entry.reaper = startReaper(entry.pgids, entry.dir);
+
+    const tls = { ca: caPem, cert: admin.certPem, key: admin.keyPem };
+    let last = '';
+    for (;;) {
+      failIfExited(api, 'kube-apiserver', apiLog);
+      failIfExited(etcd, 'etcd', etcdLog);
+      try {
+        const r = await apiRequest(apiPort, tls, 'GET', '/readyz', undefined, 5_000);
+        if (r.status === 200) {
+          const ns = await apiRequest(apiPort, tls, 'GET', '/api/v1/namespaces/default', undefined, 5_000);
+          if (ns.status === 200) break;
+          last = `GET /api/v1/namespaces/default: ${ns.status}`;
+        } else {
+          last = `GET /readyz: ${r.status} ${r.body.slice(0, 2000)}`;
+        }
+      } catch (err) {
+        last = String(err);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (${last}); last lines of ${apiLog}:\n${tail(apiLog)}`);
+      }
+      await sleep(200);
+    }
+
+    // Publish the kubeconfig for manual use, without taking over a `cluster up` cluster's file.
+    let published: string | undefined;
+    const kubeconfigText = await readFile(kubeconfigPath, 'utf8');
+    if (opts.publishKubeconfig !== false) {
+      const target = opts.publishKubeconfig ?? path.join(runDir(), 'kubeconfig');
+      if (opts.publishKubeconfig !== undefined || detached || !clusterUpIsLive()) {
+        await mkdir(path.dirname(target), { recursive: true });
+        await writeFile(target, kubeconfigText, { mode: 0o600 });
+        published = target;
+      }
+    }
+
+    return makeHandle({
+      dir, binaries, server, caPem, admin, kubeconfigPath, apiPort, etcdUrl, pki,
+      etcd, api, entry, removeDirOnStop, published, kubeconfigText,
+    });
+  } catch (err) {
+    await abort();
+    throw err;
+  }
+}
+
+function makeHandle(s: {
+  dir: string;
+  binaries: Binaries;
+  server: string;
+  caPem: string;
+  admin: { certPem: string; keyPem: string };
+  kubeconfigPath: string;
+  apiPort: number;
+  etcdUrl: string;
+  pki: Pki;
+  etcd: ChildProcess;
+  api: ChildProcess;
+  entry: { pgids: number[]; dir: string | undefined; reaper: number | undefined };
+  removeDirOnStop: boolean;
+  published: string | undefined;
+  kubeconfigText: string;
+}): ControlPlane {
+  const kubectlCache = path.join(s.dir, 'kubectl-cache');
+  const adminTls = { ca: s.caPem, cert: s.admin.certPem, key: s.admin.keyPem };
+  let stopping: Promise<void> | undefined;
+  let userSeq = 0;
+
+  const cp: ControlPlane = {
+    dir: s.dir,
+    kubeconfigPath: s.kubeconfigPath,
+    server: s.server,
+    caPem: s.caPem,
+    adminCertPem: s.admin.certPem,
+    adminKeyPem: s.admin.keyPem,
+    binaries: s.binaries,
+    pids: { etcd: s.etcd.pid ?? 0, kubeApiserver: s.api.pid ?? 0 },
+    etcdUrl: s.etcdUrl,
+
+    async kubectl(args, o = {}) {
+      const kubeconfig = o.kubeconfig ?? o.user?.kubeconfigPath ?? s.kubeconfigPath;
+      const env = { ...process.env, KUBECONFIG: kubeconfig };
+      const r = await run(s.binaries.kubectl, [`--kubeconfig=${kubeconfig}`, `--cache-dir=${kubectlCache}`, ...args], {
+        input: o.input,
+        timeoutMs: o.timeoutMs ?? 60_000,
+        env,
+      });
+      if (o.check && r.code !== 0) {
+        throw new Error(`kubectl ${args.join(' ')} exited ${r.code}:\n${r.stderr}${r.stdout}`);
+      }
+      return r;
+    },
+
+    request(method, apiPath, body, o = {}) {
+      const tls = o.user ? { ca: s.caPem, cert: o.user.certPem, key: o.user.keyPem } : adminTls;
+      return apiRequest(s.apiPort, tls, method, apiPath, body);
+    },
+
+    async createNamespace(prefix = 'test') {
+      const name = uniqueName(prefix);
+      const r = await cp.request('POST', '/api/v1/namespaces', {
+        apiVersion: 'v1',
+        kind: 'Namespace',
+        metadata: { name, labels: { 'bulwark.dev/test': 'true' } },
+      });
+      if (r.status !== 201) throw new Error(`creating namespace ${name}: HTTP ${r.status} ${r.body}`);
+      return name;
+    },
+
+    async createUser(name, groups = []) {
+      if (!NAME_RE.test(name) || !groups.every((g) => NAME_RE.test(g))) {
+        throw new Error(`user and group names must match ${NAME_RE}`);
+      }
+      const base = `user-${++userSeq}-${name.replace(/[^A-Za-z0-9_-]/g, '_')}`;
+      const c = await issue(s.pki, base, { cn: name, orgs: groups }, 'client');
+      const kubeconfigPath = path.join(s.dir, `${base}.kubeconfig`);
+      await writeFile(kubeconfigPath, kubeconfigYaml(s.server, s.caPem, name, c.certPem, c.keyPem), { mode: 0o600 });
+      return { name, groups, certPem: c.certPem, keyPem: c.keyPem, kubeconfigPath };
+    },
+
+    stop() {
+      stopping ??= (async () => {
+        if (s.entry.reaper) killGroup(s.entry.reaper, 'SIGKILL');
+        if (s.api.pid) await stopGroup(s.api.pid);
+        if (s.etcd.pid) await stopGroup(s.etcd.pid);
+        await Promise.all([waitExit(s.api, s.api.pid ?? 0, 2_000), waitExit(s.etcd, s.etcd.pid ?? 0, 2_000)]);
+        live.delete(s.entry);
+        if (s.published) {
+          try {
+            if ((await readFile(s.published, 'utf8')) === s.kubeconfigText) await rm(s.published, { force: true });
+          } catch {
+            /* gone already */
+          }
+        }
+        if (s.removeDirOnStop) await rm(s.dir, { recursive: true, force: true });
+      })();
+      return stopping;
+    },
+  };
+  return cp;
+}
