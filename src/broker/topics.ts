@@ -7,8 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assignPartitions, findTopic, topicConfigProblem, topicNameProblem, type BrokerInfo, type ClusterState, type TopicConfig, type TopicState } from '../cluster/index.ts';
-import { writeFileAtomic } from '../lib/index.ts';
+import { assignPartitions, clusterStateSchema, findTopic, topicConfigProblem, topicNameProblem, type BrokerInfo, type ClusterState, type TopicConfig, type TopicState } from '../cluster/index.ts';
+import { BulwarkError, writeFileAtomic } from '../lib/index.ts';
 import type { LogStore, Partition, PartitionConfig, RecoveryReport } from '../log/index.ts';
 
 export type TopicResult = { ok: true; topic: TopicState } | { ok: false; reason: 'exists' | 'invalid-name' | 'invalid-partitions' | 'invalid-config'; message: string };
@@ -44,7 +44,7 @@ export class TopicManager {
     const dir = join(store.dataDir, '__cluster');
     mkdirSync(dir, { recursive: true });
     this.#path = join(dir, 'state.json');
-    const saved = existsSync(this.#path) ? (JSON.parse(readFileSync(this.#path, 'utf8')) as ClusterState) : undefined;
+    const saved = existsSync(this.#path) ? readSavedState(this.#path) : undefined;
     this.#state = { clusterId: saved?.clusterId ?? clusterId, version: saved?.version ?? 0, controllerId: self.id, brokers: [self], topics: saved?.topics ?? [] };
     for (const t of this.#state.topics) {
       for (const p of t.partitions) this.reports.push(this.#store.openPartition(t.name, p.partition, partitionConfigFor(t.config, defaults)).report);
@@ -96,4 +96,20 @@ export class TopicManager {
     this.#state = next;
   }
 
+}
+
+/** The saved ClusterState, parsed: a file that is not one refuses to start rather than guessing. */
+function readSavedState(path: string): ClusterState {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: path, position: 0, detail: `not JSON: ${(err as Error).message}` });
+  }
+  const r = clusterStateSchema.safeParse(parsed);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: path, position: 0, detail: `not a cluster state: ${issue.path.join('.') || '(root)'}: ${issue.message}` });
+  }
+  return r.data;
 }

@@ -2,6 +2,7 @@
 // the operator (clustered) or the broker itself (standalone) owns the one current value and
 // pushes it to every broker, which answers Metadata and FindCoordinator from it and takes writes
 // only for partitions it leads at the current epoch.
+import { z } from 'zod';
 import { TOPIC_NAME } from '../lib/index.ts';
 
 export interface BrokerInfo {
@@ -40,6 +41,24 @@ export interface ClusterState {
   brokers: BrokerInfo[];
   topics: TopicState[];
 }
+
+const brokerId = z.number().int().min(0);
+
+/** The ClusterState as it crosses a boundary (a file, a push): parsed, never cast. */
+export const clusterStateSchema = z.strictObject({
+  clusterId: z.string().min(1),
+  version: z.number().int().min(0),
+  controllerId: brokerId,
+  brokers: z.array(z.strictObject({ id: brokerId, host: z.string().min(1), port: z.number().int().min(0).max(65535), rack: z.string().nullable() })),
+  topics: z.array(
+    z.strictObject({
+      name: z.string().regex(TOPIC_NAME),
+      id: z.string().regex(/^[0-9a-f]{32}$/),
+      partitions: z.array(z.strictObject({ partition: z.number().int().min(0), leader: brokerId, leaderEpoch: z.number().int().min(0), replicas: z.array(brokerId), isr: z.array(brokerId) })),
+      config: z.record(z.string(), z.string()),
+    }),
+  ),
+}) satisfies z.ZodType<ClusterState>;
 
 export function findTopic(state: ClusterState, name: string): TopicState | undefined {
   return state.topics.find((t) => t.name === name);
