@@ -8,7 +8,7 @@
 // Contract:
 // - Builds ONE RecordBatch v2 (buildRecordBatch: CRC-32C, no compression, no key, values of
 //   deterministic pseudo-random bytes, producer id -1: not idempotent), wraps it in ONE Produce
-//   request (v8 by default, acks=1, partition 0) with the codec of src/broker/kafka/protocol, and
+//   request (v8 by default, acks=1, partition 0) with the codec of src/kafka, and
 //   copies that frame into one buffer per in-flight slot. Sending a slot rewrites only its
 //   4-byte correlation id, and only after the slot's previous response arrived (by then the
 //   broker has read every byte of it, so the socket no longer holds it).

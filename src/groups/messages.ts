@@ -3,7 +3,7 @@
 // without throttleTimeMs or header fields. Fields that only later versions carry are optional
 // here and take the default the definition gives when absent. Error codes are Kafka's
 // (error-codes.ts). int64 fields are JavaScript numbers and bytes are Buffers, as in the codec
-// (src/broker/kafka/protocol), which fills absent fields with their defaults.
+// (src/kafka), which fills absent fields with their defaults.
 
 /** What JoinGroup needs from the request header and the connection. */
 export interface JoinGroupContext {
