@@ -182,6 +182,18 @@ describe('pki: issued certificates', () => {
     assert.equal(new X509Certificate(leaf.certPem).validTo, new X509Certificate(ca.certPem).validTo);
   });
 
+  test('organizations go into the subject before the CN (Kubernetes reads them as groups); the clock is injected', async () => {
+    const now = new Date('2030-01-01T00:00:00Z');
+    const futureCa = await createCa({ commonName: 'future', validDays: 30, now });
+    const leaf = await issueCertificate({ ca: futureCa, commonName: 'admin', organizations: ['system:masters', 'ops'], usage: 'client', validDays: 1, now });
+    const cert = new X509Certificate(leaf.certPem);
+    assert.equal(cert.subject, 'O=system:masters\nO=ops\nCN=admin');
+    assert.equal(new Date(cert.validFrom).toISOString(), '2029-12-31T23:55:00.000Z');
+    const oldCa = await createCa({ commonName: 'then', validDays: 1, now: new Date('2020-06-01T00:00:00Z') });
+    assert.equal(new Date(new X509Certificate(oldCa.certPem).validTo).toISOString(), '2020-06-02T00:00:00.000Z');
+    await assert.rejects(issueCertificate({ ca, commonName: 'x', organizations: [''], usage: 'client', validDays: 1 }), (err) => isBulwarkError(err, 'BWK_ERR_PKI_REQUEST_INVALID') && /organizations\[0\]/.test(err.message));
+  });
+
   test('bad requests and unusable CAs are refused with a code naming the problem, and no key material', async () => {
     const bad = [
       { commonName: '', detail: /commonName/ },

@@ -48,8 +48,12 @@ export interface IssueRequest {
   uris?: string[];
   usage: CertificateUsage;
   validDays: number;
-  /** Start of validity; default five minutes ago. */
+  /** Start of validity; default five minutes before `now`. */
   notBefore?: Date;
+  /** Subject O attributes (Kubernetes reads them as groups, e.g. `system:masters`). */
+  organizations?: string[];
+  /** The current time (default the system clock): injected so renewal logic can be table-tested. */
+  now?: Date;
 }
 
 const DAY_MS = 86_400_000;
@@ -60,11 +64,11 @@ const DNS_NAME = /^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 /** A self-signed CA, valid for `validDays` from now (backdated five minutes). */
-export async function createCa(options: { commonName: string; validDays: number }): Promise<PemPair> {
+export async function createCa(options: { commonName: string; validDays: number; now?: Date }): Promise<PemPair> {
   checkCommonName(options.commonName);
   checkValidDays(options.validDays);
   const keys = await generateKeyPair();
-  const notBefore = new Date(Date.now() - BACKDATE_MS);
+  const notBefore = new Date((options.now ?? new Date()).getTime() - BACKDATE_MS);
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
     {
       serialNumber: randomSerial(),
@@ -102,10 +106,14 @@ export async function issueCertificate(request: IssueRequest): Promise<PemPair> 
   });
   if (!['server', 'client', 'both'].includes(request.usage)) invalidRequest('usage must be server, client or both');
   if (request.notBefore !== undefined && Number.isNaN(request.notBefore.getTime())) invalidRequest('notBefore is not a valid date');
+  const organizations = request.organizations ?? [];
+  organizations.forEach((o, i) => {
+    if (typeof o !== 'string' || o.length === 0 || o.length > MAX_CN || CONTROL.test(o)) invalidRequest(`organizations[${i}] must be 1 to ${MAX_CN} printable characters`);
+  });
 
   const ca = await loadCa(request.ca);
   const keys = await generateKeyPair();
-  const notBefore = request.notBefore ?? new Date(Date.now() - BACKDATE_MS);
+  const notBefore = request.notBefore ?? new Date((request.now ?? new Date()).getTime() - BACKDATE_MS);
   const wanted = notBefore.getTime() + (request.notBefore ? 0 : BACKDATE_MS) + request.validDays * DAY_MS;
   const notAfter = new Date(Math.min(wanted, ca.notAfter.getTime()));
   if (notAfter <= notBefore) invalidRequest('the CA expires before the certificate would become valid');
@@ -128,7 +136,7 @@ export async function issueCertificate(request: IssueRequest): Promise<PemPair> 
   const cert = await x509.X509CertificateGenerator.create(
     {
       serialNumber: randomSerial(),
-      subject: subjectName(request.commonName),
+      subject: subjectName(request.commonName, organizations),
       // The CA's subject exactly as encoded, so that issuer and subject compare byte for byte.
       issuer: ca.cert.subjectName,
       notBefore,
@@ -363,8 +371,8 @@ function randomSerial(): string {
  * if it were an RFC 4514 string (a CN of `a "b"` would become `b`); given as an object, it is
  * encoded as is.
  */
-function subjectName(commonName: string): import('@peculiar/x509').Name {
-  return new x509.Name([{ CN: [{ utf8String: commonName }] }]);
+function subjectName(commonName: string, organizations: readonly string[] = []): import('@peculiar/x509').Name {
+  return new x509.Name([...organizations.map((o) => ({ O: [{ utf8String: o }] })), { CN: [{ utf8String: commonName }] }]);
 }
 
 function checkCommonName(cn: unknown): void {

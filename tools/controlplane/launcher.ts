@@ -22,6 +22,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createCa, issueCertificate, type PemPair } from '../../src/pki/index.ts';
 
 export interface Binaries {
   kubeApiserver: string;
@@ -190,16 +191,6 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; 
   });
 }
 
-async function openssl(args: string[], cwd: string): Promise<void> {
-  let r: KubectlResult;
-  try {
-    r = await run('openssl', args, { cwd });
-  } catch (err) {
-    throw new Error(`cannot run the openssl CLI (needed to make test certificates): ${String(err)}`);
-  }
-  if (r.code !== 0) throw new Error(`openssl ${args.join(' ')} failed:\n${r.stderr}`);
-}
-
 async function freePorts(n: number): Promise<number[]> {
   const servers: net.Server[] = [];
   try {
@@ -239,43 +230,24 @@ export function uniqueName(prefix = 'test'): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Certificates (keys from node:crypto, X.509 from the openssl CLI; Node cannot sign certificates)
+
+// Certificates, made with Bulwark's own PKI (src/pki): ECDSA P-256, the CA signs all of them.
 
 interface Pki {
   dir: string;
   caCert: string;
-  caKey: string;
-}
-
-function ecKeyPem(): string {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+  ca: PemPair;
 }
 
 async function makeCa(dir: string): Promise<Pki> {
-  const caKey = path.join(dir, 'ca.key');
+  const ca = await createCa({ commonName: `bulwark-test-ca-${randomBytes(4).toString('hex')}`, validDays: 365 });
   const caCert = path.join(dir, 'ca.crt');
-  const cnf = path.join(dir, 'ca.cnf');
-  await writeFile(caKey, ecKeyPem(), { mode: 0o600 });
-  await writeFile(
-    cnf,
-    [
-      '[req]',
-      'distinguished_name = dn',
-      'prompt = no',
-      '[dn]',
-      `CN = bulwark-test-ca-${randomBytes(4).toString('hex')}`,
-      '[v3_ca]',
-      'basicConstraints = critical,CA:TRUE',
-      'keyUsage = critical,keyCertSign,cRLSign,digitalSignature',
-      'subjectKeyIdentifier = hash',
-      '',
-    ].join('\n'),
-  );
-  await openssl(['req', '-x509', '-new', '-sha256', '-days', '365', '-key', caKey, '-out', caCert, '-config', cnf, '-extensions', 'v3_ca'], dir);
-  return { dir, caCert, caKey };
+  await writeFile(caCert, ca.certPem);
+  await writeFile(path.join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
+  return { dir, caCert, ca };
 }
 
+/** `sans` as `DNS:name` or `IP:address`. */
 async function issue(
   pki: Pki,
   base: string,
@@ -283,30 +255,14 @@ async function issue(
   kind: 'server' | 'client',
   sans: string[] = [],
 ): Promise<{ certFile: string; keyFile: string; certPem: string; keyPem: string }> {
+  const dnsNames = sans.filter((x) => x.startsWith('DNS:')).map((x) => x.slice(4));
+  const ipAddresses = sans.filter((x) => x.startsWith('IP:')).map((x) => x.slice(3));
+  const pair = await issueCertificate({ ca: pki.ca, commonName: subject.cn, organizations: subject.orgs ?? [], dnsNames, ipAddresses, usage: kind, validDays: 365 });
   const keyFile = path.join(pki.dir, `${base}.key`);
   const certFile = path.join(pki.dir, `${base}.crt`);
-  const csr = path.join(pki.dir, `${base}.csr`);
-  const cnf = path.join(pki.dir, `${base}.cnf`);
-  const keyPem = ecKeyPem();
-  await writeFile(keyFile, keyPem, { mode: 0o600 });
-  const lines = ['[req]', 'distinguished_name = dn', 'prompt = no', '[dn]'];
-  (subject.orgs ?? []).forEach((o, i) => lines.push(`${i}.O = ${o}`));
-  lines.push(`CN = ${subject.cn}`);
-  lines.push('[ext]', 'basicConstraints = critical,CA:FALSE', 'keyUsage = critical,digitalSignature,keyEncipherment');
-  lines.push(`extendedKeyUsage = ${kind === 'server' ? 'serverAuth' : 'clientAuth'}`);
-  if (sans.length > 0) lines.push(`subjectAltName = ${sans.join(',')}`);
-  lines.push('');
-  await writeFile(cnf, lines.join('\n'));
-  await openssl(['req', '-new', '-key', keyFile, '-out', csr, '-config', cnf], pki.dir);
-  await openssl(
-    [
-      'x509', '-req', '-sha256', '-days', '365', '-in', csr, '-CA', pki.caCert, '-CAkey', pki.caKey,
-      '-set_serial', `0x${randomBytes(12).toString('hex')}`, '-out', certFile, '-extfile', cnf, '-extensions', 'ext',
-    ],
-    pki.dir,
-  );
-  await rm(csr, { force: true });
-  return { certFile, keyFile, certPem: await readFile(certFile, 'utf8'), keyPem };
+  await writeFile(keyFile, pair.keyPem, { mode: 0o600 });
+  await writeFile(certFile, pair.certPem);
+  return { certFile, keyFile, certPem: pair.certPem, keyPem: pair.keyPem };
 }
 
 function kubeconfigYaml(server: string, caPem: string, user: string, certPem: string, keyPem: string): string {
