@@ -22,7 +22,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey, decodeResponse, encodeRequest, type ApiKeyValue, type ApiNameOf, type RequestBodyInput, type ResponseBody } from '../src/kafka/index.ts';
 
 export const BENCH_CLIENT_ID = 'bulwark-bench-auth';
@@ -218,7 +218,7 @@ export class KafkaWire {
 /** ApiVersions, as every Kafka client sends it first; fails unless the broker accepts the versions asked for. */
 export async function apiVersions(wire: KafkaWire, need: readonly (readonly [number, number])[] = []): Promise<void> {
   const av = await wire.call(ApiKey.ApiVersions, API_VERSIONS_VERSION, {});
-  if (av.errorCode !== ErrorCode.NONE) throw new Error(`ApiVersions v${API_VERSIONS_VERSION}: error ${av.errorCode}`);
+  if (av.errorCode !== KafkaErrorCode.NONE) throw new Error(`ApiVersions v${API_VERSIONS_VERSION}: error ${av.errorCode}`);
   for (const [key, v] of need) {
     const r = av.apiKeys.find((k) => k.apiKey === key);
     if (!r || v < r.minVersion || v > r.maxVersion) throw new Error(`the broker does not accept API ${key} v${v}`);
@@ -256,16 +256,16 @@ async function authenticateStep(wire: KafkaWire, bytes: Buffer) {
 /** SaslHandshake then SaslAuthenticate until the exchange ends. */
 export async function saslLogin(wire: KafkaWire, mechanism: SaslMechanism, username: string, password: string, cache: ScramKeyCache): Promise<LoginResult> {
   const hs = await wire.call(ApiKey.SaslHandshake, SASL_HANDSHAKE_VERSION, { mechanism });
-  if (hs.errorCode !== ErrorCode.NONE) throw new Error(`SaslHandshake ${mechanism}: error ${hs.errorCode} (the broker offers ${hs.mechanisms.join(', ')})`);
+  if (hs.errorCode !== KafkaErrorCode.NONE) throw new Error(`SaslHandshake ${mechanism}: error ${hs.errorCode} (the broker offers ${hs.mechanisms.join(', ')})`);
   if (mechanism === 'PLAIN') {
     const r = await authenticateStep(wire, Buffer.from(`\0${username}\0${password}`, 'utf8'));
-    return r.errorCode === ErrorCode.NONE ? { ok: true } : { ok: false, errorCode: r.errorCode };
+    return r.errorCode === KafkaErrorCode.NONE ? { ok: true } : { ok: false, errorCode: r.errorCode };
   }
   const h = SCRAM_HASH[mechanism];
   const nonce = randomBytes(24).toString('base64');
   const bare = `n=${saslName(username)},r=${nonce}`;
   const first = await authenticateStep(wire, Buffer.from(`n,,${bare}`, 'utf8'));
-  if (first.errorCode !== ErrorCode.NONE) return { ok: false, errorCode: first.errorCode };
+  if (first.errorCode !== KafkaErrorCode.NONE) return { ok: false, errorCode: first.errorCode };
   const serverFirst = first.authBytes.toString('utf8');
   const attrs = new Map(serverFirst.split(',').map((a) => [a.slice(0, 1), a.slice(2)] as const));
   const combined = attrs.get('r') ?? '';
@@ -280,7 +280,7 @@ export async function saslLogin(wire: KafkaWire, mechanism: SaslMechanism, usern
   const signature = createHmac(h.alg, storedKey).update(authMessage).digest();
   for (let i = 0; i < clientKey.length; i++) clientKey[i]! ^= signature[i]!;
   const final = await authenticateStep(wire, Buffer.from(`${withoutProof},p=${clientKey.toString('base64')}`, 'utf8'));
-  if (final.errorCode !== ErrorCode.NONE) return { ok: false, errorCode: final.errorCode };
+  if (final.errorCode !== KafkaErrorCode.NONE) return { ok: false, errorCode: final.errorCode };
   const serverKey = createHmac(h.alg, salted).update('Server Key').digest();
   const expected = Buffer.from(`v=${createHmac(h.alg, serverKey).update(authMessage).digest('base64')}`, 'utf8');
   if (final.authBytes.length !== expected.length || !timingSafeEqual(final.authBytes, expected)) throw new Error('the SCRAM server signature does not verify');

@@ -26,7 +26,7 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { z } from 'zod';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey, decodeResponse, encodeRequest } from '../src/kafka/index.ts';
 import { buildRecordBatch } from '../src/log/index.ts';
 import { apiVersions, BENCH_CLIENT_ID, KafkaWire, percentiles, round, saslLogin, ScramKeyCache, type SaslMechanism } from './auth-client.ts';
@@ -35,7 +35,7 @@ import { machineBusySeconds, sampleProcessCpu, type CpuSample } from './proc.ts'
 const PRODUCE_VERSION = 8;
 const METADATA_VERSION = 4; // the first with allowAutoTopicCreation
 const FETCH_VERSION = 11;
-const RETRIABLE = new Set<number>([ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.REQUEST_TIMED_OUT]);
+const RETRIABLE = new Set<number>([KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, KafkaErrorCode.LEADER_NOT_AVAILABLE, KafkaErrorCode.NOT_LEADER_OR_FOLLOWER, KafkaErrorCode.REQUEST_TIMED_OUT]);
 const SETUP_TIMEOUT_MS = 30_000;
 
 const connection = z.strictObject({
@@ -87,7 +87,7 @@ export const loadOptionsSchema = z.discriminatedUnion('mode', [
 export type LoadOptions = z.input<typeof loadOptionsSchema>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const errorName = (code: number) => Object.entries(ErrorCode).find(([, v]) => v === code)?.[0] ?? 'unknown';
+const errorName = (code: number) => Object.entries(KafkaErrorCode).find(([, v]) => v === code)?.[0] ?? 'unknown';
 const caOf = (file: string | undefined) => (file === undefined ? undefined : readFileSync(file, 'utf8'));
 
 /** Source addresses 127.N.x.y (x 0-255, y 1-254), taken in turn. */
@@ -146,7 +146,7 @@ function produceFrame(topic: string, recordBytes: number, batchRecords: number):
 /** The error of a Produce response, or undefined when every partition succeeded. */
 function produceError(frame: Buffer): number | undefined {
   const body = decodeResponse(frame, ApiKey.Produce, PRODUCE_VERSION).body;
-  for (const t of body.responses) for (const p of t.partitionResponses) if (p.errorCode !== ErrorCode.NONE) return p.errorCode;
+  for (const t of body.responses) for (const p of t.partitionResponses) if (p.errorCode !== KafkaErrorCode.NONE) return p.errorCode;
   return undefined;
 }
 
@@ -173,7 +173,7 @@ async function ensureTopic(wire: KafkaWire, topic: string, recordBytes: number):
     const md = await wire.call(ApiKey.Metadata, METADATA_VERSION, { topics: [{ name: topic }], allowAutoTopicCreation: true });
     const t = md.topics.find((x) => x.name === topic);
     const p = t?.partitions.find((x) => x.partitionIndex === 0);
-    if (t?.errorCode === ErrorCode.NONE && p?.errorCode === ErrorCode.NONE && p.leaderId >= 0) break;
+    if (t?.errorCode === KafkaErrorCode.NONE && p?.errorCode === KafkaErrorCode.NONE && p.leaderId >= 0) break;
     const code = t?.errorCode ? t.errorCode : (p?.errorCode ?? -1);
     if (!RETRIABLE.has(code) && code !== -1) throw new Error(`Metadata for ${topic}: error ${code} (${errorName(code)})`);
     if (Date.now() > deadline) throw new Error(`topic ${topic} has no leader after ${SETUP_TIMEOUT_MS / 1000} s`);
@@ -332,7 +332,7 @@ async function consume(o: Options<'consume'>) {
       forgottenTopicsData: [],
     });
     const p = r.responses[0]?.partitions[0];
-    if (r.errorCode !== ErrorCode.NONE || !p || p.errorCode !== ErrorCode.NONE) throw new Error(`Fetch ${o.topic}@${offset}: error ${r.errorCode || p?.errorCode} (${errorName(r.errorCode || (p?.errorCode ?? -1))})`);
+    if (r.errorCode !== KafkaErrorCode.NONE || !p || p.errorCode !== KafkaErrorCode.NONE) throw new Error(`Fetch ${o.topic}@${offset}: error ${r.errorCode || p?.errorCode} (${errorName(r.errorCode || (p?.errorCode ?? -1))})`);
     const w = walkBatches(p.records ?? Buffer.alloc(0));
     if (w.nextOffset !== undefined) offset = w.nextOffset;
     if (offset >= p.highWatermark) {

@@ -29,7 +29,7 @@
 import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey, decodeRequest, decodeResponse, encodeRequest, type ProduceRequest } from '../src/kafka/index.ts';
 import { buildRecordBatch } from '../src/log/index.ts';
 import { kworkerSeconds, machineBusySeconds, sampleProcessCpu, threadDelta, type CpuSample } from './proc.ts';
@@ -39,7 +39,7 @@ export const INGEST_CLIENT_ID = 'bulwark-ingest-load';
 const CORRELATION_ID_AT = 8;
 const API_VERSIONS_VERSION = 2;
 const METADATA_VERSION = 4; // the first with allowAutoTopicCreation
-const RETRIABLE = new Set<number>([ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, ErrorCode.LEADER_NOT_AVAILABLE, ErrorCode.NOT_LEADER_OR_FOLLOWER, ErrorCode.REQUEST_TIMED_OUT]);
+const RETRIABLE = new Set<number>([KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, KafkaErrorCode.LEADER_NOT_AVAILABLE, KafkaErrorCode.NOT_LEADER_OR_FOLLOWER, KafkaErrorCode.REQUEST_TIMED_OUT]);
 const SETUP_TIMEOUT_MS = 30_000;
 /** No response at all for this long fails the run. */
 const STALL_MS = 30_000;
@@ -196,12 +196,12 @@ function roundTrip(socket: Socket, request: Buffer): Promise<Buffer> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const errorName = (code: number) => Object.entries(ErrorCode).find(([, v]) => v === code)?.[0] ?? 'unknown';
+const errorName = (code: number) => Object.entries(KafkaErrorCode).find(([, v]) => v === code)?.[0] ?? 'unknown';
 
 async function setUp(socket: Socket, o: IngestOptions, probe: Buffer): Promise<void> {
   let corr = 1_000_000_000;
   const av = decodeResponse(await roundTrip(socket, encodeRequest({ apiKey: ApiKey.ApiVersions, apiVersion: API_VERSIONS_VERSION, correlationId: corr++, clientId: INGEST_CLIENT_ID }, {})), ApiKey.ApiVersions, API_VERSIONS_VERSION).body;
-  if (av.errorCode !== ErrorCode.NONE) throw new Error(`ApiVersions v${API_VERSIONS_VERSION}: error ${av.errorCode}`);
+  if (av.errorCode !== KafkaErrorCode.NONE) throw new Error(`ApiVersions v${API_VERSIONS_VERSION}: error ${av.errorCode}`);
   for (const [key, v] of [[ApiKey.Produce, o.produceVersion], [ApiKey.Metadata, METADATA_VERSION]] as const) {
     const r = av.apiKeys.find((k) => k.apiKey === key);
     if (!r || v < r.minVersion || v > r.maxVersion) throw new Error(`the broker does not accept API ${key} v${v} (it advertises ${r ? `${r.minVersion}-${r.maxVersion}` : 'nothing'})`);
@@ -212,7 +212,7 @@ async function setUp(socket: Socket, o: IngestOptions, probe: Buffer): Promise<v
     const md = decodeResponse(await roundTrip(socket, req), ApiKey.Metadata, METADATA_VERSION).body;
     const t = md.topics.find((x) => x.name === o.topic);
     const p = t?.partitions.find((x) => x.partitionIndex === 0);
-    if (t?.errorCode === ErrorCode.NONE && p?.errorCode === ErrorCode.NONE && p.leaderId >= 0) break;
+    if (t?.errorCode === KafkaErrorCode.NONE && p?.errorCode === KafkaErrorCode.NONE && p.leaderId >= 0) break;
     const code = t?.errorCode ? t.errorCode : (p?.errorCode ?? -1);
     if (!RETRIABLE.has(code) && code !== -1) throw new Error(`Metadata for ${o.topic}: error ${code} (${errorName(code)})`);
     if (Date.now() > deadline) throw new Error(`topic ${o.topic} has no leader after ${SETUP_TIMEOUT_MS / 1000} s (last error ${code})`);
@@ -222,7 +222,7 @@ async function setUp(socket: Socket, o: IngestOptions, probe: Buffer): Promise<v
     probe.writeInt32BE(corr++, CORRELATION_ID_AT);
     const r = decodeResponse(await roundTrip(socket, probe), ApiKey.Produce, o.produceVersion).body;
     const code = r.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
-    if (code === ErrorCode.NONE) return;
+    if (code === KafkaErrorCode.NONE) return;
     if (!RETRIABLE.has(code)) throw new Error(`probe Produce to ${o.topic}: error ${code} (${errorName(code)})`);
     if (Date.now() > deadline) throw new Error(`probe Produce to ${o.topic} still fails after ${SETUP_TIMEOUT_MS / 1000} s (error ${code})`);
     await sleep(100);
@@ -350,7 +350,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestResult> {
         if (correlationId !== head.corr) throw new Error(`connection ${i}: correlation id ${correlationId}, expected ${head.corr}`);
         for (const t of body.responses) {
           for (const p of t.partitionResponses) {
-            if (p.errorCode !== ErrorCode.NONE) throw new Error(`Produce to ${t.name}-${p.index}: error ${p.errorCode} (${errorName(p.errorCode)})${p.errorMessage ? `: ${p.errorMessage}` : ''}`);
+            if (p.errorCode !== KafkaErrorCode.NONE) throw new Error(`Produce to ${t.name}-${p.index}: error ${p.errorCode} (${errorName(p.errorCode)})${p.errorMessage ? `: ${p.errorMessage}` : ''}`);
           }
         }
         onAck();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
 import { ACTIONS_BY_TYPE } from '../src/api/index.ts';
-import { ErrorCode as E } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode as E } from '../src/kafka/error-codes.ts';
 import { CLUSTER_RESOURCE, requiredPermissions } from '../src/broker/kafka/permissions.ts';
 import { ApiKey, decodeRequest, encodeRequest, SUPPORTED_VERSIONS, type ApiName } from '../src/kafka/index.ts';
 import { APIS } from '../src/kafka/registry.ts';

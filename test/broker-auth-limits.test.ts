@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { startSecureBroker, testPki, type SecureBroker } from './fixtures/auth-harness/broker.ts';
 import { kcat, kcatPlainTls, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
@@ -48,13 +48,13 @@ describe('limits', () => {
 
   test('a user with limits.produceBytesPerSecond is throttled: produce answers carry throttle_time_ms and the rate stays near the limit', async (t) => {
     const { c, code } = await tlsLogin('bulk', PASSWORDS.bulk);
-    assert.equal(code, ErrorCode.NONE);
+    assert.equal(code, KafkaErrorCode.NONE);
     const answers: { throttleTimeMs: number; bytes: number }[] = [];
     const started = Date.now();
     // As fast as the broker answers, for 3 s: 10 records of 500 bytes per request.
     while (Date.now() - started < 3000) {
       const r = await c.produce('lim-bulk', { count: 10, valueBytes: 500 });
-      assert.equal(r.errorCode, ErrorCode.NONE);
+      assert.equal(r.errorCode, KafkaErrorCode.NONE);
       answers.push({ throttleTimeMs: r.throttleTimeMs, bytes: r.batchBytes });
     }
     const elapsedS = (Date.now() - started) / 1000;
@@ -77,32 +77,32 @@ describe('limits', () => {
 
   test("a user's maxConnections refuses the extra connection's login, until one closes", async () => {
     const first = await tlsLogin('capped', PASSWORDS.capped);
-    assert.equal(first.code, ErrorCode.NONE);
-    assert.equal((await first.c.produce('lim-capped', { value: 'one' })).errorCode, ErrorCode.NONE);
+    assert.equal(first.code, KafkaErrorCode.NONE);
+    assert.equal((await first.c.produce('lim-capped', { value: 'one' })).errorCode, KafkaErrorCode.NONE);
 
     // kcat as the same user: an authentication failure, like any refused login.
     const refused = await kcat(['-b', b.bootstrap('tls'), ...kcatPlainTls('capped', PASSWORDS.capped, b.pki.caFile), '-P', '-t', 'lim-capped'], { input: 'two\n' });
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /SASL authentication error: Authentication failed/);
     const second = await tlsLogin('capped', PASSWORDS.capped);
-    assert.equal(second.code, ErrorCode.SASL_AUTHENTICATION_FAILED);
+    assert.equal(second.code, KafkaErrorCode.SASL_AUTHENTICATION_FAILED);
     await second.c.closedAt;
     const failures = (await b.auditEvents()).filter((e) => e.type === 'authentication' && e.outcome === 'failure' && e.user === 'capped');
     assert.ok(failures.length >= 2 && failures.every((e) => e.reason === 'TooManyUserConnections'), JSON.stringify(failures));
 
     // Another user is not affected; and once the first connection closes, capped logs in again.
     const other = await tlsLogin('open', PASSWORDS.open);
-    assert.equal(other.code, ErrorCode.NONE);
+    assert.equal(other.code, KafkaErrorCode.NONE);
     other.c.close();
     first.c.close();
     await first.c.closedAt;
     const deadline = Date.now() + 2000;
     let again = await tlsLogin('capped', PASSWORDS.capped);
-    while (again.code !== ErrorCode.NONE && Date.now() < deadline) {
+    while (again.code !== KafkaErrorCode.NONE && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
       again = await tlsLogin('capped', PASSWORDS.capped);
     }
-    assert.equal(again.code, ErrorCode.NONE);
+    assert.equal(again.code, KafkaErrorCode.NONE);
     again.c.close();
     assert.equal(b.broker.topics.partition('lim-capped', 0)!.nextOffset, 1, 'the refused clients wrote nothing');
   });
@@ -124,7 +124,7 @@ describe('limits', () => {
   test('failed logins from one address are answered later and later; a success resets the address', async (t) => {
     // Start clean: a success resets this address's count.
     const reset = await tlsLogin('open', PASSWORDS.open);
-    assert.equal(reset.code, ErrorCode.NONE);
+    assert.equal(reset.code, KafkaErrorCode.NONE);
     reset.c.close();
     /** One failed PLAIN login: how long the broker took to answer it. */
     const attempt = async (user: string, password: string) => {
@@ -140,7 +140,7 @@ describe('limits', () => {
     const ms: number[] = [];
     for (const user of users) {
       const r = await attempt(user, 'Wrong-Password-Pw!54');
-      assert.equal(r.code, ErrorCode.SASL_AUTHENTICATION_FAILED);
+      assert.equal(r.code, KafkaErrorCode.SASL_AUTHENTICATION_FAILED);
       ms.push(Math.round(r.ms));
     }
     t.diagnostic(`answer times of ${users.length} failed logins: ${ms.join(', ')} ms`);
@@ -149,9 +149,9 @@ describe('limits', () => {
     for (let i = 3; i < ms.length; i++) assert.ok(ms[i]! > ms[i - 1]!, `attempt ${i + 1} is answered later than attempt ${i}: ${ms.join(', ')}`);
     // The right password still logs in (after the wait), and resets the address.
     const good = await attempt('open', PASSWORDS.open);
-    assert.equal(good.code, ErrorCode.NONE);
+    assert.equal(good.code, KafkaErrorCode.NONE);
     const next = await attempt('open', 'Wrong-Password-Pw!54');
-    assert.equal(next.code, ErrorCode.SASL_AUTHENTICATION_FAILED);
+    assert.equal(next.code, KafkaErrorCode.SASL_AUTHENTICATION_FAILED);
     // Without the reset it would wait 1600 ms (the 8th failure); the verification alone takes a few ms.
     assert.ok(next.ms < 800, `after a success, a failure is answered without the backoff again (${Math.round(next.ms)} ms)`);
   });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { generateToken } from '../src/policy/credentials.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
@@ -213,7 +213,7 @@ describe('failed logins', () => {
       // The connection itself: SASL_AUTHENTICATION_FAILED, then the broker closes it.
       const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
       const failedAt = Date.now();
-      assert.equal(await raw.loginPlain(c.user, c.password), ErrorCode.SASL_AUTHENTICATION_FAILED, c.why);
+      assert.equal(await raw.loginPlain(c.user, c.password), KafkaErrorCode.SASL_AUTHENTICATION_FAILED, c.why);
       assert.ok((await raw.closedAt) - failedAt < 1000, `${c.why}: the broker closes the connection`);
 
       // The right credentials still work from this address (and reset its login backoff).

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { generateToken } from '../src/policy/credentials.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
 import { https, kafkajs, kcat, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
@@ -94,16 +94,16 @@ test('no password, token or JWT appears in the audit file, the __audit topic, th
 
   // PLAIN over TLS with a password and with the access token, each right and wrong.
   for (const [user, password, expected] of [
-    ['carol', PASSWORDS.carol, ErrorCode.NONE],
-    ['carol', WRONG.plain, ErrorCode.SASL_AUTHENTICATION_FAILED],
-    ['token', TOKEN, ErrorCode.NONE],
-    ['token', UNKNOWN_TOKEN, ErrorCode.SASL_AUTHENTICATION_FAILED],
+    ['carol', PASSWORDS.carol, KafkaErrorCode.NONE],
+    ['carol', WRONG.plain, KafkaErrorCode.SASL_AUTHENTICATION_FAILED],
+    ['token', TOKEN, KafkaErrorCode.NONE],
+    ['token', UNKNOWN_TOKEN, KafkaErrorCode.SASL_AUTHENTICATION_FAILED],
   ] as const) {
     const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
     assert.equal(await raw.loginPlain(user, password), expected, `${user} over PLAIN`);
-    if (expected === ErrorCode.NONE) {
-      assert.equal((await raw.produce('redact-orders', { value: `from ${user}` })).errorCode, ErrorCode.NONE);
-      assert.equal((await raw.produce('forbidden-topic', { value: 'denied' })).errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    if (expected === KafkaErrorCode.NONE) {
+      assert.equal((await raw.produce('redact-orders', { value: `from ${user}` })).errorCode, KafkaErrorCode.NONE);
+      assert.equal((await raw.produce('forbidden-topic', { value: 'denied' })).errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     }
     raw.close();
   }

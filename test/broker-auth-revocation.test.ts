@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Consumer } from 'kafkajs';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { generateToken } from '../src/policy/credentials.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
@@ -94,8 +94,8 @@ describe('revocation', () => {
     const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
     try {
       const { crashes } = await runningConsumer(consumer, 'rev-reports', 2);
-      assert.equal(await raw.loginPlain('token', TOKEN), ErrorCode.NONE);
-      assert.equal((await raw.produce('rev-reports', { value: 'report 3' })).errorCode, ErrorCode.NONE);
+      assert.equal(await raw.loginPlain('token', TOKEN), KafkaErrorCode.NONE);
+      assert.equal((await raw.produce('rev-reports', { value: 'report 3' })).errorCode, KafkaErrorCode.NONE);
 
       const changed = Date.now();
       b.policy.remove('reporter-token.yaml');
@@ -109,7 +109,7 @@ describe('revocation', () => {
       const crash = await until('the consumer to give up', () => crashes[0], 15_000);
       assert.match(crash.message, /SASL PLAIN authentication failed: Authentication failed/);
       const again = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
-      assert.equal(await again.loginPlain('token', TOKEN), ErrorCode.SASL_AUTHENTICATION_FAILED);
+      assert.equal(await again.loginPlain('token', TOKEN), KafkaErrorCode.SASL_AUTHENTICATION_FAILED);
       again.close();
 
       const closes = (await b.auditEvents()).filter((e) => e.type === 'connection');
@@ -127,7 +127,7 @@ describe('revocation', () => {
     const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
     try {
       await producer.send({ topic: 'rev-svc', messages: [{ value: 'before' }] });
-      assert.equal(await raw.loginPlain('svc', SVC_PASSWORD), ErrorCode.NONE);
+      assert.equal(await raw.loginPlain('svc', SVC_PASSWORD), KafkaErrorCode.NONE);
 
       const changed = Date.now();
       b.policy.remove('svc.yaml');
@@ -152,15 +152,15 @@ describe('revocation', () => {
   test('removing a grant takes effect on the open session at once: the next request is denied, on the same connection', async () => {
     const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
     try {
-      assert.equal(await raw.loginPlain('carol', CAROL_PASSWORD), ErrorCode.NONE);
-      assert.equal((await raw.produce('rev-orders', { value: 'order 1' })).errorCode, ErrorCode.NONE);
+      assert.equal(await raw.loginPlain('carol', CAROL_PASSWORD), KafkaErrorCode.NONE);
+      assert.equal((await raw.produce('rev-orders', { value: 'order 1' })).errorCode, KafkaErrorCode.NONE);
 
       const version = b.broker.policy.applied.version;
       b.policy.remove('carol-grant.yaml');
       await b.policyAfter(version);
 
       const denied = await raw.produce('rev-orders', { value: 'order 2' });
-      assert.equal(denied.errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+      assert.equal(denied.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
       assert.equal(raw.closed, false, 'carol is still a user: her connection stays open');
       // Metadata on the same connection no longer lists the topic, and the answer came on the same socket.
       const meta = await raw.request(ApiKey.Metadata, 1, { topics: null });
@@ -171,7 +171,7 @@ describe('revocation', () => {
       const v2 = b.broker.policy.applied.version;
       b.policy.write('carol-grant.yaml', topicGrantYaml('carol-orders', { users: ['carol'], topics: ['rev-orders'], actions: ['write'] }));
       await b.policyAfter(v2);
-      assert.equal((await raw.produce('rev-orders', { value: 'order 3' })).errorCode, ErrorCode.NONE);
+      assert.equal((await raw.produce('rev-orders', { value: 'order 3' })).errorCode, KafkaErrorCode.NONE);
 
       await new Promise((r) => setTimeout(r, 1100)); // identical denials are coalesced for a second
       const denials = (await b.auditEvents()).filter((e) => e.type === 'authorization' && e.decision === 'deny' && e.user === 'carol');

@@ -5,7 +5,7 @@
 //   in the audit log, while topics filtered out of an all-topics listing do not.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
 import { kcat, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
@@ -33,9 +33,9 @@ test('__audit: the root super user reads it, but cannot produce to it or delete 
   try {
     await root.loginPlain('root', ROOT_PASSWORD);
     const produced = await root.produce('__audit', { value: 'forged event' });
-    assert.equal(produced.errorCode, ErrorCode.INVALID_TOPIC_EXCEPTION);
+    assert.equal(produced.errorCode, KafkaErrorCode.INVALID_TOPIC_EXCEPTION);
     const deleted = await root.request(ApiKey.DeleteTopics, 1, { topicNames: ['__audit'], timeoutMs: 1000 });
-    assert.equal(deleted.responses[0]!.errorCode, ErrorCode.INVALID_TOPIC_EXCEPTION);
+    assert.equal(deleted.responses[0]!.errorCode, KafkaErrorCode.INVALID_TOPIC_EXCEPTION);
     assert.ok(b.broker.topics.topic('__audit'), '__audit still exists');
   } finally {
     root.close();
@@ -55,7 +55,7 @@ test('a producer refused at Metadata leaves a denial in the audit log; an all-to
     const all = await app.request(ApiKey.Metadata, 8, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
     assert.ok(!all.topics.some((t) => t.name === 'secret-plans'), 'the listing leaves out what app may not describe');
     const named = await app.request(ApiKey.Metadata, 8, { topics: [{ name: 'secret-plans' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
-    assert.equal(named.topics[0]!.errorCode, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    assert.equal(named.topics[0]!.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
   } finally {
     app.close();
   }

@@ -5,11 +5,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join as joinPath } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ManualClock } from '../src/lib/index.ts';
 import {
   GroupCoordinator,
-  OFFSET_METADATA_TOO_LARGE,
   selectProtocol,
   type GroupCoordinatorOptions,
   type JoinGroupRequest,
@@ -77,7 +76,7 @@ async function formGroup(env: Env, clients: string[]) {
   env.clock.advance(10 * INITIAL_DELAY);
   await flush();
   const responses = joins.map((j) => j.value!);
-  assert.ok(responses.every((r) => r?.errorCode === ErrorCode.NONE), 'every join succeeds');
+  assert.ok(responses.every((r) => r?.errorCode === KafkaErrorCode.NONE), 'every join succeeds');
   return completeSync(env, clients, responses);
 }
 
@@ -97,7 +96,7 @@ async function completeSync(env: Env, clients: string[], responses: JoinGroupRes
     ),
   );
   await flush();
-  assert.deepEqual(syncs.map((s) => [s.value?.errorCode, text(s.value?.assignment)]), clients.map((c) => [ErrorCode.NONE, `partitions-for-${c}`]));
+  assert.deepEqual(syncs.map((s) => [s.value?.errorCode, text(s.value?.assignment)]), clients.map((c) => [KafkaErrorCode.NONE, `partitions-for-${c}`]));
   return { ids, generationId, leader };
 }
 
@@ -114,7 +113,7 @@ describe('forming a group', () => {
     const [a, b, c] = joins.map((j) => j.value!);
     assert.ok(a && b && c);
     for (const r of [a, b, c]) {
-      assert.equal(r.errorCode, ErrorCode.NONE);
+      assert.equal(r.errorCode, KafkaErrorCode.NONE);
       assert.equal(r.generationId, 1);
       assert.equal(r.leader, a.memberId);
       assert.equal(r.protocolType, 'consumer');
@@ -154,7 +153,7 @@ describe('forming a group', () => {
       [0, 'range', 'p1'],
       [0, 'range', 'p2'],
     ]);
-    assert.equal(heartbeat(env, b.memberId, 1), ErrorCode.NONE);
+    assert.equal(heartbeat(env, b.memberId, 1), KafkaErrorCode.NONE);
     await env.gc.close();
   });
 
@@ -181,31 +180,31 @@ describe('forming a group', () => {
     }
     busy.clock.advance(500); // 2500 ms in
     await flush();
-    assert.equal(early.value?.errorCode, ErrorCode.NONE);
+    assert.equal(early.value?.errorCode, KafkaErrorCode.NONE);
     await busy.gc.close();
   });
 
   test('v4+ clients first get MEMBER_ID_REQUIRED with an id, and join with it', async () => {
     const env = setup();
     const first = await join(env, 'rdkafka', '', {}, true);
-    assert.equal(first.errorCode, ErrorCode.MEMBER_ID_REQUIRED);
+    assert.equal(first.errorCode, KafkaErrorCode.MEMBER_ID_REQUIRED);
     assert.equal(first.memberId, 'rdkafka-uuid1');
     assert.equal(first.generationId, -1);
     // Not a member yet.
-    assert.equal(heartbeat(env, first.memberId, 0), ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(heartbeat(env, first.memberId, 0), KafkaErrorCode.UNKNOWN_MEMBER_ID);
     assert.equal(env.gc.describeGroups({ groups: ['g'] }).groups[0]?.members.length, 0);
 
     const second = track(join(env, 'rdkafka', first.memberId, {}, true));
     env.clock.advance(INITIAL_DELAY);
     await flush();
-    assert.equal(second.value?.errorCode, ErrorCode.NONE);
+    assert.equal(second.value?.errorCode, KafkaErrorCode.NONE);
     assert.equal(second.value?.memberId, first.memberId);
     assert.equal(second.value?.leader, first.memberId);
 
     // An id that is never used expires with the session timeout it was asked with.
     const unused = await join(env, 'late', '', {}, true);
     env.clock.advance(SESSION);
-    assert.equal((await join(env, 'late', unused.memberId, {}, true)).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal((await join(env, 'late', unused.memberId, {}, true)).errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
     await env.gc.close();
   });
 
@@ -213,9 +212,9 @@ describe('forming a group', () => {
     const env = setup();
     const a = track(join(env, 'a', '', { protocols: [{ name: 'range', metadata: bytes('x') }, { name: 'roundrobin', metadata: bytes('y') }] }));
     const r1 = await join(env, 'b', '', { protocols: [{ name: 'cooperative-sticky', metadata: bytes('z') }] });
-    assert.equal(r1.errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal(r1.errorCode, KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     assert.equal(r1.memberId, '');
-    assert.equal((await join(env, 'b', '', { protocolType: 'connect' })).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal((await join(env, 'b', '', { protocolType: 'connect' })).errorCode, KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     const b = track(join(env, 'b', '', { protocols: [{ name: 'roundrobin', metadata: bytes('b-rr') }, { name: 'range', metadata: bytes('b-range') }] }));
     const c = track(join(env, 'c', '', { protocols: [{ name: 'roundrobin', metadata: bytes('c-rr') }, { name: 'range', metadata: bytes('c-range') }] }));
     env.clock.advance(10 * INITIAL_DELAY);
@@ -223,11 +222,11 @@ describe('forming a group', () => {
     assert.equal(a.value?.protocolName, 'roundrobin');
     assert.deepEqual(a.value?.members.map((m) => text(m.metadata)), ['y', 'b-rr', 'c-rr'], 'the leader sees the metadata for the chosen protocol');
     assert.equal(b.value?.protocolName, 'roundrobin');
-    assert.equal(c.value?.errorCode, ErrorCode.NONE);
+    assert.equal(c.value?.errorCode, KafkaErrorCode.NONE);
 
     // A new group needs a protocol type and at least one protocol.
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'other', protocols: [] }, { clientId: 'x', clientHost: 'h', requireKnownMemberId: false })).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'other', protocolType: '' }, { clientId: 'x', clientHost: 'h', requireKnownMemberId: false })).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'other', protocols: [] }, { clientId: 'x', clientHost: 'h', requireKnownMemberId: false })).errorCode, KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'other', protocolType: '' }, { clientId: 'x', clientHost: 'h', requireKnownMemberId: false })).errorCode, KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL);
     assert.equal(env.gc.describeGroups({ groups: ['other'] }).groups[0]?.groupState, 'Dead', 'a rejected join leaves no group behind');
     await env.gc.close();
   });
@@ -249,14 +248,14 @@ describe('rebalancing', () => {
     assert.equal(generationId, 1);
 
     const first = await join(env, 'd', '', {}, true);
-    assert.equal(first.errorCode, ErrorCode.MEMBER_ID_REQUIRED);
+    assert.equal(first.errorCode, KafkaErrorCode.MEMBER_ID_REQUIRED);
     const d = track(join(env, 'd', first.memberId, {}, true));
     await flush();
     assert.ok(held(d), "the new member waits for the others' rejoin");
     assert.equal(env.gc.describeGroups({ groups: ['g'] }).groups[0]?.groupState, 'PreparingRebalance');
-    for (const c of ['a', 'b', 'c']) assert.equal(heartbeat(env, ids[c]!, 1), ErrorCode.REBALANCE_IN_PROGRESS);
+    for (const c of ['a', 'b', 'c']) assert.equal(heartbeat(env, ids[c]!, 1), KafkaErrorCode.REBALANCE_IN_PROGRESS);
     // SyncGroup of the old generation is refused too.
-    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 1, memberId: ids.b!, assignments: [] })).errorCode, ErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 1, memberId: ids.b!, assignments: [] })).errorCode, KafkaErrorCode.REBALANCE_IN_PROGRESS);
 
     const rejoins = ['a', 'b', 'c'].map((c) => track(join(env, c, ids[c]!, {}, true)));
     await flush();
@@ -265,8 +264,8 @@ describe('rebalancing', () => {
     assert.equal(responses[0]!.members.length, 4);
     assert.deepEqual(responses.slice(1).map((r) => r.members.length), [0, 0, 0]);
     await completeSync(env, ['a', 'b', 'c', 'd'], responses);
-    assert.equal(heartbeat(env, ids.a!, 2), ErrorCode.NONE);
-    assert.equal(heartbeat(env, ids.a!, 1), ErrorCode.ILLEGAL_GENERATION);
+    assert.equal(heartbeat(env, ids.a!, 2), KafkaErrorCode.NONE);
+    assert.equal(heartbeat(env, ids.a!, 1), KafkaErrorCode.ILLEGAL_GENERATION);
     await env.gc.close();
   });
 
@@ -275,16 +274,16 @@ describe('rebalancing', () => {
     const { ids } = await formGroup(env, ['a', 'b', 'c']);
     for (let t = 0; t < 3; t++) {
       env.clock.advance(3000);
-      assert.equal(heartbeat(env, ids.a!, 1), ErrorCode.NONE);
-      assert.equal(heartbeat(env, ids.b!, 1), ErrorCode.NONE);
+      assert.equal(heartbeat(env, ids.a!, 1), KafkaErrorCode.NONE);
+      assert.equal(heartbeat(env, ids.b!, 1), KafkaErrorCode.NONE);
     }
     env.clock.advance(SESSION - 9000 - 1);
     assert.equal(env.gc.describeGroups({ groups: ['g'] }).groups[0]?.members.length, 3, 'c is still in, 1 ms before its session ends');
     env.clock.advance(1);
     assert.equal(env.gc.describeGroups({ groups: ['g'] }).groups[0]?.members.length, 2);
-    assert.equal(heartbeat(env, ids.c!, 1), ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal(heartbeat(env, ids.a!, 1), ErrorCode.REBALANCE_IN_PROGRESS);
-    assert.equal(heartbeat(env, ids.b!, 1), ErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(heartbeat(env, ids.c!, 1), KafkaErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(heartbeat(env, ids.a!, 1), KafkaErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(heartbeat(env, ids.b!, 1), KafkaErrorCode.REBALANCE_IN_PROGRESS);
     const [a, b] = await Promise.all([join(env, 'a', ids.a), join(env, 'b', ids.b)]);
     assert.equal(a.generationId, 2);
     assert.deepEqual(a.members.map((m) => m.memberId), [ids.a, ids.b]);
@@ -300,7 +299,7 @@ describe('rebalancing', () => {
     // b keeps heartbeating but never rejoins.
     for (let t = 0; t < 9; t++) {
       env.clock.advance(3000);
-      assert.equal(heartbeat(env, ids.b!, 1), ErrorCode.REBALANCE_IN_PROGRESS);
+      assert.equal(heartbeat(env, ids.b!, 1), KafkaErrorCode.REBALANCE_IN_PROGRESS);
     }
     env.clock.advance(REBALANCE - 27_000 - 1);
     await flush();
@@ -309,7 +308,7 @@ describe('rebalancing', () => {
     await flush();
     assert.equal(a.value?.generationId, 2);
     assert.deepEqual(a.value?.members.map((m) => m.memberId), [ids.a, c.value?.memberId]);
-    assert.equal(heartbeat(env, ids.b!, 1), ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(heartbeat(env, ids.b!, 1), KafkaErrorCode.UNKNOWN_MEMBER_ID);
     await env.gc.close();
   });
 
@@ -326,8 +325,8 @@ describe('rebalancing', () => {
     assert.ok(held(syncB));
     env.clock.advance(1);
     await flush();
-    assert.equal(syncB.value?.errorCode, ErrorCode.REBALANCE_IN_PROGRESS);
-    assert.equal(heartbeat(env, a!.memberId, 1), ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(syncB.value?.errorCode, KafkaErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(heartbeat(env, a!.memberId, 1), KafkaErrorCode.UNKNOWN_MEMBER_ID);
     const again = await join(env, 'b', b!.memberId);
     assert.deepEqual([again.generationId, again.leader], [2, b!.memberId], 'b, alone, leads the next generation');
     await env.gc.close();
@@ -339,17 +338,17 @@ describe('rebalancing', () => {
     assert.deepEqual(env.gc.leaveGroup({ groupId: 'g', members: [{ memberId: ids.b!, groupInstanceId: null }, { memberId: 'nobody' }] }), {
       errorCode: 0,
       members: [
-        { memberId: ids.b, groupInstanceId: null, errorCode: ErrorCode.NONE },
-        { memberId: 'nobody', groupInstanceId: null, errorCode: ErrorCode.UNKNOWN_MEMBER_ID },
+        { memberId: ids.b, groupInstanceId: null, errorCode: KafkaErrorCode.NONE },
+        { memberId: 'nobody', groupInstanceId: null, errorCode: KafkaErrorCode.UNKNOWN_MEMBER_ID },
       ],
     });
-    assert.equal(heartbeat(env, ids.a!, 1), ErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(heartbeat(env, ids.a!, 1), KafkaErrorCode.REBALANCE_IN_PROGRESS);
     const a = await join(env, 'a', ids.a);
     assert.deepEqual([a.generationId, a.members.length], [2, 1], 'the only member left rejoined: no need to wait');
     // As the codec decodes v0–2 (members at its default) and v3+ (memberId at its default).
-    assert.equal(env.gc.leaveGroup({ groupId: 'g', memberId: 'nobody', members: [] }).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(env.gc.leaveGroup({ groupId: 'g', memberId: 'nobody', members: [] }).errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
     assert.deepEqual(env.gc.leaveGroup({ groupId: 'g', memberId: '', members: [] }), { errorCode: 0, members: [] });
-    assert.equal(env.gc.leaveGroup({ groupId: 'g', memberId: ids.a!, members: [] }).errorCode, ErrorCode.NONE);
+    assert.equal(env.gc.leaveGroup({ groupId: 'g', memberId: ids.a!, members: [] }).errorCode, KafkaErrorCode.NONE);
     // No member and no offsets: the group is gone.
     assert.equal(env.gc.describeGroups({ groups: ['g'] }).groups[0]?.groupState, 'Dead');
     assert.deepEqual(env.gc.listGroups().groups, []);
@@ -364,7 +363,7 @@ describe('rebalancing', () => {
     const b = track(join(env, 'b', ids.b));
     env.gc.leaveGroup({ groupId: 'g', members: [{ memberId: ids.b! }] });
     await flush();
-    assert.equal(b.value?.errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(b.value?.errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
     assert.ok(held(a), 'c has not rejoined yet');
     env.gc.leaveGroup({ groupId: 'g', members: [{ memberId: ids.c! }] });
     await flush();
@@ -380,12 +379,12 @@ describe('rebalancing', () => {
     assert.match(joins[0]!.value!.memberId, /^host-1-uuid/, 'static members skip MEMBER_ID_REQUIRED; their id starts with the instance id');
     const { ids } = await completeSync(env, ['a', 'b'], joins.map((j) => j.value!));
     const restarted = track(join(env, 'a', '', { groupInstanceId: 'host-1' }, true));
-    assert.equal(env.gc.heartbeat({ groupId: 'g', generationId: 1, memberId: ids.a!, groupInstanceId: 'host-1' }).errorCode, ErrorCode.FENCED_INSTANCE_ID);
+    assert.equal(env.gc.heartbeat({ groupId: 'g', generationId: 1, memberId: ids.a!, groupInstanceId: 'host-1' }).errorCode, KafkaErrorCode.FENCED_INSTANCE_ID);
     await join(env, 'b', ids.b);
     await flush();
     assert.equal(restarted.value?.generationId, 2);
     assert.equal(restarted.value?.leader, restarted.value?.memberId, 'it keeps the leadership');
-    assert.deepEqual(env.gc.leaveGroup({ groupId: 'g', members: [{ memberId: '', groupInstanceId: 'host-1' }] }).members[0]?.errorCode, ErrorCode.NONE);
+    assert.deepEqual(env.gc.leaveGroup({ groupId: 'g', members: [{ memberId: '', groupInstanceId: 'host-1' }] }).members[0]?.errorCode, KafkaErrorCode.NONE);
     await env.gc.close();
   });
 });
@@ -394,14 +393,14 @@ describe('errors', () => {
   test('illegal generation, unknown member, rebalance in progress', async () => {
     const env = setup();
     const { ids } = await formGroup(env, ['a', 'b']);
-    assert.equal(heartbeat(env, ids.a!, 2), ErrorCode.ILLEGAL_GENERATION);
-    assert.equal(heartbeat(env, 'a-stranger', 1), ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal(env.gc.heartbeat({ groupId: 'nope', generationId: 1, memberId: ids.a! }).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 0, memberId: ids.a!, assignments: [] })).errorCode, ErrorCode.ILLEGAL_GENERATION);
-    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 1, memberId: 'a-stranger', assignments: [] })).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 1, memberId: ids.a!, protocolName: 'roundrobin', assignments: [] })).errorCode, ErrorCode.INCONSISTENT_GROUP_PROTOCOL);
-    assert.equal((await join(env, 'a', 'a-stranger')).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('a', 'a-stranger'), groupId: 'nope' }, { clientId: 'a', clientHost: 'h', requireKnownMemberId: true })).errorCode, ErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(heartbeat(env, ids.a!, 2), KafkaErrorCode.ILLEGAL_GENERATION);
+    assert.equal(heartbeat(env, 'a-stranger', 1), KafkaErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(env.gc.heartbeat({ groupId: 'nope', generationId: 1, memberId: ids.a! }).errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 0, memberId: ids.a!, assignments: [] })).errorCode, KafkaErrorCode.ILLEGAL_GENERATION);
+    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 1, memberId: 'a-stranger', assignments: [] })).errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal((await env.gc.syncGroup({ groupId: 'g', generationId: 1, memberId: ids.a!, protocolName: 'roundrobin', assignments: [] })).errorCode, KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL);
+    assert.equal((await join(env, 'a', 'a-stranger')).errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('a', 'a-stranger'), groupId: 'nope' }, { clientId: 'a', clientHost: 'h', requireKnownMemberId: true })).errorCode, KafkaErrorCode.UNKNOWN_MEMBER_ID);
     // A follower's unchanged rejoin in Stable just gets the current generation back.
     const b = await join(env, 'b', ids.b);
     assert.deepEqual([b.errorCode, b.generationId, b.members.length], [0, 1, 0]);
@@ -411,14 +410,14 @@ describe('errors', () => {
   test('group id and session timeout are validated', async () => {
     const env = setup();
     const ctx = { clientId: 'x', clientHost: 'h', requireKnownMemberId: true };
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: '' }, ctx)).errorCode, ErrorCode.INVALID_GROUP_ID);
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'g'.repeat(250) }, ctx)).errorCode, ErrorCode.INVALID_GROUP_ID);
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'g'.repeat(249) }, ctx)).errorCode, ErrorCode.MEMBER_ID_REQUIRED);
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), sessionTimeoutMs: 5999 }, ctx)).errorCode, ErrorCode.INVALID_SESSION_TIMEOUT);
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), sessionTimeoutMs: 1_800_001 }, ctx)).errorCode, ErrorCode.INVALID_SESSION_TIMEOUT);
-    assert.equal(env.gc.heartbeat({ groupId: '', generationId: 1, memberId: 'm' }).errorCode, ErrorCode.INVALID_GROUP_ID);
-    assert.equal(env.gc.describeGroups({ groups: [''] }).groups[0]?.errorCode, ErrorCode.INVALID_GROUP_ID);
-    assert.equal(env.gc.offsetFetch({ groupId: '', topics: null }).errorCode, ErrorCode.INVALID_GROUP_ID);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: '' }, ctx)).errorCode, KafkaErrorCode.INVALID_GROUP_ID);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'g'.repeat(250) }, ctx)).errorCode, KafkaErrorCode.INVALID_GROUP_ID);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'g'.repeat(249) }, ctx)).errorCode, KafkaErrorCode.MEMBER_ID_REQUIRED);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), sessionTimeoutMs: 5999 }, ctx)).errorCode, KafkaErrorCode.INVALID_SESSION_TIMEOUT);
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), sessionTimeoutMs: 1_800_001 }, ctx)).errorCode, KafkaErrorCode.INVALID_SESSION_TIMEOUT);
+    assert.equal(env.gc.heartbeat({ groupId: '', generationId: 1, memberId: 'm' }).errorCode, KafkaErrorCode.INVALID_GROUP_ID);
+    assert.equal(env.gc.describeGroups({ groups: [''] }).groups[0]?.errorCode, KafkaErrorCode.INVALID_GROUP_ID);
+    assert.equal(env.gc.offsetFetch({ groupId: '', topics: null }).errorCode, KafkaErrorCode.INVALID_GROUP_ID);
     await env.gc.close();
   });
 
@@ -426,9 +425,9 @@ describe('errors', () => {
     const env = setup({ maxMembersPerGroup: 2, maxGroups: 1 });
     const { ids } = await formGroup(env, ['a', 'b']);
     const full = await join(env, 'c');
-    assert.deepEqual([full.errorCode, full.memberId], [ErrorCode.GROUP_MAX_SIZE_REACHED, '']);
-    assert.equal((await join(env, 'b', ids.b)).errorCode, ErrorCode.NONE, 'existing members still rejoin');
-    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'second' }, { clientId: 'x', clientHost: 'h', requireKnownMemberId: false })).errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    assert.deepEqual([full.errorCode, full.memberId], [KafkaErrorCode.GROUP_MAX_SIZE_REACHED, '']);
+    assert.equal((await join(env, 'b', ids.b)).errorCode, KafkaErrorCode.NONE, 'existing members still rejoin');
+    assert.equal((await env.gc.joinGroup({ ...joinRequest('x'), groupId: 'second' }, { clientId: 'x', clientHost: 'h', requireKnownMemberId: false })).errorCode, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
     await env.gc.close();
   });
 
@@ -456,12 +455,12 @@ describe('offsets', () => {
     assert.deepEqual(commit, {
       topics: [
         { name: 'orders', partitions: [{ partitionIndex: 0, errorCode: 0 }, { partitionIndex: 1, errorCode: 0 }] },
-        { name: 'audit', partitions: [{ partitionIndex: 3, errorCode: OFFSET_METADATA_TOO_LARGE }] },
+        { name: 'audit', partitions: [{ partitionIndex: 3, errorCode: KafkaErrorCode.OFFSET_METADATA_TOO_LARGE }] },
       ],
     });
     // A group with no members takes commits from outside group management (generation -1).
     const simple = await env.gc.offsetCommit({ groupId: 'tool', generationIdOrMemberEpoch: -1, memberId: '', topics: [{ name: 'orders', partitions: [{ partitionIndex: 0, committedOffset: 5, committedMetadata: null }] }] });
-    assert.equal(simple.topics[0]?.partitions[0]?.errorCode, ErrorCode.NONE);
+    assert.equal(simple.topics[0]?.partitions[0]?.errorCode, KafkaErrorCode.NONE);
     await env.gc.close();
     env.store.close();
 
@@ -492,19 +491,19 @@ describe('offsets', () => {
     const { ids } = await formGroup(env, ['a', 'b']);
     const commit = (over: { generationIdOrMemberEpoch?: number; memberId?: string; groupId?: string }) =>
       env.gc.offsetCommit({ groupId: 'g', topics: [{ name: 't', partitions: [{ partitionIndex: 0, committedOffset: 1, committedMetadata: null }] }], ...over }).then((r) => r.topics[0]?.partitions[0]?.errorCode);
-    assert.equal(await commit({ generationIdOrMemberEpoch: 2, memberId: ids.a }), ErrorCode.ILLEGAL_GENERATION);
-    assert.equal(await commit({ generationIdOrMemberEpoch: 1, memberId: 'stranger' }), ErrorCode.UNKNOWN_MEMBER_ID);
-    assert.equal(await commit({}), ErrorCode.UNKNOWN_MEMBER_ID, 'an active group takes commits from its members only');
-    assert.equal(await commit({ groupId: 'nope', generationIdOrMemberEpoch: 3, memberId: 'm' }), ErrorCode.ILLEGAL_GENERATION);
+    assert.equal(await commit({ generationIdOrMemberEpoch: 2, memberId: ids.a }), KafkaErrorCode.ILLEGAL_GENERATION);
+    assert.equal(await commit({ generationIdOrMemberEpoch: 1, memberId: 'stranger' }), KafkaErrorCode.UNKNOWN_MEMBER_ID);
+    assert.equal(await commit({}), KafkaErrorCode.UNKNOWN_MEMBER_ID, 'an active group takes commits from its members only');
+    assert.equal(await commit({ groupId: 'nope', generationIdOrMemberEpoch: 3, memberId: 'm' }), KafkaErrorCode.ILLEGAL_GENERATION);
 
     // During PreparingRebalance members may still commit what they consumed.
     void join(env, 'c');
-    assert.equal(await commit({ generationIdOrMemberEpoch: 1, memberId: ids.b }), ErrorCode.NONE);
+    assert.equal(await commit({ generationIdOrMemberEpoch: 1, memberId: ids.b }), KafkaErrorCode.NONE);
     const rejoins = [track(join(env, 'a', ids.a)), track(join(env, 'b', ids.b))];
     await flush();
     assert.equal(rejoins[0]!.value?.generationId, 2);
     // Between JoinGroup and the assignments, they may not.
-    assert.equal(await commit({ generationIdOrMemberEpoch: 2, memberId: ids.b }), ErrorCode.REBALANCE_IN_PROGRESS);
+    assert.equal(await commit({ generationIdOrMemberEpoch: 2, memberId: ids.b }), KafkaErrorCode.REBALANCE_IN_PROGRESS);
     await env.gc.close();
   });
 });
@@ -554,11 +553,11 @@ describe('close', () => {
     assert.ok(held(heldSync));
     assert.ok(held(heldJoin));
     await env.gc.close();
-    assert.equal(heldSync.value?.errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE);
-    assert.equal(heldJoin.value?.errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    assert.equal(heldSync.value?.errorCode, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
+    assert.equal(heldJoin.value?.errorCode, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
     assert.equal(env.clock.pendingTimers, 0);
-    assert.equal((await join(env, 'd')).errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE);
-    assert.equal(heartbeat(env, joins[0]!.value!.memberId, 1), ErrorCode.COORDINATOR_NOT_AVAILABLE);
-    assert.equal(env.gc.listGroups().errorCode, ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    assert.equal((await join(env, 'd')).errorCode, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
+    assert.equal(heartbeat(env, joins[0]!.value!.memberId, 1), KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
+    assert.equal(env.gc.listGroups().errorCode, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
   });
 });

@@ -3,7 +3,7 @@
 // with ProtocolError and nothing else; definition mistakes fail at start-up.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ErrorCode } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { compileMessage } from '../src/kafka/compile.ts';
 import {
   ApiKey,
@@ -206,7 +206,7 @@ describe('typed bodies', () => {
       const req = decodeRequest(frame);
       switch (req.apiKey) {
         case ApiKey.Heartbeat:
-          return encodeResponse(req.header, { errorCode: req.body.generationId === 4 ? ErrorCode.NONE : ErrorCode.ILLEGAL_GENERATION });
+          return encodeResponse(req.header, { errorCode: req.body.generationId === 4 ? KafkaErrorCode.NONE : KafkaErrorCode.ILLEGAL_GENERATION });
         case ApiKey.Produce:
           // @ts-expect-error a Produce response has no errorCode at the top
           return encodeResponse(req.header, { errorCode: 0, responses: [] });
@@ -265,7 +265,7 @@ describe('golden frames', () => {
     const max = SUPPORTED_VERSIONS[ApiKey.ApiVersions]!.max.toString(16).padStart(4, '0');
     assert.deepEqual(apiVersionsFallback(0x01020304), hex(`00000010 01020304 0023 00000001 0012 0000 ${max}`));
     const { body } = decodeResponse(unframed(apiVersionsFallback(5)), ApiKey.ApiVersions, 4);
-    assert.equal(body.errorCode, ErrorCode.UNSUPPORTED_VERSION);
+    assert.equal(body.errorCode, KafkaErrorCode.UNSUPPORTED_VERSION);
     assert.deepEqual(body.apiKeys, [{ apiKey: 18, minVersion: 0, maxVersion: SUPPORTED_VERSIONS[18]!.max }]);
   });
 

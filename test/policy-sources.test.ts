@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBroker as startBrokerProcess, type Broker } from '../src/broker/index.ts';
 import { loadBrokerConfig } from '../src/config/index.ts';
-import { ErrorCode as E } from '../src/kafka/error-codes.ts';
+import { KafkaErrorCode as E } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { createCa, issueCertificate, type PemPair } from '../src/pki/x509.ts';

@@ -29,7 +29,7 @@ import { z } from 'zod';
 import { randomUUID } from 'node:crypto';
 import { BulwarkError } from '../lib/index.ts';
 import type { OffsetStore } from '../log/index.ts';
-import { ErrorCode } from '../kafka/index.ts';
+import { KafkaErrorCode } from '../kafka/index.ts';
 import { realClock, type Clock } from '../lib/index.ts';
 import { ClassicGroup, GroupState, sameProtocols, type GroupMember } from './group.ts';
 import type {
@@ -53,9 +53,6 @@ import type {
   SyncGroupRequest,
   SyncGroupResponse,
 } from './messages.ts';
-
-/** Kafka's OFFSET_METADATA_TOO_LARGE; error-codes.ts does not list it yet. */
-export const OFFSET_METADATA_TOO_LARGE = 12;
 
 /** Kafka bounds group ids only by the string encoding; this broker bounds them like topic names. */
 export const MAX_GROUP_ID_LENGTH = 249;
@@ -160,17 +157,17 @@ export class GroupCoordinator {
 
   #join(request: JoinGroupRequest, context: JoinGroupContext, respond: (r: JoinGroupResponse) => void): void {
     const { groupId, memberId, sessionTimeoutMs } = request;
-    if (this.#closed) return respond(joinError(memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
-    if (!validGroupId(groupId)) return respond(joinError(memberId, ErrorCode.INVALID_GROUP_ID));
+    if (this.#closed) return respond(joinError(memberId, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!validGroupId(groupId)) return respond(joinError(memberId, KafkaErrorCode.INVALID_GROUP_ID));
     if (sessionTimeoutMs < this.config.minSessionTimeoutMs || sessionTimeoutMs > this.config.maxSessionTimeoutMs) {
-      return respond(joinError(memberId, ErrorCode.INVALID_SESSION_TIMEOUT));
+      return respond(joinError(memberId, KafkaErrorCode.INVALID_SESSION_TIMEOUT));
     }
     const isNewMember = memberId === '';
     let group = this.#groups.get(groupId);
     if (!group) {
       // A member id names a member of an existing group; only a new member creates one.
-      if (!isNewMember) return respond(joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
-      if (this.#groups.size >= this.config.maxGroups) return respond(joinError(memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
+      if (!isNewMember) return respond(joinError(memberId, KafkaErrorCode.UNKNOWN_MEMBER_ID));
+      if (this.#groups.size >= this.config.maxGroups) return respond(joinError(memberId, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE));
       group = new ClassicGroup(groupId);
       this.#groups.set(groupId, group);
     }
@@ -179,7 +176,7 @@ export class GroupCoordinator {
         const member = group.get(memberId);
         if (member) this.#removeMember(group, member);
         else this.#forgetPendingMember(group, memberId);
-        return respond(joinError('', ErrorCode.GROUP_MAX_SIZE_REACHED));
+        return respond(joinError('', KafkaErrorCode.GROUP_MAX_SIZE_REACHED));
       }
       if (isNewMember) this.#joinNewMember(group, request, context, respond);
       else this.#joinKnownMember(group, request, context, respond);
@@ -206,29 +203,29 @@ export class GroupCoordinator {
   }
 
   #joinNewMember(group: ClassicGroup, request: JoinGroupRequest, context: JoinGroupContext, respond: (r: JoinGroupResponse) => void): void {
-    if (!group.supportsProtocols(request.protocolType, request.protocols)) return respond(joinError('', ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (!group.supportsProtocols(request.protocolType, request.protocols)) return respond(joinError('', KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL));
     const instanceId = request.groupInstanceId ?? null;
     const newMemberId = `${instanceId ?? context.clientId}-${this.#randomUUID()}`;
     if (instanceId !== null) {
       const previous = group.staticMembers.get(instanceId);
       if (previous !== undefined) return this.#replaceStaticMember(group, previous, newMemberId, request, respond);
     } else if (context.requireKnownMemberId) {
-      if (group.pendingMembers.size >= this.config.maxMembersPerGroup) return respond(joinError('', ErrorCode.GROUP_MAX_SIZE_REACHED));
+      if (group.pendingMembers.size >= this.config.maxMembersPerGroup) return respond(joinError('', KafkaErrorCode.GROUP_MAX_SIZE_REACHED));
       const timer = this.#clock.setTimeout(() => this.#expirePendingMember(group, newMemberId), request.sessionTimeoutMs);
       group.pendingMembers.set(newMemberId, timer);
-      return respond(joinError(newMemberId, ErrorCode.MEMBER_ID_REQUIRED));
+      return respond(joinError(newMemberId, KafkaErrorCode.MEMBER_ID_REQUIRED));
     }
     this.#addMemberAndRebalance(group, newMemberId, request, context, respond);
   }
 
   #joinKnownMember(group: ClassicGroup, request: JoinGroupRequest, context: JoinGroupContext, respond: (r: JoinGroupResponse) => void): void {
     const { memberId, protocols } = request;
-    if (!group.supportsProtocols(request.protocolType, protocols)) return respond(joinError(memberId, ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+    if (!group.supportsProtocols(request.protocolType, protocols)) return respond(joinError(memberId, KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL));
     const pendingTimer = group.pendingMembers.get(memberId);
     if (pendingTimer !== undefined) {
       // The second JoinGroup of a v4+ member: the id it was given makes it a member now.
       // Handed-out ids are for dynamic members only; static ones never get MEMBER_ID_REQUIRED.
-      if ((request.groupInstanceId ?? null) !== null) return respond(joinError(memberId, ErrorCode.INVALID_REQUEST));
+      if ((request.groupInstanceId ?? null) !== null) return respond(joinError(memberId, KafkaErrorCode.INVALID_REQUEST));
       this.#clock.clearTimeout(pendingTimer);
       group.pendingMembers.delete(memberId);
       return this.#addMemberAndRebalance(group, memberId, request, context, respond);
@@ -249,7 +246,7 @@ export class GroupCoordinator {
         return respond(group.joinResponse(member));
       case GroupState.Empty:
       case GroupState.Dead:
-        return respond(joinError(memberId, ErrorCode.UNKNOWN_MEMBER_ID));
+        return respond(joinError(memberId, KafkaErrorCode.UNKNOWN_MEMBER_ID));
     }
   }
 
@@ -291,9 +288,9 @@ export class GroupCoordinator {
    */
   #replaceStaticMember(group: ClassicGroup, oldId: string, newId: string, request: JoinGroupRequest, respond: (r: JoinGroupResponse) => void): void {
     const old = group.get(oldId)!;
-    old.awaitingJoin?.(joinError(oldId, ErrorCode.FENCED_INSTANCE_ID));
+    old.awaitingJoin?.(joinError(oldId, KafkaErrorCode.FENCED_INSTANCE_ID));
     old.awaitingJoin = undefined;
-    old.awaitingSync?.(syncError(ErrorCode.FENCED_INSTANCE_ID));
+    old.awaitingSync?.(syncError(KafkaErrorCode.FENCED_INSTANCE_ID));
     old.awaitingSync = undefined;
     const member = group.renameMember(oldId, newId);
     this.#armSession(group, member, member.sessionTimeoutMs);
@@ -302,7 +299,7 @@ export class GroupCoordinator {
 
   /** A member's newer JoinGroup replaces a held one; the old is told to rejoin rather than left hanging. */
   #setAwaitingJoin(member: GroupMember, respond: (r: JoinGroupResponse) => void): void {
-    member.awaitingJoin?.(joinError(member.memberId, ErrorCode.REBALANCE_IN_PROGRESS));
+    member.awaitingJoin?.(joinError(member.memberId, KafkaErrorCode.REBALANCE_IN_PROGRESS));
     member.awaitingJoin = respond;
   }
 
@@ -312,7 +309,7 @@ export class GroupCoordinator {
 
   #prepareRebalance(group: ClassicGroup): void {
     // Members waiting for assignments will not get them: they must rejoin.
-    if (group.is(GroupState.CompletingRebalance)) this.#propagateAssignments(group, ErrorCode.REBALANCE_IN_PROGRESS);
+    if (group.is(GroupState.CompletingRebalance)) this.#propagateAssignments(group, KafkaErrorCode.REBALANCE_IN_PROGRESS);
     this.#clearTimer(group, 'syncTimer');
     group.pendingSync.clear();
     const fromEmpty = group.is(GroupState.Empty);
@@ -383,24 +380,24 @@ export class GroupCoordinator {
 
   #sync(request: SyncGroupRequest, respond: (r: SyncGroupResponse) => void): void {
     const { groupId, memberId, generationId } = request;
-    if (this.#closed) return respond(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
-    if (!validGroupId(groupId)) return respond(syncError(ErrorCode.INVALID_GROUP_ID));
+    if (this.#closed) return respond(syncError(KafkaErrorCode.COORDINATOR_NOT_AVAILABLE));
+    if (!validGroupId(groupId)) return respond(syncError(KafkaErrorCode.INVALID_GROUP_ID));
     const group = this.#groups.get(groupId);
-    if (!group) return respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+    if (!group) return respond(syncError(KafkaErrorCode.UNKNOWN_MEMBER_ID));
     const invalid = this.#validateMember(group, memberId, request.groupInstanceId) ?? this.#validateGeneration(group, generationId);
     if (invalid !== undefined) return respond(syncError(invalid));
     if ((request.protocolType != null && request.protocolType !== group.protocolType) || (request.protocolName != null && request.protocolName !== group.protocolName)) {
-      return respond(syncError(ErrorCode.INCONSISTENT_GROUP_PROTOCOL));
+      return respond(syncError(KafkaErrorCode.INCONSISTENT_GROUP_PROTOCOL));
     }
     const member = group.get(memberId)!;
     switch (group.state) {
       case GroupState.Empty:
       case GroupState.Dead:
-        return respond(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+        return respond(syncError(KafkaErrorCode.UNKNOWN_MEMBER_ID));
       case GroupState.PreparingRebalance:
-        return respond(syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+        return respond(syncError(KafkaErrorCode.REBALANCE_IN_PROGRESS));
       case GroupState.CompletingRebalance: {
-        member.awaitingSync?.(syncError(ErrorCode.REBALANCE_IN_PROGRESS));
+        member.awaitingSync?.(syncError(KafkaErrorCode.REBALANCE_IN_PROGRESS));
         member.awaitingSync = respond;
         this.#syncReceived(group, memberId);
         if (group.isLeader(memberId)) {
@@ -410,14 +407,14 @@ export class GroupCoordinator {
             const assignment = given.get(m.memberId);
             m.assignment = assignment ? copy(assignment) : EMPTY;
           }
-          this.#propagateAssignments(group, ErrorCode.NONE);
+          this.#propagateAssignments(group, KafkaErrorCode.NONE);
           group.transitionTo(GroupState.Stable);
         }
         return;
       }
       case GroupState.Stable:
         this.#syncReceived(group, memberId);
-        respond({ errorCode: ErrorCode.NONE, protocolType: group.protocolType, protocolName: group.protocolName, assignment: member.assignment });
+        respond({ errorCode: KafkaErrorCode.NONE, protocolType: group.protocolType, protocolName: group.protocolName, assignment: member.assignment });
         return this.#armSession(group, member, member.sessionTimeoutMs);
     }
   }
@@ -430,12 +427,12 @@ export class GroupCoordinator {
   /** Answers every held SyncGroup, with its assignment or with `errorCode`; each answered member's session starts afresh. */
   #propagateAssignments(group: ClassicGroup, errorCode: number): void {
     for (const member of group.members.values()) {
-      if (errorCode !== ErrorCode.NONE) member.assignment = EMPTY;
+      if (errorCode !== KafkaErrorCode.NONE) member.assignment = EMPTY;
       const respond = member.awaitingSync;
       if (!respond) continue;
       member.awaitingSync = undefined;
       respond(
-        errorCode === ErrorCode.NONE
+        errorCode === KafkaErrorCode.NONE
           ? { errorCode, protocolType: group.protocolType, protocolName: group.protocolName, assignment: member.assignment }
           : syncError(errorCode),
       );
@@ -458,24 +455,24 @@ export class GroupCoordinator {
 
   heartbeat(request: HeartbeatRequest): HeartbeatResponse {
     const { groupId, memberId } = request;
-    if (this.#closed) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE };
-    if (!validGroupId(groupId)) return { errorCode: ErrorCode.INVALID_GROUP_ID };
+    if (this.#closed) return { errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE };
+    if (!validGroupId(groupId)) return { errorCode: KafkaErrorCode.INVALID_GROUP_ID };
     const group = this.#groups.get(groupId);
-    if (!group) return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID };
+    if (!group) return { errorCode: KafkaErrorCode.UNKNOWN_MEMBER_ID };
     const invalid = this.#validateMember(group, memberId, request.groupInstanceId) ?? this.#validateGeneration(group, request.generationId);
     if (invalid !== undefined) return { errorCode: invalid };
     const member = group.get(memberId)!;
     switch (group.state) {
       case GroupState.Empty:
       case GroupState.Dead:
-        return { errorCode: ErrorCode.UNKNOWN_MEMBER_ID };
+        return { errorCode: KafkaErrorCode.UNKNOWN_MEMBER_ID };
       case GroupState.PreparingRebalance:
         this.#armSession(group, member, member.sessionTimeoutMs);
-        return { errorCode: ErrorCode.REBALANCE_IN_PROGRESS };
+        return { errorCode: KafkaErrorCode.REBALANCE_IN_PROGRESS };
       case GroupState.CompletingRebalance:
       case GroupState.Stable:
         this.#armSession(group, member, member.sessionTimeoutMs);
-        return { errorCode: ErrorCode.NONE };
+        return { errorCode: KafkaErrorCode.NONE };
     }
   }
 
@@ -484,34 +481,34 @@ export class GroupCoordinator {
   leaveGroup(request: LeaveGroupRequest): LeaveGroupResponse {
     const single = !request.members?.length && !!request.memberId;
     const leaving = single ? [{ memberId: request.memberId!, groupInstanceId: null }] : (request.members ?? []);
-    if (this.#closed) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
-    if (!validGroupId(request.groupId)) return { errorCode: ErrorCode.INVALID_GROUP_ID, members: [] };
+    if (this.#closed) return { errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, members: [] };
+    if (!validGroupId(request.groupId)) return { errorCode: KafkaErrorCode.INVALID_GROUP_ID, members: [] };
     const group = this.#groups.get(request.groupId);
     const members = leaving.map(({ memberId, groupInstanceId = null }) => {
-      const errorCode = group ? this.#leave(group, memberId, groupInstanceId) : ErrorCode.UNKNOWN_MEMBER_ID;
+      const errorCode = group ? this.#leave(group, memberId, groupInstanceId) : KafkaErrorCode.UNKNOWN_MEMBER_ID;
       return { memberId, groupInstanceId, errorCode };
     });
     if (group) this.#forgetIfUnused(group);
     // v0–2 have no member list: the member's error is the response's.
-    return { errorCode: single ? (members[0]?.errorCode ?? ErrorCode.NONE) : ErrorCode.NONE, members };
+    return { errorCode: single ? (members[0]?.errorCode ?? KafkaErrorCode.NONE) : KafkaErrorCode.NONE, members };
   }
 
   #leave(group: ClassicGroup, memberId: string, groupInstanceId: string | null): number {
     if (memberId === '') {
       // An administrator removes a static member by its instance id alone.
       const current = groupInstanceId === null ? undefined : group.staticMembers.get(groupInstanceId);
-      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
+      if (current === undefined) return KafkaErrorCode.UNKNOWN_MEMBER_ID;
       this.#removeMember(group, group.get(current)!);
-      return ErrorCode.NONE;
+      return KafkaErrorCode.NONE;
     }
     if (group.pendingMembers.has(memberId)) {
       this.#forgetPendingMember(group, memberId);
-      return ErrorCode.NONE;
+      return KafkaErrorCode.NONE;
     }
     const invalid = this.#validateMember(group, memberId, groupInstanceId);
     if (invalid !== undefined) return invalid;
     this.#removeMember(group, group.get(memberId)!);
-    return ErrorCode.NONE;
+    return KafkaErrorCode.NONE;
   }
 
   // ---- OffsetCommit / OffsetFetch --------------------------------------------------------
@@ -530,7 +527,7 @@ export class GroupCoordinator {
         .filter((p) => !tooLarge(p.committedMetadata))
         .map((p) => ({ group: request.groupId, topic: t.name, partition: p.partitionIndex, offset: p.committedOffset, metadata: p.committedMetadata ?? '' })),
     );
-    let stored: number = ErrorCode.NONE;
+    let stored: number = KafkaErrorCode.NONE;
     if (entries.length > 0) {
       const commit = this.#offsets.commit(entries, this.#clock.now());
       this.#commitsInFlight.add(commit);
@@ -538,30 +535,30 @@ export class GroupCoordinator {
         await commit;
       } catch {
         // Kafka answers a failed write of the offsets log with NOT_COORDINATOR: the client finds the coordinator again and retries.
-        stored = ErrorCode.NOT_COORDINATOR;
+        stored = KafkaErrorCode.NOT_COORDINATOR;
       } finally {
         this.#commitsInFlight.delete(commit);
       }
     }
-    return answer((p) => (tooLarge(p.committedMetadata) ? OFFSET_METADATA_TOO_LARGE : stored));
+    return answer((p) => (tooLarge(p.committedMetadata) ? KafkaErrorCode.OFFSET_METADATA_TOO_LARGE : stored));
   }
 
   /** Kafka's checks: members of an active group commit within their generation; anyone may commit for a group with no members. */
   #validateOffsetCommit(request: OffsetCommitRequest): number | undefined {
-    if (this.#closed) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    if (!validGroupId(request.groupId)) return ErrorCode.INVALID_GROUP_ID;
+    if (this.#closed) return KafkaErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (!validGroupId(request.groupId)) return KafkaErrorCode.INVALID_GROUP_ID;
     const generationId = request.generationIdOrMemberEpoch ?? -1;
     const memberId = request.memberId ?? '';
     const instanceId = request.groupInstanceId ?? null;
     const group = this.#groups.get(request.groupId);
     // No group in memory: a commit from outside group management, or from a generation that is over.
-    if (!group) return generationId < 0 ? undefined : ErrorCode.ILLEGAL_GENERATION;
+    if (!group) return generationId < 0 ? undefined : KafkaErrorCode.ILLEGAL_GENERATION;
     if (generationId < 0 && group.is(GroupState.Empty)) return undefined;
-    if (generationId < 0 && memberId === '' && instanceId === null) return ErrorCode.UNKNOWN_MEMBER_ID;
+    if (generationId < 0 && memberId === '' && instanceId === null) return KafkaErrorCode.UNKNOWN_MEMBER_ID;
     const invalid = this.#validateMember(group, memberId, instanceId) ?? this.#validateGeneration(group, generationId);
     if (invalid !== undefined) return invalid;
     // The generation's assignments are not out yet: the member must finish the rebalance first.
-    if (group.is(GroupState.CompletingRebalance)) return ErrorCode.REBALANCE_IN_PROGRESS;
+    if (group.is(GroupState.CompletingRebalance)) return KafkaErrorCode.REBALANCE_IN_PROGRESS;
     // Stable, or PreparingRebalance: a member may still commit what it consumed before it rejoins.
     const member = group.get(memberId)!;
     this.#armSession(group, member, member.sessionTimeoutMs);
@@ -570,7 +567,7 @@ export class GroupCoordinator {
 
   /** Committed offsets, whatever the group's state: -1 for partitions with none. */
   offsetFetch(request: OffsetFetchRequest): OffsetFetchResponse {
-    const error = this.#closed ? ErrorCode.COORDINATOR_NOT_AVAILABLE : !validGroupId(request.groupId) ? ErrorCode.INVALID_GROUP_ID : ErrorCode.NONE;
+    const error = this.#closed ? KafkaErrorCode.COORDINATOR_NOT_AVAILABLE : !validGroupId(request.groupId) ? KafkaErrorCode.INVALID_GROUP_ID : KafkaErrorCode.NONE;
     const partition = (partitionIndex: number, committedOffset: number, metadata: string | null, errorCode: number): OffsetFetchResponsePartition => ({
       partitionIndex,
       committedOffset,
@@ -578,7 +575,7 @@ export class GroupCoordinator {
       metadata,
       errorCode,
     });
-    if (error !== ErrorCode.NONE) {
+    if (error !== KafkaErrorCode.NONE) {
       // v0–1 have no top-level error code, so each partition carries it too.
       return { errorCode: error, topics: (request.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((i) => partition(i, -1, '', error)) })) };
     }
@@ -588,17 +585,17 @@ export class GroupCoordinator {
       for (const c of committed) {
         let list = byTopic.get(c.topic);
         if (!list) byTopic.set(c.topic, (list = []));
-        list.push(partition(c.partition, c.offset, c.metadata ?? '', ErrorCode.NONE));
+        list.push(partition(c.partition, c.offset, c.metadata ?? '', KafkaErrorCode.NONE));
       }
-      return { errorCode: ErrorCode.NONE, topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) };
+      return { errorCode: KafkaErrorCode.NONE, topics: [...byTopic].map(([name, partitions]) => ({ name, partitions })) };
     }
     return {
-      errorCode: ErrorCode.NONE,
+      errorCode: KafkaErrorCode.NONE,
       topics: request.topics.map((t) => ({
         name: t.name,
         partitions: t.partitionIndexes.map((i) => {
           const c = this.#offsets.get(request.groupId, t.name, i);
-          return c ? partition(i, c.offset, c.metadata ?? '', ErrorCode.NONE) : partition(i, -1, '', ErrorCode.NONE);
+          return c ? partition(i, c.offset, c.metadata ?? '', KafkaErrorCode.NONE) : partition(i, -1, '', KafkaErrorCode.NONE);
         }),
       })),
     };
@@ -608,10 +605,10 @@ export class GroupCoordinator {
 
   /** Groups with members, and groups known only by their committed offsets (Empty). */
   listGroups(request: ListGroupsRequest = {}): ListGroupsResponse {
-    if (this.#closed) return { errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
+    if (this.#closed) return { errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, groups: [] };
     const states = new Set((request.statesFilter ?? []).map((s) => s.toLowerCase()));
     const types = new Set((request.typesFilter ?? []).map((t) => t.toLowerCase()));
-    if (types.size > 0 && !types.has('classic')) return { errorCode: ErrorCode.NONE, groups: [] };
+    if (types.size > 0 && !types.has('classic')) return { errorCode: KafkaErrorCode.NONE, groups: [] };
     const all = new Map<string, { protocolType: string; groupState: string }>();
     for (const groupId of this.#offsets.groups()) all.set(groupId, { protocolType: '', groupState: GroupState.Empty });
     for (const g of this.#groups.values()) all.set(g.groupId, { protocolType: g.protocolType ?? '', groupState: g.state });
@@ -619,18 +616,18 @@ export class GroupCoordinator {
       .filter(([, g]) => states.size === 0 || states.has(g.groupState.toLowerCase()))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([groupId, g]) => ({ groupId, ...g, groupType: 'classic' }));
-    return { errorCode: ErrorCode.NONE, groups };
+    return { errorCode: KafkaErrorCode.NONE, groups };
   }
 
   describeGroups(request: DescribeGroupsRequest): DescribeGroupsResponse {
     return {
       groups: request.groups.map((groupId) => {
-        if (this.#closed) return describedError(groupId, ErrorCode.COORDINATOR_NOT_AVAILABLE);
-        if (!validGroupId(groupId)) return describedError(groupId, ErrorCode.INVALID_GROUP_ID);
+        if (this.#closed) return describedError(groupId, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
+        if (!validGroupId(groupId)) return describedError(groupId, KafkaErrorCode.INVALID_GROUP_ID);
         const group = this.#groups.get(groupId);
         if (group) return group.describe();
         // Kafka answers an unknown group with the Dead state and no error.
-        return describedError(groupId, ErrorCode.NONE, this.#offsets.forGroup(groupId).length > 0 ? GroupState.Empty : GroupState.Dead);
+        return describedError(groupId, KafkaErrorCode.NONE, this.#offsets.forGroup(groupId).length > 0 ? GroupState.Empty : GroupState.Dead);
       }),
     };
   }
@@ -647,9 +644,9 @@ export class GroupCoordinator {
     for (const group of this.#groups.values()) {
       for (const member of group.members.values()) {
         this.#clearSession(member);
-        member.awaitingJoin?.(joinError(member.memberId, ErrorCode.COORDINATOR_NOT_AVAILABLE));
+        member.awaitingJoin?.(joinError(member.memberId, KafkaErrorCode.COORDINATOR_NOT_AVAILABLE));
         member.awaitingJoin = undefined;
-        member.awaitingSync?.(syncError(ErrorCode.COORDINATOR_NOT_AVAILABLE));
+        member.awaitingSync?.(syncError(KafkaErrorCode.COORDINATOR_NOT_AVAILABLE));
         member.awaitingSync = undefined;
       }
       for (const timer of group.pendingMembers.values()) this.#clock.clearTimeout(timer);
@@ -666,17 +663,17 @@ export class GroupCoordinator {
 
   /** The member exists, and a static member's instance id still maps to it. */
   #validateMember(group: ClassicGroup, memberId: string, groupInstanceId: string | null | undefined): number | undefined {
-    if (group.is(GroupState.Dead)) return ErrorCode.COORDINATOR_NOT_AVAILABLE;
+    if (group.is(GroupState.Dead)) return KafkaErrorCode.COORDINATOR_NOT_AVAILABLE;
     if (groupInstanceId != null) {
       const current = group.staticMembers.get(groupInstanceId);
-      if (current === undefined) return ErrorCode.UNKNOWN_MEMBER_ID;
-      if (current !== memberId) return ErrorCode.FENCED_INSTANCE_ID;
+      if (current === undefined) return KafkaErrorCode.UNKNOWN_MEMBER_ID;
+      if (current !== memberId) return KafkaErrorCode.FENCED_INSTANCE_ID;
     }
-    return group.get(memberId) ? undefined : ErrorCode.UNKNOWN_MEMBER_ID;
+    return group.get(memberId) ? undefined : KafkaErrorCode.UNKNOWN_MEMBER_ID;
   }
 
   #validateGeneration(group: ClassicGroup, generationId: number): number | undefined {
-    return generationId === group.generationId ? undefined : ErrorCode.ILLEGAL_GENERATION;
+    return generationId === group.generationId ? undefined : KafkaErrorCode.ILLEGAL_GENERATION;
   }
 
   #armSession(group: ClassicGroup, member: GroupMember, timeoutMs: number): void {
@@ -716,9 +713,9 @@ export class GroupCoordinator {
   /** Takes a member out without touching the group's state: its held requests are answered UNKNOWN_MEMBER_ID. */
   #dropMember(group: ClassicGroup, member: GroupMember): void {
     this.#clearSession(member);
-    member.awaitingJoin?.(joinError('', ErrorCode.UNKNOWN_MEMBER_ID));
+    member.awaitingJoin?.(joinError('', KafkaErrorCode.UNKNOWN_MEMBER_ID));
     member.awaitingJoin = undefined;
-    member.awaitingSync?.(syncError(ErrorCode.UNKNOWN_MEMBER_ID));
+    member.awaitingSync?.(syncError(KafkaErrorCode.UNKNOWN_MEMBER_ID));
     member.awaitingSync = undefined;
     group.remove(member.memberId);
   }

@@ -15,7 +15,7 @@
 // (RequestContext.parseRequest reads the body and never looks at what is left). A frame whose
 // body parses is therefore accepted even with bytes after it; everything before the end of the
 // body is checked.
-import { ErrorCode } from './error-codes.ts';
+import { KafkaErrorCode } from './error-codes.ts';
 import { compileMessage, type MessageCodec } from './compile.ts';
 import { ProtocolError, type PartialHeader } from './errors.ts';
 import { ApiKey, CODECS, SUPPORTED_VERSIONS, type ApiKeyValue, type ApiName, type ApiNameOf, type RequestBody, type RequestBodyInput, type ResponseBody, type ResponseBodyInput } from './registry.ts';
@@ -125,7 +125,7 @@ export function decodeResponse<K extends ApiKeyValue>(frame: Buffer, apiKey: K, 
   if (frame.length < 4) throw new ProtocolError('FRAME_TOO_SHORT', { length: frame.length });
   const correlationId = frame.readInt32BE(0);
   const isApiVersions = apiKey === ApiKey.ApiVersions;
-  const fallback = isApiVersions && frame.length >= 6 && frame.readInt16BE(4) === ErrorCode.UNSUPPORTED_VERSION;
+  const fallback = isApiVersions && frame.length >= 6 && frame.readInt16BE(4) === KafkaErrorCode.UNSUPPORTED_VERSION;
   const codec = responseCodec(apiKey, fallback ? 0 : apiVersion);
   const r = new Reader(frame, 4);
   if (codec.flexible && !isApiVersions) HEADER_TAGS.read(r);
@@ -142,7 +142,7 @@ export function apiVersionsFallback(correlationId: number): Buffer {
   const own = SUPPORTED_VERSIONS[ApiKey.ApiVersions]!;
   return encodeResponse(
     { apiKey: ApiKey.ApiVersions, apiVersion: 0, correlationId },
-    { errorCode: ErrorCode.UNSUPPORTED_VERSION, apiKeys: [{ apiKey: ApiKey.ApiVersions, minVersion: own.min, maxVersion: own.max }] },
+    { errorCode: KafkaErrorCode.UNSUPPORTED_VERSION, apiKeys: [{ apiKey: ApiKey.ApiVersions, minVersion: own.min, maxVersion: own.max }] },
   );
 }
 

@@ -60,4 +60,4 @@ export type DescribeConfigsRequest = RequestBody<'DescribeConfigs'>;
 export type DescribeConfigsResponse = ResponseBody<'DescribeConfigs'>;
 export type SaslAuthenticateRequest = RequestBody<'SaslAuthenticate'>;
 export type SaslAuthenticateResponse = ResponseBody<'SaslAuthenticate'>;
-export { ErrorCode } from './error-codes.ts';
+export { KafkaErrorCode } from './error-codes.ts';

@@ -47,12 +47,12 @@ export const ERRORS = {
   BWK_ERR_FORBIDDEN: { status: 403, message: () => 'not allowed: the policy does not grant this action on this resource' },
 } as const satisfies Record<string, ErrorSpec>;
 
-export type ErrorCode = keyof typeof ERRORS;
+export type BulwarkErrorCode = keyof typeof ERRORS;
 
 export class BulwarkError extends Error {
-  readonly code: ErrorCode;
+  readonly code: BulwarkErrorCode;
   readonly status: number;
-  constructor(code: ErrorCode, details: Record<string, string | number> = {}, options?: { cause?: unknown }) {
+  constructor(code: BulwarkErrorCode, details: Record<string, string | number> = {}, options?: { cause?: unknown }) {
     super(ERRORS[code].message(details), options);
     this.name = 'BulwarkError';
     this.code = code;
@@ -60,6 +60,6 @@ export class BulwarkError extends Error {
   }
 }
 
-export function isBulwarkError(err: unknown, code?: ErrorCode): err is BulwarkError {
+export function isBulwarkError(err: unknown, code?: BulwarkErrorCode): err is BulwarkError {
   return err instanceof BulwarkError && (code === undefined || err.code === code);
 }

@@ -4,5 +4,6 @@ export * from './canonical-json.ts';
 export * from './cidr.ts';
 export * from './clock.ts';
 export * from './errors.ts';
+export * from './kafka-error-codes.ts';
 export * from './redact.ts';
 export * from './names.ts';

@@ -7,7 +7,7 @@
 // goes to the audit log. After a failure the connection is closed, as Kafka does. Before each
 // attempt the per-IP backoff may delay the answer.
 import type { AuthOutcome, Authenticator } from '../../auth/index.ts';
-import { ErrorCode } from '../../kafka/index.ts';
+import { KafkaErrorCode } from '../../kafka/index.ts';
 import type { SaslAuthenticateRequest, SaslHandshakeRequest } from '../../kafka/index.ts';
 import { saslMechanisms, type KafkaSession, type SaslMechanismName } from './session.ts';
 
@@ -27,13 +27,13 @@ export function handshake(session: KafkaSession, body: SaslHandshakeRequest, ver
   // v0 would be followed by raw SASL frames, which this listener does not read (see the codec's note).
   if (version === 0) {
     session.connection.closeAfterWrite();
-    return { errorCode: ErrorCode.UNSUPPORTED_VERSION, mechanisms: enabled };
+    return { errorCode: KafkaErrorCode.UNSUPPORTED_VERSION, mechanisms: enabled };
   }
-  if (session.principal && session.mechanism !== 'anonymous') return { errorCode: ErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
+  if (session.principal && session.mechanism !== 'anonymous') return { errorCode: KafkaErrorCode.ILLEGAL_SASL_STATE, mechanisms: enabled };
   const wanted = enabled.find((m) => m === body.mechanism);
-  if (!wanted) return { errorCode: ErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: enabled };
+  if (!wanted) return { errorCode: KafkaErrorCode.UNSUPPORTED_SASL_MECHANISM, mechanisms: enabled };
   session.handshake = wanted;
-  return { errorCode: ErrorCode.NONE, mechanisms: enabled };
+  return { errorCode: KafkaErrorCode.NONE, mechanisms: enabled };
 }
 
 export interface AuthenticateAnswer {
@@ -46,7 +46,7 @@ const failure = (errorCode: number, errorMessage: string): AuthenticateAnswer =>
 
 export async function authenticate(session: KafkaSession, body: SaslAuthenticateRequest, hooks: SaslHooks): Promise<AuthenticateAnswer> {
   const mechanism: SaslMechanismName | undefined = session.handshake;
-  if (!mechanism) return failure(ErrorCode.ILLEGAL_SASL_STATE, 'SaslAuthenticate before a successful SaslHandshake');
+  if (!mechanism) return failure(KafkaErrorCode.ILLEGAL_SASL_STATE, 'SaslAuthenticate before a successful SaslHandshake');
   const delay = session.scram ? 0 : hooks.delayFor(session.ip);
   if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
   let outcome: AuthOutcome | undefined;
@@ -59,13 +59,13 @@ export async function authenticate(session: KafkaSession, body: SaslAuthenticate
     response = step.response;
     outcome = step.outcome;
   }
-  if (!outcome) return { body: { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: 0 }, close: false };
+  if (!outcome) return { body: { errorCode: KafkaErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: 0 }, close: false };
   const refused = hooks.finished(session, outcome);
   if (!outcome.ok || refused) {
     session.handshake = undefined;
     session.scram = undefined;
-    return failure(ErrorCode.SASL_AUTHENTICATION_FAILED, GENERIC_FAILURE);
+    return failure(KafkaErrorCode.SASL_AUTHENTICATION_FAILED, GENERIC_FAILURE);
   }
   session.authenticated(outcome.principal, mechanism, outcome.expiresAt);
-  return { body: { errorCode: ErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: 0 }, close: false };
+  return { body: { errorCode: KafkaErrorCode.NONE, errorMessage: null, authBytes: response, sessionLifetimeMs: 0 }, close: false };
 }

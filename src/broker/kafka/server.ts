@@ -20,7 +20,7 @@ import { KafkaSession } from './session.ts';
 import { BufferPool, ByteBudget, SizeClassPool } from './buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES, type DirectReads } from './connection.ts';
 import { DIRECT_READS, directSocket } from './direct-socket.ts';
-import { ErrorCode } from '../../kafka/index.ts';
+import { KafkaErrorCode } from '../../kafka/index.ts';
 import { GroupCoordinator } from '../../groups/index.ts';
 import {
   advertisedApiVersions,
@@ -56,28 +56,28 @@ const DIRECT_FRAME_BUDGET_BYTES = 64 << 20;
 
 /** A coded error from the log or the topics, as the Kafka error code a client understands. */
 export function kafkaErrorOf(err: unknown): number {
-  if (!isBulwarkError(err)) return ErrorCode.UNKNOWN_SERVER_ERROR;
+  if (!isBulwarkError(err)) return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
   switch (err.code) {
     case 'BWK_ERR_LOG_BATCH_INVALID':
-      return /exceeds the limit/.test(err.message) ? ErrorCode.MESSAGE_TOO_LARGE : ErrorCode.CORRUPT_MESSAGE;
+      return /exceeds the limit/.test(err.message) ? KafkaErrorCode.MESSAGE_TOO_LARGE : KafkaErrorCode.CORRUPT_MESSAGE;
     case 'BWK_ERR_LOG_OFFSET_OUT_OF_RANGE':
-      return ErrorCode.OFFSET_OUT_OF_RANGE;
+      return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
     case 'BWK_ERR_TOPIC_NOT_FOUND':
     case 'BWK_ERR_PARTITION_NOT_FOUND':
-      return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
+      return KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     case 'BWK_ERR_LOG_PARTITION_FENCED':
     case 'BWK_ERR_LOG_CORRUPT':
     case 'BWK_ERR_LOG_DECRYPT_FAILED':
     case 'BWK_ERR_LOG_KEY_MISSING':
-      return ErrorCode.KAFKA_STORAGE_ERROR;
+      return KafkaErrorCode.KAFKA_STORAGE_ERROR;
     case 'BWK_ERR_LOG_CLOSED':
-      return ErrorCode.NOT_LEADER_OR_FOLLOWER;
+      return KafkaErrorCode.NOT_LEADER_OR_FOLLOWER;
     case 'BWK_ERR_PRODUCER_SEQUENCE':
-      return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
+      return KafkaErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
     case 'BWK_ERR_PRODUCER_FENCED':
-      return ErrorCode.INVALID_PRODUCER_EPOCH;
+      return KafkaErrorCode.INVALID_PRODUCER_EPOCH;
     default:
-      return ErrorCode.UNKNOWN_SERVER_ERROR;
+      return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
   }
 }
 
@@ -229,7 +229,7 @@ export class KafkaHandlers {
     }
     switch (req.apiKey) {
       case ApiKey.ApiVersions:
-        return encodeResponse(req.header, { errorCode: ErrorCode.NONE, apiKeys: advertisedApiVersions(), throttleTimeMs: 0 });
+        return encodeResponse(req.header, { errorCode: KafkaErrorCode.NONE, apiKeys: advertisedApiVersions(), throttleTimeMs: 0 });
       case ApiKey.Metadata:
         return encodeResponse(req.header, { ...this.#metadata(req.body, h.apiVersion, verdict, session), throttleTimeMs: t });
       case ApiKey.Produce: {
@@ -261,36 +261,36 @@ export class KafkaHandlers {
       case ApiKey.FindCoordinator: {
         const allowed = req.body.keyType === 1 ? verdict.allows('transactionalId', req.body.key, 'describe') : verdict.allows('group', req.body.key, 'describe');
         if (!allowed) {
-          const errorCode = req.body.keyType === 1 ? ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : ErrorCode.GROUP_AUTHORIZATION_FAILED;
+          const errorCode = req.body.keyType === 1 ? KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : KafkaErrorCode.GROUP_AUTHORIZATION_FAILED;
           return encodeResponse(req.header, { throttleTimeMs: t, errorCode, errorMessage: null, nodeId: -1, host: '', port: -1 });
         }
         return encodeResponse(req.header, { ...this.#findCoordinator(session), throttleTimeMs: t });
       }
       case ApiKey.InitProducerId: {
         if (req.body.transactionalId !== null && !verdict.allows('transactionalId', req.body.transactionalId, 'write')) {
-          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 });
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 });
         }
-        return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.NONE, producerId: this.#nextProducerId++, producerEpoch: 0 });
+        return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NONE, producerId: this.#nextProducerId++, producerEpoch: 0 });
       }
       case ApiKey.JoinGroup: {
         if (!verdict.allows('group', req.body.groupId, 'read')) {
-          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
         }
         if (!session.consuming && !this.#broker.security.claimConsumer(session)) {
           // The user is at its maxConsumers: Kafka's "group is full" is the closest answer clients know.
-          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_MAX_SIZE_REACHED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_MAX_SIZE_REACHED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
         }
         const r = await this.groups.joinGroup(req.body, { clientId: h.clientId ?? '', clientHost: session.ip, requireKnownMemberId: h.apiVersion >= 4 });
         return encodeResponse(req.header, { throttleTimeMs: t, ...r });
       }
       case ApiKey.SyncGroup:
-        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, assignment: EMPTY });
+        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, assignment: EMPTY });
         return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.groups.syncGroup(req.body)) });
       case ApiKey.Heartbeat:
-        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED });
+        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED });
         return encodeResponse(req.header, { throttleTimeMs: t, ...this.groups.heartbeat(req.body) });
       case ApiKey.LeaveGroup:
-        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] });
+        if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] });
         return encodeResponse(req.header, { throttleTimeMs: t, ...this.groups.leaveGroup(req.body) });
       case ApiKey.OffsetCommit:
         return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.#offsetCommit(req.body, verdict)) });
@@ -306,7 +306,7 @@ export class KafkaHandlers {
         const described = allowed.length > 0 ? this.groups.describeGroups({ ...req.body, groups: allowed }).groups : [];
         const byId = new Map(described.map((g) => [g.groupId, g]));
         const groups = req.body.groups.map(
-          (g) => byId.get(g) ?? { errorCode: ErrorCode.GROUP_AUTHORIZATION_FAILED, groupId: g, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: -2147483648 },
+          (g) => byId.get(g) ?? { errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, groupId: g, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: -2147483648 },
         );
         return encodeResponse(req.header, { throttleTimeMs: t, groups });
       }
@@ -330,9 +330,9 @@ export class KafkaHandlers {
         this.#broker.security.topicChanged('created', name, this.#broker.config.topics.defaultPartitions, session.principal);
         return { ok: true };
       }
-      return { ok: false, errorCode: created.reason === 'invalid-name' ? ErrorCode.INVALID_TOPIC_EXCEPTION : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+      return { ok: false, errorCode: created.reason === 'invalid-name' ? KafkaErrorCode.INVALID_TOPIC_EXCEPTION : KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
     }
-    return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+    return { ok: false, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
   }
 
   #mayCreate(verdict: Verdict, name: string): boolean {
@@ -348,16 +348,16 @@ export class KafkaHandlers {
     const names = all ? b.cluster.topics.map((t) => t.name).filter((n) => verdict.allows('topic', n, 'describe')) : body.topics!.map((t) => t.name ?? '');
     const autoCreate = version < 4 || body.allowAutoTopicCreation !== false;
     const topics = names.map((name) => {
-      if (!all && !verdict.allows('topic', name, 'describe')) return { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, name, isInternal: false, partitions: [] };
+      if (!all && !verdict.allows('topic', name, 'describe')) return { errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, name, isInternal: false, partitions: [] };
       const found = all ? ({ ok: true } as const) : this.#topicFor(name, autoCreate, this.#mayCreate(verdict, name), session);
       const topic = b.topics.topic(name);
-      if (!found.ok || !topic) return { errorCode: found.ok ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION : found.errorCode, name, isInternal: false, partitions: [] };
+      if (!found.ok || !topic) return { errorCode: found.ok ? KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION : found.errorCode, name, isInternal: false, partitions: [] };
       return {
-        errorCode: ErrorCode.NONE,
+        errorCode: KafkaErrorCode.NONE,
         name,
         isInternal: false,
         partitions: topic.partitions.map((p) => ({
-          errorCode: ErrorCode.NONE,
+          errorCode: KafkaErrorCode.NONE,
           partitionIndex: p.partition,
           leaderId: p.leader,
           leaderEpoch: p.leaderEpoch,
@@ -387,7 +387,7 @@ export class KafkaHandlers {
     const b = this.#broker;
     if (body.acks !== 0 && body.acks !== 1 && body.acks !== -1) {
       return {
-        responses: body.topicData.map((t) => ({ name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: ErrorCode.INVALID_REQUIRED_ACKS, baseOffset: -1 })) })),
+        responses: body.topicData.map((t) => ({ name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: KafkaErrorCode.INVALID_REQUIRED_ACKS, baseOffset: -1 })) })),
         throttleTimeMs: 0,
       };
     }
@@ -400,17 +400,17 @@ export class KafkaHandlers {
         const allowed = verdict.allows('topic', t.name, 'write');
         // Bulwark's own topics (__audit) are written by the broker only, whatever the policy says.
         if (allowed && isInternalTopic(t.name)) {
-          return { name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION, baseOffset: -1, errorMessage: 'internal topics are written by the broker only' })) };
+          return { name: t.name, partitionResponses: t.partitionData.map((p) => ({ index: p.index, errorCode: KafkaErrorCode.INVALID_TOPIC_EXCEPTION, baseOffset: -1, errorMessage: 'internal topics are written by the broker only' })) };
         }
         const topic = allowed && !producerRefused ? this.#topicFor(t.name, true, this.#mayCreate(verdict, t.name), session) : undefined;
         const partitionResponses = await Promise.all(
           t.partitionData.map(async (p) => {
-            if (!allowed) return { index: p.index, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, baseOffset: -1 };
-            if (producerRefused) return { index: p.index, errorCode: ErrorCode.THROTTLING_QUOTA_EXCEEDED, baseOffset: -1, errorMessage: 'this user has reached its maximum number of producers' };
+            if (!allowed) return { index: p.index, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, baseOffset: -1 };
+            if (producerRefused) return { index: p.index, errorCode: KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED, baseOffset: -1, errorMessage: 'this user has reached its maximum number of producers' };
             if (!topic!.ok) return { index: p.index, errorCode: topic!.errorCode, baseOffset: -1 };
             try {
               const r = await b.produce(t.name, p.index, p.records ?? EMPTY);
-              return { index: p.index, errorCode: ErrorCode.NONE, baseOffset: r.baseOffset, logStartOffset: b.topics.partition(t.name, p.index)?.logStartOffset ?? -1 };
+              return { index: p.index, errorCode: KafkaErrorCode.NONE, baseOffset: r.baseOffset, logStartOffset: b.topics.partition(t.name, p.index)?.logStartOffset ?? -1 };
             } catch (err) {
               return { index: p.index, errorCode: kafkaErrorOf(err), baseOffset: -1, errorMessage: isBulwarkError(err) ? err.message : null };
             }
@@ -441,12 +441,12 @@ export class KafkaHandlers {
         for (const p of t.partitions) {
           const base = { partitionIndex: p.partition, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1, abortedTransactions: [], preferredReadReplica: -1, records: EMPTY };
           if (!allowed) {
-            partitions.push({ ...base, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED });
+            partitions.push({ ...base, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED });
             continue;
           }
           const log = b.topics.partition(t.topic, p.partition);
           if (!log) {
-            partitions.push({ ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
+            partitions.push({ ...base, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
             continue;
           }
           try {
@@ -455,7 +455,7 @@ export class KafkaHandlers {
             const r = max > 0 ? await b.fetch(t.topic, p.partition, p.fetchOffset, max, 0, this.#borrow(max, borrowed)) : await b.fetch(t.topic, p.partition, p.fetchOffset, 1).then((x) => ({ ...x, records: EMPTY }));
             total += r.records.length;
             budget -= r.records.length;
-            partitions.push({ ...base, errorCode: ErrorCode.NONE, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records });
+            partitions.push({ ...base, errorCode: KafkaErrorCode.NONE, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records });
           } catch (err) {
             partitions.push({ ...base, errorCode: kafkaErrorOf(err), highWatermark: log.nextOffset, lastStableOffset: log.nextOffset, logStartOffset: log.logStartOffset });
           }
@@ -471,7 +471,7 @@ export class KafkaHandlers {
       budget = body.maxBytes > 0 ? body.maxBytes : Number.MAX_SAFE_INTEGER;
       result = await readAll();
     }
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, sessionId: 0, responses: result.responses };
+    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, sessionId: 0, responses: result.responses };
   }
 
   #listOffsets(body: ListOffsetsRequest, verdict: Verdict) {
@@ -481,13 +481,13 @@ export class KafkaHandlers {
       topics: body.topics.map((t) => ({
         name: t.name,
         partitions: t.partitions.map((p) => {
-          if (!verdict.allows('topic', t.name, 'describe')) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
+          if (!verdict.allows('topic', t.name, 'describe')) return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           const log = b.topics.partition(t.name, p.partitionIndex);
-          if (!log) return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
+          if (!log) return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           try {
             const spec = p.timestamp === -1 ? 'latest' : p.timestamp === -2 ? 'earliest' : { timestamp: p.timestamp };
             const offset = log.listOffset(spec) ?? -1;
-            return { partitionIndex: p.partitionIndex, errorCode: ErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp: -1, offset, leaderEpoch: 0 };
+            return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp: -1, offset, leaderEpoch: 0 };
           } catch (err) {
             return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorOf(err), oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           }
@@ -502,17 +502,17 @@ export class KafkaHandlers {
       throttleTimeMs: 0,
       topics: body.topics.map((t) => {
         const fail = (errorCode: number, errorMessage: string | null) => ({ name: t.name, errorCode, errorMessage });
-        if (!this.#mayCreate(verdict, t.name)) return fail(ErrorCode.TOPIC_AUTHORIZATION_FAILED, null);
-        if (t.replicationFactor > b.cluster.brokers.length) return fail(ErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} is larger than the ${b.cluster.brokers.length} broker(s)`);
-        if (t.assignments.length > 0) return fail(ErrorCode.INVALID_REQUEST, 'manual replica assignments are not supported; give numPartitions');
+        if (!this.#mayCreate(verdict, t.name)) return fail(KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, null);
+        if (t.replicationFactor > b.cluster.brokers.length) return fail(KafkaErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${t.replicationFactor} is larger than the ${b.cluster.brokers.length} broker(s)`);
+        if (t.assignments.length > 0) return fail(KafkaErrorCode.INVALID_REQUEST, 'manual replica assignments are not supported; give numPartitions');
         const partitions = t.numPartitions === -1 ? b.config.topics.defaultPartitions : t.numPartitions;
         const config = Object.fromEntries(t.configs.filter((c) => c.value !== null).map((c) => [c.name, c.value as string]));
         const r = b.topics.createTopic(t.name, partitions, config, body.validateOnly);
         if (r.ok) {
           if (!body.validateOnly) b.security.topicChanged('created', t.name, partitions, session.principal);
-          return { name: t.name, errorCode: ErrorCode.NONE, errorMessage: null };
+          return { name: t.name, errorCode: KafkaErrorCode.NONE, errorMessage: null };
         }
-        const code = { exists: ErrorCode.TOPIC_ALREADY_EXISTS, 'invalid-name': ErrorCode.INVALID_TOPIC_EXCEPTION, 'invalid-partitions': ErrorCode.INVALID_PARTITIONS, 'invalid-config': ErrorCode.INVALID_REQUEST }[r.reason];
+        const code = { exists: KafkaErrorCode.TOPIC_ALREADY_EXISTS, 'invalid-name': KafkaErrorCode.INVALID_TOPIC_EXCEPTION, 'invalid-partitions': KafkaErrorCode.INVALID_PARTITIONS, 'invalid-config': KafkaErrorCode.INVALID_REQUEST }[r.reason];
         return fail(code, r.message);
       }),
     };
@@ -522,16 +522,16 @@ export class KafkaHandlers {
     const responses = [];
     for (const name of body.topicNames) {
       if (!verdict.allows('topic', name, 'delete')) {
-        responses.push({ name, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED });
+        responses.push({ name, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED });
         continue;
       }
       if (isInternalTopic(name)) {
-        responses.push({ name, errorCode: ErrorCode.INVALID_TOPIC_EXCEPTION });
+        responses.push({ name, errorCode: KafkaErrorCode.INVALID_TOPIC_EXCEPTION });
         continue;
       }
       const deleted = await this.#broker.topics.deleteTopic(name);
       if (deleted) this.#broker.security.topicChanged('deleted', name, 0, session.principal);
-      responses.push({ name, errorCode: deleted ? ErrorCode.NONE : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
+      responses.push({ name, errorCode: deleted ? KafkaErrorCode.NONE : KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
     }
     return { throttleTimeMs: 0, responses };
   }
@@ -551,15 +551,15 @@ export class KafkaHandlers {
       throttleTimeMs: 0,
       results: body.resources.map((r) => {
         const base = { resourceType: r.resourceType, resourceName: r.resourceName };
-        if (r.resourceType === 2 && !verdict.allows('topic', r.resourceName, 'describeConfigs')) return { ...base, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: null, configs: [] };
-        if (r.resourceType !== 2 && !verdict.allows('cluster', CLUSTER_RESOURCE, 'describeConfigs')) return { ...base, errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: null, configs: [] };
-        if (r.resourceType !== 2) return { ...base, errorCode: ErrorCode.INVALID_REQUEST, errorMessage: 'only topic configs (resource type 2) are described', configs: [] };
+        if (r.resourceType === 2 && !verdict.allows('topic', r.resourceName, 'describeConfigs')) return { ...base, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, errorMessage: null, configs: [] };
+        if (r.resourceType !== 2 && !verdict.allows('cluster', CLUSTER_RESOURCE, 'describeConfigs')) return { ...base, errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: null, configs: [] };
+        if (r.resourceType !== 2) return { ...base, errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: 'only topic configs (resource type 2) are described', configs: [] };
         const topic = b.topics.topic(r.resourceName);
-        if (!topic) return { ...base, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${r.resourceName} does not exist`, configs: [] };
+        if (!topic) return { ...base, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, errorMessage: `topic ${r.resourceName} does not exist`, configs: [] };
         const keys = r.configurationKeys ?? [...TOPIC_CONFIG_KEYS];
         return {
           ...base,
-          errorCode: ErrorCode.NONE,
+          errorCode: KafkaErrorCode.NONE,
           errorMessage: null,
           configs: keys
             .filter((k) => k in defaults)
@@ -576,23 +576,23 @@ export class KafkaHandlers {
   /** Standalone, this broker coordinates every group (and transactional id). */
   #findCoordinator(session: KafkaSession) {
     const self = this.#broker.cluster.brokers.find((x) => x.id === this.#broker.config.brokerId)!;
-    return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, errorMessage: null, nodeId: self.id, ...this.#endpoint(self, session) };
+    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, errorMessage: null, nodeId: self.id, ...this.#endpoint(self, session) };
   }
 
   async #offsetCommit(body: OffsetCommitRequest, verdict: Verdict) {
     const denied = (code: number) => ({ topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) });
-    if (!verdict.allows('group', body.groupId, 'read')) return denied(ErrorCode.GROUP_AUTHORIZATION_FAILED);
+    if (!verdict.allows('group', body.groupId, 'read')) return denied(KafkaErrorCode.GROUP_AUTHORIZATION_FAILED);
     const allowed = body.topics.filter((t) => verdict.allows('topic', t.name, 'read'));
     const committed = allowed.length > 0 ? await this.groups.offsetCommit({ ...body, topics: allowed }) : { topics: [] };
     const byName = new Map(committed.topics.map((t) => [t.name, t]));
     return {
-      topics: body.topics.map((t) => byName.get(t.name) ?? { name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED })) }),
+      topics: body.topics.map((t) => byName.get(t.name) ?? { name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED })) }),
     };
   }
 
   #offsetFetch(body: OffsetFetchRequest, verdict: Verdict) {
     if (!verdict.allows('group', body.groupId, 'describe')) {
-      const code = ErrorCode.GROUP_AUTHORIZATION_FAILED;
+      const code = KafkaErrorCode.GROUP_AUTHORIZATION_FAILED;
       return { errorCode: code, topics: (body.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((i) => ({ partitionIndex: i, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode: code })) })) };
     }
     const r = this.groups.offsetFetch(body);
@@ -602,7 +602,7 @@ export class KafkaHandlers {
         if (verdict.allows('topic', t.name, 'describe')) return [t];
         // Asked for by name: say it is forbidden; listed from the group's commits: leave it out.
         if (body.topics === null) return [];
-        return [{ name: t.name, partitions: t.partitions.map((p) => ({ ...p, committedOffset: -1, metadata: '', errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED })) }];
+        return [{ name: t.name, partitions: t.partitions.map((p) => ({ ...p, committedOffset: -1, metadata: '', errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED })) }];
       }),
     };
   }
