@@ -162,7 +162,8 @@ export function compilePolicy(input: CompileInput): CompileResult {
   return { snapshot, diagnostics };
 }
 
-function compileSettings(cluster: BrokerCluster | undefined): SnapshotSettings {
+/** The snapshot settings of a BrokerCluster; with none, the defaults (what the CRD documents for each field left out). */
+export function compileSettings(cluster: BrokerCluster | undefined): SnapshotSettings {
   const spec = cluster?.spec;
   return {
     superUsers: sortedUnique(spec?.authorization?.superUsers ?? []),

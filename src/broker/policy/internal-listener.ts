@@ -1,9 +1,12 @@
-// The internal listener: HTTPS with client certificates required, for the operator.
+// The internal listener: HTTPS with client certificates required, for the operator. It is the
+// server side of the push contract in src/policy/distribution.ts (routes, bodies, the ordering
+// rule), whose client the operator uses:
 //
 //   PUT /v1/policy   body: a PolicySnapshot (canonical JSON). Verified whole (schema and content
-//                    hash), then versions only move forward: 200 {applied, version, hash} when it
-//                    is now in force (or already was), 409 BWK_ERR_POLICY_PUSH_REJECTED when it is
-//                    older or conflicts, 400 when it is invalid. Persisted before it is enforced.
+//                    hash), then versions only move forward: 200 {applied, version, hash, source}
+//                    when it is now in force (or already was: unchanged), 409
+//                    BWK_ERR_POLICY_PUSH_REJECTED with its reason when it is older or conflicts,
+//                    400 when it is invalid. Persisted before it is enforced.
 //   GET  /v1/policy  the applied {version, hash, source}: what the operator writes to status.
 //
 // Only certificates whose common name is in `internal.clients` may call it; any other verified
@@ -12,7 +15,16 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { certificateIdentity } from '../../auth/index.ts';
 import type { TLSSocket } from 'node:tls';
 import { BulwarkError, isBulwarkError } from '../../lib/index.ts';
-import { decodeSnapshot } from '../../policy/index.ts';
+import {
+  ApplyReason,
+  decodeSnapshot,
+  MAX_SNAPSHOT_BYTES,
+  POLICY_ROUTES,
+  PUSH_REJECTED_CODE,
+  type AppliedState,
+  type PushAppliedBody,
+  type PushRejectedBody,
+} from '../../policy/index.ts';
 import type { BrokerConfig } from '../../config/index.ts';
 import { TlsContext } from '../../pki/index.ts';
 import type { PolicyStore } from './store.ts';
@@ -23,8 +35,6 @@ export interface InternalListenerContext {
   readonly policy: PolicyStore;
   onStop(close: () => Promise<void> | void): void;
 }
-
-const MAX_SNAPSHOT_BYTES = 512 << 20;
 
 function send(reply: FastifyReply, err: unknown): FastifyReply {
   if (isBulwarkError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
@@ -46,15 +56,17 @@ export async function startInternalListener(broker: InternalListenerContext, log
     if (identity === undefined || !allowed.has(identity)) return send(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
   });
 
-  app.get('/v1/policy', async () => broker.policy.applied);
-  app.put('/v1/policy', async (req, reply) => {
+  app.get(POLICY_ROUTES.read.path, async (): Promise<AppliedState> => broker.policy.applied);
+  app.put(POLICY_ROUTES.push.path, async (req, reply) => {
     try {
       if (typeof req.body !== 'string') throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: 'send the snapshot as application/json' });
       const snapshot = decodeSnapshot(req.body);
       const r = broker.policy.apply(snapshot, 'push');
-      if (r.applied || r.reason === 'unchanged') return { applied: true, ...broker.policy.applied };
-      const detail = r.reason === 'stale-version' ? `version ${r.current.version} is in force; versions only move forward` : `version ${r.current.version} is in force with another hash`;
-      return reply.code(409).send({ code: 'BWK_ERR_POLICY_PUSH_REJECTED', message: new BulwarkError('BWK_ERR_POLICY_PUSH_REJECTED', { version: snapshot.version, detail }).message, ...broker.policy.applied });
+      if (r.applied) return { applied: true, ...broker.policy.applied } satisfies PushAppliedBody;
+      if (r.reason === ApplyReason.Unchanged) return { applied: true, unchanged: true, ...broker.policy.applied } satisfies PushAppliedBody;
+      const detail = r.reason === ApplyReason.StaleVersion ? `version ${r.current.version} is in force; versions only move forward` : `version ${r.current.version} is in force with another hash`;
+      const rejected = { code: PUSH_REJECTED_CODE, message: new BulwarkError(PUSH_REJECTED_CODE, { version: snapshot.version, detail }).message, reason: r.reason, ...broker.policy.applied } satisfies PushRejectedBody;
+      return reply.code(409).send(rejected);
     } catch (err) {
       return send(reply, err);
     }

@@ -7,7 +7,8 @@
 // anything (fail closed).
 //
 // Versions only move forward: a snapshot older than the one in force is refused, the same
-// version with the same hash is a no-op, the same version with another hash is refused.
+// version with the same hash is a no-op, the same version with another hash is refused. That rule
+// is the push contract's `decideApply` (src/policy/distribution.ts), shared with the operator.
 // Nothing about permissions is copied into sessions: every request asks `authorizer` of the
 // store, so a swap takes effect on open sessions at once; listeners subscribe with onChange to
 // close the sessions whose principal is gone.
@@ -15,14 +16,21 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../../lib/index.ts';
 import { BulwarkError } from '../../lib/index.ts';
-import { buildAuthorizer, decodeSnapshot, encodeSnapshot, type Authorizer, type PolicySnapshot } from '../../policy/index.ts';
-import { sealSnapshot, type SnapshotSettings } from '../../policy/index.ts';
+import {
+  buildAuthorizer,
+  decideApply,
+  decodeSnapshot,
+  emptySnapshot,
+  encodeSnapshot,
+  type ApplyReason,
+  type AppliedState,
+  type Authorizer,
+  type PolicySnapshot,
+  type PolicySource,
+  type SnapshotRef,
+} from '../../policy/index.ts';
 
-export type PolicySource = 'disk' | 'push' | 'dir' | 'empty';
-
-export type ApplyResult =
-  | { applied: true; previous: { version: number; hash: string } }
-  | { applied: false; reason: 'unchanged' | 'stale-version' | 'version-conflict'; current: { version: number; hash: string } };
+export type ApplyResult = { applied: true; previous: SnapshotRef } | { applied: false; reason: ApplyReason; current: SnapshotRef };
 
 export interface PolicyChange {
   /** What is enforced now (the received snapshot plus what the broker adds). */
@@ -30,20 +38,7 @@ export interface PolicyChange {
   /** The snapshot as received: its version and hash are the ones to report. */
   received: PolicySnapshot;
   source: PolicySource;
-  previous: { version: number; hash: string };
-}
-
-const DEFAULT_SETTINGS: SnapshotSettings = {
-  superUsers: [],
-  allowAnonymous: false,
-  maxTokensPerUser: 10,
-  scramIterations: 8192,
-  certificatePrincipal: { source: 'commonName', prefix: '' },
-};
-
-/** The snapshot of a broker that has been given no policy: no users, no grants. */
-export function emptySnapshot(): PolicySnapshot {
-  return sealSnapshot({ cluster: { namespace: '', name: '' }, settings: DEFAULT_SETTINGS, users: [], tokens: [], rules: [] }, 0);
+  previous: SnapshotRef;
 }
 
 export interface PolicyStoreOptions {
@@ -96,7 +91,7 @@ export class PolicyStore {
   }
 
   /** What was applied, as received: its version and hash are what the broker reports. */
-  get applied(): { version: number; hash: string; source: PolicySource } {
+  get applied(): AppliedState {
     return { version: this.#received.version, hash: this.#received.hash, source: this.#source };
   }
 
@@ -111,11 +106,8 @@ export class PolicyStore {
    */
   apply(snapshot: PolicySnapshot, source: PolicySource, opts: { force?: boolean } = {}): ApplyResult {
     const current = { version: this.#received.version, hash: this.#received.hash };
-    if (snapshot.hash === current.hash && snapshot.version === current.version) return { applied: false, reason: 'unchanged', current };
-    if (!opts.force) {
-      if (snapshot.version < current.version) return { applied: false, reason: 'stale-version', current };
-      if (snapshot.version === current.version) return { applied: false, reason: 'version-conflict', current };
-    }
+    const decision = decideApply(current, snapshot, opts);
+    if (!decision.apply) return { applied: false, reason: decision.reason, current };
     const effective = this.#opts.augment ? this.#opts.augment(snapshot) : snapshot;
     const authorizer = buildAuthorizer(effective, this.#opts.now ? { now: this.#opts.now } : {});
     writeFileAtomic(this.#file, [Buffer.from(encodeSnapshot(snapshot))]);
