@@ -1,8 +1,8 @@
 // Security benchmark (issue 6): what authentication, authorization and TLS cost the broker, in
 // one run, side by side.
 //
-// 1. Throughput. Three cases, each a fresh broker process (`node --import tsx src/cli/main.ts
-//    broker --config FILE`, a fresh data dir) driven by the same client:
+// 1. Throughput. Three cases, each a fresh broker process (`node bin/bulwark.js broker --config
+//    FILE`, the built code in dist/, a fresh data dir) driven by the same client:
 //    - plain-anonymous: plaintext listener, anonymous clients, the open policy (one grant: the
 //      anonymous user may do anything) — the baseline;
 //    - plain-scram-acl: plaintext listener, SCRAM-SHA-256 login, a realistic policy: 1,000 other
@@ -72,7 +72,7 @@ import { ensureDevPki } from '../src/pki/x509.ts';
 import { ANONYMOUS_USER, buildAuthorizer, loadPolicyDirectory } from '../src/policy/index.ts';
 import { round } from './auth-client.ts';
 import type { LoadOptions } from './auth-load.ts';
-import { freePort, loadavgNow, log, machineInfo, REPO, sleep, stop, stopAll, track } from './peers.ts';
+import { buildOurs, freePort, loadavgNow, log, machineInfo, ourBrokerEntry, REPO, sleep, stop, stopAll, track } from './peers.ts';
 import { machineBusySeconds, sampleProcessCpu } from './proc.ts';
 
 const envNumber = (name: string, fallback: number) => (process.env[name] === undefined ? fallback : Number(process.env[name]));
@@ -285,10 +285,11 @@ async function startBroker(kind: 'open' | 'acl', dir: string, argon2?: { maxConc
   const config = brokerConfig(kind, join(dir, 'data'), ports, pki, kind === 'open' ? openDir : aclDir, argon2);
   const file = join(dir, 'broker.yaml');
   writeFileSync(file, stringify(config));
-  const nodeArgs = ['--import', 'tsx'];
+  buildOurs(REPO);
+  const nodeArgs: string[] = [];
   if (CPU_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF);
   const t0 = performance.now();
-  const child = track(spawn(process.execPath, [...nodeArgs, 'src/cli/main.ts', 'broker', '--config', file], { cwd: REPO, env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(process.execPath, [...nodeArgs, ...ourBrokerEntry(REPO).args, 'broker', '--config', file], { cwd: REPO, env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker not ready after 120 s:\n${out.slice(-3000)}`)), 120_000);
@@ -872,7 +873,7 @@ const result = {
       why: 'the same client for every case, costing (almost) nothing per request, so that differences are the broker’s',
     },
     broker: {
-      command: 'node --import tsx src/cli/main.ts broker --config FILE (own process, fresh data dir per session)',
+      command: `${ourBrokerEntry(REPO).command} broker --config FILE (own process, fresh data dir per session)`,
       cpuProfile: CPU_PROF ?? null,
       configOpen: brokerConfig('open', '<session>/data', { kafka: 0, tls: 0, http: 0 }, { certFile: '<pki>/server.crt', keyFile: '<pki>/server.key' }, '<policy-open>'),
       configAcl: brokerConfig('acl', '<session>/data', { kafka: 0, tls: 0, http: 0 }, { certFile: '<pki>/server.crt', keyFile: '<pki>/server.key' }, '<policy-acl>'),

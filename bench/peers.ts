@@ -5,7 +5,9 @@
 //
 // Apache Kafka: KRaft, single node, from its Maven Central jars (tools/kafka/pom.xml), started by
 // scripts/kafka-peer.sh with its defaults (no fsync: log.flush.interval.messages = Long.MAX_VALUE).
-// Our broker: `node --import tsx src/cli/main.ts broker` in a fresh data dir, auto-create on, HTTP
+// Our broker: `node bin/bulwark.js broker`, the built code in dist/ as a production install runs
+// it (`npm run build` first; a commit from before the build existed runs `node --import tsx
+// src/cli/main.ts broker`, and the results say which), in a fresh data dir, auto-create on, HTTP
 // listener off (the benchmarks speak Kafka only), the Kafka listener anonymous under the open
 // policy of bench/fixtures/open-policy (as Kafka's PLAINTEXT listener with no authorizer lets
 // every client in; ours still authorizes each request), no root user. BENCH_OURS_REF (a commit,
@@ -216,8 +218,27 @@ function oursSource(): { tree: string; commit: string | null; srcModified: strin
   return { tree, commit, srcModified: [] };
 }
 
+/**
+ * How our broker is started from `tree`: `node bin/bulwark.js` over dist/, built here with
+ * `npm run build` (once per tree and run; tsc is incremental) when the tree has tsconfig.build.json;
+ * a commit from before that runs its sources under tsx (src/cli/main.ts was its own entry point then).
+ */
+export function ourBrokerEntry(tree: string): { loader: 'dist' | 'tsx'; args: string[]; command: string } {
+  if (!existsSync(join(tree, 'tsconfig.build.json'))) return { loader: 'tsx', args: ['--import', 'tsx', 'src/cli/main.ts'], command: 'node --import tsx src/cli/main.ts' };
+  return { loader: 'dist', args: ['bin/bulwark.js'], command: 'node bin/bulwark.js (dist/, npm run build)' };
+}
+
+const builtTrees = new Set<string>();
+/** Builds dist/ in `tree` if its broker runs from there; build output goes to stderr. */
+export function buildOurs(tree: string): void {
+  if (ourBrokerEntry(tree).loader !== 'dist' || builtTrees.has(tree)) return;
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: tree, stdio: ['ignore', 2, 2] });
+  if (r.status !== 0) throw new Error(`npm run build in ${tree} failed (exit ${r.status ?? r.signal}): our broker runs the built code`);
+  builtTrees.add(tree);
+}
+
 export const OUR_BROKER = {
-  command: 'node --import tsx src/cli/main.ts broker --auto-create-topics (own process)',
+  command: `${ourBrokerEntry(OURS_TREE).command} broker --auto-create-topics (own process)`,
   source: OURS_SOURCE,
   env: {
     BULWARK_HTTP_ENABLED: 'false',
@@ -229,11 +250,12 @@ export const OUR_BROKER = {
 };
 
 export async function startOurs(dataDir: string, opts: OurBrokerOptions = {}): Promise<RunningBroker> {
+  buildOurs(OURS_TREE);
   const port = await freePort();
-  const nodeArgs = ['--import', 'tsx'];
+  const nodeArgs: string[] = [];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir);
   const env = { ...process.env, ...OUR_BROKER.env, ...opts.env };
-  const args = [...nodeArgs, 'src/cli/main.ts', 'broker', '--data-dir', dataDir, '--kafka-port', String(port), '--http-port', '0', '--auto-create-topics'];
+  const args = [...nodeArgs, ...ourBrokerEntry(OURS_TREE).args, 'broker', '--data-dir', dataDir, '--kafka-port', String(port), '--http-port', '0', '--auto-create-topics'];
   const s = await startServer(process.execPath, args, env, /Kafka on/, 60_000, OURS_TREE);
   return {
     port,

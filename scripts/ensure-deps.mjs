@@ -2,10 +2,13 @@
 // clone with nothing run before them:
 // - npm dependencies, when node_modules is missing or older than package-lock.json;
 // - build/*.node from native/*.c (scripts/build-native.mjs): CRC-32C, and dup(2) for direct socket reads;
+// - dist/, the compiled code bin/bulwark.js runs (tsc -p tsconfig.build.json), when it is missing or
+//   older than a file of src/ or a tsconfig (`npm start` itself runs src/ under tsx);
 // - with --test: kcat (Debian package), the real Kafka client the tests run against.
 // (kube-apiserver and etcd are built by the tests themselves: scripts/controlplane-build.sh.)
 import { execSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
 
 const marker = 'node_modules/.package-lock.json';
 const stale = !existsSync(marker) || statSync(marker).mtimeMs < statSync('package-lock.json').mtimeMs;
@@ -16,6 +19,29 @@ if (stale) {
 
 // The SSE4.2 CRC-32C the log uses when it can (falls back to a portable one otherwise).
 execSync(`"${process.execPath}" scripts/build-native.mjs`, { stdio: 'inherit' });
+
+// dist/ is stale when a file of src/ or a tsconfig is newer than dist/.tsbuildinfo, tsc's
+// incremental state, whose time is set to when the build started (a source edited while tsc runs
+// is still newer next time). Without dist/cli/main.js that state is dropped, so tsc emits it all.
+const stamp = 'dist/.tsbuildinfo';
+const newest = (dir) =>
+  readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
+    const p = join(dir, e.name);
+    return Math.max(m, e.isDirectory() ? newest(p) : e.name.endsWith('.ts') ? statSync(p).mtimeMs : 0);
+  }, 0);
+const inputs = Math.max(newest('src'), ...['tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(f).mtimeMs));
+if (!existsSync('dist/cli/main.js') || !existsSync(stamp) || statSync(stamp).mtimeMs < inputs) {
+  if (!existsSync('dist/cli/main.js')) rmSync(stamp, { force: true });
+  const started = new Date();
+  console.error('bulwark: building dist/ (tsc -p tsconfig.build.json)…');
+  try {
+    execSync(`"${process.execPath}" node_modules/typescript/bin/tsc -p tsconfig.build.json`, { stdio: 'inherit' });
+    utimesSync(stamp, started, started);
+  } catch {
+    // tsc still emits; the type errors are reported again by `npm test`'s tsc --noEmit.
+    console.error('bulwark: tsc reported type errors (above); dist/ was emitted anyway and is rebuilt on the next run');
+  }
+}
 
 const has = (cmd) => {
   try {

@@ -9,14 +9,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadBrokerConfig, type BrokerConfigInput } from '../config/index.ts';
-import { writeFileAtomic } from '../lib/index.ts';
+import { packagePath, writeFileAtomic } from '../lib/index.ts';
 import { BulwarkError } from '../lib/index.ts';
 import { ensureDevPki, issueCertificate } from '../pki/index.ts';
 import { loadPolicyDirectory } from '../policy/index.ts';
 import { brokerFlags, runBroker } from './broker-command.ts';
 import { formatProblem, type Output } from './policy-commands.ts';
 
-export const EXAMPLES_POLICY_DIR = join(import.meta.dirname, '..', '..', 'examples', 'policy');
+export const EXAMPLES_POLICY_DIR = packagePath('examples', 'policy');
 
 /** The example identities the printed commands use (their secrets are published in examples/policy/secrets.local.yaml). */
 const EXAMPLE = {

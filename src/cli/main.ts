@@ -1,4 +1,5 @@
-// The `bulwark` command.
+// The `bulwark` command: run(argv, io) returns the exit code. It has no side effect on import; the
+// entry points that call it are bin/bulwark.js (dist/, built) and src/cli/entry.ts (tsx, `npm start`).
 import { BulwarkError } from '../lib/index.ts';
 import { brokerCommand, BROKER_USAGE } from './broker-command.ts';
 import { dev } from './dev.ts';
@@ -48,10 +49,4 @@ export async function run(argv: string[], io: Output): Promise<number> {
     }
     throw err;
   }
-}
-
-const isMain = process.argv[1] !== undefined && /(?:cli[\\/]main\.ts|bin[\\/]bulwark(\.js)?)$/.test(process.argv[1]);
-if (isMain) {
-  const code = await run(process.argv.slice(2), { out: (l) => console.log(l), err: (l) => console.error(l) });
-  process.exitCode = code;
 }

@@ -7,3 +7,4 @@ export * from './errors.ts';
 export * from './kafka-error-codes.ts';
 export * from './redact.ts';
 export * from './names.ts';
+export * from './package-root.ts';

@@ -4,14 +4,14 @@
 import { crc32c as portableCrc32c } from '@node-rs/crc32';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../lib/index.ts';
 
 interface NativeCrc {
   crc32c(data: Uint8Array): number;
   supported: boolean;
 }
 
-const nativePath = fileURLToPath(new URL('../../build/crc32c.node', import.meta.url));
+const nativePath = packagePath('build', 'crc32c.node');
 
 function loadNative(): NativeCrc | undefined {
   if (!existsSync(nativePath)) return undefined;

@@ -18,14 +18,14 @@
 import { closeSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Socket, type SocketConstructorOpts } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { packagePath } from '../../lib/index.ts';
 import type { DirectReads } from './connection.ts';
 
 interface SockFd {
   dup(fd: number): number;
 }
 
-const nativePath = fileURLToPath(new URL('../../../build/sockfd.node', import.meta.url));
+const nativePath = packagePath('build', 'sockfd.node');
 
 function loadNative(): SockFd | undefined {
   if (!existsSync(nativePath)) return undefined;
