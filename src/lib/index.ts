@@ -5,6 +5,7 @@ export * from './cidr.ts';
 export * from './clock.ts';
 export * from './errors.ts';
 export * from './kafka-error-codes.ts';
+export * from './logger.ts';
 export * from './redact.ts';
 export * from './names.ts';
 export * from './package-root.ts';
