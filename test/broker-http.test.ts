@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type Broker } from '../src/broker/index.ts';
 import { loadBrokerConfig } from '../src/config/index.ts';
+import { createLogger } from '../src/lib/index.ts';
 import { decodeRecords } from '../src/log/index.ts';
 import { OPEN_POLICY_DIR } from './harness/broker.ts';
 
@@ -13,7 +14,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-http-'));
 let broker: Broker;
 let base: string;
 const start = async () => {
-  broker = await startBroker(loadBrokerConfig({ overrides: { dataDir, http: { port: 0, authentication: ['anonymous'] }, kafka: { port: 0 }, policy: { dir: OPEN_POLICY_DIR } } }), { log: () => undefined });
+  broker = await startBroker(loadBrokerConfig({ overrides: { dataDir, http: { port: 0, authentication: ['anonymous'] }, kafka: { port: 0 }, policy: { dir: OPEN_POLICY_DIR } } }), { logger: createLogger({ level: 'silent' }) });
   base = `http://127.0.0.1:${broker.httpPort}`;
 };
 // Responses are checked field by field below; `any` keeps those checks readable.

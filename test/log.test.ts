@@ -261,20 +261,20 @@ describe('recovery', () => {
 });
 
 describe('bad input', () => {
-  const cases: [string, () => Buffer, RegExp][] = [
+  const cases: [string, () => Buffer, RegExp, code?: 'BWK_ERR_LOG_BATCH_TOO_LARGE'][] = [
     ['a CRC mismatch', () => { const b = batchOf(0, 2); b[b.length - 1]! ^= 1; return b; }, /byte 0 .*CRC-32C mismatch/],
     ['a second batch cut short', () => Buffer.concat([batchOf(0, 2), batchOf(2, 2).subarray(0, 30)]), /byte \d+ .*truncated/],
-    ['a length claiming 2 GiB', () => { const b = batchOf(0, 1); b.writeInt32BE(0x7fffffff, OFF.batchLength); return b; }, /exceeds the limit/],
+    ['a length claiming 2 GiB', () => { const b = batchOf(0, 1); b.writeInt32BE(0x7fffffff, OFF.batchLength); return b; }, /exceeds the limit/, 'BWK_ERR_LOG_BATCH_TOO_LARGE'],
     ['a negative length', () => { const b = batchOf(0, 1); b.writeInt32BE(-5, OFF.batchLength); return b; }, /smaller than a header/],
     ['magic 1', () => { const b = batchOf(0, 1); b.writeInt8(1, OFF.magic); return b; }, /magic 1/],
     ['no batches at all', () => Buffer.alloc(0), /no batches/],
     ['a count that disagrees with lastOffsetDelta', () => { const b = batchOf(0, 3); b.writeInt32BE(7, OFF.recordsCount); b.writeUInt32BE(crc32c(b.subarray(OFF.attributes)) >>> 0, OFF.crc); return b; }, /recordsCount 7/],
   ];
-  for (const [name, make, message] of cases) {
+  for (const [name, make, message, code = 'BWK_ERR_LOG_BATCH_INVALID'] of cases) {
     test(`rejects ${name}, writing nothing`, async () => {
       const { partition: p } = open(tempDir());
       await p.append(batchOf(0, 1));
-      assert.throws(() => p.append(make()), (e) => isBulwarkError(e, 'BWK_ERR_LOG_BATCH_INVALID') && message.test(e.message));
+      assert.throws(() => p.append(make()), (e) => isBulwarkError(e, code) && message.test(e.message));
       assert.equal(p.nextOffset, 1);
       await p.close();
     });

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBroker, type Broker } from '../src/broker/index.ts';
 import { loadBrokerConfig } from '../src/config/index.ts';
+import { createLogger } from '../src/lib/index.ts';
 import { createCa, issueCertificate, type PemPair } from '../src/pki/index.ts';
 import {
   ApplyReason,
@@ -134,7 +135,7 @@ before(async () => {
       auth: { rootUser: false },
     },
   });
-  broker = await startBroker(config, { log: () => {}, env: {} });
+  broker = await startBroker(config, { logger: createLogger({ level: 'silent' }), env: {} });
   target = { host: '127.0.0.1', port: broker.internalPort! };
   operatorTls = { ca: pki.ca.certPem, cert: pki.operator.certPem, key: Buffer.from(pki.operator.keyPem) };
 });

@@ -20,6 +20,7 @@ import { loadBrokerConfig } from '../src/config/index.ts';
 import { KafkaErrorCode as E } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
+import { captureLogs, type LogCapture } from '../src/lib/index.ts';
 import { createCa, issueCertificate, type PemPair } from '../src/pki/x509.ts';
 import { buildRecordBatch } from '../src/log/record-batch.ts';
 import { encodeSnapshot, loadPolicyDirectory, type PolicySnapshot } from '../src/policy/index.ts';
@@ -115,11 +116,11 @@ interface StartOptions {
 }
 interface Started {
   broker: Broker;
-  logs: string[];
+  logs: LogCapture;
 }
 
 async function startBroker(opts: StartOptions): Promise<Started> {
-  const logs: string[] = [];
+  const logs = captureLogs();
   const config = loadBrokerConfig({
     overrides: {
       dataDir: opts.dataDir,
@@ -135,7 +136,7 @@ async function startBroker(opts: StartOptions): Promise<Started> {
       auth: { rootUser: false },
     },
   });
-  const broker = await startBrokerProcess(config, { log: (m) => logs.push(m), env: {} });
+  const broker = await startBrokerProcess(config, { logger: logs.logger, env: {} });
   return { broker, logs };
 }
 
@@ -234,8 +235,8 @@ describe('policy.dir: the CR YAML in a directory, reloaded when it changes', () 
       join(policyDir, 'carl.yaml'),
       policyYaml({ carl: { password: PASSWORDS.carl } }, false).replace('authentication: { type: scram-sha-256,', 'authentication: { type: kerberos,'),
     );
-    await within(2000, 'the error is logged', () => s.logs.some((l) => l.includes('carl.yaml') && l.includes('spec.authentication.type')));
-    assert.ok(s.logs.some((l) => /has 1 error\(s\); not applied, the policy in force stays/.test(l)), s.logs.join('\n'));
+    await within(2000, 'the error is logged', () => s.logs.messages().some((l) => l.includes('carl.yaml') && l.includes('spec.authentication.type')));
+    assert.ok(s.logs.messages().some((l) => /has 1 error\(s\); not applied, the policy in force stays/.test(l)), s.logs.text());
     // The policy in force is the one before the broken file: its users still log in, carl does not exist.
     assert.equal(await login(s.broker, 'ann'), true);
     assert.equal(await login(s.broker, 'ben'), true);
@@ -249,8 +250,8 @@ describe('policy.dir: the CR YAML in a directory, reloaded when it changes', () 
   });
 
   test('no password from the directory ever reaches the log', () => {
-    assert.ok(s.logs.length > 0);
-    for (const password of Object.values(PASSWORDS)) assert.ok(!s.logs.some((l) => l.includes(password)));
+    assert.ok(s.logs.lines.length > 0);
+    for (const password of Object.values(PASSWORDS)) assert.ok(!s.logs.text().includes(password));
   });
 });
 

@@ -2,7 +2,7 @@
 // one; tests run several in one process on different ports and data directories.
 import type { AddressInfo, Server } from 'node:net';
 import type { ClusterState } from '../cluster/index.ts';
-import { BulwarkError } from '../lib/index.ts';
+import { BulwarkError, createLogger, type Logger } from '../lib/index.ts';
 import { LogStore, type AppendResult, type FetchResult, type PartitionConfig } from '../log/index.ts';
 import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerCore } from './core.ts';
@@ -18,8 +18,8 @@ import { TopicManager } from './topics.ts';
 export interface BrokerStartOptions {
   /** Where BULWARK_ROOT_PASSWORD is read from; process.env by default. */
   env?: NodeJS.ProcessEnv;
-  /** Operational messages (never secrets); stderr by default. */
-  log?: (message: string) => void;
+  /** Operational log (redacting: see lib/logger.ts); JSON lines to stderr by default. Components log through children of it. */
+  logger?: Logger;
 }
 
 export const AUDIT_TOPIC = '__audit';
@@ -37,18 +37,20 @@ export class Broker implements BrokerCore {
   readonly notifier = new AppendWaiters();
   readonly producers = new ProducerStates();
   readonly security: BrokerSecurity;
+  readonly logger: Logger;
   /** Set on the start that generated the root password: shown once, then forgotten. */
   readonly generatedRootPassword: string | undefined;
   readonly #servers = new Map<string, Server>();
   #started = false;
   readonly #closers: (() => Promise<void> | void)[] = [];
 
-  private constructor(config: BrokerConfig, metrics: BrokerMetrics, store: LogStore, topics: TopicManager, security: BrokerSecurity, generatedRootPassword: string | undefined) {
+  private constructor(config: BrokerConfig, metrics: BrokerMetrics, store: LogStore, topics: TopicManager, security: BrokerSecurity, logger: Logger, generatedRootPassword: string | undefined) {
     this.config = config;
     this.metrics = metrics;
     this.store = store;
     this.topics = topics;
     this.security = security;
+    this.logger = logger;
     this.generatedRootPassword = generatedRootPassword;
   }
 
@@ -57,7 +59,7 @@ export class Broker implements BrokerCore {
    * security state. No listener is started: see startBroker (index.ts).
    */
   static async open(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<Broker> {
-    const log = opts.log ?? ((m: string) => process.stderr.write(`bulwark: ${m}\n`));
+    const logger = opts.logger ?? createLogger();
     const env = opts.env ?? process.env;
     const metrics = new BrokerMetrics({ defaultMetrics: true });
     const store = LogStore.open(config.dataDir);
@@ -84,12 +86,13 @@ export class Broker implements BrokerCore {
       }
       const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });
       closers.push(() => audit.close());
-      const security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics, log });
+      const security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics, logger: logger.child({ component: 'security' }) });
+      const policyLog = logger.child({ component: 'policy' });
       policy.onChange((change) => {
         audit.policy(change.received, change.previous, change.source);
-        log(`policy ${change.source}: version ${change.received.version} (${change.received.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
+        policyLog.info({ source: change.source, version: change.received.version, previousVersion: change.previous.version }, `policy ${change.source}: version ${change.received.version} (${change.received.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
       });
-      broker = new Broker(config, metrics, store, topics, security, generated);
+      broker = new Broker(config, metrics, store, topics, security, logger, generated);
       broker.#closers.push(...closers);
       return broker;
     } catch (err) {

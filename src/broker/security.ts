@@ -16,6 +16,7 @@ import type { SaslHooks } from './kafka/sasl.ts';
 import type { KafkaSession } from './kafka/session.ts';
 import { ConnectionLimiter, HostAccess, QuotaManager } from './limits/index.ts';
 import type { Limits } from '../api/index.ts';
+import type { Logger } from '../lib/index.ts';
 import type { PolicyStore } from './policy/index.ts';
 
 const NO_LIMITS: Limits = Object.freeze({});
@@ -26,8 +27,8 @@ export interface SecurityOptions {
   serverSecret: Buffer;
   audit: AuditLog;
   metrics: BrokerMetrics;
-  /** Operational messages (never secrets). */
-  log: (message: string) => void;
+  /** Operational log (the broker's `security` child). */
+  logger: Logger;
   now?: () => number;
 }
 
@@ -36,13 +37,13 @@ export class BrokerSecurity {
   readonly authenticator: Authenticator;
   readonly audit: AuditLog;
   readonly serverSecret: Buffer;
+  readonly logger: Logger;
   readonly saslHooks: SaslHooks;
   readonly #quotas: QuotaManager;
   readonly #limiter: ConnectionLimiter;
   readonly #hosts = new HostAccess();
   readonly #backoff = new LoginBackoff();
   readonly #now: () => number;
-  readonly #log: (message: string) => void;
   readonly #config: BrokerConfig;
   readonly #metrics: BrokerMetrics;
   /** The JWT signing key: derived from the server secret, so it is never the secret itself. */
@@ -54,7 +55,7 @@ export class BrokerSecurity {
     this.audit = opts.audit;
     this.serverSecret = opts.serverSecret;
     this.#now = opts.now ?? Date.now;
-    this.#log = opts.log;
+    this.logger = opts.logger;
     this.#config = config;
     this.#metrics = opts.metrics;
     this.#jwtKey = createHmac('sha256', opts.serverSecret).update('bulwark http session jwt v1').digest();
@@ -71,10 +72,6 @@ export class BrokerSecurity {
       delayFor: (ip) => this.#backoff.delayFor(ip, this.#now()),
       finished: (session, outcome) => this.#loginFinished(session, outcome),
     };
-  }
-
-  log(message: string): void {
-    this.#log(message);
   }
 
   #limits(principal: Principal): Limits {

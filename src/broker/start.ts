@@ -15,11 +15,11 @@ import { PolicyDirectoryWatcher, startInternalListener } from './policy/index.ts
 
 /** Opens the data directory (recovering every partition), loads the policy, then starts every configured listener. */
 export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<Broker> {
-  const log = opts.log ?? ((m: string) => process.stderr.write(`bulwark: ${m}\n`));
-  const broker = await Broker.open(config, { ...opts, log });
+  const broker = await Broker.open(config, opts);
+  const logger = broker.logger;
   try {
     if (config.policy.dir) {
-      const watcher = new PolicyDirectoryWatcher(config.policy.dir, broker.policy, { saltKey: broker.security.serverSecret, debounceMs: config.policy.reloadDebounceMs, log });
+      const watcher = new PolicyDirectoryWatcher(config.policy.dir, broker.policy, { saltKey: broker.security.serverSecret, debounceMs: config.policy.reloadDebounceMs, logger: logger.child({ component: 'policy' }) });
       await watcher.start();
       broker.onStop(() => watcher.close());
     }
@@ -37,21 +37,22 @@ export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions
     broker.onStop(() => clearInterval(sessionTimer));
 
     if (config.http.enabled) {
+      const httpLog = logger.child({ component: 'http' });
       let tls: TlsContext | undefined;
       if (config.http.tls) {
-        const context = new TlsContext(config.http.tls, { onError: (err) => log(`listener http: TLS files not reloaded: ${err.message}`) });
+        const context = new TlsContext(config.http.tls, { onError: (err) => httpLog.warn({ err }, 'TLS files not reloaded; still serving the previous certificate') });
         broker.onStop(() => context.close());
         tls = context;
       }
       const https = tls?.serverOptions() as Record<string, unknown> | undefined;
-      const http = await startHttpServer(broker, config.http.host, config.http.port, { security: broker.security.http(), ...(https ? { https } : {}) });
+      const http = await startHttpServer(broker, config.http.host, config.http.port, { security: broker.security.http(), logger: httpLog, ...(https ? { https } : {}) });
       tls?.attach(http.server as unknown as Parameters<TlsContext['attach']>[0]);
       broker.addServer('http', http.server as unknown as Server);
       broker.onStop(() => http.close());
     }
 
     if (config.internal.enabled) {
-      const internal = await startInternalListener(broker, log);
+      const internal = await startInternalListener(broker, logger.child({ component: 'internal' }));
       broker.addServer('internal', internal.server as unknown as Server);
       broker.onStop(() => internal.close());
     }

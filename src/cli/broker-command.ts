@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { DIRECT_READS, startBroker, type Broker } from '../broker/index.ts';
 import { loadBrokerConfig, type BrokerConfig, type BrokerConfigInput } from '../config/index.ts';
-import { BulwarkError } from '../lib/index.ts';
+import { BulwarkError, createLogger, type Logger } from '../lib/index.ts';
 import type { Output } from './policy-commands.ts';
 
 export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics] [--policy-dir DIR]`;
@@ -39,9 +39,9 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
   return { ...(values.config ? { file: values.config } : {}), overrides };
 }
 
-/** Starts a broker and resolves with its exit code once a signal has stopped it. */
-export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: Broker) => string[]): Promise<number> {
-  const broker = await startBroker(config);
+/** Starts a broker and resolves with its exit code once a signal has stopped it. Its log: JSON lines on stderr unless `logger` says otherwise. */
+export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: Broker) => string[], logger: Logger = createLogger()): Promise<number> {
+  const broker = await startBroker(config, { logger });
   for (const r of broker.topics.reports) for (const n of r.notes.filter((x) => x.action !== 'scanned')) io.err(`recovery: ${r.partition}: ${n.file}: ${n.detail}`);
   for (const r of broker.topics.reports) if (r.fenced) io.err(`recovery: ${r.partition} is FENCED: ${r.fenced.message}`);
   if (!DIRECT_READS) io.err("bulwark: build/sockfd.node is not built, so plaintext Kafka listeners read through Node's own buffers: the same results, about half the ingest rate with large batches (`npm start` builds it; docs/broker.md)");

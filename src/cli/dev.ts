@@ -9,7 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { loadBrokerConfig, type BrokerConfigInput } from '../config/index.ts';
-import { packagePath, writeFileAtomic } from '../lib/index.ts';
+import { createLogger, packagePath, writeFileAtomic } from '../lib/index.ts';
 import { BulwarkError } from '../lib/index.ts';
 import { ensureDevPki, issueCertificate } from '../pki/index.ts';
 import { loadPolicyDirectory } from '../policy/index.ts';
@@ -110,5 +110,5 @@ export async function dev(argv: string[], io: Output): Promise<number> {
       'Stop with Ctrl-C.',
     );
     return lines;
-  });
+  }, createLogger({ pretty: true }));
 }

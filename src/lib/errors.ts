@@ -1,11 +1,17 @@
 // The catalog of Bulwark's errors. Every error the code throws on purpose is declared here once,
-// with a stable code, what it maps to (exit code now; HTTP status and Kafka error code as the
-// broker arrives), and a message template. Nobody matches on message text: match on `code`.
-// docs/errors.md documents every code; a test keeps the two in step. Retired codes are never reused.
+// with a stable code, what it maps to (the HTTP status; the Kafka error code when a Kafka client
+// can meet it; the CLI exits 2 for all), and a message template. Nobody matches on message text:
+// match on `code`. docs/errors.md documents every code with its status and Kafka code; a test
+// keeps the two in step. Retired codes are listed in RETIRED and never reused.
+//
+// Messages never carry a token, password or hash: details are names, numbers and reasons.
+import { KafkaErrorCode } from './kafka-error-codes.ts';
 
 export interface ErrorSpec {
   /** HTTP status the error maps to when it reaches an HTTP client. */
   status: number;
+  /** Kafka error code the error maps to when it reaches a Kafka client (a Produce, Fetch or ListOffsets partition). */
+  kafka?: KafkaErrorCode;
   message: (details: Record<string, string | number>) => string;
 }
 
@@ -18,22 +24,26 @@ export const ERRORS = {
   BWK_ERR_SNAPSHOT_HASH_MISMATCH: { status: 400, message: () => 'policy snapshot rejected: content does not match its hash' },
   BWK_ERR_CLI_USAGE: { status: 400, message: (d) => `${d.detail}` },
   BWK_ERR_RESOURCE_ARGUMENT_INVALID: { status: 400, message: (d) => `invalid resource ${JSON.stringify(d.value)}: expected TYPE:NAME with TYPE one of ${d.types}` },
-  BWK_ERR_LOG_CORRUPT: { status: 500, message: (d) => `corrupt log data in ${d.file} at byte ${d.position}: ${d.detail}` },
-  BWK_ERR_LOG_PARTITION_FENCED: { status: 503, message: (d) => `partition ${d.partition} is fenced after corruption was found; it serves nothing until repaired: ${d.detail}` },
-  BWK_ERR_LOG_BATCH_INVALID: { status: 400, message: (d) => `invalid record batch at byte ${d.position} of the request: ${d.detail}` },
-  BWK_ERR_LOG_OFFSET_OUT_OF_RANGE: { status: 416, message: (d) => `offset ${d.offset} is outside ${d.partition}'s range [${d.start}, ${d.end}]` },
-  BWK_ERR_LOG_DECRYPT_FAILED: { status: 500, message: (d) => `batch at offset ${d.offset} of ${d.partition} failed authentication (tampered, moved, or wrong key ${d.keyId})` },
-  BWK_ERR_LOG_KEY_MISSING: { status: 500, message: (d) => `encryption key ${d.keyId} is not in ${d.dir}` },
+  BWK_ERR_LOG_CORRUPT: { status: 500, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `corrupt log data in ${d.file} at byte ${d.position}: ${d.detail}` },
+  BWK_ERR_LOG_PARTITION_FENCED: { status: 503, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `partition ${d.partition} is fenced after corruption was found; it serves nothing until repaired: ${d.detail}` },
+  BWK_ERR_LOG_BATCH_INVALID: { status: 400, kafka: KafkaErrorCode.CORRUPT_MESSAGE, message: (d) => `invalid record batch at byte ${d.position} of the request: ${d.detail}` },
+  BWK_ERR_LOG_BATCH_TOO_LARGE: { status: 413, kafka: KafkaErrorCode.MESSAGE_TOO_LARGE, message: (d) => `record batch at byte ${d.position} of the request is too large: ${d.detail}` },
+  BWK_ERR_LOG_RECORDS_UNDECODABLE: { status: 409, message: (d) => `cannot show the records of the batch at offset ${d.offset} as JSON (${d.detail}); ask for format=binary to get the raw batch` },
+  BWK_ERR_LOG_SEGMENT_FULL: { status: 500, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `segment ${d.file} would exceed 2 GiB: the partition must roll first` },
+  BWK_ERR_LOG_OFFSET_OUT_OF_RANGE: { status: 416, kafka: KafkaErrorCode.OFFSET_OUT_OF_RANGE, message: (d) => `offset ${d.offset} is outside ${d.partition}'s range [${d.start}, ${d.end}]` },
+  BWK_ERR_LOG_DECRYPT_FAILED: { status: 500, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `batch at offset ${d.offset} of ${d.partition} failed authentication (tampered, moved, or wrong key ${d.keyId})` },
+  BWK_ERR_LOG_KEY_MISSING: { status: 500, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `encryption key ${d.keyId} is not in ${d.dir}` },
   BWK_ERR_LOG_KEY_INVALID: { status: 500, message: (d) => `encryption key file ${d.file} is not a base64-encoded 32-byte key` },
-  BWK_ERR_LOG_CLOSED: { status: 503, message: (d) => `partition ${d.partition} is closed` },
+  BWK_ERR_LOG_CLOSED: { status: 503, kafka: KafkaErrorCode.NOT_LEADER_OR_FOLLOWER, message: (d) => `partition ${d.partition} is closed` },
   BWK_ERR_LOG_CONFIG_INVALID: { status: 400, message: (d) => `invalid log configuration: ${d.detail}` },
-  BWK_ERR_TOPIC_NOT_FOUND: { status: 404, message: (d) => `topic ${d.topic} does not exist` },
-  BWK_ERR_PARTITION_NOT_FOUND: { status: 404, message: (d) => `topic ${d.topic} has no partition ${d.partition}` },
-  BWK_ERR_TOPIC_EXISTS: { status: 409, message: (d) => `topic ${d.topic} already exists` },
-  BWK_ERR_TOPIC_INVALID: { status: 400, message: (d) => `cannot create topic ${d.topic}: ${d.detail}` },
+  BWK_ERR_TOPIC_NOT_FOUND: { status: 404, kafka: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: (d) => `topic ${d.topic} does not exist` },
+  BWK_ERR_PARTITION_NOT_FOUND: { status: 404, kafka: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: (d) => `topic ${d.topic} has no partition ${d.partition}` },
+  BWK_ERR_TOPIC_EXISTS: { status: 409, kafka: KafkaErrorCode.TOPIC_ALREADY_EXISTS, message: (d) => `topic ${d.topic} already exists` },
+  BWK_ERR_TOPIC_INVALID: { status: 400, kafka: KafkaErrorCode.INVALID_TOPIC_EXCEPTION, message: (d) => `cannot create topic ${d.topic}: ${d.detail}` },
   BWK_ERR_HTTP_BODY_INVALID: { status: 400, message: (d) => `invalid request: ${d.detail}` },
-  BWK_ERR_PRODUCER_SEQUENCE: { status: 409, message: (d) => `out-of-order batch for ${d.topic}-${d.partition}: sequence ${d.got}, expected ${d.expected}` },
-  BWK_ERR_PRODUCER_FENCED: { status: 409, message: (d) => `a newer producer epoch has written to ${d.topic}-${d.partition}; this producer is fenced` },
+  BWK_ERR_HTTP_BODY_TOO_LARGE: { status: 413, message: () => 'the request body is larger than the listener accepts (limits.maxRequestBytes)' },
+  BWK_ERR_PRODUCER_SEQUENCE: { status: 409, kafka: KafkaErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, message: (d) => `out-of-order batch for ${d.topic}-${d.partition}: sequence ${d.got}, expected ${d.expected}` },
+  BWK_ERR_PRODUCER_FENCED: { status: 409, kafka: KafkaErrorCode.INVALID_PRODUCER_EPOCH, message: (d) => `a newer producer epoch has written to ${d.topic}-${d.partition}; this producer is fenced` },
   BWK_ERR_PKI_REQUEST_INVALID: { status: 400, message: (d) => `cannot issue the certificate: ${d.detail}` },
   BWK_ERR_PKI_CA_INVALID: { status: 500, message: (d) => `the CA (${d.source}) cannot sign: ${d.detail}` },
   BWK_ERR_TLS_FILES_INVALID: { status: 500, message: (d) => `cannot load the TLS files: ${d.detail}` },
@@ -45,9 +55,14 @@ export const ERRORS = {
   BWK_ERR_POLICY_PUSH_REJECTED: { status: 409, message: (d) => `policy snapshot version ${d.version} not applied: ${d.detail}` },
   BWK_ERR_UNAUTHENTICATED: { status: 401, message: () => 'authentication required: send valid credentials' },
   BWK_ERR_FORBIDDEN: { status: 403, message: () => 'not allowed: the policy does not grant this action on this resource' },
+  BWK_ERR_KAFKA_REQUEST_BEFORE_AUTHENTICATION: { status: 401, message: (d) => `${d.api} before authentication: the connection is closed` },
+  BWK_ERR_INTERNAL: { status: 500, kafka: KafkaErrorCode.UNKNOWN_SERVER_ERROR, message: () => 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type BulwarkErrorCode = keyof typeof ERRORS;
+
+/** Codes that were in the catalog and were removed. They are never reused (test/errors.test.ts). */
+export const RETIRED: readonly string[] = [];
 
 export class BulwarkError extends Error {
   readonly code: BulwarkErrorCode;

@@ -4,6 +4,7 @@ export * from './canonical-json.ts';
 export * from './cidr.ts';
 export * from './clock.ts';
 export * from './errors.ts';
+export * from './http-errors.ts';
 export * from './kafka-error-codes.ts';
 export * from './logger.ts';
 export * from './redact.ts';

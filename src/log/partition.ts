@@ -32,7 +32,7 @@
 // they are numbered and written in call order; only syncs and reads are asynchronous.
 import { mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { BulwarkError, isBulwarkError } from '../lib/index.ts';
-import { ATTR_ENCRYPTED, checkBatchFraming, crcMatches, LOG_OVERHEAD, OFF, readInt64, writeInt64 } from './record-batch.ts';
+import { ATTR_ENCRYPTED, checkBatchFraming, crcMatches, isTruncation, LOG_OVERHEAD, OFF, readInt64, writeInt64, type BatchProblem } from './record-batch.ts';
 import { MAX_SEGMENT_BYTES, Segment, type RecoveryNote } from './segment.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -116,6 +116,11 @@ export interface PartitionOptions {
 // (esbuild keepNames), which cost ~2.8 us per batch in bench/log.ts.
 function invalidBatch(position: number, detail: string): BulwarkError {
   return new BulwarkError('BWK_ERR_LOG_BATCH_INVALID', { position, detail });
+}
+
+/** A batch whose framing fails: too large is its own error (Kafka's MESSAGE_TOO_LARGE), the rest are malformed. */
+function framingError(position: number, problem: BatchProblem): BulwarkError {
+  return problem.kind === 'too-large' ? new BulwarkError('BWK_ERR_LOG_BATCH_TOO_LARGE', { position, detail: problem.detail }) : invalidBatch(position, problem.detail);
 }
 
 export class Partition {
@@ -239,7 +244,7 @@ export class Partition {
     let messages = 0;
     for (let p = 0; p < records.length; ) {
       const framing = checkBatchFraming(records, p, this.config.maxBatchBytes);
-      if (framing !== undefined) throw invalidBatch(p, framing);
+      if (framing !== undefined) throw framingError(p, framing);
       const size = records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
       const batch = records.subarray(p, p + size);
       if (!crcMatches(batch)) throw invalidBatch(p, 'CRC-32C mismatch');
@@ -380,10 +385,10 @@ export class Partition {
     let expectBase = -1;
     while (end < buf.length) {
       const framing = checkBatchFraming(buf, end, this.config.maxBatchBytes);
-      if (framing === 'truncated batch' || framing === 'truncated header') break; // maxBytes ended inside it
+      if (framing !== undefined && isTruncation(framing)) break; // maxBytes ended inside it
       const base = framing === undefined ? readInt64(buf, end + OFF.baseOffset) : -1;
       if (framing !== undefined || (expectBase >= 0 && base !== expectBase))
-        throw this.#fenceOn(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: segment.logPath, position: position + end, detail: framing ?? `base offset ${base}, expected ${expectBase}` }));
+        throw this.#fenceOn(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: segment.logPath, position: position + end, detail: framing?.detail ?? `base offset ${base}, expected ${expectBase}` }));
       const last = base + buf.readInt32BE(end + OFF.lastOffsetDelta);
       // The first batch must hold the offset asked for: anything else means an index or hint
       // pointed at the wrong place, and serving it would skip records.
@@ -476,7 +481,7 @@ export class Partition {
         const framing = checkBatchFraming(batch, 0, this.config.maxBatchBytes);
         const base = framing === undefined ? readInt64(batch, OFF.baseOffset) : -1;
         if (framing !== undefined || !crcMatches(batch) || base !== expected)
-          throw this.#fenceOn(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: s.logPath, position: pos, detail: framing ?? (base !== expected ? `base offset ${base}, expected ${expected}` : 'CRC-32C mismatch') }));
+          throw this.#fenceOn(new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: s.logPath, position: pos, detail: framing?.detail ?? (base !== expected ? `base offset ${base}, expected ${expected}` : 'CRC-32C mismatch') }));
         expected = base + batch.readInt32BE(OFF.lastOffsetDelta) + 1;
         batches++;
         bytes += size;

@@ -18,6 +18,7 @@
 //       61     …  records (possibly compressed)
 //
 // Every length is checked against the bytes actually present before anything is allocated.
+import { BulwarkError } from '../lib/index.ts';
 import { crc32c } from './crc32c.ts';
 import { gunzipSync } from 'node:zlib';
 
@@ -74,19 +75,33 @@ export interface BatchHeader {
   recordsCount: number;
 }
 
-/** Why bytes are not a valid batch; undefined when they are. */
-export type BatchProblem = string | undefined;
+/** How bytes fail to frame a batch. The truncations may only mean the bytes end early (a read cut short, a torn tail). */
+export type BatchProblemKind = 'truncated-header' | 'truncated-batch' | 'too-small' | 'too-large' | 'bad-magic';
 
-/** Checks the fixed header at `pos` against the bytes available (no CRC). */
-export function checkBatchFraming(buf: Buffer, pos: number, maxBatchBytes: number): BatchProblem {
-  if (buf.length - pos < LOG_OVERHEAD) return 'truncated header';
+/** Why bytes are not a valid batch: what to branch on (`kind`) and what to tell a person (`detail`). */
+export interface BatchProblem {
+  kind: BatchProblemKind;
+  detail: string;
+}
+
+const TRUNCATED_HEADER: BatchProblem = { kind: 'truncated-header', detail: 'truncated header' };
+const TRUNCATED_BATCH: BatchProblem = { kind: 'truncated-batch', detail: 'truncated batch' };
+
+/** Whether the problem is only that the bytes end before the batch does. */
+export function isTruncation(problem: BatchProblem): boolean {
+  return problem.kind === 'truncated-header' || problem.kind === 'truncated-batch';
+}
+
+/** Checks the fixed header at `pos` against the bytes available (no CRC); undefined when it frames a batch. */
+export function checkBatchFraming(buf: Buffer, pos: number, maxBatchBytes: number): BatchProblem | undefined {
+  if (buf.length - pos < LOG_OVERHEAD) return TRUNCATED_HEADER;
   const batchLength = buf.readInt32BE(pos + OFF.batchLength);
-  if (batchLength < BATCH_HEADER_SIZE - LOG_OVERHEAD) return `batchLength ${batchLength} is smaller than a header`;
-  if (batchLength + LOG_OVERHEAD > maxBatchBytes) return `batchLength ${batchLength} exceeds the limit of ${maxBatchBytes} bytes`;
-  if (buf.length - pos < BATCH_HEADER_SIZE) return 'truncated header';
+  if (batchLength < BATCH_HEADER_SIZE - LOG_OVERHEAD) return { kind: 'too-small', detail: `batchLength ${batchLength} is smaller than a header` };
+  if (batchLength + LOG_OVERHEAD > maxBatchBytes) return { kind: 'too-large', detail: `batchLength ${batchLength} exceeds the limit of ${maxBatchBytes} bytes` };
+  if (buf.length - pos < BATCH_HEADER_SIZE) return TRUNCATED_HEADER;
   const magic = buf.readInt8(pos + OFF.magic);
-  if (magic !== MAGIC_V2) return `magic ${magic}, expected 2`;
-  if (buf.length - pos < batchLength + LOG_OVERHEAD) return 'truncated batch';
+  if (magic !== MAGIC_V2) return { kind: 'bad-magic', detail: `magic ${magic}, expected 2` };
+  if (buf.length - pos < batchLength + LOG_OVERHEAD) return TRUNCATED_BATCH;
   return undefined;
 }
 
@@ -217,32 +232,46 @@ export interface DecodedRecord {
   headers: RecordHeader[];
 }
 
-/** Reads the records of one plaintext batch (uncompressed or gzip). Bounds-checked throughout. */
+const CODEC_NAMES = ['none', 'gzip', 'snappy', 'lz4', 'zstd'];
+/** Most bytes a gzip records section may inflate to: a small batch cannot make the broker allocate much. */
+const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Reads the records of one plaintext batch (uncompressed or gzip). Bounds-checked throughout;
+ * a batch it cannot read (another codec, records that do not fit) throws
+ * BWK_ERR_LOG_RECORDS_UNDECODABLE. The log never needs this: it stores batches whole.
+ */
 export function decodeRecords(batch: Buffer): DecodedRecord[] {
   const h = readBatchHeader(batch);
+  const undecodable = (detail: string) => new BulwarkError('BWK_ERR_LOG_RECORDS_UNDECODABLE', { offset: h.baseOffset, detail });
   const compression = h.attributes & ATTR_COMPRESSION_MASK;
   let body = batch.subarray(BATCH_HEADER_SIZE, h.size);
-  if (compression === 1) body = gunzipSync(body, { maxOutputLength: 64 * 1024 * 1024 });
-  else if (compression !== 0) throw new RangeError(`compression codec ${compression} is not supported for decoding`);
-  if (h.recordsCount < 0 || h.recordsCount > body.length) throw new RangeError(`recordsCount ${h.recordsCount} does not fit in ${body.length} bytes`);
+  if (compression === 1) {
+    try {
+      body = gunzipSync(body, { maxOutputLength: MAX_INFLATED_BYTES });
+    } catch (err) {
+      throw undecodable(`gzip records section does not inflate within ${MAX_INFLATED_BYTES} bytes (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  } else if (compression !== 0) throw undecodable(`compressed with ${CODEC_NAMES[compression] ?? `codec ${compression}`}, which the broker does not decode`);
+  if (h.recordsCount < 0 || h.recordsCount > body.length) throw undecodable(`recordsCount ${h.recordsCount} does not fit in ${body.length} bytes`);
   let pos = 0;
   const varint = (): number => {
     let result = 0;
     let shift = 0;
     for (;;) {
-      if (pos >= body.length) throw new RangeError('truncated varint');
+      if (pos >= body.length) throw undecodable('truncated varint');
       const b = body[pos++]!;
       result += (b & 0x7f) * 2 ** shift;
       if ((b & 0x80) === 0) break;
       shift += 7;
-      if (shift > 63) throw new RangeError('varint too long');
+      if (shift > 63) throw undecodable('varint too long');
     }
     return result % 2 === 0 ? result / 2 : -(result + 1) / 2;
   };
   const bytes = (): Buffer | null => {
     const len = varint();
     if (len < 0) return null;
-    if (len > body.length - pos) throw new RangeError(`length ${len} runs past the batch`);
+    if (len > body.length - pos) throw undecodable(`length ${len} runs past the batch`);
     const b = body.subarray(pos, pos + len);
     pos += len;
     return b;
@@ -251,17 +280,17 @@ export function decodeRecords(batch: Buffer): DecodedRecord[] {
   for (let i = 0; i < h.recordsCount; i++) {
     const length = varint();
     const end = pos + length;
-    if (length < 0 || end > body.length) throw new RangeError(`record length ${length} runs past the batch`);
+    if (length < 0 || end > body.length) throw undecodable(`record length ${length} runs past the batch`);
     pos += 1; // attributes
     const tsDelta = varint();
     const offsetDelta = varint();
     const key = bytes();
     const value = bytes();
     const headerCount = varint();
-    if (headerCount < 0 || headerCount > end - pos) throw new RangeError(`header count ${headerCount} does not fit`);
+    if (headerCount < 0 || headerCount > end - pos) throw undecodable(`header count ${headerCount} does not fit`);
     const headers: RecordHeader[] = [];
     for (let j = 0; j < headerCount; j++) headers.push({ key: (bytes() ?? Buffer.alloc(0)).toString('utf8'), value: bytes() });
-    if (pos !== end) throw new RangeError('record length does not match its contents');
+    if (pos !== end) throw undecodable('record length does not match its contents');
     out.push({ offset: h.baseOffset + offsetDelta, timestamp: h.baseTimestamp + tsDelta, key, value, headers });
   }
   return out;

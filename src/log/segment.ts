@@ -23,8 +23,8 @@
 // loop, writes are synchronous (page cache), fdatasync and reads go to the libuv pool.
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BulwarkError } from '../lib/index.ts';
-import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, decodeRecords, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
+import { BulwarkError, isBulwarkError } from '../lib/index.ts';
+import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, decodeRecords, isTruncation, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
 
 export const INDEX_ENTRY = 8;
 export const TIME_INDEX_ENTRY = 12;
@@ -230,8 +230,8 @@ export class Segment {
         if (framing !== undefined) {
           // A batch cut by the chunk's end continues in the next chunk (a valid batch always
           // fits in one: the chunk is at least maxBatchBytes). At the end of the file it is torn.
-          if (framing.startsWith('truncated') && p > 0 && pos + got < this.#size) break;
-          problem = framing;
+          if (isTruncation(framing) && p > 0 && pos + got < this.#size) break;
+          problem = framing.detail;
           break;
         }
         const size = buf.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
@@ -309,8 +309,8 @@ export class Segment {
       const got = readSync(this.#fd, header, 0, BATCH_HEADER_SIZE, pos);
       const framing = checkBatchFraming(header.subarray(0, got), 0, this.#opts.maxBatchBytes);
       const size = got >= LOG_OVERHEAD ? header.readInt32BE(OFF.batchLength) + LOG_OVERHEAD : 0;
-      if ((framing !== undefined && framing !== 'truncated batch') || got < BATCH_HEADER_SIZE || pos + size > this.#size) {
-        throw this.#corrupt(pos, `segment is not whole: ${framing ?? 'batch runs past the end of the file'}`);
+      if ((framing !== undefined && framing.kind !== 'truncated-batch') || got < BATCH_HEADER_SIZE || pos + size > this.#size) {
+        throw this.#corrupt(pos, `segment is not whole: ${framing?.detail ?? 'batch runs past the end of the file'}`);
       }
       const base = readInt64(header, OFF.baseOffset);
       if (pos === lastPos && base !== this.baseOffset + lastRel) throw this.#corrupt(pos, `index says offset ${this.baseOffset + lastRel} starts here, the batch says ${base}`);
@@ -363,7 +363,7 @@ export class Segment {
    */
   append(batches: Buffer, starts: readonly number[]): void {
     if (this.#closed) throw new BulwarkError('BWK_ERR_LOG_CLOSED', { partition: this.dir });
-    if (this.#size + batches.length > MAX_SEGMENT_BYTES) throw new RangeError('segment would exceed 2 GiB: the partition must roll first');
+    if (this.#size + batches.length > MAX_SEGMENT_BYTES) throw new BulwarkError('BWK_ERR_LOG_SEGMENT_FULL', { file: this.logPath });
     const base = this.#size;
     let written = 0;
     while (written < batches.length) written += writeSync(this.#fd, batches, written, batches.length - written, base + written);
@@ -388,7 +388,7 @@ export class Segment {
     while (pos < this.#size) {
       const got = readSync(this.#fd, header, 0, BATCH_HEADER_SIZE, pos);
       const framing = checkBatchFraming(header.subarray(0, got), 0, this.#opts.maxBatchBytes);
-      if ((framing !== undefined && framing !== 'truncated batch') || got < BATCH_HEADER_SIZE) throw this.#corrupt(pos, framing ?? 'truncated header');
+      if ((framing !== undefined && framing.kind !== 'truncated-batch') || got < BATCH_HEADER_SIZE) throw this.#corrupt(pos, framing?.detail ?? 'truncated header');
       const base = readInt64(header, OFF.baseOffset);
       if (base > offset) throw this.#corrupt(pos, `index points past offset ${offset} (batch starts at ${base})`);
       const last = base + header.readInt32BE(OFF.lastOffsetDelta);
@@ -427,8 +427,9 @@ export class Segment {
     if (batch.readInt16BE(OFF.attributes) & ATTR_ENCRYPTED) return undefined;
     try {
       return decodeRecords(batch).find((r) => r.timestamp >= timestamp)?.offset;
-    } catch {
-      return undefined; // a codec we do not decode (snappy, lz4, zstd): the batch's base offset
+    } catch (err) {
+      if (isBulwarkError(err, 'BWK_ERR_LOG_RECORDS_UNDECODABLE')) return undefined; // a codec we do not decode (snappy, lz4, zstd): the batch's base offset
+      throw err;
     }
   }
 

@@ -2,14 +2,15 @@
 // and the OpenAPI document describing all of it.
 //
 // Bodies and queries are parsed with zod at the edge; the same schemas generate the OpenAPI
-// document, so the document cannot drift from what the server accepts. Errors are catalog
-// errors: { code, message } with the catalog's HTTP status.
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+// document, so the document cannot drift from what the server accepts. Routes throw catalog
+// errors; the shared error handler (lib/http-errors.ts) answers { code, message } with the
+// catalog's HTTP status and logs anything uncoded as a 500.
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import type { Action, ResourceType } from '../../api/index.ts';
 import type { Principal } from '../../policy/index.ts';
 import { z } from 'zod';
-import { BulwarkError, isBulwarkError } from '../../lib/index.ts';
+import { BulwarkError, bulwarkErrorHandler, fastifyLogging, type Logger } from '../../lib/index.ts';
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../../log/index.ts';
 import type { BrokerCore } from '../core.ts';
 import { isInternalTopic } from '../../cluster/index.ts';
@@ -62,12 +63,6 @@ function partitionFor(key: Buffer | null, count: number): number {
   let h = 0;
   for (const b of key) h = (Math.imul(31, h) + b) | 0;
   return Math.abs(h) % count;
-}
-
-function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  if (isBulwarkError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
-  reply.log.error(err);
-  return reply.code(500).send({ code: 'BWK_ERR_INTERNAL', message: 'internal error' });
 }
 
 export function openApiDocument(): Record<string, unknown> {
@@ -162,47 +157,46 @@ const loginBody = z.strictObject({ username: z.string().min(1).max(255), passwor
 
 export interface HttpServerOptions {
   security: HttpSecurity;
+  /** The broker's `http` child logger: fastify logs through it, and the error handler logs unexpected errors to it. */
+  logger: Logger;
   /** Extra options for fastify's server: TLS (`https`). */
   https?: Record<string, unknown>;
 }
 
 export async function startHttpServer(core: BrokerCore, host: string, port: number, opts: HttpServerOptions): Promise<FastifyInstance> {
   const security = opts.security;
-  const app = Fastify({ logger: false, bodyLimit: core.config.limits.maxRequestBytes, ...(opts.https ? { https: opts.https } : {}) }) as unknown as FastifyInstance;
+  const app = Fastify({ ...fastifyLogging(opts.logger), bodyLimit: core.config.limits.maxRequestBytes, ...(opts.https ? { https: opts.https } : {}) }) as unknown as FastifyInstance;
+  app.setErrorHandler(bulwarkErrorHandler(opts.logger));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.decorateRequest('principal', undefined);
   const ipOf = (req: FastifyRequest) => (req.ip.startsWith('::ffff:') && req.ip.includes('.') ? req.ip.slice(7) : req.ip);
 
   // The listener's address list comes first: a refused address learns nothing else.
-  app.addHook('onRequest', async (req, reply) => {
-    if (!security.admit(ipOf(req))) return sendError(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
+  app.addHook('onRequest', async (req) => {
+    if (!security.admit(ipOf(req))) throw new BulwarkError('BWK_ERR_FORBIDDEN');
   });
 
   // Authentication, then the route's permission, before any handler runs.
-  app.addHook('preHandler', async (req, reply) => {
+  app.addHook('preHandler', async (req) => {
     const route = req.routeOptions.url ?? '';
     if (PUBLIC_ROUTES.has(route)) return;
     const principal = await security.authenticate({ authorization: req.headers.authorization, ip: ipOf(req), socket: req.raw.socket as TLSSocket });
-    if (!principal) return reply.code(401).header('www-authenticate', 'Bearer realm="bulwark"').send({ code: 'BWK_ERR_UNAUTHENTICATED', message: new BulwarkError('BWK_ERR_UNAUTHENTICATED').message });
+    if (!principal) throw new BulwarkError('BWK_ERR_UNAUTHENTICATED');
     req.principal = principal;
     const needed = ROUTE_PERMISSIONS[`${req.method} ${route}`];
     if (needed === 'listing') return;
     // Refused whether the topic exists or not: no existence oracle.
     if (!needed || !security.allowed(principal, ipOf(req), needed.action, 'topic', needed.topic(req))) {
-      return sendError(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
+      throw new BulwarkError('BWK_ERR_FORBIDDEN');
     }
   });
 
-  app.post('/v1/login', async (req, reply) => {
-    if (!security.passwordLogin) return sendError(reply, new BulwarkError('BWK_ERR_HTTP_BODY_INVALID', { detail: 'password login is not enabled on this listener' }));
-    try {
-      const body = parse(loginBody, req.body, 'body');
-      const session = await security.login(body.username, body.password, ipOf(req));
-      if (!session) return reply.code(401).send({ code: 'BWK_ERR_UNAUTHENTICATED', message: new BulwarkError('BWK_ERR_UNAUTHENTICATED').message });
-      return { token: session.token, tokenType: 'Bearer', expiresAt: session.expiresAt.toISOString() };
-    } catch (err) {
-      return sendError(reply, err);
-    }
+  app.post('/v1/login', async (req) => {
+    if (!security.passwordLogin) throw new BulwarkError('BWK_ERR_HTTP_BODY_INVALID', { detail: 'password login is not enabled on this listener' });
+    const body = parse(loginBody, req.body, 'body');
+    const session = await security.login(body.username, body.password, ipOf(req));
+    if (!session) throw new BulwarkError('BWK_ERR_UNAUTHENTICATED');
+    return { token: session.token, tokenType: 'Bearer', expiresAt: session.expiresAt.toISOString() };
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -218,19 +212,15 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
     topics: core.cluster.topics.filter((t) => security.allowed(req.principal!, ipOf(req), 'describe', 'topic', t.name, true)).map((t) => ({ name: t.name, partitions: t.partitions.length })),
   }));
   app.post('/v1/topics', async (req, reply) => {
-    try {
-      const body = parse(createTopicBody, req.body, 'body');
-      const r = core.topics.createTopic(body.name, body.partitions, body.config);
-      if (!r.ok) throw r.reason === 'exists' ? new BulwarkError('BWK_ERR_TOPIC_EXISTS', { topic: body.name }) : new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: body.name, detail: r.message });
-      security.topicChanged('created', r.topic.name, r.topic.partitions.length, req.principal!);
-      return reply.code(201).send({ name: r.topic.name, partitions: r.topic.partitions.length, config: r.topic.config });
-    } catch (err) {
-      return sendError(reply, err);
-    }
+    const body = parse(createTopicBody, req.body, 'body');
+    const r = core.topics.createTopic(body.name, body.partitions, body.config);
+    if (!r.ok) throw r.reason === 'exists' ? new BulwarkError('BWK_ERR_TOPIC_EXISTS', { topic: body.name }) : new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: body.name, detail: r.message });
+    security.topicChanged('created', r.topic.name, r.topic.partitions.length, req.principal!);
+    return reply.code(201).send({ name: r.topic.name, partitions: r.topic.partitions.length, config: r.topic.config });
   });
-  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', async (req, reply) => {
+  app.get<{ Params: { topic: string } }>('/v1/topics/:topic', async (req) => {
     const t = core.topics.topic(req.params.topic);
-    if (!t) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic }));
+    if (!t) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
     return {
       name: t.name,
       id: t.id,
@@ -242,74 +232,66 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
     };
   });
   app.delete<{ Params: { topic: string } }>('/v1/topics/:topic', async (req, reply) => {
-    if (isInternalTopic(req.params.topic)) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: req.params.topic, detail: 'internal topics cannot be deleted' }));
-    if (!(await core.topics.deleteTopic(req.params.topic))) return sendError(reply, new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic }));
+    if (isInternalTopic(req.params.topic)) throw new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: req.params.topic, detail: 'internal topics cannot be deleted' });
+    if (!(await core.topics.deleteTopic(req.params.topic))) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
     security.topicChanged('deleted', req.params.topic, 0, req.principal!);
     return reply.code(204).send();
   });
 
-  app.post<{ Params: { topic: string }; Querystring: Record<string, string> }>('/v1/topics/:topic/records', async (req, reply) => {
-    try {
-      const topic = core.topics.topic(req.params.topic);
-      if (!topic) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
-      if (isInternalTopic(topic.name)) throw new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: topic.name, detail: 'internal topics are written by the broker only' });
-      // Group records by partition, one batch per partition.
-      const byPartition = new Map<number, Parameters<typeof buildRecordBatch>[0][number][]>();
-      if (Buffer.isBuffer(req.body)) {
-        const key = typeof req.headers['x-bulwark-key'] === 'string' ? Buffer.from(req.headers['x-bulwark-key']) : null;
-        const partition = req.query.partition !== undefined ? parse(z.coerce.number().int().min(0), req.query.partition, 'query.partition') : partitionFor(key, topic.partitions.length);
-        byPartition.set(partition, [{ key, value: req.body }]);
-      } else {
-        const body = parse(produceBody, req.body, 'body');
-        const bytes = (s: string | null | undefined) => (s === null || s === undefined ? null : Buffer.from(s, body.encoding));
-        for (const r of body.records) {
-          const key = bytes(r.key);
-          const partition = body.partition ?? partitionFor(key, topic.partitions.length);
-          const list = byPartition.get(partition) ?? [];
-          const headers = Object.entries(r.headers ?? {}).map(([k, v]) => ({ key: k, value: bytes(v) }));
-          list.push({ key, value: bytes(r.value), headers, ...(r.timestamp !== undefined ? { timestamp: r.timestamp } : {}) });
-          byPartition.set(partition, list);
-        }
+  app.post<{ Params: { topic: string }; Querystring: Record<string, string> }>('/v1/topics/:topic/records', async (req) => {
+    const topic = core.topics.topic(req.params.topic);
+    if (!topic) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
+    if (isInternalTopic(topic.name)) throw new BulwarkError('BWK_ERR_TOPIC_INVALID', { topic: topic.name, detail: 'internal topics are written by the broker only' });
+    // Group records by partition, one batch per partition.
+    const byPartition = new Map<number, Parameters<typeof buildRecordBatch>[0][number][]>();
+    if (Buffer.isBuffer(req.body)) {
+      const key = typeof req.headers['x-bulwark-key'] === 'string' ? Buffer.from(req.headers['x-bulwark-key']) : null;
+      const partition = req.query.partition !== undefined ? parse(z.coerce.number().int().min(0), req.query.partition, 'query.partition') : partitionFor(key, topic.partitions.length);
+      byPartition.set(partition, [{ key, value: req.body }]);
+    } else {
+      const body = parse(produceBody, req.body, 'body');
+      const bytes = (s: string | null | undefined) => (s === null || s === undefined ? null : Buffer.from(s, body.encoding));
+      for (const r of body.records) {
+        const key = bytes(r.key);
+        const partition = body.partition ?? partitionFor(key, topic.partitions.length);
+        const list = byPartition.get(partition) ?? [];
+        const headers = Object.entries(r.headers ?? {}).map(([k, v]) => ({ key: k, value: bytes(v) }));
+        list.push({ key, value: bytes(r.value), headers, ...(r.timestamp !== undefined ? { timestamp: r.timestamp } : {}) });
+        byPartition.set(partition, list);
       }
-      const offsets = [];
-      for (const [partition, records] of byPartition) {
-        if (partition >= topic.partitions.length) throw new BulwarkError('BWK_ERR_PARTITION_NOT_FOUND', { topic: topic.name, partition });
-        const r = await core.produce(topic.name, partition, buildRecordBatch(records));
-        offsets.push({ partition, baseOffset: r.baseOffset, lastOffset: r.lastOffset });
-      }
-      return { topic: topic.name, offsets };
-    } catch (err) {
-      return sendError(reply, err);
     }
+    const offsets = [];
+    for (const [partition, records] of byPartition) {
+      if (partition >= topic.partitions.length) throw new BulwarkError('BWK_ERR_PARTITION_NOT_FOUND', { topic: topic.name, partition });
+      const r = await core.produce(topic.name, partition, buildRecordBatch(records));
+      offsets.push({ partition, baseOffset: r.baseOffset, lastOffset: r.lastOffset });
+    }
+    return { topic: topic.name, offsets };
   });
 
   app.get<{ Params: { topic: string; partition: string }; Querystring: Record<string, string> }>('/v1/topics/:topic/partitions/:partition/records', async (req, reply) => {
-    try {
-      const q = parse(consumeQuery, req.query, 'query');
-      const partition = parse(z.coerce.number().int().min(0), req.params.partition, 'path.partition');
-      if (!core.topics.topic(req.params.topic)) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
-      const r = await core.fetch(req.params.topic, partition, q.offset, q.maxBytes, q.waitMs);
-      reply.header('x-bulwark-next-offset', String(r.nextFetchOffset)).header('x-bulwark-high-watermark', String(r.highWatermark));
-      if (q.format === 'binary') return reply.type(RECORD_BATCH_MEDIA_TYPE).send(Buffer.from(r.records));
-      const records = [];
-      for (let p = 0; p < r.records.length; ) {
-        const size = r.records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
-        for (const rec of decodeRecords(r.records.subarray(p, p + size))) {
-          if (rec.offset < q.offset) continue;
-          records.push({
-            offset: rec.offset,
-            timestamp: rec.timestamp,
-            key: rec.key?.toString(q.encoding) ?? null,
-            value: rec.value?.toString(q.encoding) ?? null,
-            headers: Object.fromEntries(rec.headers.map((h) => [h.key, h.value?.toString(q.encoding) ?? null])),
-          });
-        }
-        p += size;
+    const q = parse(consumeQuery, req.query, 'query');
+    const partition = parse(z.coerce.number().int().min(0), req.params.partition, 'path.partition');
+    if (!core.topics.topic(req.params.topic)) throw new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic: req.params.topic });
+    const r = await core.fetch(req.params.topic, partition, q.offset, q.maxBytes, q.waitMs);
+    reply.header('x-bulwark-next-offset', String(r.nextFetchOffset)).header('x-bulwark-high-watermark', String(r.highWatermark));
+    if (q.format === 'binary') return reply.type(RECORD_BATCH_MEDIA_TYPE).send(Buffer.from(r.records));
+    const records = [];
+    for (let p = 0; p < r.records.length; ) {
+      const size = r.records.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
+      for (const rec of decodeRecords(r.records.subarray(p, p + size))) {
+        if (rec.offset < q.offset) continue;
+        records.push({
+          offset: rec.offset,
+          timestamp: rec.timestamp,
+          key: rec.key?.toString(q.encoding) ?? null,
+          value: rec.value?.toString(q.encoding) ?? null,
+          headers: Object.fromEntries(rec.headers.map((h) => [h.key, h.value?.toString(q.encoding) ?? null])),
+        });
       }
-      return { topic: req.params.topic, partition, records, nextOffset: r.nextFetchOffset, highWatermark: r.highWatermark };
-    } catch (err) {
-      return sendError(reply, err);
+      p += size;
     }
+    return { topic: req.params.topic, partition, records, nextOffset: r.nextFetchOffset, highWatermark: r.highWatermark };
   });
 
   await app.listen({ host, port });

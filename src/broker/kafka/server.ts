@@ -7,7 +7,7 @@
 // ApiVersions of an unknown version gets Kafka's v0 fallback answer and the connection stays.
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import { isBulwarkError } from '../../lib/index.ts';
+import { BulwarkError, ERRORS, isBulwarkError, type ErrorSpec, type Logger } from '../../lib/index.ts';
 import type { BrokerCore } from '../core.ts';
 import type { AppendWaiters } from '../append-waiters.ts';
 import type { BrokerSecurity } from '../security.ts';
@@ -29,6 +29,7 @@ import {
   decodeRequest,
   encodeResponse,
   isProtocolError,
+  ProtocolErrorKind,
   type DecodedRequest,
   type FetchRequest,
   type ListOffsetsRequest,
@@ -54,31 +55,10 @@ const PRODUCE_FRAME_POOL_BYTES = 32 << 20;
 /** Large Produce frames allocated ahead of their bytes, all connections together (connection.ts). */
 const DIRECT_FRAME_BUDGET_BYTES = 64 << 20;
 
-/** A coded error from the log or the topics, as the Kafka error code a client understands. */
-export function kafkaErrorOf(err: unknown): number {
+/** A coded error from the log or the topics, as the Kafka error code the catalog gives it; anything else is UNKNOWN_SERVER_ERROR. */
+export function kafkaErrorOf(err: unknown): KafkaErrorCode {
   if (!isBulwarkError(err)) return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
-  switch (err.code) {
-    case 'BWK_ERR_LOG_BATCH_INVALID':
-      return /exceeds the limit/.test(err.message) ? KafkaErrorCode.MESSAGE_TOO_LARGE : KafkaErrorCode.CORRUPT_MESSAGE;
-    case 'BWK_ERR_LOG_OFFSET_OUT_OF_RANGE':
-      return KafkaErrorCode.OFFSET_OUT_OF_RANGE;
-    case 'BWK_ERR_TOPIC_NOT_FOUND':
-    case 'BWK_ERR_PARTITION_NOT_FOUND':
-      return KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
-    case 'BWK_ERR_LOG_PARTITION_FENCED':
-    case 'BWK_ERR_LOG_CORRUPT':
-    case 'BWK_ERR_LOG_DECRYPT_FAILED':
-    case 'BWK_ERR_LOG_KEY_MISSING':
-      return KafkaErrorCode.KAFKA_STORAGE_ERROR;
-    case 'BWK_ERR_LOG_CLOSED':
-      return KafkaErrorCode.NOT_LEADER_OR_FOLLOWER;
-    case 'BWK_ERR_PRODUCER_SEQUENCE':
-      return KafkaErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER;
-    case 'BWK_ERR_PRODUCER_FENCED':
-      return KafkaErrorCode.INVALID_PRODUCER_EPOCH;
-    default:
-      return KafkaErrorCode.UNKNOWN_SERVER_ERROR;
-  }
+  return (ERRORS[err.code] as ErrorSpec).kafka ?? KafkaErrorCode.UNKNOWN_SERVER_ERROR;
 }
 
 /** What the Kafka listeners need from the broker: the data plane, security, offsets and waits for data. */
@@ -86,6 +66,8 @@ export interface KafkaListenerContext extends BrokerCore {
   readonly security: BrokerSecurity;
   readonly store: { readonly offsets: OffsetStore };
   readonly notifier: AppendWaiters;
+  /** The broker's logger; the listener logs through its `kafka` child. */
+  readonly logger: Logger;
   onStop(close: () => Promise<void> | void): void;
 }
 
@@ -100,9 +82,11 @@ export class KafkaHandlers {
   /** Copies of large Produce frames, shared by every connection; each returns once its handler settles (connection.ts). */
   readonly #produceFrames: SizeClassPool;
   readonly #directFrames = new ByteBudget(DIRECT_FRAME_BUDGET_BYTES);
+  readonly #log: Logger;
 
   constructor(broker: KafkaListenerContext) {
     this.#broker = broker;
+    this.#log = broker.logger.child({ component: 'kafka' });
     this.#produceFrames = new SizeClassPool(POOLED_FRAME_BYTES, broker.config.limits.maxRequestBytes, PRODUCE_FRAME_POOL, PRODUCE_FRAME_POOL_BYTES);
     this.groups = new GroupCoordinator(broker.store.offsets, {
       initialRebalanceDelayMs: broker.config.groups.initialRebalanceDelayMs,
@@ -172,7 +156,7 @@ export class KafkaHandlers {
     try {
       req = decodeRequest(frame);
     } catch (err) {
-      if (isProtocolError(err) && err.header?.apiKey === ApiKey.ApiVersions && err.header.correlationId !== undefined && /UNSUPPORTED_VERSION/.test(err.reason)) {
+      if (isProtocolError(err, ProtocolErrorKind.UnsupportedVersion) && err.header?.apiKey === ApiKey.ApiVersions && err.header.correlationId !== undefined) {
         return apiVersionsFallback(err.header.correlationId);
       }
       this.#broker.metrics.protocolErrors.inc();
@@ -181,7 +165,7 @@ export class KafkaHandlers {
     const principal = session.principal;
     if (!principal && !BEFORE_AUTHENTICATION.has(req.apiKey)) {
       // Kafka closes a connection that skips authentication; so do we, before touching anything.
-      throw new Error(`${API_NAMES[req.apiKey]} before authentication`);
+      throw new BulwarkError('BWK_ERR_KAFKA_REQUEST_BEFORE_AUTHENTICATION', { api: API_NAMES[req.apiKey] ?? String(req.apiKey) });
     }
     const api = API_NAMES[req.apiKey] ?? String(req.apiKey);
     const end = this.#broker.metrics.requestSeconds.startTimer({ api });
@@ -198,9 +182,19 @@ export class KafkaHandlers {
       const out = await this.#dispatch(req, session, verdict, throttleMs);
       this.#broker.metrics.requests.inc({ api, error: 'none' });
       return out;
+    } catch (err) {
+      // The connection closes; a coded error is the client's doing, anything else is a bug to find.
+      if (!isBulwarkError(err)) this.#log.error({ err, api, correlationId: req.header.correlationId }, 'request failed; connection closed');
+      throw err;
     } finally {
       end();
     }
+  }
+
+  /** A partition's error code; an uncoded error is logged, as the client learns only UNKNOWN_SERVER_ERROR. */
+  #errorCodeOf(err: unknown, api: string, topic: string, partition: number): KafkaErrorCode {
+    if (!isBulwarkError(err)) this.#log.error({ err, api, topic, partition }, 'partition request failed');
+    return kafkaErrorOf(err);
   }
 
   #chargeProduce(session: KafkaSession, body: ProduceRequest, verdict: Verdict): number {
@@ -412,7 +406,7 @@ export class KafkaHandlers {
               const r = await b.produce(t.name, p.index, p.records ?? EMPTY);
               return { index: p.index, errorCode: KafkaErrorCode.NONE, baseOffset: r.baseOffset, logStartOffset: b.topics.partition(t.name, p.index)?.logStartOffset ?? -1 };
             } catch (err) {
-              return { index: p.index, errorCode: kafkaErrorOf(err), baseOffset: -1, errorMessage: isBulwarkError(err) ? err.message : null };
+              return { index: p.index, errorCode: this.#errorCodeOf(err, 'Produce', t.name, p.index), baseOffset: -1, errorMessage: isBulwarkError(err) ? err.message : null };
             }
           }),
         );
@@ -457,7 +451,7 @@ export class KafkaHandlers {
             budget -= r.records.length;
             partitions.push({ ...base, errorCode: KafkaErrorCode.NONE, highWatermark: r.highWatermark, lastStableOffset: r.highWatermark, logStartOffset: r.logStartOffset, records: r.records });
           } catch (err) {
-            partitions.push({ ...base, errorCode: kafkaErrorOf(err), highWatermark: log.nextOffset, lastStableOffset: log.nextOffset, logStartOffset: log.logStartOffset });
+            partitions.push({ ...base, errorCode: this.#errorCodeOf(err, 'Fetch', t.topic, p.partition), highWatermark: log.nextOffset, lastStableOffset: log.nextOffset, logStartOffset: log.logStartOffset });
           }
         }
         responses.push({ topic: t.topic, partitions });
@@ -489,7 +483,7 @@ export class KafkaHandlers {
             const offset = log.listOffset(spec) ?? -1;
             return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp: -1, offset, leaderEpoch: 0 };
           } catch (err) {
-            return { partitionIndex: p.partitionIndex, errorCode: kafkaErrorOf(err), oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
+            return { partitionIndex: p.partitionIndex, errorCode: this.#errorCodeOf(err, 'ListOffsets', t.name, p.partitionIndex), oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           }
         }),
       })),
@@ -632,7 +626,8 @@ export async function startKafkaListeners(broker: KafkaListenerContext): Promise
     const accept = (socket: Socket) => handlers.accept(listener, socket);
     let server: Server;
     if (listener.tls) {
-      const tls = new TlsContext(listener.tls, { onError: (err) => broker.security.log(`listener ${listener.name}: TLS files not reloaded: ${err.message}`) });
+      const log = broker.logger.child({ component: 'kafka', listener: listener.name });
+      const tls = new TlsContext(listener.tls, { onError: (err) => log.warn({ err }, 'TLS files not reloaded; still serving the previous certificate') });
       const tlsServer = createTlsServer(tls.serverOptions(), accept);
       // A failed handshake (no client certificate when required, bad version) is the client's problem only.
       tlsServer.on('tlsClientError', () => broker.metrics.protocolErrors.inc());

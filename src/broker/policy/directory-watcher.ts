@@ -10,14 +10,15 @@ import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BulwarkError } from '../../lib/index.ts';
+import { BulwarkError, type Logger } from '../../lib/index.ts';
 import { loadPolicyDirectory } from '../../policy/index.ts';
 import type { PolicyStore } from './store.ts';
 
 export interface PolicyDirectoryOptions {
   saltKey: Buffer;
   debounceMs: number;
-  log: (message: string) => void;
+  /** The broker's `policy` child logger. */
+  logger: Logger;
   /** Poll the directory's content every this many ms as a fallback to fs.watch. */
   pollMs?: number;
 }
@@ -107,12 +108,12 @@ export class PolicyDirectoryWatcher {
 
   /** Whether the directory compiled cleanly (and was applied, or was unchanged). */
   async #reload(): Promise<boolean> {
-    const log = this.#opts.log;
+    const log = this.#opts.logger;
     let hash: string;
     try {
       hash = await directoryHash(this.#dir, true);
     } catch (err) {
-      log(`policy directory ${this.#dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); the policy in force stays`);
+      log.error({ dir: this.#dir }, `policy directory ${this.#dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); the policy in force stays`);
       return false;
     }
     if (hash === this.#lastHash) return true;
@@ -120,14 +121,14 @@ export class PolicyDirectoryWatcher {
     try {
       loaded = await loadPolicyDirectory(this.#dir, { saltKey: this.#opts.saltKey, version: this.#store.applied.version + 1 });
     } catch (err) {
-      log(`policy directory ${this.#dir} not applied: ${(err as Error).message}; the policy in force stays`);
+      log.error({ dir: this.#dir, code: (err as { code?: unknown }).code }, `policy directory ${this.#dir} not applied: ${(err as Error).message}; the policy in force stays`);
       return false;
     }
     const errors = loaded.problems.filter((p) => p.severity === 'error');
-    for (const p of loaded.problems) log(`policy ${p.severity}: ${p.file}${p.document ? ` document ${p.document}` : ''}${p.path ? ` ${p.path}` : ''}: ${p.message}`);
+    for (const p of loaded.problems) log[p.severity === 'error' ? 'error' : 'warn'](`policy ${p.severity}: ${p.file}${p.document ? ` document ${p.document}` : ''}${p.path ? ` ${p.path}` : ''}: ${p.message}`);
     this.#lastErrors = errors.length;
     if (errors.length > 0) {
-      log(`policy directory ${this.#dir} has ${errors.length} error(s); not applied, the policy in force stays`);
+      log.error({ dir: this.#dir, errors: errors.length }, `policy directory ${this.#dir} has ${errors.length} error(s); not applied, the policy in force stays`);
       return false;
     }
     this.#lastHash = hash;

@@ -11,10 +11,10 @@
 //
 // Only certificates whose common name is in `internal.clients` may call it; any other verified
 // certificate gets 403, and a connection without one never completes the handshake.
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { certificateIdentity } from '../../auth/index.ts';
 import type { TLSSocket } from 'node:tls';
-import { BulwarkError, isBulwarkError } from '../../lib/index.ts';
+import { BulwarkError, bulwarkErrorHandler, fastifyLogging, type Logger } from '../../lib/index.ts';
 import {
   ApplyReason,
   decodeSnapshot,
@@ -36,40 +36,35 @@ export interface InternalListenerContext {
   onStop(close: () => Promise<void> | void): void;
 }
 
-function send(reply: FastifyReply, err: unknown): FastifyReply {
-  if (isBulwarkError(err)) return reply.code(err.status).send({ code: err.code, message: err.message });
-  return reply.code(500).send({ code: 'BWK_ERR_INTERNAL', message: 'internal error' });
-}
-
-export async function startInternalListener(broker: InternalListenerContext, log: (m: string) => void): Promise<FastifyInstance> {
+/** `logger`: the broker's `internal` child; the shared error handler logs uncoded errors to it. */
+export async function startInternalListener(broker: InternalListenerContext, logger: Logger): Promise<FastifyInstance> {
   const cfg = broker.config.internal;
-  const tls = new TlsContext(cfg.tls!, { onError: (err) => log(`internal listener: TLS files not reloaded: ${err.message}`) });
-  const app = Fastify({ logger: false, bodyLimit: MAX_SNAPSHOT_BYTES, https: tls.serverOptions() as Record<string, unknown> }) as unknown as FastifyInstance;
+  const tls = new TlsContext(cfg.tls!, { onError: (err) => logger.warn({ err }, 'TLS files not reloaded; still serving the previous certificate') });
+  const app = Fastify({ ...fastifyLogging(logger), bodyLimit: MAX_SNAPSHOT_BYTES, https: tls.serverOptions() as Record<string, unknown> }) as unknown as FastifyInstance;
+  app.setErrorHandler(bulwarkErrorHandler(logger));
   tls.attach(app.server as unknown as Parameters<TlsContext['attach']>[0]);
   broker.onStop(() => tls.close());
   const allowed = new Set(cfg.clients);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-  app.addHook('onRequest', async (req, reply) => {
+  app.addHook('onRequest', async (req) => {
     const socket = req.raw.socket as TLSSocket;
     const identity = socket.authorized ? certificateIdentity(socket.getPeerCertificate(), { source: 'commonName', prefix: '' }) : undefined;
-    if (identity === undefined || !allowed.has(identity)) return send(reply, new BulwarkError('BWK_ERR_FORBIDDEN'));
+    if (identity === undefined || !allowed.has(identity)) throw new BulwarkError('BWK_ERR_FORBIDDEN');
   });
 
   app.get(POLICY_ROUTES.read.path, async (): Promise<AppliedState> => broker.policy.applied);
   app.put(POLICY_ROUTES.push.path, async (req, reply) => {
-    try {
-      if (typeof req.body !== 'string') throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: 'send the snapshot as application/json' });
-      const snapshot = decodeSnapshot(req.body);
-      const r = broker.policy.apply(snapshot, 'push');
-      if (r.applied) return { applied: true, ...broker.policy.applied } satisfies PushAppliedBody;
-      if (r.reason === ApplyReason.Unchanged) return { applied: true, unchanged: true, ...broker.policy.applied } satisfies PushAppliedBody;
-      const detail = r.reason === ApplyReason.StaleVersion ? `version ${r.current.version} is in force; versions only move forward` : `version ${r.current.version} is in force with another hash`;
-      const rejected = { code: PUSH_REJECTED_CODE, message: new BulwarkError(PUSH_REJECTED_CODE, { version: snapshot.version, detail }).message, reason: r.reason, ...broker.policy.applied } satisfies PushRejectedBody;
-      return reply.code(409).send(rejected);
-    } catch (err) {
-      return send(reply, err);
-    }
+    if (typeof req.body !== 'string') throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: 'send the snapshot as application/json' });
+    const snapshot = decodeSnapshot(req.body);
+    const r = broker.policy.apply(snapshot, 'push');
+    if (r.applied) return { applied: true, ...broker.policy.applied } satisfies PushAppliedBody;
+    if (r.reason === ApplyReason.Unchanged) return { applied: true, unchanged: true, ...broker.policy.applied } satisfies PushAppliedBody;
+    const detail = r.reason === ApplyReason.StaleVersion ? `version ${r.current.version} is in force; versions only move forward` : `version ${r.current.version} is in force with another hash`;
+    // The rejection carries the contract's extra fields (reason, what is in force), so it is sent here rather than thrown.
+    const err = new BulwarkError(PUSH_REJECTED_CODE, { version: snapshot.version, detail });
+    const rejected = { code: PUSH_REJECTED_CODE, message: err.message, reason: r.reason, ...broker.policy.applied } satisfies PushRejectedBody;
+    return reply.code(err.status).send(rejected);
   });
   await app.listen({ host: cfg.host, port: cfg.port });
   return app;
