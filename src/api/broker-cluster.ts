@@ -6,7 +6,33 @@ import { limits } from './limits.ts';
 const QUANTITY = /^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$/;
 const quantity = (description: string) => z.string().min(1).max(64).regex(QUANTITY).describe(description);
 
-export const LISTENER_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls', 'bearer', 'anonymous'] as const;
+// --- The listener vocabulary, shared with the broker's configuration (src/config/broker.ts) ---------
+// One set of words for the CRD and the broker config: the operator renders one into the other
+// (src/config/render.ts) without translating anything.
+
+/** TLS versions, as Node, OpenSSL and Kafka's ssl.enabled.protocols spell them. */
+export const TLS_VERSIONS = ['TLSv1.2', 'TLSv1.3'] as const;
+export type TlsVersion = (typeof TLS_VERSIONS)[number];
+/** Whether a TLS listener asks clients for a certificate. */
+export const TLS_CLIENT_AUTH = ['none', 'optional', 'required'] as const;
+export type TlsClientAuth = (typeof TLS_CLIENT_AUTH)[number];
+
+/** Kafka SASL mechanisms, and the connection-level identities (mtls, anonymous) a Kafka listener accepts. */
+export const KAFKA_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls', 'anonymous'] as const;
+/** How HTTP clients authenticate: password (POST /login, returns a session JWT), bearer (an access token or that JWT), mtls, anonymous. */
+export const HTTP_MECHANISMS = ['password', 'bearer', 'mtls', 'anonymous'] as const;
+export type KafkaMechanism = (typeof KAFKA_MECHANISMS)[number];
+export type HttpMechanism = (typeof HTTP_MECHANISMS)[number];
+/** Every mechanism word, in one list: what a BrokerCluster listener may name (CEL narrows it by protocol). */
+export type ListenerMechanism = KafkaMechanism | HttpMechanism;
+export const LISTENER_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'password', 'bearer', 'mtls', 'anonymous'] as const satisfies readonly ListenerMechanism[];
+// A word added to KAFKA_MECHANISMS or HTTP_MECHANISMS and not here is a type error.
+const everyMechanismListed: Exclude<ListenerMechanism, (typeof LISTENER_MECHANISMS)[number]> extends never ? true : never = true;
+void everyMechanismListed;
+/** Mechanisms that send the password itself over the connection: they need TLS. */
+export const CLEARTEXT_PASSWORD_MECHANISMS = ['plain', 'password'] as const;
+
+const celList = (words: readonly string[]) => `[${words.map((w) => `'${w}'`).join(', ')}]`;
 
 const listener = cel(
   z.strictObject({
@@ -16,8 +42,8 @@ const listener = cel(
     tls: z
       .strictObject({
         enabled: z.boolean().describe('Serve TLS on this listener, with the cluster\'s certificate.'),
-        clientAuth: z.enum(['none', 'optional', 'required']).optional().describe('Ask clients for a certificate: none, optional or required. Left out means none.'),
-        minVersion: z.enum(['1.2', '1.3']).optional().describe('Lowest TLS version accepted. Left out means 1.2; 1.3 is always preferred.'),
+        clientAuth: z.enum(TLS_CLIENT_AUTH).optional().describe('Ask clients for a certificate: none, optional or required. Left out means none.'),
+        minVersion: z.enum(TLS_VERSIONS).optional().describe('Lowest TLS version accepted: TLSv1.2 or TLSv1.3. Left out means TLSv1.2; TLSv1.3 is always preferred.'),
       })
       .optional()
       .describe('TLS on this listener. Left out, the listener is plaintext.'),
@@ -27,16 +53,16 @@ const listener = cel(
       .optional()
       .meta({
         description:
-          'Authentication mechanisms accepted: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), mtls (requires clientAuth), bearer (HTTP: a JWT from /login or an access token), anonymous (also needs spec.authentication.allowAnonymous). Empty or left out: no client can authenticate, so every request is refused.',
+          'Authentication mechanisms accepted. Kafka listeners: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), mtls, anonymous. HTTP listeners: password (requires TLS; POST /login returns a session JWT), bearer (an access token or that JWT), mtls, anonymous. mtls requires clientAuth; anonymous also needs spec.authentication.allowAnonymous. Empty or left out: no client can authenticate, so every request is refused.',
         'x-kubernetes-list-type': 'set',
       }),
     allowedCidrs: hostList('Only clients from these addresses or CIDR blocks may connect. Left out, every address may.').optional(),
   }),
   'A listener clients connect to.',
-  { rule: "!has(self.authentication) || !('plain' in self.authentication) || (has(self.tls) && self.tls.enabled)", message: 'plain sends the password itself: it requires tls.enabled', fieldPath: '.authentication' },
+  { rule: `!has(self.authentication) || !self.authentication.exists(m, m in ${celList(CLEARTEXT_PASSWORD_MECHANISMS)}) || (has(self.tls) && self.tls.enabled)`, message: 'plain and password send the password itself: they require tls.enabled', fieldPath: '.authentication' },
   { rule: "!has(self.authentication) || !('mtls' in self.authentication) || (has(self.tls) && self.tls.enabled && has(self.tls.clientAuth) && self.tls.clientAuth != 'none')", message: 'mtls requires tls.enabled and tls.clientAuth optional or required', fieldPath: '.authentication' },
-  { rule: "self.protocol == 'http' || !has(self.authentication) || !('bearer' in self.authentication)", message: 'bearer applies only to http listeners', fieldPath: '.authentication' },
-  { rule: "self.protocol == 'kafka' || !has(self.authentication) || self.authentication.all(m, m in ['plain', 'mtls', 'bearer', 'anonymous'])", message: 'SCRAM applies only to kafka listeners', fieldPath: '.authentication' },
+  { rule: `self.protocol == 'http' || !has(self.authentication) || self.authentication.all(m, m in ${celList(KAFKA_MECHANISMS)})`, message: `a kafka listener accepts only ${KAFKA_MECHANISMS.join(', ')}`, fieldPath: '.authentication' },
+  { rule: `self.protocol == 'kafka' || !has(self.authentication) || self.authentication.all(m, m in ${celList(HTTP_MECHANISMS)})`, message: `an http listener accepts only ${HTTP_MECHANISMS.join(', ')} (SCRAM and plain are Kafka SASL mechanisms)`, fieldPath: '.authentication' },
   { rule: "!has(self.tls) || self.tls.enabled || !has(self.tls.clientAuth) || self.tls.clientAuth == 'none'", message: 'clientAuth needs tls.enabled', fieldPath: '.tls.clientAuth' },
 );
 
@@ -181,7 +207,7 @@ export const brokerClusterSpec = cel(
       .describe('Network isolation of the broker pods.'),
     encryption: cel(
       z.strictObject({
-        enabled: z.boolean().describe('Encrypt record batches at rest with AES-256-GCM.'),
+        enabled: z.boolean().describe('Encrypt record batches at rest with AES-256-GCM. Not yet honoured by the broker: a BrokerCluster with encryption enabled is refused (BWK_ERR_CONFIG_INVALID) until it is.'),
         keysSecretRef: z.strictObject({ name: resourceName('Secret name.') }).optional().describe('Secret whose keys are key ids and whose values are 32-byte keys, base64-encoded.'),
         activeKeyId: z.string().min(1).max(64).regex(/^[-._a-zA-Z0-9]+$/).optional().describe('The key id new batches are encrypted with; the others still decrypt.'),
       }),
@@ -197,8 +223,8 @@ export const brokerClusterSpec = cel(
             cel(
               z.strictObject({
                 type: z.enum(['file', 'topic']).describe('file (JSON lines) or topic (an internal topic).'),
-                path: z.string().min(1).max(1024).optional().describe('For file: the file path in the broker container.'),
-                topic: z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/).optional().describe('For topic: the topic name.'),
+                path: z.string().min(1).max(1024).optional().describe('For file: the file path in the broker container; a relative path is under the broker\'s data directory. One file sink per cluster.'),
+                topic: z.string().min(1).max(249).regex(/^[a-zA-Z0-9._-]+$/).optional().describe('For topic: the topic name. The broker writes audit events to __audit only, for now.'),
               }),
               'Where audit events go.',
               { rule: "self.type != 'file' || has(self.path)", message: 'a file sink needs path' },
@@ -207,7 +233,7 @@ export const brokerClusterSpec = cel(
           )
           .max(4)
           .optional()
-          .describe('Audit sinks. Left out, audit events go to the broker log.'),
+          .describe('Audit sinks. Left out, audit events are not recorded.'),
       })
       .optional()
       .describe('Audit log of authentication, authorization and policy events.'),

@@ -74,7 +74,7 @@ export function parseResource(doc: unknown, defaultNamespace = 'default'): Parse
     if (!parsed.success) {
       for (const issue of parsed.error.issues) errors.push({ path: formatPath(['spec', ...issue.path]), message: issue.message });
     } else {
-      errors.push(...celErrors(def.kind as KindName, parsed.data, 'spec'));
+      errors.push(...celErrors(def.kind as KindName, parsed.data, 'spec'), ...listTypeErrors(def.kind as KindName, parsed.data, 'spec'));
     }
   }
   if (errors.length > 0) return { ok: false, errors };
@@ -100,6 +100,8 @@ interface SchemaNode {
   properties?: Record<string, SchemaNode>;
   items?: SchemaNode;
   'x-kubernetes-validations'?: { rule: string; message: string; fieldPath?: string }[];
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
 }
 
 const celEnv = new Environment({ unlistedVariablesAreDyn: true, homogeneousAggregateLiterals: false });
@@ -157,4 +159,39 @@ function walk(node: SchemaNode, value: unknown, path: string, errors: FieldError
   } else if (node.type === 'array' && node.items && Array.isArray(value)) {
     value.forEach((item, i) => walk(node.items!, item, `${path}[${i}]`, errors));
   }
+}
+
+// --- List types, checked offline as the API server checks them ----------------------------------
+
+/**
+ * Duplicates in the lists the CRD declares as sets (every item unique) or maps (the map keys
+ * unique), each reported at the later item with the value and where it first appeared.
+ */
+export function listTypeErrors(kind: KindName, spec: unknown, root: string): FieldError[] {
+  const errors: FieldError[] = [];
+  walkLists(specSchema(kind), spec, root, errors);
+  return errors;
+}
+
+function walkLists(node: SchemaNode, value: unknown, path: string, errors: FieldError[]): void {
+  if (value === undefined || value === null) return;
+  if (node.type === 'object' && node.properties && typeof value === 'object') {
+    for (const [k, child] of Object.entries(node.properties)) walkLists(child, (value as Record<string, unknown>)[k], `${path}.${k}`, errors);
+    return;
+  }
+  if (node.type !== 'array' || !Array.isArray(value)) return;
+  const listType = node['x-kubernetes-list-type'];
+  const keys = node['x-kubernetes-list-map-keys'] ?? [];
+  if (listType === 'set' || (listType === 'map' && keys.length > 0)) {
+    const seen = new Map<string, number>();
+    value.forEach((item, i) => {
+      const identity = listType === 'set' ? JSON.stringify(item) : JSON.stringify(keys.map((k) => (item as Record<string, unknown>)?.[k]));
+      const first = seen.get(identity);
+      if (first === undefined) return void seen.set(identity, i);
+      const shown = listType === 'set' ? identity : keys.map((k) => `${k} ${JSON.stringify((item as Record<string, unknown>)?.[k])}`).join(', ');
+      const at = listType === 'set' ? `${path}[${i}]` : `${path}[${i}]${keys.length === 1 ? `.${keys[0]}` : ''}`;
+      errors.push({ path: at, message: `Duplicate value: ${shown} is already at ${path}[${first}] (the list is a ${listType === 'set' ? 'set' : `map keyed by ${keys.join(', ')}`})` });
+    });
+  }
+  if (node.items) value.forEach((item, i) => walkLists(node.items!, item, `${path}[${i}]`, errors));
 }

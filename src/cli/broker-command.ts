@@ -1,14 +1,33 @@
 // `bulwark broker`: one broker, configured by file, environment and flags, running until
 // SIGINT or SIGTERM, when it stops cleanly (partitions flushed and closed).
+//
+// Local mode: when the policy directory (--policy-dir, or policy.dir) declares the BrokerCluster
+// it compiles for, that BrokerCluster is rendered (src/config/render.ts) into the layer under the
+// file, the environment and the flags, and owns its keys (docs/broker.md "Local mode"). Its TLS
+// files are found next to the YAML (src/config/local-mounts.ts). Changes to the users, roles,
+// grants and tokens are applied live by the policy watcher; a change to what the BrokerCluster
+// renders (listeners, limits, audit, topics) needs a restart, and is logged as such.
+import { watch, type FSWatcher } from 'node:fs';
 import { parseArgs } from 'node:util';
+import type { BrokerCluster } from '../api/index.ts';
 import { DIRECT_READS, startBroker, type Broker } from '../broker/index.ts';
-import { loadBrokerConfig, type BrokerConfig, type BrokerConfigInput } from '../config/index.ts';
-import { BulwarkError, createLogger, type Logger } from '../lib/index.ts';
-import type { Output } from './policy-commands.ts';
+import { clusterConfigSource, kafkaListenersOf, loadBrokerConfig, localMounts, type BrokerConfig, type BrokerConfigInput, type ClusterConfigSource, type PodIdentity } from '../config/index.ts';
+import { BulwarkError, canonicalJson, createLogger, type Logger } from '../lib/index.ts';
+import { chooseCluster, findBrokerCluster, readPolicyDirectory } from '../policy/index.ts';
+import { formatProblem, type Output } from './policy-commands.ts';
 
-export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics] [--policy-dir DIR]`;
+export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics] [--policy-dir DIR] [--tls-dir DIR] [--listener-port NAME=PORT]... [--advertised-host HOST]`;
 
-export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerConfigInput } {
+/** What the flags say about the BrokerCluster of a policy directory (local mode). */
+export interface LocalModeFlags {
+  tlsDir?: string;
+  /** --listener-port NAME=PORT: the port of the BrokerCluster's listener NAME (0: the OS chooses). */
+  ports: Record<string, number>;
+  advertisedHost?: string;
+  host?: string;
+}
+
+export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerConfigInput; local: LocalModeFlags } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -20,12 +39,15 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
       host: { type: 'string' },
       'auto-create-topics': { type: 'boolean' },
       'policy-dir': { type: 'string' },
+      'tls-dir': { type: 'string' },
+      'listener-port': { type: 'string', multiple: true },
+      'advertised-host': { type: 'string' },
     },
   });
   if (positionals.length > 0) throw new BulwarkError('BWK_ERR_CLI_USAGE', { detail: BROKER_USAGE });
   const port = (flag: string, v: string | undefined) => {
     if (v === undefined) return undefined;
-    if (!/^\d{1,5}$/.test(v)) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--${flag}: expected a port number, got ${JSON.stringify(v)}` });
+    if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--${flag}: expected a port number, got ${JSON.stringify(v)}` });
     return Number(v);
   };
   const overrides: BrokerConfigInput = {};
@@ -34,9 +56,98 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
   const httpPort = port('http-port', values['http-port']);
   if (kafkaPort !== undefined || values.host) overrides.kafka = { ...(kafkaPort !== undefined ? { port: kafkaPort } : {}), ...(values.host ? { host: values.host } : {}) };
   if (httpPort !== undefined || values.host) overrides.http = { ...(httpPort !== undefined ? { port: httpPort } : {}), ...(values.host ? { host: values.host } : {}) };
+  if (values['advertised-host']) overrides.kafka = { ...overrides.kafka, advertisedHost: values['advertised-host'] };
   if (values['auto-create-topics']) overrides.topics = { autoCreate: true };
   if (values['policy-dir']) overrides.policy = { dir: values['policy-dir'] };
-  return { ...(values.config ? { file: values.config } : {}), overrides };
+  const ports: Record<string, number> = {};
+  for (const text of values['listener-port'] ?? []) {
+    const m = /^([a-z0-9-]{1,32})=(.*)$/.exec(text);
+    if (!m) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--listener-port: expected NAME=PORT (a BrokerCluster listener name), got ${JSON.stringify(text)}` });
+    ports[m[1]!] = port('listener-port', m[2])!;
+  }
+  const local: LocalModeFlags = {
+    ports,
+    ...(values['tls-dir'] ? { tlsDir: values['tls-dir'] } : {}),
+    ...(values['advertised-host'] ? { advertisedHost: values['advertised-host'] } : {}),
+    ...(values.host ? { host: values.host } : {}),
+  };
+  return { ...(values.config ? { file: values.config } : {}), overrides, local };
+}
+
+/** The BrokerCluster a policy directory declares for the cluster it compiles, or undefined (then the configuration is as without one). */
+export async function directoryBrokerCluster(dir: string): Promise<BrokerCluster | undefined> {
+  const directory = await readPolicyDirectory(dir);
+  // Without its BrokerCluster the listeners are unknown: a broken one stops the start, whatever fail-static keeps of the policy.
+  const broken = directory.problems.filter((p) => p.severity === 'error' && p.kind === 'BrokerCluster');
+  if (broken.length > 0) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `the BrokerCluster in ${dir} is invalid: ${broken.map(formatProblem).join('; ')}` });
+  if (!directory.resources.some((r) => r.kind === 'BrokerCluster')) return undefined;
+  return findBrokerCluster(directory.resources, chooseCluster(directory.resources));
+}
+
+function localSource(cluster: BrokerCluster, policyDir: string, local: LocalModeFlags): ClusterConfigSource {
+  const pod: PodIdentity = {
+    bindHost: local.host ?? '127.0.0.1',
+    ...(local.advertisedHost ? { advertisedHost: local.advertisedHost } : {}),
+    ports: local.ports,
+  };
+  const unknown = Object.keys(local.ports).filter((name) => !cluster.spec.listeners.some((l) => l.name === name));
+  if (unknown.length > 0) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--listener-port: BrokerCluster ${cluster.metadata.namespace}/${cluster.metadata.name} has no listener ${unknown.join(', ')} (it has ${cluster.spec.listeners.map((l) => l.name).join(', ')})` });
+  return clusterConfigSource(cluster, localMounts(cluster, { policyDir, ...(local.tlsDir ? { tlsDir: local.tlsDir } : {}) }), pod);
+}
+
+/** The broker's configuration from file, environment and flags, over the policy directory's BrokerCluster when it has one. */
+export async function brokerConfigFromFlags(argv: string[], env: NodeJS.ProcessEnv): Promise<{ config: BrokerConfig; cluster?: { resource: BrokerCluster; source: ClusterConfigSource } }> {
+  const { file, overrides, local } = brokerFlags(argv);
+  const sources = { ...(file ? { file } : {}), env, overrides };
+  const plain = loadBrokerConfig(sources);
+  const dir = plain.policy.dir;
+  const resource = dir ? await directoryBrokerCluster(dir) : undefined;
+  if (!dir || !resource) {
+    if (Object.keys(local.ports).length > 0 || local.tlsDir) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: '--listener-port and --tls-dir apply to the BrokerCluster of --policy-dir, and there is none' });
+    return { config: plain };
+  }
+  const source = localSource(resource, dir, local);
+  return { config: loadBrokerConfig({ ...sources, cluster: source }), cluster: { resource, source } };
+}
+
+/**
+ * Local mode: notices when the directory's BrokerCluster renders to something else than the
+ * configuration in force, and says a restart is needed (listeners cannot be changed live).
+ */
+function watchClusterChanges(dir: string, local: LocalModeFlags, dataDir: string, inForce: string, log: (line: string) => void): () => void {
+  let lastReported = inForce;
+  let timer: NodeJS.Timeout | undefined;
+  const check = async () => {
+    let now: string;
+    let what: string;
+    try {
+      const resource = await directoryBrokerCluster(dir);
+      now = resource ? canonicalJson(localSource(resource, dir, local).render({ dataDir })) : 'none';
+      what = resource ? `BrokerCluster ${resource.metadata.namespace}/${resource.metadata.name} changed` : 'the BrokerCluster was removed';
+    } catch (err) {
+      now = `error:${(err as Error).message}`;
+      what = `the BrokerCluster changed and would be refused at the next start (${(err as Error).message})`;
+    }
+    if (now === lastReported) return;
+    lastReported = now;
+    if (now === inForce) log(`bulwark: the BrokerCluster in ${dir} is back to the configuration in force`);
+    else log(`bulwark: ${what}: its listeners, limits, audit and topic settings apply only at start; restart the broker to apply them (users, roles, grants and tokens are applied live)`);
+  };
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, { recursive: true }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void check(), 200);
+      timer.unref();
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    // An unwatchable directory: the restart notice is a courtesy, the policy watcher still polls.
+  }
+  return () => {
+    clearTimeout(timer);
+    watcher?.close();
+  };
 }
 
 /** Starts a broker and resolves with its exit code once a signal has stopped it. Its log: JSON lines on stderr unless `logger` says otherwise. */
@@ -61,6 +172,16 @@ export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: B
 }
 
 export async function brokerCommand(argv: string[], io: Output): Promise<number> {
-  const { file, overrides } = brokerFlags(argv);
-  return runBroker(loadBrokerConfig({ ...(file ? { file } : {}), env: process.env, overrides }), io);
+  const { config, cluster } = await brokerConfigFromFlags(argv, process.env);
+  if (!cluster) return runBroker(config, io);
+  const { resource } = cluster;
+  const listeners = kafkaListenersOf(config).map((l) => `${l.name} (kafka${l.tls ? '+tls' : ''} ${l.host}:${l.port}: ${l.authentication.join(', ') || 'no mechanism'})`);
+  if (config.http.enabled) listeners.push(`http (http${config.http.tls ? 's' : ''} ${config.http.host}:${config.http.port}: ${config.http.authentication.join(', ') || 'no mechanism'})`);
+  io.out(`bulwark: BrokerCluster ${resource.metadata.namespace}/${resource.metadata.name} from ${config.policy.dir}: listeners ${listeners.join('; ')}`);
+  const stop = watchClusterChanges(config.policy.dir!, brokerFlags(argv).local, config.dataDir, canonicalJson(cluster.source.render({ dataDir: config.dataDir })), io.err);
+  try {
+    return await runBroker(config, io);
+  } finally {
+    stop();
+  }
 }

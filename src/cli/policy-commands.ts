@@ -1,8 +1,9 @@
 // `bulwark policy check DIR` and `bulwark policy explain DIR ...`: the policy engine, offline.
 import { parseArgs } from 'node:util';
 import { ACTIONS, RESOURCE_TYPES, type Action, type ResourceType } from '../api/index.ts';
-import { BulwarkError } from '../lib/index.ts';
-import { buildAuthorizer, loadPolicyDirectory, type Decision, type LocatedError, type SnapshotRule } from '../policy/index.ts';
+import { checkBrokerCluster } from '../config/index.ts';
+import { BulwarkError, isBulwarkError } from '../lib/index.ts';
+import { buildAuthorizer, compilePolicyDirectory, loadPolicyDirectory, locate, readPolicyDirectory, type Decision, type LocatedError, type SnapshotRule } from '../policy/index.ts';
 
 export interface Output {
   out: (line: string) => void;
@@ -23,11 +24,30 @@ export async function policyCheck(argv: string[], io: Output): Promise<number> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: { cluster: { type: 'string' } } });
   const dir = positionals[0];
   if (!dir || positionals.length > 1) throw new BulwarkError('BWK_ERR_CLI_USAGE', { detail: 'usage: bulwark policy check DIR [--cluster NAME]' });
-  const { snapshot, problems } = await loadPolicyDirectory(dir, values.cluster ? { cluster: values.cluster } : {});
-  const sorted = sortProblems(problems);
-  for (const p of sorted) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
-  const errors = sorted.filter((p) => p.severity === 'error').length;
-  const warnings = sorted.length - errors;
+  const directory = await readPolicyDirectory(dir);
+  const report = (problems: LocatedError[]) => {
+    const sorted = sortProblems(problems);
+    for (const p of sorted) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
+    const errors = sorted.filter((p) => p.severity === 'error').length;
+    return { errors, warnings: sorted.length - errors };
+  };
+  let loaded;
+  try {
+    loaded = await compilePolicyDirectory(directory, dir, values.cluster ? { cluster: values.cluster } : {});
+  } catch (err) {
+    // No cluster to compile for (often because the file that declares it is broken): still show every file's errors.
+    if (!isBulwarkError(err, 'BWK_ERR_POLICY_CLUSTER_AMBIGUOUS')) throw err;
+    const { errors, warnings } = report(directory.problems);
+    io.err(`policy check failed: ${dir}: ${err.message}; ${errors} error(s), ${warnings} warning(s) in the files`);
+    return 1;
+  }
+  const { snapshot, problems, brokerCluster } = loaded;
+  // The broker runs the BrokerCluster through the same rendering: what it would refuse is an error here.
+  if (brokerCluster) {
+    const at = locate(directory, dir, 'BrokerCluster', brokerCluster.metadata.namespace, brokerCluster.metadata.name);
+    for (const e of checkBrokerCluster(brokerCluster)) problems.push({ severity: 'error', ...at, path: e.path, message: e.message, kind: 'BrokerCluster' });
+  }
+  const { errors, warnings } = report(problems);
   const summary = `${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules, ${errors} error(s), ${warnings} warning(s); snapshot ${snapshot.hash}`;
   if (errors > 0) {
     io.err(`policy check failed: ${summary}`);

@@ -3,31 +3,39 @@
 //
 // Environment variables are BULWARK_ followed by the key path in upper snake case:
 // BULWARK_DATA_DIR, BULWARK_KAFKA_PORT, BULWARK_TOPICS_AUTO_CREATE, BULWARK_LOG_RETENTION_MS.
+//
+// With a BrokerCluster (local mode: `--policy-dir` holds one), its rendering (render.ts) is the
+// layer under all three, and it owns the keys it renders (CLUSTER_OWNED_KEYS): a file, variable
+// or flag that sets one of those is refused, naming the key. Only where the listeners bind
+// (host, port, advertised address) may still be overridden.
+//
+// The words for TLS versions and mechanisms are the CRD's (src/api/broker-cluster.ts).
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { BulwarkError } from '../lib/index.ts';
+import { HTTP_MECHANISMS, KAFKA_MECHANISMS, TLS_CLIENT_AUTH, TLS_VERSIONS } from '../api/index.ts';
+import { BulwarkError, parseCidr } from '../lib/index.ts';
 
+/** Where data lives when nothing says otherwise. */
+const DEFAULT_DATA_DIR = './data';
 const port = z.number().int().min(0).max(65535);
 const host = z.string().min(1).max(253);
 
-/** Kafka SASL mechanisms and connection-level identities a listener accepts. */
-export const KAFKA_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls', 'anonymous'] as const;
-/** How HTTP clients authenticate: password login (returns a JWT), bearer (access token or that JWT), certificates, or none. */
-export const HTTP_MECHANISMS = ['password', 'bearer', 'mtls', 'anonymous'] as const;
-export type KafkaMechanism = (typeof KAFKA_MECHANISMS)[number];
-export type HttpMechanism = (typeof HTTP_MECHANISMS)[number];
 
 const tlsConfig = z.strictObject({
   certFile: z.string().min(1),
   keyFile: z.string().min(1),
   /** CA bundle for client certificates; needed when clientAuth is optional or required. */
   caFile: z.string().min(1).optional(),
-  clientAuth: z.enum(['none', 'optional', 'required']).default('none'),
-  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  clientAuth: z.enum(TLS_CLIENT_AUTH).default('none'),
+  minVersion: z.enum(TLS_VERSIONS).default('TLSv1.2'),
 });
 export type ListenerTls = z.infer<typeof tlsConfig>;
-const cidrs = z.array(z.string().min(1).max(43)).max(1024).optional();
+/** Parsed here, at start-up, so that `10.0.0.0/33` is refused by name instead of matching nobody. */
+const cidrs = z
+  .array(z.string().min(1).max(43).refine((text) => parseCidr(text) !== undefined, { message: 'not an IP address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32)' }))
+  .max(1024)
+  .optional();
 
 const kafkaListenerFields = {
   host: host.default('127.0.0.1'),
@@ -36,7 +44,8 @@ const kafkaListenerFields = {
   advertisedHost: host.optional(),
   advertisedPort: port.optional(),
   tls: tlsConfig.optional(),
-  authentication: z.array(z.enum(KAFKA_MECHANISMS)).min(1).max(5).default(['scram-sha-256', 'scram-sha-512']),
+  /** [] lets no client authenticate (a BrokerCluster listener that lists none renders to that). */
+  authentication: z.array(z.enum(KAFKA_MECHANISMS)).max(KAFKA_MECHANISMS.length).default(['scram-sha-256', 'scram-sha-512']),
   /** Only clients from these addresses or CIDR blocks may connect; left out, any. */
   allowedCidrs: cidrs,
 };
@@ -46,7 +55,7 @@ export type KafkaListenerConfig = z.infer<typeof kafkaListener>;
 export const brokerConfigSchema = z.strictObject({
   brokerId: z.number().int().min(0).max(2 ** 31 - 1).default(0),
   clusterId: z.string().min(1).max(64).default('bulwark-standalone'),
-  dataDir: z.string().min(1).default('./data'),
+  dataDir: z.string().min(1).default(DEFAULT_DATA_DIR),
   /** The first Kafka listener (named "kafka"); `listeners` adds more. */
   kafka: z.strictObject(kafkaListenerFields).prefault({}),
   listeners: z.array(kafkaListener).max(8).default([]),
@@ -56,7 +65,7 @@ export const brokerConfigSchema = z.strictObject({
       port: port.default(8080),
       enabled: z.boolean().default(true),
       tls: tlsConfig.optional(),
-      authentication: z.array(z.enum(HTTP_MECHANISMS)).min(1).max(4).default(['bearer']),
+      authentication: z.array(z.enum(HTTP_MECHANISMS)).max(HTTP_MECHANISMS.length).default(['bearer']),
       allowedCidrs: cidrs,
     })
     .prefault({}),
@@ -155,6 +164,11 @@ export const brokerConfigSchema = z.strictObject({
 export type BrokerConfig = z.infer<typeof brokerConfigSchema>;
 export type BrokerConfigInput = z.input<typeof brokerConfigSchema>;
 
+/** Every Kafka listener of a configuration, named: `kafka`, then `listeners`. */
+export function kafkaListenersOf(config: BrokerConfig): KafkaListenerConfig[] {
+  return [{ name: 'kafka', ...config.kafka }, ...config.listeners];
+}
+
 /** Every key path of the schema with its leaf schema, for environment variable mapping. */
 function leafPaths(schema: z.ZodType, prefix: string[] = []): { path: string[]; leaf: z.ZodType }[] {
   let s: z.ZodType = schema;
@@ -200,6 +214,18 @@ export interface ConfigSources {
   env?: NodeJS.ProcessEnv;
   /** Already-structured overrides from flags, e.g. { kafka: { port: 9093 } }. */
   overrides?: BrokerConfigInput;
+  /** A BrokerCluster's rendering (render.ts `clusterConfigSource`): the bottom layer, owning its keys. */
+  cluster?: ClusterConfigSource;
+}
+
+/** A config layer rendered from a BrokerCluster, and the keys it owns. */
+export interface ClusterConfigSource {
+  /** namespace/name of the BrokerCluster, for messages. */
+  name: string;
+  /** Dotted key paths nobody else may set, each with the BrokerCluster field it comes from. */
+  owns: readonly { key: string; field: string }[];
+  /** Renders the layer; gets the data directory the file, environment and flags chose (relative audit paths live under it). */
+  render: (where: { dataDir: string }) => BrokerConfigInput;
 }
 
 export function loadBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
@@ -223,21 +249,49 @@ export function loadBrokerConfig(sources: ConfigSources = {}): BrokerConfig {
     const value = env[envName(path)];
     if (value !== undefined) setPath(raw, path, parseEnvValue(value));
   }
-  const merged = deepMerge(raw, (sources.overrides ?? {}) as Record<string, unknown>);
-  const result = brokerConfigSchema.safeParse(merged);
+  let merged = deepMerge(raw, (sources.overrides ?? {}) as Record<string, unknown>);
+  if (sources.cluster) {
+    const { cluster } = sources;
+    const taken = setKeys(merged).flatMap((key) => {
+      const owner = cluster.owns.find((o) => key === o.key || key.startsWith(`${o.key}.`) || o.key.startsWith(`${key}.`));
+      return owner ? [`${key} is set by BrokerCluster ${cluster.name} (${owner.field}); remove it from the config file, the environment (${envName(key.split('.'))}) and the flags`] : [];
+    });
+    if (taken.length > 0) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: taken.join('; ') });
+    const dataDir = typeof merged.dataDir === 'string' && merged.dataDir !== '' ? merged.dataDir : DEFAULT_DATA_DIR;
+    merged = deepMerge(cluster.render({ dataDir }) as Record<string, unknown>, merged);
+  }
+  return parseBrokerConfig(merged);
+}
+
+/** Validates a whole configuration (schema, then the rules across keys); every problem names its key. */
+export function brokerConfigProblems(input: unknown): { ok: true; config: BrokerConfig } | { ok: false; problems: string[] } {
+  const result = brokerConfigSchema.safeParse(input);
   if (!result.success) {
-    const detail = result.error.issues
-      .map((i) => {
-        const key = i.path.join('.') || '<root>';
-        const hint = i.path.length > 0 ? ` (env ${envName(i.path.map(String))})` : '';
-        return i.code === 'unrecognized_keys' ? `unknown key ${[...i.path, ...i.keys].join('.')}` : `${key}: ${i.message}${hint}`;
-      })
-      .join('; ');
-    throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail });
+    const problems = result.error.issues.map((i) => {
+      const key = i.path.join('.') || '<root>';
+      const hint = i.path.length > 0 ? ` (env ${envName(i.path.map(String))})` : '';
+      return i.code === 'unrecognized_keys' ? `unknown key ${[...i.path, ...i.keys].join('.')}` : `${key}: ${i.message}${hint}`;
+    });
+    return { ok: false, problems };
   }
   const problems = listenerProblems(result.data);
-  if (problems.length > 0) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: problems.join('; ') });
-  return result.data;
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, config: result.data };
+}
+
+/** brokerConfigProblems, throwing BWK_ERR_CONFIG_INVALID with every problem. */
+export function parseBrokerConfig(input: unknown): BrokerConfig {
+  const checked = brokerConfigProblems(input);
+  if (!checked.ok) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: checked.problems.join('; ') });
+  return checked.config;
+}
+
+/** The dotted paths a partial configuration sets (a list is one value). */
+function setKeys(value: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(value).flatMap(([k, v]) => {
+    if (v === undefined) return [];
+    const key = prefix ? `${prefix}.${k}` : k;
+    return v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0 ? setKeys(v as Record<string, unknown>, key) : [key];
+  });
 }
 
 /** Rules across keys: mechanisms that send a password need TLS, certificates need a CA. */

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
-import { isBulwarkApiVersion, parseResource, type BulwarkResource } from '../api/index.ts';
+import { isBulwarkApiVersion, parseResource, type BrokerCluster, type BulwarkResource } from '../api/index.ts';
 import { BulwarkError } from '../lib/index.ts';
 import { compilePolicy, type TokenCredential } from './compile.ts';
 import { deriveCredentials, passwordWeakness, tokenHash, TOKEN_FORMAT, type DerivedCredentials } from './credentials.ts';
@@ -22,6 +22,8 @@ export interface LocatedError {
   document: number;
   path: string;
   message: string;
+  /** The kind of the resource the problem is in, when known (a document that failed to parse still says its kind). */
+  kind?: string;
 }
 
 interface Origin {
@@ -97,7 +99,7 @@ export async function readPolicyDirectory(dir: string): Promise<PolicyDirectory>
       }
       const result = parseResource(v);
       if (!result.ok) {
-        for (const e of result.errors) problem(e.path, e.message);
+        for (const e of result.errors) problems.push({ severity: 'error', file, document, path: e.path, message: e.message, ...(typeof v.kind === 'string' ? { kind: v.kind } : {}) });
         return;
       }
       const r = result.value;
@@ -151,21 +153,37 @@ export interface LoadedPolicy {
   directory: PolicyDirectory;
   /** Parse errors, credential problems and compiler diagnostics, each located in its file. */
   problems: LocatedError[];
+  /** The BrokerCluster compiled for, when the directory declares it (local mode renders the broker's configuration from it). */
+  brokerCluster: BrokerCluster | undefined;
+}
+
+/** The BrokerCluster resource of the cluster `chooseCluster` picks, if the directory declares it. */
+export function findBrokerCluster(resources: readonly BulwarkResource[], cluster: { namespace: string; name: string }): BrokerCluster | undefined {
+  return resources.find((r): r is BrokerCluster => r.kind === 'BrokerCluster' && r.metadata.namespace === cluster.namespace && r.metadata.name === cluster.name);
+}
+
+/** Where a resource of the directory was declared, as a LocatedError's file and document (the directory itself when unknown). */
+export function locate(directory: PolicyDirectory, dir: string, kind: string, namespace: string, name: string): { file: string; document: number } {
+  const o = directory.originOf(kind, namespace, name);
+  return { file: o?.file ?? dir, document: o?.document ?? 0 };
 }
 
 /** Reads a policy directory, derives credentials from its Secrets, and compiles it. */
 export async function loadPolicyDirectory(dir: string, opts: LoadOptions = {}): Promise<LoadedPolicy> {
-  const directory = await readPolicyDirectory(dir);
+  return compilePolicyDirectory(await readPolicyDirectory(dir), dir, opts);
+}
+
+/** Compiles a directory already read (readPolicyDirectory). Throws BWK_ERR_POLICY_CLUSTER_AMBIGUOUS when no single cluster can be chosen. */
+export async function compilePolicyDirectory(directory: PolicyDirectory, dir: string, opts: LoadOptions = {}): Promise<LoadedPolicy> {
   const problems = [...directory.problems];
   const cluster = chooseCluster(directory.resources, opts.cluster);
   const saltKey = opts.saltKey ?? randomBytes(32);
   const located = (kind: string, name: string, path: string, message: string, severity: LocatedError['severity'] = 'error') => {
-    const o = directory.originOf(kind, cluster.namespace, name);
-    problems.push({ severity, file: o?.file ?? dir, document: o?.document ?? 0, path, message });
+    problems.push({ severity, ...locate(directory, dir, kind, cluster.namespace, name), path, message });
   };
   const secretValue = (name: string, key: string) => directory.secrets.get(`${cluster.namespace}/${name}`)?.data.get(key);
-  const brokerCluster = directory.resources.find((r) => r.kind === 'BrokerCluster' && r.metadata.namespace === cluster.namespace && r.metadata.name === cluster.name);
-  const scramIterations = brokerCluster?.kind === 'BrokerCluster' ? brokerCluster.spec.authentication?.scramIterations : undefined;
+  const brokerCluster = findBrokerCluster(directory.resources, cluster);
+  const scramIterations = brokerCluster?.spec.authentication?.scramIterations;
 
   const userCredentials = new Map<string, DerivedCredentials>();
   const tokenCredentials = new Map<string, TokenCredential>();
@@ -220,5 +238,5 @@ export async function loadPolicyDirectory(dir: string, opts: LoadOptions = {}): 
     if (alreadyReported) continue;
     located(kind, name, d.path ?? '', d.message, d.severity);
   }
-  return { snapshot, directory, problems };
+  return { snapshot, directory, problems, brokerCluster };
 }

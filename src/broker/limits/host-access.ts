@@ -7,10 +7,12 @@
 //
 // Matchers are compiled once per list and cached by the list's identity: a snapshot's arrays
 // live as long as the snapshot, so the cache holds one matcher per list in force and lets go of
-// the old ones with the old snapshot (WeakMap). A list that does not compile (a bad entry that
-// got past validation) matches nothing. Node reports IPv4 clients of a dual-stack socket as
-// `::ffff:10.1.2.3`; the matcher treats that as 10.1.2.3.
-import { compileHostMatcher, type HostMatcher } from '../../lib/index.ts';
+// the old ones with the old snapshot (WeakMap). Listener lists are compiled when the broker
+// starts (the constructor), so a bad entry stops the start with BWK_ERR_CONFIG_INVALID naming the
+// listener; the configuration schema already refuses one (src/config/broker.ts). A user's list
+// that does not compile (a bad entry that got past the compiler) matches nothing. Node reports
+// IPv4 clients of a dual-stack socket as `::ffff:10.1.2.3`; the matcher treats that as 10.1.2.3.
+import { BulwarkError, compileHostMatcher, type HostMatcher } from '../../lib/index.ts';
 
 export const HostReason = {
   HostNotAllowedByListener: 'HostNotAllowedByListener',
@@ -21,8 +23,26 @@ export type HostReason = (typeof HostReason)[keyof typeof HostReason];
 const OK: { ok: true } = { ok: true };
 const nothing: HostMatcher = () => false;
 
+/** A listener as HostAccess needs it: its name (for errors) and its allow-list. */
+export interface ListenerHosts {
+  name: string;
+  allowedCidrs?: readonly string[] | undefined;
+}
+
 export class HostAccess {
   readonly #matchers = new WeakMap<readonly string[], HostMatcher>();
+
+  /** Compiles every listener's allowedCidrs now; throws BWK_ERR_CONFIG_INVALID naming the listener and the entry that is not an address or CIDR block. */
+  constructor(listeners: readonly ListenerHosts[] = []) {
+    listeners.forEach((l) => {
+      if (!l.allowedCidrs) return;
+      try {
+        this.#matchers.set(l.allowedCidrs, compileHostMatcher(l.allowedCidrs));
+      } catch (err) {
+        throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `listener ${l.name}: allowedCidrs: ${(err as Error).message}` }, { cause: err });
+      }
+    });
+  }
 
   /** At accept time. `allowedCidrs` undefined: any address. `address` undefined (socket already gone): refused. */
   admitListener(allowedCidrs: readonly string[] | undefined, address: string | undefined): { ok: true } | { ok: false; reason: typeof HostReason.HostNotAllowedByListener } {
