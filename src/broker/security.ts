@@ -8,7 +8,7 @@ import type { Action, ResourceType } from '../api/index.ts';
 import { AuthMechanism, Authenticator, certificateIdentity, issueSessionToken, LoginBackoff, stillValid, verifySessionToken, type AuthOutcome } from '../auth/index.ts';
 import { ANONYMOUS_USER, type Principal } from '../policy/index.ts';
 import type { AuditLog } from '../audit/index.ts';
-import type { BrokerConfig } from '../config/index.ts';
+import { kafkaListenersOf, type BrokerConfig } from '../config/index.ts';
 import type { BrokerMetrics } from './metrics.ts';
 import type { HttpSecurity } from './http/server.ts';
 import type { Permission } from './kafka/permissions.ts';
@@ -41,7 +41,7 @@ export class BrokerSecurity {
   readonly saslHooks: SaslHooks;
   readonly #quotas: QuotaManager;
   readonly #limiter: ConnectionLimiter;
-  readonly #hosts = new HostAccess();
+  readonly #hosts: HostAccess;
   readonly #backoff = new LoginBackoff();
   readonly #now: () => number;
   readonly #config: BrokerConfig;
@@ -58,6 +58,8 @@ export class BrokerSecurity {
     this.logger = opts.logger;
     this.#config = config;
     this.#metrics = opts.metrics;
+    // Every listener's allow-list compiled now: a bad entry stops the start, naming the listener.
+    this.#hosts = new HostAccess([...kafkaListenersOf(config), { name: 'http', allowedCidrs: config.http.allowedCidrs }]);
     this.#jwtKey = createHmac('sha256', opts.serverSecret).update('bulwark http session jwt v1').digest();
     this.authenticator = new Authenticator({
       policy: () => this.policy.snapshot,
