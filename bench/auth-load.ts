@@ -5,7 +5,7 @@
 //
 //   BENCH_AUTH_LOAD='{"mode":"produce",...}' node --import tsx bench/auth-load.ts
 //
-// Modes, all over bench/auth-client.ts (the same client for every case):
+// Modes, all over tools/kafka-wire/client.ts (the same client for every case):
 // - produce: one connection, `inflight` Produce requests pipelined (acks=1, partition 0), each
 //   the same pre-encoded RecordBatch v2 of `batchRecords` records; warm-up, then a measured
 //   window of `measureSeconds`; in-flight requests then drain, uncounted.
@@ -29,7 +29,8 @@ import { z } from 'zod';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey, decodeResponse, encodeRequest } from '../src/kafka/index.ts';
 import { buildRecordBatch } from '../src/log/index.ts';
-import { apiVersions, BENCH_CLIENT_ID, KafkaWire, percentiles, round, saslLogin, ScramKeyCache, type SaslMechanism } from './auth-client.ts';
+import { KafkaWireClient, ScramKeyCache, type SaslMechanism } from '../tools/kafka-wire/client.ts';
+import { percentiles, round } from './stats.ts';
 import { machineBusySeconds, sampleProcessCpu, type CpuSample } from './proc.ts';
 
 const PRODUCE_VERSION = 8;
@@ -100,24 +101,43 @@ function sourcePool(net: number | undefined): () => string | undefined {
   };
 }
 
+const BENCH_CLIENT_ID = 'bulwark-bench-auth';
 const keyCache = new ScramKeyCache();
 
+/** One connection of the benchmark's client (tools/kafka-wire): TLS when a CA is given; frames in reused buffers. */
+function openWire(o: { host: string; port: number; tlsCa?: string | undefined; localAddress?: string }): Promise<KafkaWireClient> {
+  return KafkaWireClient.connect(o.port, {
+    host: o.host,
+    ...(o.tlsCa !== undefined ? { tls: { ca: o.tlsCa } } : {}),
+    ...(o.localAddress ? { localAddress: o.localAddress } : {}),
+    clientId: BENCH_CLIENT_ID,
+    reuseBuffers: true,
+  });
+}
+
+/** SaslHandshake and the mechanism's exchange; a refused login is `{ ok: false }`, a refused mechanism throws. */
+async function saslLogin(wire: KafkaWireClient, mechanism: SaslMechanism, username: string, password: string): Promise<{ ok: true } | { ok: false; errorCode: number }> {
+  const r = await wire.login(mechanism, username, password, { keyCache });
+  if (r.step === 'handshake' && r.errorCode !== KafkaErrorCode.NONE) throw new Error(`SaslHandshake ${mechanism}: error ${r.errorCode} (the broker offers ${r.mechanisms.join(', ')})`);
+  return r.errorCode === KafkaErrorCode.NONE ? { ok: true } : { ok: false, errorCode: r.errorCode };
+}
+
 /** Connects, says ApiVersions, and logs in as the connection options say. */
-async function openSession(c: Connection, localAddress?: string): Promise<KafkaWire> {
-  const wire = await KafkaWire.open({ host: c.host, port: c.port, tlsCa: caOf(c.tlsCaFile), ...(localAddress ? { localAddress } : {}) });
+async function openSession(c: Connection, localAddress?: string): Promise<KafkaWireClient> {
+  const wire = await openWire({ host: c.host, port: c.port, tlsCa: caOf(c.tlsCaFile), ...(localAddress ? { localAddress } : {}) });
   try {
-    await apiVersions(wire, [
+    await wire.apiVersions([
       [ApiKey.Produce, PRODUCE_VERSION],
       [ApiKey.Metadata, METADATA_VERSION],
       [ApiKey.Fetch, FETCH_VERSION],
     ]);
     if (c.mechanism !== 'anonymous') {
-      const r = await saslLogin(wire, c.mechanism, c.user, c.password, keyCache);
+      const r = await saslLogin(wire, c.mechanism, c.user, c.password);
       if (!r.ok) throw new Error(`${c.mechanism} login of ${c.user} refused: error ${r.errorCode} (${errorName(r.errorCode)})`);
     }
     return wire;
   } catch (err) {
-    wire.destroy();
+    wire.close();
     throw err;
   }
 }
@@ -150,7 +170,7 @@ function produceError(frame: Buffer): number | undefined {
   return undefined;
 }
 
-function sendOne(wire: KafkaWire, frame: Buffer): Promise<number | undefined> {
+function sendOne(wire: KafkaWireClient, frame: Buffer): Promise<number | undefined> {
   return new Promise((resolve, reject) =>
     wire.sendFrame(
       frame,
@@ -167,10 +187,10 @@ function sendOne(wire: KafkaWire, frame: Buffer): Promise<number | undefined> {
 }
 
 /** Waits until the topic has a leader (creating it: the principal may), then until one Produce succeeds. */
-async function ensureTopic(wire: KafkaWire, topic: string, recordBytes: number): Promise<void> {
+async function ensureTopic(wire: KafkaWireClient, topic: string, recordBytes: number): Promise<void> {
   const deadline = Date.now() + SETUP_TIMEOUT_MS;
   for (;;) {
-    const md = await wire.call(ApiKey.Metadata, METADATA_VERSION, { topics: [{ name: topic }], allowAutoTopicCreation: true });
+    const md = await wire.request(ApiKey.Metadata, METADATA_VERSION, { topics: [{ name: topic }], allowAutoTopicCreation: true });
     const t = md.topics.find((x) => x.name === topic);
     const p = t?.partitions.find((x) => x.partitionIndex === 0);
     if (t?.errorCode === KafkaErrorCode.NONE && p?.errorCode === KafkaErrorCode.NONE && p.leaderId >= 0) break;
@@ -275,7 +295,7 @@ async function produce(o: Options<'produce'>) {
   const cpu = windowCpu(a, b);
   const deadline = Date.now() + 30_000;
   while (wire.inFlight > 0 && !failure && Date.now() < deadline) await sleep(5);
-  wire.close();
+  wire.end();
   if (failure) throw failure;
   const records = measured * o.batchRecords;
   return {
@@ -324,7 +344,7 @@ async function consume(o: Options<'consume'>) {
   let fetches = 0;
   let wraps = 0;
   const fetchOnce = async () => {
-    const r = await wire.call(ApiKey.Fetch, FETCH_VERSION, {
+    const r = await wire.request(ApiKey.Fetch, FETCH_VERSION, {
       maxWaitMs: 500,
       minBytes: 1,
       maxBytes: o.maxBytes,
@@ -361,7 +381,7 @@ async function consume(o: Options<'consume'>) {
   );
   const cpu = windowCpu(a, b);
   await loop;
-  wire.close();
+  wire.end();
   if (failure) throw failure;
   return {
     mode: o.mode,
@@ -381,13 +401,13 @@ async function consume(o: Options<'consume'>) {
 /** One login on a fresh connection: its milliseconds, or a refusal. */
 async function loginOnce(c: Connection, localAddress: string | undefined): Promise<{ ok: boolean; ms: number }> {
   const t0 = performance.now();
-  const wire = await KafkaWire.open({ host: c.host, port: c.port, tlsCa: caOf(c.tlsCaFile), ...(localAddress ? { localAddress } : {}) });
+  const wire = await openWire({ host: c.host, port: c.port, tlsCa: caOf(c.tlsCaFile), ...(localAddress ? { localAddress } : {}) });
   try {
-    await apiVersions(wire);
-    const ok = c.mechanism === 'anonymous' ? true : (await saslLogin(wire, c.mechanism, c.user, c.password, keyCache)).ok;
+    await wire.apiVersions();
+    const ok = c.mechanism === 'anonymous' ? true : (await saslLogin(wire, c.mechanism, c.user, c.password)).ok;
     return { ok, ms: performance.now() - t0 };
   } finally {
-    wire.close();
+    wire.end();
   }
 }
 
@@ -527,7 +547,7 @@ async function latency(o: Options<'latency'>) {
     tick();
   });
   const cpu = windowCpu(a.snap ?? snapshot(undefined), snapshot(undefined));
-  wire.close();
+  wire.end();
   if (failure) throw failure;
   const ps = [50, 90, 99, 99.9, 100] as const;
   const q = (xs: Float64Array) => Object.fromEntries(percentiles(xs, ps).map((v, i) => [`p${String(ps[i]).replace('.', '')}Ms`, round(v, 3)]));
@@ -559,15 +579,15 @@ async function storm(o: Options<'storm'>) {
       const t0 = performance.now();
       try {
         const src = nextSource();
-        const wire = await KafkaWire.open({ host: o.host, port: role.port, ...(role.tls ? { tlsCa: ca } : {}), ...(src ? { localAddress: src } : {}) });
+        const wire = await openWire({ host: o.host, port: role.port, ...(role.tls ? { tlsCa: ca } : {}), ...(src ? { localAddress: src } : {}) });
         try {
-          await apiVersions(wire);
-          const r = await saslLogin(wire, role.mechanism, role.user, role.password, keyCache);
+          await wire.apiVersions();
+          const r = await saslLogin(wire, role.mechanism, role.user, role.password);
           if (r.ok) s.ok++;
           else s.refused++;
           s.ms.push(performance.now() - t0);
         } finally {
-          wire.close();
+          wire.end();
         }
       } catch (err) {
         s.errors++;

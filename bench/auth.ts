@@ -70,7 +70,7 @@ import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { ensureDevPki } from '../src/pki/x509.ts';
 import { ANONYMOUS_USER, buildAuthorizer, loadPolicyDirectory } from '../src/policy/index.ts';
-import { round } from './auth-client.ts';
+import { round } from './stats.ts';
 import type { LoadOptions } from './auth-load.ts';
 import { buildOurs, freePort, loadavgNow, log, machineInfo, ourBrokerEntry, REPO, sleep, stop, stopAll, track } from './peers.ts';
 import { machineBusySeconds, sampleProcessCpu } from './proc.ts';
@@ -869,7 +869,7 @@ const result = {
   },
   settings: {
     client: {
-      program: 'bench/auth-load.ts over bench/auth-client.ts (node, own process): the broker’s protocol codec, pre-encoded requests, SCRAM SaltedPassword cached per (password, salt, iterations)',
+      program: 'bench/auth-load.ts over tools/kafka-wire/client.ts (node, own process): the broker’s protocol codec, pre-encoded requests, SCRAM SaltedPassword cached per (password, salt, iterations)',
       why: 'the same client for every case, costing (almost) nothing per request, so that differences are the broker’s',
     },
     broker: {

@@ -26,18 +26,15 @@
 //   (/proc/stat), the kernel worker threads' (bench/proc.ts) and its own (process.cpuUsage).
 // - Prints one JSON line (IngestResult) on stdout. MB and GB are 10^6 and 10^9 bytes of record
 //   values unless a field says batch bytes.
-import { connect, type Socket } from 'node:net';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
-import { ApiKey, decodeRequest, decodeResponse, encodeRequest, type ProduceRequest } from '../src/kafka/index.ts';
+import { ApiKey, decodeRequest, decodeResponse, encodeRequest, type ProduceRequest, type ProduceResponse } from '../src/kafka/index.ts';
+import { CORRELATION_ID_AT, KafkaWireClient } from '../tools/kafka-wire/client.ts';
 import { buildRecordBatch } from '../src/log/index.ts';
 import { kworkerSeconds, machineBusySeconds, sampleProcessCpu, threadDelta, type CpuSample } from './proc.ts';
 
 export const INGEST_CLIENT_ID = 'bulwark-ingest-load';
-/** Offset of the correlation id in an encoded request: size:int32 apiKey:int16 apiVersion:int16. */
-const CORRELATION_ID_AT = 8;
-const API_VERSIONS_VERSION = 2;
 const METADATA_VERSION = 4; // the first with allowAutoTopicCreation
 const RETRIABLE = new Set<number>([KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, KafkaErrorCode.LEADER_NOT_AVAILABLE, KafkaErrorCode.NOT_LEADER_OR_FOLLOWER, KafkaErrorCode.REQUEST_TIMED_OUT]);
 const SETUP_TIMEOUT_MS = 30_000;
@@ -135,81 +132,47 @@ export function buildProduceRequest(o: Pick<IngestOptions, 'topic' | 'recordByte
 
 // --- sockets -----------------------------------------------------------------------------------------
 
-/** Splits a socket's bytes into response frames (without their size prefix). */
-class FrameReader {
-  #rest: Buffer | null = null;
-  readonly #onFrame: (frame: Buffer) => void;
+/** One connection of the generator's client (tools/kafka-wire): responses checked for their correlation id, frames in reused buffers. */
+const open = (host: string, port: number) => KafkaWireClient.connect(port, { host, clientId: INGEST_CLIENT_ID, reuseBuffers: true });
 
-  constructor(onFrame: (frame: Buffer) => void) {
-    this.#onFrame = onFrame;
-  }
-
-  push(chunk: Buffer): void {
-    let buf = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk;
-    while (buf.length >= 4) {
-      const size = buf.readInt32BE(0);
-      if (size < 4 || size > 64 << 20) throw new Error(`response frame size ${size}`);
-      if (buf.length < 4 + size) break;
-      this.#onFrame(buf.subarray(4, 4 + size));
-      buf = buf.subarray(4 + size);
-    }
-    this.#rest = buf.length > 0 ? Buffer.from(buf) : null;
-  }
+/** A set-up request's answer, or a failure after 10 s. */
+function within<T>(answer: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer to ${what} in ${ms / 1000} s`)), ms)));
+  return Promise.race([answer, timeout]).finally(() => clearTimeout(timer));
 }
 
-function open(host: string, port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    s.setNoDelay(true);
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
-}
-
-/** One request, one response, on an otherwise idle socket (set-up only). */
-function roundTrip(socket: Socket, request: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error('no response in 10 s')), 10_000);
-    const reader = new FrameReader((frame) => done(null, frame));
-    const onData = (d: Buffer) => {
-      try {
-        reader.push(d);
-      } catch (err) {
-        done(err as Error);
-      }
-    };
-    const onClose = () => done(new Error('the broker closed the connection'));
-    function done(err: Error | null, frame?: Buffer) {
-      clearTimeout(timer);
-      socket.off('data', onData);
-      socket.off('close', onClose);
-      if (err) reject(err);
-      else resolve(frame!);
-    }
-    socket.on('data', onData);
-    socket.once('close', onClose);
-    socket.write(request);
-  });
+/** A pre-encoded Produce request (its correlation id rewritten by the client) and its decoded answer. */
+function produceOnce(wire: KafkaWireClient, frame: Buffer, version: number) {
+  return new Promise<ProduceResponse>((resolve, reject) =>
+    wire.sendFrame(
+      frame,
+      (response) => {
+        try {
+          resolve(decodeResponse(response, ApiKey.Produce, version).body);
+        } catch (err) {
+          reject(err as Error);
+        }
+      },
+      reject,
+    ),
+  );
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errorName = (code: number) => Object.entries(KafkaErrorCode).find(([, v]) => v === code)?.[0] ?? 'unknown';
 
-async function setUp(socket: Socket, o: IngestOptions, probe: Buffer): Promise<void> {
-  let corr = 1_000_000_000;
-  const av = decodeResponse(await roundTrip(socket, encodeRequest({ apiKey: ApiKey.ApiVersions, apiVersion: API_VERSIONS_VERSION, correlationId: corr++, clientId: INGEST_CLIENT_ID }, {})), ApiKey.ApiVersions, API_VERSIONS_VERSION).body;
-  if (av.errorCode !== KafkaErrorCode.NONE) throw new Error(`ApiVersions v${API_VERSIONS_VERSION}: error ${av.errorCode}`);
-  for (const [key, v] of [[ApiKey.Produce, o.produceVersion], [ApiKey.Metadata, METADATA_VERSION]] as const) {
-    const r = av.apiKeys.find((k) => k.apiKey === key);
-    if (!r || v < r.minVersion || v > r.maxVersion) throw new Error(`the broker does not accept API ${key} v${v} (it advertises ${r ? `${r.minVersion}-${r.maxVersion}` : 'nothing'})`);
-  }
+async function setUp(wire: KafkaWireClient, o: IngestOptions, probe: Buffer): Promise<void> {
+  await within(
+    wire.apiVersions([
+      [ApiKey.Produce, o.produceVersion],
+      [ApiKey.Metadata, METADATA_VERSION],
+    ]),
+    'ApiVersions',
+  );
   const deadline = Date.now() + SETUP_TIMEOUT_MS;
   for (;;) {
-    const req = encodeRequest({ apiKey: ApiKey.Metadata, apiVersion: METADATA_VERSION, correlationId: corr++, clientId: INGEST_CLIENT_ID }, { topics: [{ name: o.topic }], allowAutoTopicCreation: true });
-    const md = decodeResponse(await roundTrip(socket, req), ApiKey.Metadata, METADATA_VERSION).body;
+    const md = await within(wire.request(ApiKey.Metadata, METADATA_VERSION, { topics: [{ name: o.topic }], allowAutoTopicCreation: true }), 'Metadata');
     const t = md.topics.find((x) => x.name === o.topic);
     const p = t?.partitions.find((x) => x.partitionIndex === 0);
     if (t?.errorCode === KafkaErrorCode.NONE && p?.errorCode === KafkaErrorCode.NONE && p.leaderId >= 0) break;
@@ -219,8 +182,7 @@ async function setUp(socket: Socket, o: IngestOptions, probe: Buffer): Promise<v
     await sleep(100);
   }
   for (;;) {
-    probe.writeInt32BE(corr++, CORRELATION_ID_AT);
-    const r = decodeResponse(await roundTrip(socket, probe), ApiKey.Produce, o.produceVersion).body;
+    const r = await within(produceOnce(wire, probe, o.produceVersion), 'the probe Produce');
     const code = r.responses[0]?.partitionResponses[0]?.errorCode ?? -1;
     if (code === KafkaErrorCode.NONE) return;
     if (!RETRIABLE.has(code)) throw new Error(`probe Produce to ${o.topic}: error ${code} (${errorName(code)})`);
@@ -233,15 +195,14 @@ async function setUp(socket: Socket, o: IngestOptions, probe: Buffer): Promise<v
 
 export async function runIngest(o: IngestOptions): Promise<IngestResult> {
   const { request, batch } = buildProduceRequest(o);
-  const sockets = await Promise.all(Array.from({ length: o.connections }, () => open(o.host, o.port)));
-  await setUp(sockets[0]!, o, Buffer.from(request));
+  const wires = await Promise.all(Array.from({ length: o.connections }, () => open(o.host, o.port)));
+  await setUp(wires[0]!, o, Buffer.from(request));
   const valuePerRequest = o.recordBytes * o.batchRecords;
   const targetRequests = Math.ceil(o.measureBytes / batch.length);
 
   return new Promise<IngestResult>((resolve, reject) => {
     type Phase = 'warmup' | 'measure' | 'drain' | 'done';
     let phase: Phase = 'warmup';
-    let nextCorr = 1;
     let inFlight = 0;
     let warmupRequests = 0;
     let measuredRequests = 0;
@@ -262,7 +223,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestResult> {
       if (phase === 'done') return;
       phase = 'done';
       clearInterval(watchdog);
-      for (const s of sockets) s.destroy();
+      for (const w of wires) w.close();
       reject(err);
     };
     const watchdog = setInterval(() => {
@@ -274,7 +235,7 @@ export async function runIngest(o: IngestOptions): Promise<IngestResult> {
     const finish = () => {
       phase = 'done';
       clearInterval(watchdog);
-      for (const s of sockets) s.end();
+      for (const w of wires) w.end();
       const seconds = (t1 - t0) / 1000;
       const valueBytes = measuredRequests * valuePerRequest;
       const batchBytes = measuredRequests * batch.length;
@@ -330,55 +291,35 @@ export async function runIngest(o: IngestOptions): Promise<IngestResult> {
       }
     };
 
-    sockets.forEach((socket, i) => {
-      const queue: { corr: number; slot: Buffer }[] = [];
-      const slots = Array.from({ length: o.inflight }, () => Buffer.from(request));
-      const free: Buffer[] = [];
+    wires.forEach((wire, i) => {
+      const onError = (err: Error) => fail(new Error(`connection ${i}: ${err.message}`));
       const send = (slot: Buffer) => {
-        const corr = nextCorr;
-        nextCorr = nextCorr === 0x7fff_ffff ? 1 : nextCorr + 1;
-        slot.writeInt32BE(corr, CORRELATION_ID_AT);
-        queue.push({ corr, slot });
         inFlight++;
-        socket.write(slot);
+        wire.sendFrame(slot, (frame) => onResponse(slot, frame), onError);
       };
-      const reader = new FrameReader((frame) => {
-        const head = queue.shift();
-        if (!head) throw new Error(`connection ${i}: a response with nothing in flight`);
+      // The client checked the correlation id; requests sent from here leave together (the client corks the socket while it hands out one read's responses).
+      const onResponse = (slot: Buffer, frame: Buffer) => {
         inFlight--;
-        const { correlationId, body } = decodeResponse(frame, ApiKey.Produce, o.produceVersion);
-        if (correlationId !== head.corr) throw new Error(`connection ${i}: correlation id ${correlationId}, expected ${head.corr}`);
-        for (const t of body.responses) {
-          for (const p of t.partitionResponses) {
-            if (p.errorCode !== KafkaErrorCode.NONE) throw new Error(`Produce to ${t.name}-${p.index}: error ${p.errorCode} (${errorName(p.errorCode)})${p.errorMessage ? `: ${p.errorMessage}` : ''}`);
-          }
-        }
-        onAck();
-        free.push(head.slot);
-      });
-      socket.on('data', (chunk: Buffer) => {
         try {
-          reader.push(chunk);
+          const { body } = decodeResponse(frame, ApiKey.Produce, o.produceVersion);
+          for (const t of body.responses) {
+            for (const p of t.partitionResponses) {
+              if (p.errorCode !== KafkaErrorCode.NONE) throw new Error(`Produce to ${t.name}-${p.index}: error ${p.errorCode} (${errorName(p.errorCode)})${p.errorMessage ? `: ${p.errorMessage}` : ''}`);
+            }
+          }
         } catch (err) {
           return fail(err as Error);
         }
-        if (phase === 'warmup' || phase === 'measure') {
-          // Freed slots go out together: one writev instead of one write per request.
-          socket.cork();
-          while (free.length > 0) send(free.pop()!);
-          socket.uncork();
-        } else if (phase === 'drain') {
-          free.length = 0;
-          if (inFlight === 0) finish();
-        }
-      });
-      socket.on('error', (err) => fail(err));
-      socket.on('close', () => {
+        onAck();
+        if (phase === 'warmup' || phase === 'measure') send(slot);
+        else if (phase === 'drain' && inFlight === 0) finish();
+      };
+      void wire.closedAt.then(() => {
         if (phase !== 'done') fail(new Error(`connection ${i}: the broker closed it`));
       });
-      socket.cork();
-      for (const slot of slots) send(slot);
-      socket.uncork();
+      wire.socket.cork();
+      for (let k = 0; k < o.inflight; k++) send(Buffer.from(request));
+      wire.socket.uncork();
     });
   });
 }

@@ -3,8 +3,7 @@
 // denials coalesced; a sink that falls behind drops and counts instead of growing; and no
 // secret (an access token, a password, a JWT, a SASL PLAIN message) ever reaches a sink.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AuditLog, ConnectionCloseReason, FileAuditSink, TopicAuditSink, type AuditEvent } from '../src/audit/index.ts';
@@ -13,14 +12,9 @@ import { isBulwarkError } from '../src/lib/errors.ts';
 import { decodeRecords, readBatchHeader } from '../src/log/index.ts';
 import { generateToken, Reason, type AuthorizeRequest, type Decision, type SnapshotRule } from '../src/policy/index.ts';
 import { sealSnapshot } from '../src/policy/snapshot.ts';
+import { useTempDirs } from './harness/temp.ts';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bulwark-audit-'));
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = useTempDirs('audit');
 
 const T0 = Date.parse('2025-03-01T12:00:00.000Z');
 const lines = (path: string): AuditEvent[] =>

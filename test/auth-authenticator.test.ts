@@ -17,7 +17,7 @@ import {
   type AuthOutcome,
 } from '../src/auth/index.ts';
 import { ANONYMOUS_USER, compilePolicy, deriveCredentials, tokenHash, type PolicySnapshot } from '../src/policy/index.ts';
-import { CLUSTER, NS, resource, user } from './helpers.ts';
+import { CLUSTER, NS, resource, user } from './harness/resources.ts';
 
 const serverSecret = Buffer.alloc(32, 42);
 const NOW = Date.parse('2030-01-01T00:00:00Z');

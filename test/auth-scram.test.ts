@@ -8,7 +8,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { AuthFailureReason, Authenticator, decodeSaslName, encodeSaslName, ScramServer, type AuthOutcome, type ScramExchange, type ScramStep } from '../src/auth/index.ts';
 import { compilePolicy, deriveCredentials, scramCredential, type PolicySnapshot } from '../src/policy/index.ts';
-import { CLUSTER, NS, user } from './helpers.ts';
+import { CLUSTER, NS, user } from './harness/resources.ts';
 
 const serverSecret = Buffer.alloc(32, 42);
 

@@ -7,8 +7,6 @@
 // same answers. The policy is test/fixtures/matrix-policy/policy.yaml, compiled by the broker
 // from --policy-dir as in production.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
@@ -18,10 +16,10 @@ import { CLUSTER_RESOURCE, requiredPermissions } from '../src/broker/kafka/permi
 import { ApiKey, decodeRequest, encodeRequest, SUPPORTED_VERSIONS, type ApiName } from '../src/kafka/index.ts';
 import { APIS } from '../src/kafka/registry.ts';
 import { sampleRequest } from '../src/kafka/samples.ts';
-import { createCa, issueCertificate } from '../src/pki/x509.ts';
 import { buildRecordBatch } from '../src/log/record-batch.ts';
-import { ConnectionClosedError, RawKafkaClient, scramLogin, type ScramMechanism } from './fixtures/matrix-client/raw-kafka-client.ts';
+import { connectAndLogin, ConnectionClosedError, KafkaWireClient, type ScramMechanism } from '../tools/kafka-wire/client.ts';
 import { startTestBroker, type TestBroker } from './harness/broker.ts';
+import { sharedTestPki } from './harness/pki.ts';
 
 const POLICY_DIR = join(import.meta.dirname, 'fixtures', 'matrix-policy');
 const USERS = {
@@ -41,14 +39,13 @@ const versionsOf = (api: ApiName): number[] => {
 };
 
 let t: TestBroker;
-let pkiDir: string;
 let caPem: string;
 /** Logged in once each; every matrix row reuses them (a denial never closes a connection). */
-let alice: RawKafkaClient;
-let bob: RawKafkaClient;
+let alice: KafkaWireClient;
+let bob: KafkaWireClient;
 const kafkaPort = () => t.broker.kafkaPort!;
 const tlsPort = () => t.broker.listenerPort('tls')!;
-const login = (user: UserName) => scramLogin(kafkaPort(), USERS[user].mechanism, user, USERS[user].password);
+const login = (user: UserName) => connectAndLogin(kafkaPort(), USERS[user].mechanism, user, USERS[user].password);
 
 // --- Request builders, shared by the rows ---------------------------------------------------
 
@@ -56,25 +53,25 @@ const records = () => buildRecordBatch([{ key: null, value: Buffer.from('matrix'
 const SESSION = { sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000 };
 const PROTOCOLS = { protocolType: 'consumer', protocols: [{ name: 'range', metadata: Buffer.from('m') }] };
 
-function produce(c: RawKafkaClient, v: number, topic: string) {
+function produce(c: KafkaWireClient, v: number, topic: string) {
   return c.request(ApiKey.Produce, v, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: records() }] }] });
 }
-function fetch(c: RawKafkaClient, v: number, topic: string) {
+function fetch(c: KafkaWireClient, v: number, topic: string) {
   return c.request(ApiKey.Fetch, v, { maxWaitMs: 0, minBytes: 0, maxBytes: 1 << 20, topics: [{ topic, partitions: [{ partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20 }] }], forgottenTopicsData: [] });
 }
-function listOffsets(c: RawKafkaClient, v: number, topic: string) {
+function listOffsets(c: KafkaWireClient, v: number, topic: string) {
   return c.request(ApiKey.ListOffsets, v, { replicaId: -1, isolationLevel: 0, topics: [{ name: topic, partitions: [{ partitionIndex: 0, timestamp: -1 }] }] });
 }
-function metadata(c: RawKafkaClient, v: number, topics: string[] | null) {
+function metadata(c: KafkaWireClient, v: number, topics: string[] | null) {
   return c.request(ApiKey.Metadata, v, { topics: topics === null ? (v === 0 ? [] : null) : topics.map((name) => ({ name })), allowAutoTopicCreation: false });
 }
-function deleteTopics(c: RawKafkaClient, v: number, topic: string) {
+function deleteTopics(c: KafkaWireClient, v: number, topic: string) {
   return c.request(ApiKey.DeleteTopics, v, { topicNames: [topic], timeoutMs: 5000 });
 }
-function describeConfigs(c: RawKafkaClient, v: number, resourceType: number, resourceName: string) {
+function describeConfigs(c: KafkaWireClient, v: number, resourceType: number, resourceName: string) {
   return c.request(ApiKey.DescribeConfigs, v, { resources: [{ resourceType, resourceName, configurationKeys: null }] });
 }
-function offsetCommit(c: RawKafkaClient, v: number, groupId: string, topic: string, offset: number) {
+function offsetCommit(c: KafkaWireClient, v: number, groupId: string, topic: string, offset: number) {
   return c.request(ApiKey.OffsetCommit, v, {
     groupId,
     generationIdOrMemberEpoch: -1,
@@ -82,26 +79,26 @@ function offsetCommit(c: RawKafkaClient, v: number, groupId: string, topic: stri
     topics: [{ name: topic, partitions: [{ partitionIndex: 0, committedOffset: offset, committedMetadata: null }] }],
   });
 }
-function offsetFetch(c: RawKafkaClient, v: number, groupId: string, topics: string[] | null) {
+function offsetFetch(c: KafkaWireClient, v: number, groupId: string, topics: string[] | null) {
   return c.request(ApiKey.OffsetFetch, v, { groupId, topics: topics === null ? null : topics.map((name) => ({ name, partitionIndexes: [0] })) });
 }
-function describeGroup(c: RawKafkaClient, groupId: string) {
+function describeGroup(c: KafkaWireClient, groupId: string) {
   return c.request(ApiKey.DescribeGroups, 4, { groups: [groupId] }).then((r) => r.groups[0]!);
 }
 /** JoinGroup at version v, rejoining with the id handed out when v4+ asks for one. */
-async function joinGroup(c: RawKafkaClient, v: number, groupId: string) {
+async function joinGroup(c: KafkaWireClient, v: number, groupId: string) {
   const join = (memberId: string) => c.request(ApiKey.JoinGroup, v, { groupId, ...SESSION, memberId, groupInstanceId: null, ...PROTOCOLS });
   const first = await join('');
   return first.errorCode === E.MEMBER_ID_REQUIRED ? join(first.memberId) : first;
 }
 /** A member of a new group, joined but not yet synced. */
-async function joined(c: RawKafkaClient, groupId: string): Promise<{ memberId: string; generationId: number }> {
+async function joined(c: KafkaWireClient, groupId: string): Promise<{ memberId: string; generationId: number }> {
   const r = await joinGroup(c, 5, groupId);
   assert.equal(r.errorCode, E.NONE, `joining ${groupId}`);
   return { memberId: r.memberId, generationId: r.generationId };
 }
 /** A member of a stable group: joined and synced. */
-async function member(c: RawKafkaClient, groupId: string): Promise<{ memberId: string; generationId: number }> {
+async function member(c: KafkaWireClient, groupId: string): Promise<{ memberId: string; generationId: number }> {
   const m = await joined(c, groupId);
   const s = await c.request(ApiKey.SyncGroup, 3, { groupId, ...m, groupInstanceId: null, assignments: [{ memberId: m.memberId, assignment: Buffer.alloc(0) }] });
   assert.equal(s.errorCode, E.NONE, `syncing ${groupId}`);
@@ -134,7 +131,7 @@ interface Row {
    * The request. Sent by alice (allowed) and bob (denied) on their logged-in connections; with
    * `fresh`, on a new unauthenticated connection to that listener instead.
    */
-  call: (c: RawKafkaClient, v: number, prepared: unknown, side: Side) => Promise<Outcome>;
+  call: (c: KafkaWireClient, v: number, prepared: unknown, side: Side) => Promise<Outcome>;
   fresh?: 'kafka' | 'tls';
   allowed: Expect;
   denied: Expect;
@@ -463,7 +460,7 @@ const MATRIX: Row[] = [
       fresh: listener,
       call: async (c, v, _, side) => {
         const [user, password] = side === 'allowed' ? [allowedUser, USERS[allowedUser].password] : [deniedUser, deniedPassword];
-        const r = mechanism === 'PLAIN' ? await c.plain(user, password, v) : await c.scram(mechanism, user, password, { authenticate: v });
+        const r = mechanism === 'PLAIN' ? await c.plain(user, password, { authenticate: v }) : await c.scram(mechanism, user, password, { authenticate: v });
         const works = async () => assert.ok((await metadata(c, 8, null)).topics.length > 0, 'the session works: it sees topics');
         if (side === 'denied') {
           assert.equal(r.errorMessage, 'Authentication failed', 'the same message whatever the reason');
@@ -490,13 +487,13 @@ function expectOutcome(o: Outcome, want: Expect, what: string): void {
 
 /** Sends the row's request for one side and checks the answer (and, when allowed, that it worked). */
 async function check(row: Row, side: Side, v: number, prepared: unknown): Promise<void> {
-  const run = async (c: RawKafkaClient) => {
+  const run = async (c: KafkaWireClient) => {
     const o = await row.call(c, v, prepared, side);
     expectOutcome(o, side === 'allowed' ? row.allowed : row.denied, `${row.api} v${v}, ${side}`);
     if (side === 'allowed') await o.works?.();
   };
   if (!row.fresh) return run(side === 'allowed' ? alice : bob);
-  const c = await RawKafkaClient.connect(row.fresh === 'tls' ? tlsPort() : kafkaPort(), row.fresh === 'tls' ? { tls: { ca: caPem } } : {});
+  const c = await KafkaWireClient.connect(row.fresh === 'tls' ? tlsPort() : kafkaPort(), row.fresh === 'tls' ? { tls: { ca: caPem } } : {});
   try {
     await run(c);
   } finally {
@@ -506,19 +503,17 @@ async function check(row: Row, side: Side, v: number, prepared: unknown): Promis
 
 describe('authorization matrix', () => {
   before(async () => {
-    pkiDir = mkdtempSync(join(tmpdir(), 'bulwark-matrix-pki-'));
-    const ca = await createCa({ commonName: 'matrix test CA', validDays: 2 });
-    const server = await issueCertificate({ ca, commonName: 'localhost', ipAddresses: ['127.0.0.1'], usage: 'server', validDays: 1 });
-    caPem = ca.certPem;
-    writeFileSync(join(pkiDir, 'server.crt'), server.certPem);
-    writeFileSync(join(pkiDir, 'server.key'), server.keyPem, { mode: 0o600 });
+    const pki = await sharedTestPki();
+    caPem = pki.ca.certPem;
     t = await startTestBroker({
-      kafka: { authentication: ['scram-sha-256', 'scram-sha-512'] },
-      listeners: [{ name: 'tls', port: 0, tls: { certFile: join(pkiDir, 'server.crt'), keyFile: join(pkiDir, 'server.key') }, authentication: ['plain', 'scram-sha-512'] }],
-      http: { enabled: false },
-      policy: { dir: POLICY_DIR },
-      auth: { rootUser: false },
-      groups: { initialRebalanceDelayMs: 0 },
+      config: {
+        kafka: { authentication: ['scram-sha-256', 'scram-sha-512'] },
+        listeners: [{ name: 'tls', port: 0, tls: pki.serverTls, authentication: ['plain', 'scram-sha-512'] }],
+        http: { enabled: false },
+        policy: { dir: POLICY_DIR },
+        auth: { rootUser: false },
+        groups: { initialRebalanceDelayMs: 0 },
+      },
     });
     for (const name of ['m-topic', 'pub', 'secret-a', 'm-denied']) assert.ok(t.broker.topics.createTopic(name, 1).ok);
     alice = await login('alice');
@@ -531,7 +526,6 @@ describe('authorization matrix', () => {
     alice?.close();
     bob?.close();
     await t?.stop();
-    if (pkiDir) rmSync(pkiDir, { recursive: true, force: true });
   });
 
   test('the matrix has a row for every API the broker advertises', () => {
@@ -562,7 +556,7 @@ describe('authorization matrix', () => {
     // Names of the same length, so that the answers can be compared byte for byte.
     const EXISTS = 'secret-a';
     const MISSING = 'secret-b';
-    const ORACLE: { api: ApiName; send: (c: RawKafkaClient, v: number, topic: string) => Promise<Buffer> }[] = [
+    const ORACLE: { api: ApiName; send: (c: KafkaWireClient, v: number, topic: string) => Promise<Buffer> }[] = [
       { api: 'Metadata', send: (c, v, topic) => c.requestFrame(ApiKey.Metadata, v, { topics: [{ name: topic }], allowAutoTopicCreation: true }) },
       { api: 'Produce', send: (c, v, topic) => c.requestFrame(ApiKey.Produce, v, { transactionalId: null, acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: records() }] }] }) },
       {
@@ -592,7 +586,7 @@ describe('authorization matrix', () => {
   });
 
   describe('deny beats allow: carol may do anything, but interns are denied m-denied and g-denied', () => {
-    let carol: RawKafkaClient;
+    let carol: KafkaWireClient;
     before(async () => (carol = await login('carol')));
     after(() => carol?.close());
 
@@ -627,7 +621,7 @@ describe('authorization matrix', () => {
 
   describe('before authentication: only ApiVersions and the SASL exchange', () => {
     test('ApiVersions is answered and the connection stays open', async () => {
-      const c = await RawKafkaClient.connect(kafkaPort());
+      const c = await KafkaWireClient.connect(kafkaPort());
       try {
         for (const v of versionsOf('ApiVersions')) assert.equal((await c.request(ApiKey.ApiVersions, v, {})).errorCode, E.NONE);
         assert.equal(c.isClosed, false);
@@ -637,7 +631,7 @@ describe('authorization matrix', () => {
     });
 
     test('SaslAuthenticate before SaslHandshake is ILLEGAL_SASL_STATE, and the connection closes', async () => {
-      const c = await RawKafkaClient.connect(kafkaPort());
+      const c = await KafkaWireClient.connect(kafkaPort());
       const r = await c.request(ApiKey.SaslAuthenticate, 1, { authBytes: Buffer.from('n,,n=alice,r=abc') });
       assert.equal(r.errorCode, E.ILLEGAL_SASL_STATE);
       assert.ok(await c.closesWithin(1000));
@@ -648,7 +642,7 @@ describe('authorization matrix', () => {
         for (const v of versionsOf(api)) {
           // acks=0 would be answered by nothing even after login: ask for an answer.
           const body = { ...sampleRequest(api, v, 'minimal'), ...(api === 'Produce' ? { acks: -1 } : {}) } as never;
-          const c = await RawKafkaClient.connect(kafkaPort());
+          const c = await KafkaWireClient.connect(kafkaPort());
           await assert.rejects(c.requestFrame(APIS[api].apiKey, v, body), ConnectionClosedError, `${api} v${v}`);
           // The same bytes after login are answered: it was the missing login, not the frame.
           await alice.requestFrame(APIS[api].apiKey, v, body);
@@ -657,7 +651,7 @@ describe('authorization matrix', () => {
     }
 
     test('after a failed login, nothing is answered either', async () => {
-      const c = await RawKafkaClient.connect(kafkaPort());
+      const c = await KafkaWireClient.connect(kafkaPort());
       assert.equal((await c.scram('SCRAM-SHA-256', 'alice', 'not-the-password')).errorCode, E.SASL_AUTHENTICATION_FAILED);
       await assert.rejects(metadata(c, 8, ['m-topic']), ConnectionClosedError);
     });

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { IMPLIED, type Action, type BulwarkResource } from '../src/api/index.ts';
 import { compileHostMatcher } from '../src/lib/cidr.ts';
 import { buildAuthorizer, compilePolicy, encodeSnapshot, matchesPattern, parsePattern, Reason, type PolicySnapshot } from '../src/policy/index.ts';
-import { CLUSTER, grant, NS, resource, role, user } from './helpers.ts';
+import { CLUSTER, grant, NS, resource, role, user } from './harness/resources.ts';
 
 const compile = (resources: BulwarkResource[], opts: Partial<Parameters<typeof compilePolicy>[0]> = {}) =>
   compilePolicy({ cluster: { namespace: NS, name: CLUSTER }, resources, ...opts }).snapshot;

@@ -5,16 +5,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { generateToken } from '../src/policy/credentials.ts';
-import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
-import { https } from './fixtures/auth-harness/clients.ts';
-import { accessTokenYaml, brokerClusterYaml, roleYaml, userYaml } from './fixtures/auth-harness/policy.ts';
+import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
+import { https } from './harness/clients.ts';
+import { accessTokenYaml, brokerClusterYaml, roleYaml, userYaml } from './harness/policy.ts';
 
 const CAROL_PASSWORD = 'Http-Login-Carol-Pw!58';
 const TOKEN = generateToken();
 
-let b: SecureBroker;
+let b: SecureTestBroker;
 const call = (path: string, opts: { method?: string; bearer?: string; body?: unknown } = {}) =>
-  https(`${b.https}${path}`, {
+  https(`${b.http}${path}`, {
     ca: b.pki.ca.certPem,
     ...(opts.method ? { method: opts.method } : {}),
     ...(opts.bearer !== undefined ? { headers: { authorization: `Bearer ${opts.bearer}` } } : {}),
@@ -25,13 +25,15 @@ const carol = (disabled = false) => userYaml('carol', { type: 'password', passwo
 
 describe('HTTP over TLS: password login, Bearer JWT, Bearer access token', () => {
   before(async () => {
-    b = await startSecureBroker({
-      policy: {
-        'cluster.yaml': brokerClusterYaml(),
-        'roles.yaml': roleYaml('http-rw', [{ topics: ['http-*'], actions: ['read', 'write'] }]) + '---\n' + roleYaml('http-read', [{ topics: ['http-*'], actions: ['read'] }]),
-        'carol.yaml': carol(),
-        'reporter.yaml': userYaml('reporter', { type: 'tls', roles: ['http-read'] }),
-        'reporter-token.yaml': accessTokenYaml('reporter-http', 'reporter', TOKEN),
+    b = await startTestBroker({
+      security: {
+        policy: {
+          'cluster.yaml': brokerClusterYaml(),
+          'roles.yaml': roleYaml('http-rw', [{ topics: ['http-*'], actions: ['read', 'write'] }]) + '---\n' + roleYaml('http-read', [{ topics: ['http-*'], actions: ['read'] }]),
+          'carol.yaml': carol(),
+          'reporter.yaml': userYaml('reporter', { type: 'tls', roles: ['http-read'] }),
+          'reporter-token.yaml': accessTokenYaml('reporter-http', 'reporter', TOKEN),
+        },
       },
     });
     b.broker.topics.createTopic('http-orders', 1);

@@ -8,30 +8,34 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
-import { startSecureBroker, testPki, type SecureBroker } from './fixtures/auth-harness/broker.ts';
-import { kcat, kcatPlainTls, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
-import { brokerClusterYaml, roleYaml, userYaml } from './fixtures/auth-harness/policy.ts';
+import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
+import { sharedTestPki } from './harness/pki.ts';
+import { kcat, kcatPlainTls, kcatScram } from './harness/clients.ts';
+import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { brokerClusterYaml, roleYaml, userYaml } from './harness/policy.ts';
 
 const PASSWORDS = { bulk: 'Throttled-Bulk-Pw!21', capped: 'One-Connection-Pw!32', open: 'Unlimited-Open-Pw!43' };
 const PRODUCE_LIMIT = 20_000; // bytes per second
 
-let b: SecureBroker;
+let b: SecureTestBroker;
 const tlsLogin = async (user: string, password: string) => {
-  const c = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
-  return { c, code: await c.loginPlain(user, password) };
+  const c = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
+  return { c, code: (await c.plain(user, password)).errorCode };
 };
 
 describe('limits', () => {
   before(async () => {
     await promisify(execFile)('kcat', ['-V']);
-    const pki = await testPki();
-    b = await startSecureBroker({
-      policy: {
-        'cluster.yaml': brokerClusterYaml(),
-        'roles.yaml': roleYaml('app-rw', [{ topics: ['lim-*'], actions: ['read', 'write'] }]),
-        'bulk.yaml': userYaml('bulk', { type: 'scram-sha-256', password: PASSWORDS.bulk, roles: ['app-rw'], limits: { produceBytesPerSecond: PRODUCE_LIMIT } }),
-        'capped.yaml': userYaml('capped', { type: 'scram-sha-256', password: PASSWORDS.capped, roles: ['app-rw'], limits: { maxConnections: 1 } }),
-        'open.yaml': userYaml('open', { type: 'scram-sha-256', password: PASSWORDS.open, roles: ['app-rw'] }),
+    const pki = await sharedTestPki();
+    b = await startTestBroker({
+      security: {
+        policy: {
+          'cluster.yaml': brokerClusterYaml(),
+          'roles.yaml': roleYaml('app-rw', [{ topics: ['lim-*'], actions: ['read', 'write'] }]),
+          'bulk.yaml': userYaml('bulk', { type: 'scram-sha-256', password: PASSWORDS.bulk, roles: ['app-rw'], limits: { produceBytesPerSecond: PRODUCE_LIMIT } }),
+          'capped.yaml': userYaml('capped', { type: 'scram-sha-256', password: PASSWORDS.capped, roles: ['app-rw'], limits: { maxConnections: 1 } }),
+          'open.yaml': userYaml('open', { type: 'scram-sha-256', password: PASSWORDS.open, roles: ['app-rw'] }),
+        },
       },
       config: {
         listeners: [
@@ -81,7 +85,7 @@ describe('limits', () => {
     assert.equal((await first.c.produce('lim-capped', { value: 'one' })).errorCode, KafkaErrorCode.NONE);
 
     // kcat as the same user: an authentication failure, like any refused login.
-    const refused = await kcat(['-b', b.bootstrap('tls'), ...kcatPlainTls('capped', PASSWORDS.capped, b.pki.caFile), '-P', '-t', 'lim-capped'], { input: 'two\n' });
+    const refused = await kcat(['-b', b.address('tls'), ...kcatPlainTls('capped', PASSWORDS.capped, b.pki.caFile), '-P', '-t', 'lim-capped'], { input: 'two\n' });
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /SASL authentication error: Authentication failed/);
     const second = await tlsLogin('capped', PASSWORDS.capped);
@@ -108,16 +112,16 @@ describe('limits', () => {
   });
 
   test("a listener's allowedCidrs that exclude 127.0.0.1 refuse the connection", async () => {
-    const c = await RawKafkaConnection.open(b.port('restricted'));
+    const c = await KafkaWireClient.connect(b.port('restricted'));
     const closed = await Promise.race([c.closedAt, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
     assert.ok(closed !== undefined, 'the broker closes the connection at once');
     await assert.rejects(c.request(ApiKey.ApiVersions, 0, {}), /closed/);
     // kcat with the right password cannot even ask for metadata.
-    const r = await kcat(['-b', b.bootstrap('restricted'), ...kcatScram('SCRAM-SHA-256', 'open', PASSWORDS.open), '-L', '-m', '2']);
+    const r = await kcat(['-b', b.address('restricted'), ...kcatScram('SCRAM-SHA-256', 'open', PASSWORDS.open), '-L', '-m', '2']);
     assert.notEqual(r.code, 0, r.stdout);
     assert.doesNotMatch(r.stdout, /lim-bulk/);
     // The same user on a listener that admits it works.
-    const ok = await kcat(['-b', b.bootstrap('tls'), ...kcatPlainTls('open', PASSWORDS.open, b.pki.caFile), '-L', '-m', '5']);
+    const ok = await kcat(['-b', b.address('tls'), ...kcatPlainTls('open', PASSWORDS.open, b.pki.caFile), '-L', '-m', '5']);
     assert.equal(ok.code, 0, ok.stderr);
   });
 
@@ -128,9 +132,9 @@ describe('limits', () => {
     reset.c.close();
     /** One failed PLAIN login: how long the broker took to answer it. */
     const attempt = async (user: string, password: string) => {
-      const c = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+      const c = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
       const sent = performance.now();
-      const code = await c.loginPlain(user, password);
+      const code = (await c.plain(user, password)).errorCode;
       const ms = performance.now() - sent;
       c.close();
       return { code, ms };

@@ -14,9 +14,10 @@ import { promisify } from 'node:util';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { generateToken } from '../src/policy/credentials.ts';
-import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
-import { kafkajs, kafkajsRoundTrip, kcat, kcatMtls, kcatPlainTls, kcatRoundTrip, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
-import { accessTokenYaml, brokerClusterYaml, roleYaml, topicGrantYaml, userYaml } from './fixtures/auth-harness/policy.ts';
+import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
+import { kafkajs, kafkajsRoundTrip, kcat, kcatMtls, kcatPlainTls, kcatRoundTrip, kcatScram } from './harness/clients.ts';
+import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { accessTokenYaml, brokerClusterYaml, roleYaml, topicGrantYaml, userYaml } from './harness/policy.ts';
 
 const PASSWORDS = {
   'svc-256': 'Scram256-Orders-Pw!41',
@@ -44,7 +45,7 @@ const policy = {
   'anonymous.yaml': topicGrantYaml('anonymous-public', { users: ['system:anonymous'], topics: ['public-*'], consumerGroups: ['public-*'], actions: ['read', 'write'] }),
 };
 
-let b: SecureBroker;
+let b: SecureTestBroker;
 
 /** The authentication events of the audit file, newest last. */
 const authEvents = async () => (await b.auditEvents()).filter((e) => e.type === 'authentication');
@@ -52,7 +53,7 @@ const authEvents = async () => (await b.auditEvents()).filter((e) => e.type === 
 describe('each mechanism with kcat and kafkajs', () => {
   before(async () => {
     await promisify(execFile)('kcat', ['-V']); // fail loudly, not skip, when kcat is missing
-    b = await startSecureBroker({ policy });
+    b = await startTestBroker({ security: { policy } });
     for (const topic of ['auth-scram256', 'auth-scram512', 'auth-plain', 'auth-token', 'auth-mtls', 'public-anon']) b.broker.topics.createTopic(topic, 1);
   });
   after(() => b?.stop());
@@ -68,38 +69,34 @@ describe('each mechanism with kcat and kafkajs', () => {
     assert.deepEqual(seen, ['kcat-1', 'kcat-2', 'js-1', 'js-2'], 'the group reads everything from the beginning');
   }
 
-  test('SCRAM-SHA-256 on the plaintext listener', async () => {
-    const password = PASSWORDS['svc-256'];
-    await bothClients({
-      bootstrap: b.bootstrap('kafka'),
-      kcat: kcatScram('SCRAM-SHA-256', 'svc-256', password),
-      kafkajs: { sasl: { mechanism: 'scram-sha-256', username: 'svc-256', password } },
-      topic: 'auth-scram256',
-      group: 'auth-scram256-group',
+  // The same checks for both SCRAM mechanisms: each user logs in with its own mechanism only.
+  for (const [mechanism, other, user] of [
+    ['SCRAM-SHA-256', 'SCRAM-SHA-512', 'svc-256'],
+    ['SCRAM-SHA-512', 'SCRAM-SHA-256', 'svc-512'],
+  ] as const) {
+    test(`${mechanism} on the plaintext listener`, async () => {
+      const password = PASSWORDS[user];
+      const topic = `auth-${mechanism.toLowerCase().replace('-sha-', '')}`;
+      await bothClients({
+        bootstrap: b.address('kafka'),
+        kcat: kcatScram(mechanism, user, password),
+        kafkajs: { sasl: { mechanism: mechanism.toLowerCase() as 'scram-sha-256' | 'scram-sha-512', username: user, password } },
+        topic,
+        group: `${topic}-group`,
+      });
+      const ok = (await authEvents()).filter((e) => e.outcome === 'success' && e.user === user);
+      assert.ok(ok.length >= 3 && ok.every((e) => e.mechanism === mechanism && e.listener === 'kafka'), JSON.stringify(ok));
+      // A user of one SCRAM mechanism: the other one does not log it in.
+      const refused = await kcat(['-b', b.address('kafka'), ...kcatScram(other, user, password), '-P', '-t', topic], { input: 'x\n' });
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /SASL authentication error: Authentication failed/);
     });
-    const ok = (await authEvents()).filter((e) => e.outcome === 'success' && e.user === 'svc-256');
-    assert.ok(ok.length >= 3 && ok.every((e) => e.mechanism === 'SCRAM-SHA-256' && e.listener === 'kafka'), JSON.stringify(ok));
-  });
-
-  test('SCRAM-SHA-512 on the plaintext listener', async () => {
-    const password = PASSWORDS['svc-512'];
-    await bothClients({
-      bootstrap: b.bootstrap('kafka'),
-      kcat: kcatScram('SCRAM-SHA-512', 'svc-512', password),
-      kafkajs: { sasl: { mechanism: 'scram-sha-512', username: 'svc-512', password } },
-      topic: 'auth-scram512',
-      group: 'auth-scram512-group',
-    });
-    // The user is SCRAM-SHA-512: the other SCRAM mechanism does not log it in.
-    const other = await kcat(['-b', b.bootstrap('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-512', password), '-P', '-t', 'auth-scram512'], { input: 'x\n' });
-    assert.notEqual(other.code, 0);
-    assert.match(other.stderr, /SASL authentication error: Authentication failed/);
-  });
+  }
 
   test('PLAIN over TLS: a password user, checked against its argon2id hash', async () => {
     const password = PASSWORDS.carol;
     await bothClients({
-      bootstrap: b.bootstrap('tls'),
+      bootstrap: b.address('tls'),
       kcat: kcatPlainTls('carol', password, b.pki.caFile),
       kafkajs: { sasl: { mechanism: 'plain', username: 'carol', password }, ssl: { ca: [b.pki.ca.certPem], servername: 'localhost' } },
       topic: 'auth-plain',
@@ -111,7 +108,7 @@ describe('each mechanism with kcat and kafkajs', () => {
 
   test('PLAIN over TLS with the username `token` and an access token as the password', async () => {
     await bothClients({
-      bootstrap: b.bootstrap('tls'),
+      bootstrap: b.address('tls'),
       kcat: kcatPlainTls('token', TOKEN, b.pki.caFile),
       kafkajs: { sasl: { mechanism: 'plain', username: 'token', password: TOKEN }, ssl: { ca: [b.pki.ca.certPem], servername: 'localhost' } },
       topic: 'auth-token',
@@ -126,7 +123,7 @@ describe('each mechanism with kcat and kafkajs', () => {
   test("mTLS: a client certificate from the CA whose CN is the tls user's certificateSubject", async () => {
     const cert = await b.pki.client(CERT_SUBJECT);
     await bothClients({
-      bootstrap: b.bootstrap('tls'),
+      bootstrap: b.address('tls'),
       kcat: kcatMtls(b.pki.caFile, cert),
       kafkajs: { ssl: { ca: [b.pki.ca.certPem], cert: cert.certPem, key: cert.keyPem, servername: 'localhost' } },
       topic: 'auth-mtls',
@@ -136,19 +133,19 @@ describe('each mechanism with kcat and kafkajs', () => {
     assert.ok(ok.length >= 3 && ok.every((e) => e.mechanism === 'certificate' && e.listener === 'tls'), JSON.stringify(ok));
     // A certificate naming nobody in the policy is no identity: the TLS-only client cannot do anything.
     const stranger = await b.pki.client('stranger.clients.example');
-    const refused = await kcat(['-b', b.bootstrap('tls'), ...kcatMtls(b.pki.caFile, stranger), '-L', '-m', '2']);
+    const refused = await kcat(['-b', b.address('tls'), ...kcatMtls(b.pki.caFile, stranger), '-L', '-m', '2']);
     assert.notEqual(refused.code, 0);
     assert.doesNotMatch(refused.stdout, /auth-mtls/);
   });
 
   test('anonymous on the anonymous listener while allowAnonymous is on; refused, and open sessions closed, once it is off', async () => {
-    await bothClients({ bootstrap: b.bootstrap('anon'), kcat: [], kafkajs: {}, topic: 'public-anon', group: 'public-anon-group' });
+    await bothClients({ bootstrap: b.address('anon'), kcat: [], kafkajs: {}, topic: 'public-anon', group: 'public-anon-group' });
     // Anonymous gets only what system:anonymous is granted.
-    const forbidden = await kcat(['-b', b.bootstrap('anon'), '-C', '-t', 'auth-plain', '-o', 'beginning', '-e']);
+    const forbidden = await kcat(['-b', b.address('anon'), '-C', '-t', 'auth-plain', '-o', 'beginning', '-e']);
     assert.notEqual(forbidden.code, 0);
     assert.match(forbidden.stderr, /Topic authorization failed|not authorized/i);
 
-    const open = await RawKafkaConnection.open(b.port('anon'));
+    const open = await KafkaWireClient.connect(b.port('anon'));
     assert.equal((await open.request(ApiKey.Metadata, 1, { topics: null })).topics.some((t) => t.name === 'public-anon'), true);
 
     // Turn anonymous access off in the BrokerCluster.
@@ -158,9 +155,9 @@ describe('each mechanism with kcat and kafkajs', () => {
     const closedAt = await Promise.race([open.closedAt, new Promise<undefined>((r) => setTimeout(() => r(undefined), 2000))]);
     assert.ok(closedAt !== undefined, 'the open anonymous connection is closed');
 
-    const kcatRefused = await kcat(['-b', b.bootstrap('anon'), '-L', '-m', '2']);
+    const kcatRefused = await kcat(['-b', b.address('anon'), '-L', '-m', '2']);
     assert.notEqual(kcatRefused.code, 0, kcatRefused.stdout);
-    const { kafka } = kafkajs(b.bootstrap('anon'), { retries: 0 });
+    const { kafka } = kafkajs(b.address('anon'), { retries: 0 });
     const producer = kafka.producer();
     await assert.rejects(producer.connect().then(() => producer.send({ topic: 'public-anon', messages: [{ value: 'refused' }] })));
     await producer.disconnect();
@@ -177,7 +174,7 @@ describe('each mechanism with kcat and kafkajs', () => {
 
 describe('failed logins', () => {
   before(async () => {
-    b = await startSecureBroker({ policy });
+    b = await startTestBroker({ security: { policy } });
     b.broker.topics.createTopic('auth-failures', 1);
   });
   after(() => b?.stop());
@@ -193,13 +190,13 @@ describe('failed logins', () => {
     const kafkajsErrors: string[] = [];
     for (const c of CASES) {
       // kcat (SCRAM-SHA-256 on the plaintext listener): the producer gives up with an authentication failure.
-      const r = await kcat(['-b', b.bootstrap('kafka'), ...kcatScram('SCRAM-SHA-256', c.user, c.password), '-P', '-t', 'auth-failures'], { input: 'never\n' });
+      const r = await kcat(['-b', b.address('kafka'), ...kcatScram('SCRAM-SHA-256', c.user, c.password), '-P', '-t', 'auth-failures'], { input: 'never\n' });
       assert.notEqual(r.code, 0, `${c.why}: kcat must fail`);
       assert.match(r.stderr, /Local: Authentication failure/, c.why);
       kcatErrors.push(/SASL authentication error: ([^(]*)/.exec(r.stderr)?.[1]?.trim() ?? `no SASL error in: ${r.stderr}`);
 
       // kafkajs (PLAIN over TLS).
-      const { kafka } = kafkajs(b.bootstrap('tls'), { sasl: { mechanism: 'plain', username: c.user, password: c.password }, ssl: { ca: [b.pki.ca.certPem], servername: 'localhost' }, retries: 0 });
+      const { kafka } = kafkajs(b.address('tls'), { sasl: { mechanism: 'plain', username: c.user, password: c.password }, ssl: { ca: [b.pki.ca.certPem], servername: 'localhost' }, retries: 0 });
       const producer = kafka.producer();
       const err = (await producer.connect().then(
         () => undefined,
@@ -211,13 +208,13 @@ describe('failed logins', () => {
       kafkajsErrors.push(err.message);
 
       // The connection itself: SASL_AUTHENTICATION_FAILED, then the broker closes it.
-      const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+      const raw = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
       const failedAt = Date.now();
-      assert.equal(await raw.loginPlain(c.user, c.password), KafkaErrorCode.SASL_AUTHENTICATION_FAILED, c.why);
+      assert.equal((await raw.plain(c.user, c.password)).errorCode, KafkaErrorCode.SASL_AUTHENTICATION_FAILED, c.why);
       assert.ok((await raw.closedAt) - failedAt < 1000, `${c.why}: the broker closes the connection`);
 
       // The right credentials still work from this address (and reset its login backoff).
-      const good = await kcat(['-b', b.bootstrap('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-256', PASSWORDS['svc-256']), '-L', '-m', '5']);
+      const good = await kcat(['-b', b.address('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-256', PASSWORDS['svc-256']), '-L', '-m', '5']);
       assert.equal(good.code, 0, good.stderr);
     }
     assert.deepEqual(kcatErrors, ['Authentication failed', 'Authentication failed', 'Authentication failed'], 'kcat cannot tell the cases apart');

@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { generateToken } from '../src/policy/credentials.ts';
-import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
-import { https, kafkajs, kcat, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
-import { accessTokenYaml, brokerClusterYaml, roleYaml, userYaml } from './fixtures/auth-harness/policy.ts';
+import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
+import { https, kafkajs, kcat, kcatScram } from './harness/clients.ts';
+import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { accessTokenYaml, brokerClusterYaml, roleYaml, userYaml } from './harness/policy.ts';
 
 const ROOT_PASSWORD = 'Root-Redaction-Pw!x9Q4';
 const PASSWORDS = { 'svc-256': 'Redact-Scram256-Pw!a1Z', 'svc-512': 'Redact-Scram512-Pw!b2Y', carol: 'Redact-Argon2-Carol!c3X' };
@@ -29,23 +30,25 @@ function capture(stream: NodeJS.WriteStream, original: typeof process.stdout.wri
   }) as typeof process.stdout.write;
 }
 
-let b: SecureBroker;
+let b: SecureTestBroker;
 
 before(async () => {
   capture(process.stdout, originalWrites.out);
   capture(process.stderr, originalWrites.err);
-  b = await startSecureBroker({
-    policy: {
-      'cluster.yaml': brokerClusterYaml(),
-      'roles.yaml': roleYaml('app-rw', [
-        { topics: ['redact-*'], actions: ['read', 'write'] },
-        { groups: ['redact-*'], actions: ['read'] },
-      ]),
-      'svc-256.yaml': userYaml('svc-256', { type: 'scram-sha-256', password: PASSWORDS['svc-256'], roles: ['app-rw'] }),
-      'svc-512.yaml': userYaml('svc-512', { type: 'scram-sha-512', password: PASSWORDS['svc-512'], roles: ['app-rw'] }),
-      'carol.yaml': userYaml('carol', { type: 'password', password: PASSWORDS.carol, roles: ['app-rw'] }),
-      'reporter.yaml': userYaml('reporter', { type: 'tls', roles: ['app-rw'] }),
-      'reporter-token.yaml': accessTokenYaml('reporter-ci', 'reporter', TOKEN),
+  b = await startTestBroker({
+    security: {
+      policy: {
+        'cluster.yaml': brokerClusterYaml(),
+        'roles.yaml': roleYaml('app-rw', [
+          { topics: ['redact-*'], actions: ['read', 'write'] },
+          { groups: ['redact-*'], actions: ['read'] },
+        ]),
+        'svc-256.yaml': userYaml('svc-256', { type: 'scram-sha-256', password: PASSWORDS['svc-256'], roles: ['app-rw'] }),
+        'svc-512.yaml': userYaml('svc-512', { type: 'scram-sha-512', password: PASSWORDS['svc-512'], roles: ['app-rw'] }),
+        'carol.yaml': userYaml('carol', { type: 'password', password: PASSWORDS.carol, roles: ['app-rw'] }),
+        'reporter.yaml': userYaml('reporter', { type: 'tls', roles: ['app-rw'] }),
+        'reporter-token.yaml': accessTokenYaml('reporter-ci', 'reporter', TOKEN),
+      },
     },
     config: { audit: { logAllowed: true } },
     env: { BULWARK_ROOT_PASSWORD: ROOT_PASSWORD },
@@ -75,19 +78,19 @@ test('no password, token or JWT appears in the audit file, the __audit topic, th
   const tls = { ca: [b.pki.ca.certPem], servername: 'localhost' };
 
   // SCRAM-SHA-256 with kcat: right, then wrong.
-  const ok256 = await kcat(['-b', b.bootstrap('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-256', PASSWORDS['svc-256']), '-P', '-t', 'redact-orders'], { input: 'from kcat\n' });
+  const ok256 = await kcat(['-b', b.address('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-256', PASSWORDS['svc-256']), '-P', '-t', 'redact-orders'], { input: 'from kcat\n' });
   assert.equal(ok256.code, 0, ok256.stderr);
-  const bad256 = await kcat(['-b', b.bootstrap('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-256', WRONG.scram), '-P', '-t', 'redact-orders'], { input: 'never\n' });
+  const bad256 = await kcat(['-b', b.address('kafka'), ...kcatScram('SCRAM-SHA-256', 'svc-256', WRONG.scram), '-P', '-t', 'redact-orders'], { input: 'never\n' });
   assert.notEqual(bad256.code, 0);
 
   // SCRAM-SHA-512 with kafkajs: right (a produce and a denied one), then wrong.
-  const good = kafkajs(b.bootstrap('kafka'), { sasl: { mechanism: 'scram-sha-512', username: 'svc-512', password: PASSWORDS['svc-512'] }, retries: 0 });
+  const good = kafkajs(b.address('kafka'), { sasl: { mechanism: 'scram-sha-512', username: 'svc-512', password: PASSWORDS['svc-512'] }, retries: 0 });
   const producer = good.kafka.producer();
   await producer.connect();
   await producer.send({ topic: 'redact-orders', messages: [{ value: 'from kafkajs' }] });
   await assert.rejects(producer.send({ topic: 'forbidden-topic', messages: [{ value: 'denied' }] }));
   await producer.disconnect();
-  const bad = kafkajs(b.bootstrap('kafka'), { sasl: { mechanism: 'scram-sha-512', username: 'svc-512', password: WRONG.scram }, retries: 0 });
+  const bad = kafkajs(b.address('kafka'), { sasl: { mechanism: 'scram-sha-512', username: 'svc-512', password: WRONG.scram }, retries: 0 });
   const badProducer = bad.kafka.producer();
   await assert.rejects(badProducer.connect());
   await badProducer.disconnect();
@@ -99,22 +102,22 @@ test('no password, token or JWT appears in the audit file, the __audit topic, th
     ['token', TOKEN, KafkaErrorCode.NONE],
     ['token', UNKNOWN_TOKEN, KafkaErrorCode.SASL_AUTHENTICATION_FAILED],
   ] as const) {
-    const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
-    assert.equal(await raw.loginPlain(user, password), expected, `${user} over PLAIN`);
+    const raw = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
+    assert.equal((await raw.plain(user, password)).errorCode, expected, `${user} over PLAIN`);
     if (expected === KafkaErrorCode.NONE) {
       assert.equal((await raw.produce('redact-orders', { value: `from ${user}` })).errorCode, KafkaErrorCode.NONE);
       assert.equal((await raw.produce('forbidden-topic', { value: 'denied' })).errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
     }
     raw.close();
   }
-  const plainJs = kafkajs(b.bootstrap('tls'), { sasl: { mechanism: 'plain', username: 'token', password: UNKNOWN_TOKEN }, ssl: tls, retries: 0 });
+  const plainJs = kafkajs(b.address('tls'), { sasl: { mechanism: 'plain', username: 'token', password: UNKNOWN_TOKEN }, ssl: tls, retries: 0 });
   const plainProducer = plainJs.kafka.producer();
   await assert.rejects(plainProducer.connect());
   await plainProducer.disconnect();
 
   // HTTP: password login right and wrong; the JWT and the access token as Bearer; a tampered JWT.
   const call = (path: string, opts: { method?: string; bearer?: string; body?: unknown } = {}) =>
-    https(`${b.https}${path}`, { ca: b.pki.ca.certPem, ...(opts.method ? { method: opts.method } : {}), ...(opts.bearer ? { headers: { authorization: `Bearer ${opts.bearer}` } } : {}), ...(opts.body ? { body: opts.body } : {}) });
+    https(`${b.http}${path}`, { ca: b.pki.ca.certPem, ...(opts.method ? { method: opts.method } : {}), ...(opts.bearer ? { headers: { authorization: `Bearer ${opts.bearer}` } } : {}), ...(opts.body ? { body: opts.body } : {}) });
   const login = await call('/v1/login', { method: 'POST', body: { username: 'carol', password: PASSWORDS.carol } });
   assert.equal(login.status, 200, login.text);
   const jwt = (login.json as { token: string }).token;
@@ -150,7 +153,7 @@ test('no password, token or JWT appears in the audit file, the __audit topic, th
 
   // ...the __audit topic, read back with kcat by the root super user (as many events as the file
   // holds: with logAllowed, reading __audit adds the reads to it, so its end keeps moving)...
-  const topic = await kcat(['-b', b.bootstrap('kafka'), ...kcatScram('SCRAM-SHA-512', 'root', ROOT_PASSWORD), '-C', '-t', '__audit', '-o', 'beginning', '-c', String(events.length), '-f', '%s\\n']);
+  const topic = await kcat(['-b', b.address('kafka'), ...kcatScram('SCRAM-SHA-512', 'root', ROOT_PASSWORD), '-C', '-t', '__audit', '-o', 'beginning', '-c', String(events.length), '-f', '%s\\n']);
   assert.equal(topic.code, 0, topic.stderr);
   const topicLines = topic.stdout.split('\n').filter((l) => l !== '');
   assert.deepEqual(topicLines, auditText.split('\n').filter((l) => l !== ''), '__audit holds the same events as the file, in the same order');

@@ -8,16 +8,17 @@ import type { Consumer } from 'kafkajs';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { generateToken } from '../src/policy/credentials.ts';
-import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
-import { kafkajs, RawKafkaConnection, type KafkajsLog } from './fixtures/auth-harness/clients.ts';
-import { accessTokenYaml, brokerClusterYaml, roleYaml, topicGrantYaml, userYaml } from './fixtures/auth-harness/policy.ts';
+import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
+import { kafkajs, type KafkajsLog } from './harness/clients.ts';
+import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { accessTokenYaml, brokerClusterYaml, roleYaml, topicGrantYaml, userYaml } from './harness/policy.ts';
 
 const TOKEN = generateToken();
 const SVC_PASSWORD = 'Revoked-Service-Pw!31';
 const CAROL_PASSWORD = 'Grant-Removal-Pw!47';
 const BUDGET_MS = 1000;
 
-let b: SecureBroker;
+let b: SecureTestBroker;
 
 /** The first time kafkajs logged that the broker closed one of its connections, at or after `since`. */
 function kafkajsSawClose(logs: KafkajsLog[], since: number): number | undefined {
@@ -62,18 +63,20 @@ async function runningConsumer(consumer: Consumer, topic: string, count: number)
 
 describe('revocation', () => {
   before(async () => {
-    b = await startSecureBroker({
-      policy: {
-        'cluster.yaml': brokerClusterYaml(),
-        'roles.yaml': roleYaml('app-rw', [
-          { topics: ['rev-*'], actions: ['read', 'write'] },
-          { groups: ['rev-*'], actions: ['read'] },
-        ]),
-        'reporter.yaml': userYaml('reporter', { type: 'tls', roles: ['app-rw'] }),
-        'reporter-token.yaml': accessTokenYaml('reporter-ci', 'reporter', TOKEN),
-        'svc.yaml': userYaml('svc', { type: 'scram-sha-256', password: SVC_PASSWORD, roles: ['app-rw'] }),
-        'carol.yaml': userYaml('carol', { type: 'scram-sha-512', password: CAROL_PASSWORD }),
-        'carol-grant.yaml': topicGrantYaml('carol-orders', { users: ['carol'], topics: ['rev-orders'], actions: ['write'] }),
+    b = await startTestBroker({
+      security: {
+        policy: {
+          'cluster.yaml': brokerClusterYaml(),
+          'roles.yaml': roleYaml('app-rw', [
+            { topics: ['rev-*'], actions: ['read', 'write'] },
+            { groups: ['rev-*'], actions: ['read'] },
+          ]),
+          'reporter.yaml': userYaml('reporter', { type: 'tls', roles: ['app-rw'] }),
+          'reporter-token.yaml': accessTokenYaml('reporter-ci', 'reporter', TOKEN),
+          'svc.yaml': userYaml('svc', { type: 'scram-sha-256', password: SVC_PASSWORD, roles: ['app-rw'] }),
+          'carol.yaml': userYaml('carol', { type: 'scram-sha-512', password: CAROL_PASSWORD }),
+          'carol-grant.yaml': topicGrantYaml('carol-orders', { users: ['carol'], topics: ['rev-orders'], actions: ['write'] }),
+        },
       },
     });
     for (const topic of ['rev-reports', 'rev-svc', 'rev-orders']) b.broker.topics.createTopic(topic, 1);
@@ -84,17 +87,17 @@ describe('revocation', () => {
     const tls = { ca: [b.pki.ca.certPem], servername: 'localhost' };
     const sasl = { mechanism: 'plain' as const, username: 'token', password: TOKEN };
     // The application: a kafkajs producer and a consumer group member, logged in with the token.
-    const { kafka, logs } = kafkajs(b.bootstrap('tls'), { sasl, ssl: tls, retries: 1 });
+    const { kafka, logs } = kafkajs(b.address('tls'), { sasl, ssl: tls, retries: 1 });
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({ topic: 'rev-reports', messages: [{ value: 'report 1' }, { value: 'report 2' }] });
     await producer.disconnect();
     const consumer = kafka.consumer({ groupId: 'rev-reporters', sessionTimeout: 6000, heartbeatInterval: 200, retry: { retries: 1 } });
     // And a raw connection logged in with the same token, which shows exactly when the broker closes it.
-    const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+    const raw = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
     try {
       const { crashes } = await runningConsumer(consumer, 'rev-reports', 2);
-      assert.equal(await raw.loginPlain('token', TOKEN), KafkaErrorCode.NONE);
+      assert.equal((await raw.plain('token', TOKEN)).errorCode, KafkaErrorCode.NONE);
       assert.equal((await raw.produce('rev-reports', { value: 'report 3' })).errorCode, KafkaErrorCode.NONE);
 
       const changed = Date.now();
@@ -108,8 +111,8 @@ describe('revocation', () => {
       // The token no longer logs in: the consumer's reconnection fails with an authentication error.
       const crash = await until('the consumer to give up', () => crashes[0], 15_000);
       assert.match(crash.message, /SASL PLAIN authentication failed: Authentication failed/);
-      const again = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
-      assert.equal(await again.loginPlain('token', TOKEN), KafkaErrorCode.SASL_AUTHENTICATION_FAILED);
+      const again = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
+      assert.equal((await again.plain('token', TOKEN)).errorCode, KafkaErrorCode.SASL_AUTHENTICATION_FAILED);
       again.close();
 
       const closes = (await b.auditEvents()).filter((e) => e.type === 'connection');
@@ -121,13 +124,13 @@ describe('revocation', () => {
   });
 
   test('deleting a User from the policy directory disconnects its clients within 1 s of the file change', async (t) => {
-    const { kafka, logs } = kafkajs(b.bootstrap('kafka'), { sasl: { mechanism: 'scram-sha-256', username: 'svc', password: SVC_PASSWORD }, retries: 0 });
+    const { kafka, logs } = kafkajs(b.address('kafka'), { sasl: { mechanism: 'scram-sha-256', username: 'svc', password: SVC_PASSWORD }, retries: 0 });
     const producer = kafka.producer();
     await producer.connect();
-    const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+    const raw = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
     try {
       await producer.send({ topic: 'rev-svc', messages: [{ value: 'before' }] });
-      assert.equal(await raw.loginPlain('svc', SVC_PASSWORD), KafkaErrorCode.NONE);
+      assert.equal((await raw.plain('svc', SVC_PASSWORD)).errorCode, KafkaErrorCode.NONE);
 
       const changed = Date.now();
       b.policy.remove('svc.yaml');
@@ -150,9 +153,9 @@ describe('revocation', () => {
   });
 
   test('removing a grant takes effect on the open session at once: the next request is denied, on the same connection', async () => {
-    const raw = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+    const raw = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
     try {
-      assert.equal(await raw.loginPlain('carol', CAROL_PASSWORD), KafkaErrorCode.NONE);
+      assert.equal((await raw.plain('carol', CAROL_PASSWORD)).errorCode, KafkaErrorCode.NONE);
       assert.equal((await raw.produce('rev-orders', { value: 'order 1' })).errorCode, KafkaErrorCode.NONE);
 
       const version = b.broker.policy.applied.version;
@@ -161,7 +164,7 @@ describe('revocation', () => {
 
       const denied = await raw.produce('rev-orders', { value: 'order 2' });
       assert.equal(denied.errorCode, KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED);
-      assert.equal(raw.closed, false, 'carol is still a user: her connection stays open');
+      assert.equal(raw.isClosed, false, 'carol is still a user: her connection stays open');
       // Metadata on the same connection no longer lists the topic, and the answer came on the same socket.
       const meta = await raw.request(ApiKey.Metadata, 1, { topics: null });
       assert.deepEqual(meta.topics.map((x) => x.name), []);

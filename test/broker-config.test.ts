@@ -1,14 +1,15 @@
 // Broker configuration: file, environment and flags, each overriding the one before; errors name the key.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadBrokerConfig } from '../src/config/broker.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
+import { useTempDirs } from './harness/temp.ts';
 
+const tempDir = useTempDirs('cfg');
 const file = (text: string) => {
-  const p = join(mkdtempSync(join(tmpdir(), 'bulwark-cfg-')), 'broker.yaml');
+  const p = join(tempDir(), 'broker.yaml');
   writeFileSync(p, text);
   return p;
 };

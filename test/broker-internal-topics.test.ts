@@ -7,20 +7,23 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
-import { startSecureBroker, type SecureBroker } from './fixtures/auth-harness/broker.ts';
-import { kcat, kcatScram, RawKafkaConnection } from './fixtures/auth-harness/clients.ts';
-import { brokerClusterYaml, roleYaml, userYaml } from './fixtures/auth-harness/policy.ts';
+import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
+import { kcat, kcatScram } from './harness/clients.ts';
+import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { brokerClusterYaml, roleYaml, userYaml } from './harness/policy.ts';
 
 const ROOT_PASSWORD = 'Root-Internal-Pw!k7R2';
 const APP_PASSWORD = 'Internal-App-Passw0rd!';
-let b: SecureBroker;
+let b: SecureTestBroker;
 
 before(async () => {
-  b = await startSecureBroker({
-    policy: {
-      'cluster.yaml': brokerClusterYaml(),
-      'roles.yaml': roleYaml('app-rw', [{ topics: ['app-*'], actions: ['read', 'write', 'describe'] }]),
-      'app.yaml': userYaml('app', { type: 'password', password: APP_PASSWORD, roles: ['app-rw'] }),
+  b = await startTestBroker({
+    security: {
+      policy: {
+        'cluster.yaml': brokerClusterYaml(),
+        'roles.yaml': roleYaml('app-rw', [{ topics: ['app-*'], actions: ['read', 'write', 'describe'] }]),
+        'app.yaml': userYaml('app', { type: 'password', password: APP_PASSWORD, roles: ['app-rw'] }),
+      },
     },
     env: { BULWARK_ROOT_PASSWORD: ROOT_PASSWORD },
   });
@@ -29,9 +32,9 @@ before(async () => {
 after(() => b?.stop());
 
 test('__audit: the root super user reads it, but cannot produce to it or delete it', async () => {
-  const root = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+  const root = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
   try {
-    await root.loginPlain('root', ROOT_PASSWORD);
+    await root.plain('root', ROOT_PASSWORD);
     const produced = await root.produce('__audit', { value: 'forged event' });
     assert.equal(produced.errorCode, KafkaErrorCode.INVALID_TOPIC_EXCEPTION);
     const deleted = await root.request(ApiKey.DeleteTopics, 1, { topicNames: ['__audit'], timeoutMs: 1000 });
@@ -41,7 +44,7 @@ test('__audit: the root super user reads it, but cannot produce to it or delete 
     root.close();
   }
   // Reading is a matter of grants: root may.
-  const read = await kcat(['-b', b.bootstrap(), ...kcatScram('SCRAM-SHA-512', 'root', ROOT_PASSWORD), '-C', '-t', '__audit', '-o', 'beginning', '-c', '1', '-e']);
+  const read = await kcat(['-b', b.bootstrap, ...kcatScram('SCRAM-SHA-512', 'root', ROOT_PASSWORD), '-C', '-t', '__audit', '-o', 'beginning', '-c', '1', '-e']);
   assert.equal(read.code, 0, read.stderr);
   assert.equal((JSON.parse(read.stdout.trim().split('\n')[0]!) as { type: string }).type, 'policy');
   assert.ok(!read.stdout.includes('forged event'));
@@ -49,9 +52,9 @@ test('__audit: the root super user reads it, but cannot produce to it or delete 
 
 test('a producer refused at Metadata leaves a denial in the audit log; an all-topics listing filters quietly', async () => {
   const before = (await b.auditEvents()).length;
-  const app = await RawKafkaConnection.open(b.port('tls'), { ca: b.pki.ca.certPem });
+  const app = await KafkaWireClient.connect(b.port('tls'), { tls: { ca: b.pki.ca.certPem } });
   try {
-    await app.loginPlain('app', APP_PASSWORD);
+    await app.plain('app', APP_PASSWORD);
     const all = await app.request(ApiKey.Metadata, 8, { topics: null, allowAutoTopicCreation: false, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
     assert.ok(!all.topics.some((t) => t.name === 'secret-plans'), 'the listing leaves out what app may not describe');
     const named = await app.request(ApiKey.Metadata, 8, { topics: [{ name: 'secret-plans' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });

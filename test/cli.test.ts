@@ -1,11 +1,11 @@
 // The `bulwark` command as a user runs it: a real process, real files on disk.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
+import { useTempDirs } from './harness/temp.ts';
 
 const root = join(import.meta.dirname, '..');
 const bin = join(root, 'bin', 'bulwark.js');
@@ -20,14 +20,12 @@ async function bulwark(...args: string[]): Promise<{ code: number; stdout: strin
   }
 }
 
-const dirs: string[] = [];
+const tempDir = useTempDirs('cli');
 function policyDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'bulwark-policy-'));
-  dirs.push(dir);
+  const dir = tempDir('policy');
   for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
   return dir;
 }
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 describe('bulwark policy check', () => {
   test('accepts the examples', async () => {

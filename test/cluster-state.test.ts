@@ -1,17 +1,16 @@
 // The standalone controller's ClusterState on disk (<dataDir>/__cluster/state.json) is parsed
 // at start, never cast: a file that is not a ClusterState refuses to start, naming the field.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { TopicManager } from '../src/broker/topics.ts';
 import { clusterStateSchema } from '../src/cluster/index.ts';
 import { isBulwarkError } from '../src/lib/index.ts';
 import { LogStore } from '../src/log/index.ts';
+import { useTempDirs } from './harness/temp.ts';
 
-const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = useTempDirs('cstate');
 const self = { id: 1, host: '127.0.0.1', port: 9092, rack: null };
 
 async function withTopics(dataDir: string, body: (t: TopicManager) => void | Promise<void>): Promise<void> {
@@ -24,8 +23,7 @@ async function withTopics(dataDir: string, body: (t: TopicManager) => void | Pro
 }
 
 test('a saved ClusterState parses with the shared schema and survives a restart', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bwk-cstate-'));
-  dirs.push(dataDir);
+  const dataDir = tempDir();
   await withTopics(dataDir, (t) => assert.equal(t.createTopic('orders', 3).ok, true));
   const onDisk = JSON.parse(readFileSync(join(dataDir, '__cluster', 'state.json'), 'utf8'));
   assert.equal(clusterStateSchema.safeParse(onDisk).success, true);
@@ -33,8 +31,7 @@ test('a saved ClusterState parses with the shared schema and survives a restart'
 });
 
 test('a state.json that is not a ClusterState refuses to start and names the field', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'bwk-cstate-'));
-  dirs.push(dataDir);
+  const dataDir = tempDir();
   await withTopics(dataDir, (t) => assert.equal(t.createTopic('orders', 1).ok, true));
   const path = join(dataDir, '__cluster', 'state.json');
   const state = JSON.parse(readFileSync(path, 'utf8'));

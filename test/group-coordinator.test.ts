@@ -1,9 +1,6 @@
 // The consumer-group coordinator as clients see it: groups forming, rebalancing when members
 // come and go, sessions ending, offsets committed durably; time driven by a manual clock.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join as joinPath } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
 import { ManualClock } from '../src/lib/index.ts';
@@ -16,14 +13,9 @@ import {
 } from '../src/groups/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { OffsetStore } from '../src/log/index.ts';
+import { useTempDirs } from './harness/temp.ts';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(joinPath(tmpdir(), 'bulwark-groups-'));
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = useTempDirs('groups');
 
 const SESSION = 10_000;
 const REBALANCE = 30_000;

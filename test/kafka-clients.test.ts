@@ -29,7 +29,7 @@ async function kcat(args: string[], input?: string): Promise<string> {
 describe('Kafka clients', () => {
   before(async () => {
     await promisify(execFile)('kcat', ['-V']); // fail loudly, not skip, when kcat is missing
-    t = await startTestBroker({ topics: { autoCreate: true } });
+    t = await startTestBroker({ config: { topics: { autoCreate: true } } });
   });
   after(() => t?.stop());
 

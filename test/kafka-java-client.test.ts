@@ -18,7 +18,7 @@ describe('Kafka Java client', () => {
     const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
     const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
     java = (cls, args) => run(env.JAVA!, ['-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, cls, ...args], { timeout: 120_000, maxBuffer: 8 << 20 });
-    t = await startTestBroker({ topics: { autoCreate: true } });
+    t = await startTestBroker({ config: { topics: { autoCreate: true } } });
   }, { timeout: 20 * 60_000 });
   after(() => t?.stop());
 

@@ -19,14 +19,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { BATCH_HEADER_SIZE, crcMatches, decodeRecords, Partition, readInt64, writeInt64, type RecoveryNote } from '../src/log/index.ts';
 import { OFF } from '../src/log/record-batch.ts';
 import { appendBatches, appendContent, crashConfig, TOPIC, type ExpectedBatch, type PolicyName } from './fixtures/log-crash-child.ts';
 import { prng } from './harness/prng.ts';
+import { useTempDirs } from './harness/temp.ts';
 
 const ROOT = join(import.meta.dirname, '..');
 const CHILD = join(import.meta.dirname, 'fixtures', 'log-crash-child.ts');
@@ -37,13 +37,7 @@ const SEQ_STRIDE = 1_000_000;
 /** How long a child may take to open the partition before the test gives up on it. */
 const READY_WATCHDOG_MS = 30_000;
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bulwark-crash-'));
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = useTempDirs('crash');
 
 
 // --- What the child appends --------------------------------------------------------------------

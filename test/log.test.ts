@@ -3,21 +3,15 @@
 import { crc32c } from '@node-rs/crc32';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { AesGcmBatchCipher, buildRecordBatch, decodeRecords, KeyRing, OffsetStore, Partition, type PartitionOptions } from '../src/log/index.ts';
 import { BATCH_HEADER_SIZE, OFF } from '../src/log/record-batch.ts';
+import { useTempDirs } from './harness/temp.ts';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bulwark-log-'));
-  dirs.push(d);
-  return d;
-};
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const tempDir = useTempDirs('log');
 
 const value = (n: number, size = 20) => Buffer.from(`v${n}-`.padEnd(size, 'x'));
 const batchOf = (from: number, count: number, size = 20, timestamp = 1_000_000) =>

@@ -4,8 +4,7 @@
 // certificate names.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, createServer, type ConnectionOptions, type PeerCertificate, type Server, type TLSSocket, type TlsOptions } from 'node:tls';
 import { after, describe, test } from 'node:test';
@@ -13,19 +12,14 @@ import { certificateIdentity } from '../src/auth/certificate-identity.ts';
 import { TlsContext, verifiedPeerCertificate, type TlsContextOptions, type TlsFiles } from '../src/pki/tls-context.ts';
 import { BulwarkError, isBulwarkError } from '../src/lib/errors.ts';
 import { certificateNames, createCa, ensureDevPki, issueCertificate, type PemPair } from '../src/pki/x509.ts';
+import { useTempDirs } from './harness/temp.ts';
 
-const dirs: string[] = [];
-const tempDir = () => {
-  const d = mkdtempSync(join(tmpdir(), 'bulwark-tls-'));
-  dirs.push(d);
-  return d;
-};
+const tempDir = useTempDirs('tls');
 const servers: Server[] = [];
 const contexts: TlsContext[] = [];
 after(() => {
   contexts.forEach((c) => c.close());
   servers.forEach((s) => s.close());
-  dirs.forEach((d) => rmSync(d, { recursive: true, force: true }));
 });
 
 // One CA for most tests; issuing is fast (P-256), but there is no need to repeat it.

@@ -14,7 +14,7 @@ import {
   scramCredential,
   tokenHash,
 } from '../src/policy/index.ts';
-import { CLUSTER, grant, NS, resource, role, user } from './helpers.ts';
+import { CLUSTER, grant, NS, resource, role, user } from './harness/resources.ts';
 
 const examples = join(import.meta.dirname, '..', 'examples', 'policy');
 const saltKey = Buffer.alloc(32, 7);

@@ -10,9 +10,8 @@
 // - open sessions see a pushed policy at once, and a deleted user's connection is closed.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBroker as startBrokerProcess, type Broker } from '../src/broker/index.ts';
@@ -21,11 +20,13 @@ import { KafkaErrorCode as E } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
 import { isBulwarkError } from '../src/lib/errors.ts';
 import { captureLogs, type LogCapture } from '../src/lib/index.ts';
-import { createCa, issueCertificate, type PemPair } from '../src/pki/x509.ts';
+import type { PemPair } from '../src/pki/index.ts';
 import { buildRecordBatch } from '../src/log/record-batch.ts';
 import { encodeSnapshot, loadPolicyDirectory, type PolicySnapshot } from '../src/policy/index.ts';
 import { sealSnapshot } from '../src/policy/snapshot.ts';
-import { canLogIn, RawKafkaClient, scramLogin } from './fixtures/matrix-client/raw-kafka-client.ts';
+import { canLogIn, connectAndLogin, KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { createTestPki, sharedTestPki, type TestPki } from './harness/pki.ts';
+import { useTempDirs } from './harness/temp.ts';
 
 const OPERATOR_CN = 'bulwark-operator';
 
@@ -79,12 +80,7 @@ spec:
   return docs.join('\n---\n') + '\n';
 }
 
-const scratch: string[] = [];
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), `bulwark-${prefix}-`));
-  scratch.push(dir);
-  return dir;
-}
+const tempDir = useTempDirs('sources');
 
 /** What the operator does: compile the CRs with src/policy, then seal the snapshot with its version. */
 async function compiled(users: Record<string, PolicyUser>, version: number): Promise<PolicySnapshot> {
@@ -107,7 +103,7 @@ type Name = keyof typeof PASSWORDS;
 
 // --- Brokers, certificates and the internal listener's client ----------------------------------
 
-let pki: { dir: string; ca: PemPair; server: PemPair; operator: PemPair; stranger: PemPair; rogueOperator: PemPair };
+let pki: TestPki & { operator: PemPair; stranger: PemPair; rogueOperator: PemPair };
 
 interface StartOptions {
   dataDir: string;
@@ -129,7 +125,7 @@ async function startBroker(opts: StartOptions): Promise<Started> {
       internal: {
         enabled: opts.internal ?? false,
         port: 0,
-        tls: { certFile: join(pki.dir, 'server.crt'), keyFile: join(pki.dir, 'server.key'), caFile: join(pki.dir, 'ca.crt'), clientAuth: 'required' },
+        tls: { ...pki.serverTls, caFile: pki.caFile, clientAuth: 'required' },
         clients: [OPERATOR_CN],
       },
       policy: opts.policyDir ? { dir: opts.policyDir } : {},
@@ -174,7 +170,7 @@ const push = (broker: Broker, snapshot: PolicySnapshot, cert?: PemPair | null) =
 const applied = (broker: Broker, cert?: PemPair | null) => internalCall(broker, 'GET', undefined, cert);
 
 const login = (broker: Broker, name: Name) => canLogIn(broker.kafkaPort!, 'SCRAM-SHA-256', name, PASSWORDS[name]);
-const produceCode = async (c: RawKafkaClient, topic: string) => {
+const produceCode = async (c: KafkaWireClient, topic: string) => {
   const r = await c.request(ApiKey.Produce, 8, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: buildRecordBatch([{ key: null, value: Buffer.from('x') }]) }] }] });
   return r.responses[0]!.partitionResponses[0]!.errorCode;
 };
@@ -193,23 +189,15 @@ async function within(ms: number, what: string, check: () => Promise<boolean> | 
 }
 
 before(async () => {
-  const dir = tempDir('sources-pki');
-  const ca = await createCa({ commonName: 'sources test CA', validDays: 2 });
-  const rogueCa = await createCa({ commonName: 'another CA', validDays: 2 });
+  const main = await sharedTestPki();
+  // The operator's common name, but signed by a CA the broker does not trust.
+  const rogue = await createTestPki('another CA');
   pki = {
-    dir,
-    ca,
-    server: await issueCertificate({ ca, commonName: 'broker', ipAddresses: ['127.0.0.1'], usage: 'server', validDays: 1 }),
-    operator: await issueCertificate({ ca, commonName: OPERATOR_CN, usage: 'client', validDays: 1 }),
-    stranger: await issueCertificate({ ca, commonName: 'someone-else', usage: 'client', validDays: 1 }),
-    rogueOperator: await issueCertificate({ ca: rogueCa, commonName: OPERATOR_CN, usage: 'client', validDays: 1 }),
+    ...main,
+    operator: await main.client(OPERATOR_CN),
+    stranger: await main.client('someone-else'),
+    rogueOperator: await rogue.client(OPERATOR_CN),
   };
-  writeFileSync(join(dir, 'ca.crt'), ca.certPem);
-  writeFileSync(join(dir, 'server.crt'), pki.server.certPem);
-  writeFileSync(join(dir, 'server.key'), pki.server.keyPem, { mode: 0o600 });
-});
-after(() => {
-  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('policy.dir: the CR YAML in a directory, reloaded when it changes', () => {
@@ -305,7 +293,7 @@ describe('the internal listener: policy pushed over mTLS', () => {
     const garbage = await internalCall(s.broker, 'PUT', '{"format":');
     assert.deepEqual([garbage.status, garbage.body.code], [400, 'BWK_ERR_SNAPSHOT_INVALID']);
     assert.deepEqual((await applied(s.broker)).body, { version: 5, hash: v5.hash, source: 'push' });
-    const ola = await scramLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'ola', PASSWORDS.ola);
+    const ola = await connectAndLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'ola', PASSWORDS.ola);
     try {
       assert.equal(await produceCode(ola, 't-secret'), E.TOPIC_AUTHORIZATION_FAILED, 'the Deny still holds');
     } finally {
@@ -327,8 +315,8 @@ describe('the internal listener: policy pushed over mTLS', () => {
   });
 
   test('open sessions see a pushed policy at once; a push that deletes their user closes them within a second', async () => {
-    const ola = await scramLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'ola', PASSWORDS.ola);
-    const pia = await scramLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'pia', PASSWORDS.pia).catch(() => undefined);
+    const ola = await connectAndLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'ola', PASSWORDS.ola);
+    const pia = await connectAndLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'pia', PASSWORDS.pia).catch(() => undefined);
     assert.equal(pia, undefined, 'pia is not in the policy yet');
     try {
       assert.equal(await produceCode(ola, 't-live'), E.NONE);
@@ -356,7 +344,7 @@ describe('the internal listener: policy pushed over mTLS', () => {
     ensureTopics(s.broker, 't-live', 't-secret');
     assert.deepEqual((await applied(s.broker)).body, { ...last, source: 'disk' });
     // Its users log in, its grants and its denials hold, and users it removed stay out.
-    const pia = await scramLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'pia', PASSWORDS.pia);
+    const pia = await connectAndLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'pia', PASSWORDS.pia);
     try {
       assert.equal(await produceCode(pia, 't-live'), E.NONE);
       assert.equal(await produceCode(pia, 't-secret'), E.TOPIC_AUTHORIZATION_FAILED);

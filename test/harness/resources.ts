@@ -1,5 +1,5 @@
 // Small builders for tests: resources as a user would write them, parsed through the real schemas.
-import { API_GROUP_VERSION, parseResource, type BulwarkResource } from '../src/api/index.ts';
+import { API_GROUP_VERSION, parseResource, type BulwarkResource } from '../../src/api/index.ts';
 
 export const NS = 'team';
 export const CLUSTER = 'main';
