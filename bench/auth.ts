@@ -10,7 +10,7 @@
 //      and prefix topics, 97 group grants, and the benchmark user (in group bench-clients, plus
 //      100 literal grants of its own) allowed by a prefix grant on bench-* beside a Deny on
 //      bench-secret-*;
-//    - tls-scram-acl: the same over TLS (certificates from src/lib/pki.ts ensureDevPki).
+//    - tls-scram-acl: the same over TLS (certificates from src/pki ensureDevPki).
 //    Per case: produce 1 KiB records in 16-record batches (16 KiB requests), produce 100 B
 //    records one per request (the per-request costs of authorization weigh most there), and
 //    consume the 1 KiB topic with 1 MiB fetches. The client is bench/auth-load.ts in its own
@@ -64,7 +64,7 @@
 // unless it is set).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
@@ -181,12 +181,37 @@ const meta = (name: string) => ({ name, namespace: NS });
 const API = 'bulwark.dev/v1alpha1';
 const clusterRef = { name: CLUSTER };
 
+/**
+ * What both BrokerClusters declare besides their listeners: the broker runs them in local mode
+ * (`--policy-dir`), so they, not the config file, say what the listeners, audit and topics are.
+ * Records up to 8 MiB, as the broker's own default before BrokerClusters were rendered.
+ */
+const CLUSTER_COMMON = {
+  limits: { maxMessageBytes: 8 << 20 },
+  audit: { sinks: [{ type: 'file', path: 'audit.log' }] },
+  topics: { autoCreate: true },
+};
+
 function writeOpenPolicy(dir: string): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(
     join(dir, 'open.yaml'),
     docs([
-      { apiVersion: API, kind: 'BrokerCluster', metadata: meta(CLUSTER), spec: { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, authentication: ['anonymous'] }], authentication: { allowAnonymous: true } } },
+      {
+        apiVersion: API,
+        kind: 'BrokerCluster',
+        metadata: meta(CLUSTER),
+        spec: {
+          replicas: 1,
+          storage: { size: '1Gi' },
+          listeners: [
+            { name: 'kafka', protocol: 'kafka', port: 9092, authentication: ['anonymous'] },
+            { name: 'http', protocol: 'http', port: 8080, authentication: ['anonymous'] },
+          ],
+          authentication: { allowAnonymous: true },
+          ...CLUSTER_COMMON,
+        },
+      },
       {
         apiVersion: API,
         kind: 'TopicGrant',
@@ -203,9 +228,9 @@ function writeAclPolicy(dir: string) {
   const listeners = [
     { name: 'kafka', protocol: 'kafka', port: 9092, authentication: ['scram-sha-256', 'scram-sha-512'] },
     { name: 'kafka-tls', protocol: 'kafka', port: 9093, tls: { enabled: true }, authentication: ['scram-sha-256', 'scram-sha-512', 'plain'] },
-    { name: 'http', protocol: 'http', port: 8080, tls: { enabled: true }, authentication: ['bearer'] },
+    { name: 'http', protocol: 'http', port: 8080, tls: { enabled: true }, authentication: ['password', 'bearer'] },
   ];
-  writeFileSync(join(dir, 'cluster.yaml'), docs([{ apiVersion: API, kind: 'BrokerCluster', metadata: meta(CLUSTER), spec: { replicas: 1, storage: { size: '1Gi' }, listeners } }]));
+  writeFileSync(join(dir, 'cluster.yaml'), docs([{ apiVersion: API, kind: 'BrokerCluster', metadata: meta(CLUSTER), spec: { replicas: 1, storage: { size: '1Gi' }, listeners, ...CLUSTER_COMMON } }]));
   const users: unknown[] = [];
   for (let u = 0; u < OTHER_USERS; u++) {
     users.push({ apiVersion: API, kind: 'User', metadata: meta(`tenant-${u}`), spec: { clusterRef, authentication: { type: 'tls' }, groups: [`team-${u % TEAMS}`] } });
@@ -255,20 +280,21 @@ interface Ports {
   http: number;
 }
 
-function brokerConfig(kind: 'open' | 'acl', dataDir: string, ports: Ports, pki: { certFile: string; keyFile: string }, policyDir: string, argon2?: { maxConcurrent: number; maxQueued: number }) {
-  const tls = { certFile: pki.certFile, keyFile: pki.keyFile };
+/** The config file: what the BrokerCluster does not say (listeners, audit and topics come from it). */
+function brokerConfig(dataDir: string, policyDir: string, argon2?: { maxConcurrent: number; maxQueued: number }) {
   return {
     dataDir,
-    kafka: { host: '127.0.0.1', port: ports.kafka, authentication: kind === 'open' ? ['anonymous'] : ['scram-sha-256', 'scram-sha-512'] },
-    listeners: kind === 'open' ? [] : [{ name: 'tls', host: '127.0.0.1', port: ports.tls, tls, authentication: ['scram-sha-256', 'scram-sha-512', 'plain'] }],
-    http: kind === 'open' ? { host: '127.0.0.1', port: ports.http, authentication: ['anonymous'] } : { host: '127.0.0.1', port: ports.http, tls, authentication: ['password', 'bearer'] },
     policy: { dir: policyDir },
     auth: { rootUser: false, ...(argon2 ? { argon2 } : {}) },
-    audit: { file: join(dataDir, '..', 'audit.log') },
-    topics: { autoCreate: true },
     log: { flush: { mode: 'messages', messages: 2 ** 31 - 1 } },
     groups: { initialRebalanceDelayMs: 0 },
   };
+}
+
+/** Where each BrokerCluster listener binds (local mode's --listener-port), and the TLS files (--tls-dir). */
+function listenerFlags(kind: 'open' | 'acl', ports: Ports): string[] {
+  const flags = ['--listener-port', `kafka=${ports.kafka}`, '--listener-port', `http=${ports.http}`];
+  return kind === 'open' ? flags : [...flags, '--listener-port', `kafka-tls=${ports.tls}`, '--tls-dir', tlsDir];
 }
 
 interface Running {
@@ -282,14 +308,14 @@ interface Running {
 async function startBroker(kind: 'open' | 'acl', dir: string, argon2?: { maxConcurrent: number; maxQueued: number }): Promise<Running> {
   mkdirSync(dir, { recursive: true });
   const ports = { kafka: await freePort(), tls: await freePort(), http: await freePort() };
-  const config = brokerConfig(kind, join(dir, 'data'), ports, pki, kind === 'open' ? openDir : aclDir, argon2);
+  const config = brokerConfig(join(dir, 'data'), kind === 'open' ? openDir : aclDir, argon2);
   const file = join(dir, 'broker.yaml');
   writeFileSync(file, stringify(config));
   buildOurs(REPO);
   const nodeArgs: string[] = [];
   if (CPU_PROF) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', CPU_PROF);
   const t0 = performance.now();
-  const child = track(spawn(process.execPath, [...nodeArgs, ...ourBrokerEntry(REPO).args, 'broker', '--config', file], { cwd: REPO, env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(process.execPath, [...nodeArgs, ...ourBrokerEntry(REPO).args, 'broker', '--config', file, ...listenerFlags(kind, ports)], { cwd: REPO, env: process.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`broker not ready after 120 s:\n${out.slice(-3000)}`)), 120_000);
@@ -312,7 +338,7 @@ async function startBroker(kind: 'open' | 'acl', dir: string, argon2?: { maxConc
     pid: child.pid!,
     ports,
     startSeconds: round((performance.now() - t0) / 1000, 2),
-    auditFile: config.audit.file,
+    auditFile: join(config.dataDir, 'audit.log'), // the BrokerCluster's file sink, relative to the data dir
     stop: async () => {
       await stop(child);
       if (child.exitCode !== 0) console.error(`bench: broker exited ${child.exitCode ?? child.signalCode}:\n${out.slice(-2000)}`);
@@ -824,6 +850,11 @@ function stormReport(variant: StormVariant) {
 
 const root = mkdtempSync(join(tmpdir(), 'bulwark-bench-auth-'));
 const pki = await ensureDevPki(join(root, 'pki'));
+// The same certificate, named as a kubernetes.io/tls Secret mounts it, for --tls-dir.
+const tlsDir = join(root, 'pki', 'listeners');
+mkdirSync(tlsDir, { recursive: true });
+copyFileSync(pki.certFile, join(tlsDir, 'tls.crt'));
+copyFileSync(pki.keyFile, join(tlsDir, 'tls.key'));
 const openDir = join(root, 'policy-open');
 const aclDir = join(root, 'policy-acl');
 writeOpenPolicy(openDir);
@@ -873,13 +904,14 @@ const result = {
       why: 'the same client for every case, costing (almost) nothing per request, so that differences are the broker’s',
     },
     broker: {
-      command: `${ourBrokerEntry(REPO).command} broker --config FILE (own process, fresh data dir per session)`,
+      command: `${ourBrokerEntry(REPO).command} broker --config FILE --listener-port NAME=PORT... [--tls-dir DIR] (own process, fresh data dir per session; local mode: listeners, audit and topics from the policy directory's BrokerCluster)`,
       cpuProfile: CPU_PROF ?? null,
-      configOpen: brokerConfig('open', '<session>/data', { kafka: 0, tls: 0, http: 0 }, { certFile: '<pki>/server.crt', keyFile: '<pki>/server.key' }, '<policy-open>'),
-      configAcl: brokerConfig('acl', '<session>/data', { kafka: 0, tls: 0, http: 0 }, { certFile: '<pki>/server.crt', keyFile: '<pki>/server.key' }, '<policy-acl>'),
+      configOpen: brokerConfig('<session>/data', '<policy-open>'),
+      configAcl: brokerConfig('<session>/data', '<policy-acl>'),
+      clusterCommon: CLUSTER_COMMON,
       argon2Queue: { maxConcurrent: 2, maxQueued: 64, note: 'the broker defaults (auth.argon2); argon2id parameters: 19 MiB, 2 passes, 1 lane' },
       scramIterations: 8192,
-      certificates: 'ensureDevPki (src/lib/pki.ts): a dev CA and a server certificate for 127.0.0.1',
+      certificates: 'ensureDevPki (src/pki): a dev CA and a server certificate for 127.0.0.1',
     },
     policy,
     throughput: {

@@ -238,11 +238,11 @@ export function buildOurs(tree: string): void {
 }
 
 export const OUR_BROKER = {
-  command: `${ourBrokerEntry(OURS_TREE).command} broker --auto-create-topics (own process)`,
+  command: `${ourBrokerEntry(OURS_TREE).command} broker --policy-dir bench/fixtures/open-policy (own process)`,
   source: OURS_SOURCE,
   env: {
-    BULWARK_HTTP_ENABLED: 'false',
-    BULWARK_KAFKA_AUTHENTICATION: '["anonymous"]',
+    // The listeners (one anonymous Kafka listener, no HTTP) and topic auto-creation come from the
+    // BrokerCluster of bench/fixtures/open-policy, which the broker runs in local mode.
     BULWARK_POLICY_DIR: join(REPO, 'bench', 'fixtures', 'open-policy'),
     BULWARK_AUTH_ROOT_USER: 'false',
     ...OURS_ENV,
@@ -254,8 +254,11 @@ export async function startOurs(dataDir: string, opts: OurBrokerOptions = {}): P
   const port = await freePort();
   const nodeArgs: string[] = [];
   if (opts.cpuProfDir) nodeArgs.push('--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir);
-  const env = { ...process.env, ...OUR_BROKER.env, ...opts.env };
-  const args = [...nodeArgs, ...ourBrokerEntry(OURS_TREE).args, 'broker', '--data-dir', dataDir, '--kafka-port', String(port), '--http-port', '0', '--auto-create-topics'];
+  // A commit from before local mode rendered the BrokerCluster (it also predates dist/) ignores the
+  // fixture's listeners and topics: give it the same settings the old way.
+  const legacy = ourBrokerEntry(OURS_TREE).loader === 'tsx' ? { BULWARK_HTTP_ENABLED: 'false', BULWARK_KAFKA_AUTHENTICATION: '["anonymous"]', BULWARK_TOPICS_AUTO_CREATE: 'true' } : {};
+  const env = { ...process.env, ...legacy, ...OUR_BROKER.env, ...opts.env };
+  const args = [...nodeArgs, ...ourBrokerEntry(OURS_TREE).args, 'broker', '--data-dir', dataDir, '--kafka-port', String(port)];
   const s = await startServer(process.execPath, args, env, /Kafka on/, 60_000, OURS_TREE);
   return {
     port,

@@ -1,7 +1,7 @@
 // The `bulwark` command as a user runs it: a real process, real files on disk.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
@@ -145,27 +145,32 @@ async function startDev(dataDir: string): Promise<{ out: () => string; stop: () 
   };
 }
 
-test('bulwark dev: SCRAM on one listener, TLS (PLAIN, mTLS) on another, Bearer over HTTP; every printed command works as printed', async () => {
+test('bulwark dev runs the example BrokerCluster: SCRAM on one listener, TLS (PLAIN, mTLS) on another, Bearer over HTTPS; every printed command works as printed', async () => {
   const dataDir = policyDir({});
   let dev = await startDev(dataDir);
   try {
     const out = dev.out();
-    assert.match(out, /bulwark dev: Kafka on 127\.0\.0\.1:\d+ \(SCRAM\), Kafka TLS on 127\.0\.0\.1:\d+ .*HTTP on http:\/\/127\.0\.0\.1:\d+/, out);
+    assert.match(out, /bulwark dev: Kafka on 127\.0\.0\.1:\d+ \(SCRAM\), Kafka TLS on 127\.0\.0\.1:\d+ .*HTTP on https:\/\/127\.0\.0\.1:\d+/, out);
+    assert.match(out, /BrokerCluster streaming\/events from examples\/policy: .*records up to 1048576 bytes.*audit\.jsonl/, out);
     assert.match(out, /policy from examples\/policy .* streaming\/events: 5 users, 1 tokens/);
     assert.match(out, /root password \(shown once.*\): \S{20,}/);
     // Run the printed commands exactly as a user would paste them.
-    const commands = out.split('\n').filter((l) => /^ {2}(echo .*\| kcat|kcat|curl -s -H)/.test(l)).map((l) => l.trim());
+    const commands = out.split('\n').filter((l) => /^ {2}(echo .*\| kcat|kcat|curl -s --cacert \S+ -H)/.test(l)).map((l) => l.trim());
     assert.equal(commands.length, 4, out);
     const run = (cmd: string) => promisify(execFile)('sh', ['-c', cmd], { cwd: root, timeout: 20_000 });
     await run(commands[0]!); // SCRAM-SHA-512 producer on the plaintext listener
     const consumed = await run(commands[1]!); // PLAIN over TLS consumer (dana@example.com)
     assert.equal(consumed.stdout.trim(), 'order 1');
     await run(commands[2]!); // mTLS producer (edge-gateway's certificate)
-    const rest = await run(commands[3]!); // Bearer access token over HTTP
+    const rest = await run(commands[3]!); // Bearer access token over HTTPS
     assert.deepEqual((JSON.parse(rest.stdout) as { records: { value: string }[] }).records.map((r) => r.value), ['order 1', 'order 2']);
     // Without credentials, the HTTP API refuses.
-    const http = /HTTP on (http:\/\/[\d.:]+)/.exec(out)![1]!;
-    assert.equal((await fetch(`${http}/v1/topics`)).status, 401);
+    const http = /HTTP on (https:\/\/[\d.:]+)/.exec(out)![1]!;
+    const ca = join(dataDir, 'tls', 'ca.crt');
+    const status = await run(`curl -s -o /dev/null -w '%{http_code}' --cacert ${ca} ${http}/v1/topics`);
+    assert.equal(status.stdout, '401');
+    // The BrokerCluster's file audit sink records what happened.
+    assert.match(readFileSync(join(dataDir, 'audit.jsonl'), 'utf8'), /"type":"authentication"/);
   } finally {
     assert.equal(await dev.stop(), 0, dev.out());
   }

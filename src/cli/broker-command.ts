@@ -156,7 +156,8 @@ export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: B
   for (const r of broker.topics.reports) for (const n of r.notes.filter((x) => x.action !== 'scanned')) io.err(`recovery: ${r.partition}: ${n.file}: ${n.detail}`);
   for (const r of broker.topics.reports) if (r.fenced) io.err(`recovery: ${r.partition} is FENCED: ${r.fenced.message}`);
   if (!DIRECT_READS) io.err("bulwark: build/sockfd.node is not built, so plaintext Kafka listeners read through Node's own buffers: the same results, about half the ingest rate with large batches (`npm start` builds it; docs/broker.md)");
-  const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, HTTP on ${config.http.host}:${broker.httpPort}, data in ${config.dataDir}`];
+  const http = config.http.enabled ? `HTTP${config.http.tls ? 'S' : ''} on ${config.http.host}:${broker.httpPort}` : 'no HTTP listener';
+  const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, ${http}, data in ${config.dataDir}`];
   for (const l of lines) io.out(l);
   // The generated root password is shown once, here, and never again (only its hashes are kept).
   if (!banner && broker.generatedRootPassword) io.out(`root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);

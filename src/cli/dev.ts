@@ -1,22 +1,27 @@
-// `bulwark dev`: one broker on embedded defaults, for trying Bulwark on a laptop:
-// - data in ./.bulwark/dev; a self-signed CA and server certificate in <data>/tls (made once);
-// - Kafka with SCRAM on 127.0.0.1:9092, and TLS on 9093 (SCRAM, PLAIN and client certificates);
-// - HTTP on 127.0.0.1:8080 with Bearer access tokens;
+// `bulwark dev`: local mode (`bulwark broker --policy-dir examples/policy`) on embedded defaults,
+// for trying Bulwark on a laptop:
+// - data in ./.bulwark/dev; a self-signed CA and server certificate in <data>/tls (made once),
+//   used by every TLS listener of the example BrokerCluster;
+// - that BrokerCluster's listeners, limits and audit sinks, rendered as `bulwark broker` renders
+//   them: Kafka with SCRAM on 127.0.0.1:9092, TLS on 9093 (SCRAM, PLAIN and client certificates),
+//   HTTPS on 8080 with Bearer access tokens, audit to <data>/audit.jsonl and __audit;
 // - the users, roles, grants and token of examples/policy/, reloaded when those files change;
 // - a root super user, its password printed on the first start only;
 // - topics created on first use by whoever may create them.
 // It prints commands to copy, each of which works as printed.
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { loadBrokerConfig, type BrokerConfigInput } from '../config/index.ts';
+import { clusterConfigSource, loadBrokerConfig } from '../config/index.ts';
 import { createLogger, packagePath, writeFileAtomic } from '../lib/index.ts';
 import { BulwarkError } from '../lib/index.ts';
 import { ensureDevPki, issueCertificate } from '../pki/index.ts';
 import { loadPolicyDirectory } from '../policy/index.ts';
-import { brokerFlags, runBroker } from './broker-command.ts';
+import { brokerFlags, directoryBrokerCluster, runBroker } from './broker-command.ts';
 import { formatProblem, type Output } from './policy-commands.ts';
 
 export const EXAMPLES_POLICY_DIR = packagePath('examples', 'policy');
+/** The example BrokerCluster's TLS Kafka listener, whose port `--tls-port` sets. */
+const TLS_LISTENER = 'kafka-tls';
 
 /** The example identities the printed commands use (their secrets are published in examples/policy/secrets.local.yaml). */
 const EXAMPLE = {
@@ -41,74 +46,73 @@ async function ensureClientCertificate(tlsDir: string, name: string, commonName:
 }
 
 export async function dev(argv: string[], io: Output): Promise<number> {
-  // --tls-port is dev's own; the rest are the broker's flags.
+  // --tls-port is dev's own (the port of the example's kafka-tls listener); the rest are the broker's flags.
   const tlsAt = argv.indexOf('--tls-port');
-  let tlsPort = 9093;
+  let tlsPort: number | undefined;
   if (tlsAt >= 0) {
     const v = argv[tlsAt + 1] ?? '';
-    if (!/^\d{1,5}$/.test(v)) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--tls-port: expected a port number, got ${JSON.stringify(v)}` });
+    if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--tls-port: expected a port number, got ${JSON.stringify(v)}` });
     tlsPort = Number(v);
     argv = [...argv.slice(0, tlsAt), ...argv.slice(tlsAt + 2)];
   }
-  const { file, overrides } = brokerFlags(argv);
-  const env = { BULWARK_DATA_DIR: '.bulwark/dev', BULWARK_TOPICS_AUTO_CREATE: 'true', ...process.env };
+  const { file, overrides, local } = brokerFlags(argv);
+  const env = { BULWARK_DATA_DIR: '.bulwark/dev', ...process.env };
   const base = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides });
+  const cluster = await directoryBrokerCluster(EXAMPLES_POLICY_DIR);
+  if (!cluster) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `${EXAMPLES_POLICY_DIR} declares no BrokerCluster: bulwark dev runs the one it declares` });
   const tlsDir = join(base.dataDir, 'tls');
   const pki = await ensureDevPki(tlsDir);
   const client = await ensureClientCertificate(tlsDir, EXAMPLE.certificateUser.name, EXAMPLE.certificateUser.subject);
-  const host = base.kafka.host;
-  const devOverrides: BrokerConfigInput = {
-    ...overrides,
-    kafka: { authentication: ['scram-sha-256', 'scram-sha-512'], ...overrides.kafka },
-    listeners: [
-      {
-        name: 'tls',
-        host,
-        port: tlsPort,
-        tls: { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile, clientAuth: 'optional' },
-        authentication: ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls'],
-      },
-    ],
-    http: { authentication: ['bearer'], ...overrides.http },
-    policy: { dir: EXAMPLES_POLICY_DIR },
-  };
-  const config = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides: devOverrides });
+  // The example BrokerCluster as local mode runs it, every TLS listener with the dev certificate.
+  const files = { certFile: pki.certFile, keyFile: pki.keyFile, caFile: pki.caFile };
+  const mounts = { tls: Object.fromEntries(cluster.spec.listeners.filter((l) => l.tls?.enabled).map((l) => [l.name, files])), policyDir: EXAMPLES_POLICY_DIR };
+  const ports = { ...(tlsPort !== undefined ? { [TLS_LISTENER]: tlsPort } : {}), ...local.ports };
+  const source = clusterConfigSource(cluster, mounts, { bindHost: local.host ?? '127.0.0.1', ...(local.advertisedHost ? { advertisedHost: local.advertisedHost } : {}), ports });
+  const config = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides: { ...overrides, policy: { dir: EXAMPLES_POLICY_DIR } }, cluster: source });
   const { snapshot, problems } = await loadPolicyDirectory(EXAMPLES_POLICY_DIR);
   for (const p of problems) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
 
-  return runBroker(config, io, (broker) => {
-    const kafka = `${host}:${broker.kafkaPort}`;
-    const tls = `${host}:${broker.listenerPort('tls')}`;
-    const http = `http://${config.http.host}:${broker.httpPort}`;
-    const rel = (p: string) => {
-      const r = relative(process.cwd(), p);
-      return r.startsWith('..') ? p : r;
-    };
-    const scram = `-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=${EXAMPLE.admin.user} -X 'sasl.password=${EXAMPLE.admin.password}'`;
-    const plainTls = `-X security.protocol=SASL_SSL -X ssl.ca.location=${rel(pki.caFile)} -X sasl.mechanisms=PLAIN -X sasl.username=${EXAMPLE.dana.user} -X 'sasl.password=${EXAMPLE.dana.password}'`;
-    const mtls = `-X security.protocol=SSL -X ssl.ca.location=${rel(pki.caFile)} -X ssl.certificate.location=${rel(client.certFile)} -X ssl.key.location=${rel(client.keyFile)}`;
-    const lines = [
-      `bulwark dev: Kafka on ${kafka} (SCRAM), Kafka TLS on ${tls} (SCRAM, PLAIN, client certificates), HTTP on ${http} (Bearer tokens), data in ${config.dataDir}`,
-      `  CA certificate: ${rel(pki.caFile)}${pki.created ? ' (new: clients must trust it)' : ''}`,
-      `  policy from examples/policy (reloaded on change) for ${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules`,
-    ];
-    if (broker.generatedRootPassword) {
-      lines.push(`  root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);
-    } else {
-      lines.push('  root user: password as first printed, or BULWARK_ROOT_PASSWORD');
-    }
-    lines.push(
-      '',
-      'Try (the example users and token are in examples/policy/):',
-      `  echo "order 1" | kcat -b ${kafka} ${scram} -P -t orders-demo`,
-      `  kcat -b ${tls} ${plainTls} -C -t orders-demo -o beginning -e`,
-      `  echo "order 2" | kcat -b ${tls} ${mtls} -P -t orders-demo`,
-      `  curl -s -H 'authorization: Bearer ${EXAMPLE.token}' '${http}/v1/topics/orders-demo/partitions/0/records?offset=0'`,
-      `  curl -s ${http}/metrics | grep bulwark_produced`,
-      `  npx bulwark policy explain examples/policy --user dana@example.com --action read --resource topic:orders-pii-eu`,
-      '',
-      'Stop with Ctrl-C.',
-    );
-    return lines;
-  }, createLogger({ pretty: true }));
+  return runBroker(
+    config,
+    io,
+    (broker) => {
+      const rel = (p: string) => {
+        const r = relative(process.cwd(), p);
+        return r.startsWith('..') ? p : r;
+      };
+      const ca = rel(pki.caFile);
+      const kafka = `${config.kafka.host}:${broker.kafkaPort}`;
+      const tls = `${config.kafka.host}:${broker.listenerPort(TLS_LISTENER)}`;
+      const http = `${config.http.tls ? 'https' : 'http'}://${config.http.host}:${broker.httpPort}`;
+      const curl = config.http.tls ? `curl -s --cacert ${ca}` : 'curl -s';
+      const scram = `-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=${EXAMPLE.admin.user} -X 'sasl.password=${EXAMPLE.admin.password}'`;
+      const plainTls = `-X security.protocol=SASL_SSL -X ssl.ca.location=${ca} -X sasl.mechanisms=PLAIN -X sasl.username=${EXAMPLE.dana.user} -X 'sasl.password=${EXAMPLE.dana.password}'`;
+      const mtls = `-X security.protocol=SSL -X ssl.ca.location=${ca} -X ssl.certificate.location=${rel(client.certFile)} -X ssl.key.location=${rel(client.keyFile)}`;
+      const lines = [
+        `bulwark dev: Kafka on ${kafka} (SCRAM), Kafka TLS on ${tls} (SCRAM, PLAIN, client certificates), HTTP on ${http} (Bearer tokens), data in ${config.dataDir}`,
+        `  BrokerCluster ${cluster.metadata.namespace}/${cluster.metadata.name} from examples/policy: its listeners, limits (records up to ${config.limits.maxMessageBytes} bytes) and audit sinks${config.audit.file ? ` (${rel(config.audit.file)}, ${config.audit.topic ? '__audit' : 'no topic'})` : ''}`,
+        `  CA certificate: ${ca}${pki.created ? ' (new: clients must trust it)' : ''}`,
+        `  policy from examples/policy (reloaded on change) for ${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules`,
+      ];
+      if (broker.generatedRootPassword) {
+        lines.push(`  root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);
+      } else {
+        lines.push('  root user: password as first printed, or BULWARK_ROOT_PASSWORD');
+      }
+      lines.push(
+        '',
+        'Try (the example users and token are in examples/policy/):',
+        `  echo "order 1" | kcat -b ${kafka} ${scram} -P -t orders-demo`,
+        `  kcat -b ${tls} ${plainTls} -C -t orders-demo -o beginning -e`,
+        `  echo "order 2" | kcat -b ${tls} ${mtls} -P -t orders-demo`,
+        `  ${curl} -H 'authorization: Bearer ${EXAMPLE.token}' '${http}/v1/topics/orders-demo/partitions/0/records?offset=0'`,
+        `  ${curl} ${http}/metrics | grep bulwark_produced`,
+        `  npx bulwark policy explain examples/policy --user dana@example.com --action read --resource topic:orders-pii-eu`,
+        '',
+        'Stop with Ctrl-C.',
+      );
+      return lines;
+    },
+    createLogger({ pretty: true }),
+  );
 }
