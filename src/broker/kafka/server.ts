@@ -82,6 +82,8 @@ export class KafkaHandlers {
   /** Copies of large Produce frames, shared by every connection; each returns once its handler settles (connection.ts). */
   readonly #produceFrames: SizeClassPool;
   readonly #directFrames = new ByteBudget(DIRECT_FRAME_BUDGET_BYTES);
+  /** What DescribeConfigs reports for a topic config the topic does not set: built once, from the broker's config. */
+  readonly #topicConfigDefaults: ReadonlyMap<string, string>;
   readonly #log: Logger;
 
   constructor(broker: KafkaListenerContext) {
@@ -93,6 +95,7 @@ export class KafkaHandlers {
       minSessionTimeoutMs: broker.config.groups.minSessionTimeoutMs,
       maxSessionTimeoutMs: broker.config.groups.maxSessionTimeoutMs,
     });
+    this.#topicConfigDefaults = topicConfigDefaults(broker.config);
     // Producer ids unique across restarts without persisting a counter: start from the clock.
     this.#nextProducerId = Date.now() * 1000;
   }
@@ -532,15 +535,7 @@ export class KafkaHandlers {
 
   #describeConfigs(body: DescribeConfigsRequest, verdict: Verdict) {
     const b = this.#broker;
-    const defaults: Record<string, string> = {
-      'retention.ms': String(b.config.log.retentionMs ?? -1),
-      'retention.bytes': String(b.config.log.retentionBytes ?? -1),
-      'segment.bytes': String(b.config.log.segmentBytes),
-      'segment.ms': String(b.config.log.segmentMs),
-      'max.message.bytes': String(b.config.limits.maxMessageBytes),
-      'flush.messages': b.config.log.flush.mode === 'batch' ? '1' : b.config.log.flush.mode === 'messages' ? String(b.config.log.flush.messages) : String(2 ** 53 - 1),
-      'flush.ms': b.config.log.flush.mode === 'interval' ? String(b.config.log.flush.ms) : String(2 ** 53 - 1),
-    };
+    const defaults = this.#topicConfigDefaults;
     return {
       throttleTimeMs: 0,
       results: body.resources.map((r) => {
@@ -556,11 +551,11 @@ export class KafkaHandlers {
           errorCode: KafkaErrorCode.NONE,
           errorMessage: null,
           configs: keys
-            .filter((k) => k in defaults)
+            .filter((k) => defaults.has(k))
             .map((name) => {
-              const set = topic.config[name];
+              const set = Object.hasOwn(topic.config, name) ? topic.config[name] : undefined;
               // configSource: 1 topic config, 5 default broker config.
-              return { name, value: set ?? defaults[name]!, readOnly: false, isDefault: set === undefined, configSource: set === undefined ? 5 : 1, isSensitive: false, synonyms: [] };
+              return { name, value: set ?? defaults.get(name)!, readOnly: false, isDefault: set === undefined, configSource: set === undefined ? 5 : 1, isSensitive: false, synonyms: [] };
             }),
         };
       }),
@@ -606,6 +601,21 @@ export interface KafkaListeners {
   /** Each listener's server, by name ("kafka" first). */
   servers: Map<string, Server>;
   handlers: KafkaHandlers;
+}
+
+/** The broker-wide value of each topic config Bulwark understands (Kafka's names). */
+function topicConfigDefaults(config: BrokerConfig): ReadonlyMap<string, string> {
+  const { log, limits } = config;
+  const never = String(2 ** 53 - 1);
+  return new Map([
+    ['retention.ms', String(log.retentionMs ?? -1)],
+    ['retention.bytes', String(log.retentionBytes ?? -1)],
+    ['segment.bytes', String(log.segmentBytes)],
+    ['segment.ms', String(log.segmentMs)],
+    ['max.message.bytes', String(limits.maxMessageBytes)],
+    ['flush.messages', log.flush.mode === 'batch' ? '1' : log.flush.mode === 'messages' ? String(log.flush.messages) : never],
+    ['flush.ms', log.flush.mode === 'interval' ? String(log.flush.ms) : never],
+  ]);
 }
 
 /** Every Kafka listener of the config: `kafka`, then `listeners`. */
