@@ -20,6 +20,8 @@ export interface BrokerStartOptions {
   env?: NodeJS.ProcessEnv;
   /** Operational log (redacting: see lib/logger.ts); JSON lines to stderr by default. Components log through children of it. */
   logger?: Logger;
+  /** With a policy directory: called when its content changes (local mode says when a BrokerCluster change needs a restart). */
+  onPolicyDirectoryChange?: () => void;
 }
 
 export const AUDIT_TOPIC = '__audit';

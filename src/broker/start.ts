@@ -19,7 +19,9 @@ export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions
   const logger = broker.logger;
   try {
     if (config.policy.dir) {
-      const watcher = new PolicyDirectoryWatcher(config.policy.dir, broker.policy, { saltKey: broker.security.serverSecret, debounceMs: config.policy.reloadDebounceMs, logger: logger.child({ component: 'policy' }) });
+      const watcher = new PolicyDirectoryWatcher(config.policy.dir, broker.policy, { saltKey: broker.security.serverSecret, debounceMs: config.policy.reloadDebounceMs, logger: logger.child({ component: 'policy' }),
+        ...(opts.onPolicyDirectoryChange ? { onContentChange: opts.onPolicyDirectoryChange } : {}),
+      });
       await watcher.start();
       broker.onStop(() => watcher.close());
     }

@@ -7,7 +7,6 @@
 // files are found next to the YAML (src/config/local-mounts.ts). Changes to the users, roles,
 // grants and tokens are applied live by the policy watcher; a change to what the BrokerCluster
 // renders (listeners, limits, audit, topics) needs a restart, and is logged as such.
-import { watch, type FSWatcher } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { BrokerCluster } from '../api/index.ts';
 import { DIRECT_READS, startBroker, type Broker } from '../broker/index.ts';
@@ -96,7 +95,7 @@ function localSource(cluster: BrokerCluster, policyDir: string, local: LocalMode
 }
 
 /** The broker's configuration from file, environment and flags, over the policy directory's BrokerCluster when it has one. */
-export async function brokerConfigFromFlags(argv: string[], env: NodeJS.ProcessEnv): Promise<{ config: BrokerConfig; cluster?: { resource: BrokerCluster; source: ClusterConfigSource } }> {
+export async function brokerConfigFromFlags(argv: string[], env: NodeJS.ProcessEnv): Promise<{ config: BrokerConfig; local: LocalModeFlags; cluster?: { resource: BrokerCluster; source: ClusterConfigSource } }> {
   const { file, overrides, local } = brokerFlags(argv);
   const sources = { ...(file ? { file } : {}), env, overrides };
   const plain = loadBrokerConfig(sources);
@@ -104,19 +103,19 @@ export async function brokerConfigFromFlags(argv: string[], env: NodeJS.ProcessE
   const resource = dir ? await directoryBrokerCluster(dir) : undefined;
   if (!dir || !resource) {
     if (Object.keys(local.ports).length > 0 || local.tlsDir) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: '--listener-port and --tls-dir apply to the BrokerCluster of --policy-dir, and there is none' });
-    return { config: plain };
+    return { config: plain, local };
   }
   const source = localSource(resource, dir, local);
-  return { config: loadBrokerConfig({ ...sources, cluster: source }), cluster: { resource, source } };
+  return { config: loadBrokerConfig({ ...sources, cluster: source }), local, cluster: { resource, source } };
 }
 
 /**
- * Local mode: notices when the directory's BrokerCluster renders to something else than the
- * configuration in force, and says a restart is needed (listeners cannot be changed live).
+ * Local mode: a check, run by the policy watcher on every new content of the directory, that says
+ * when the directory's BrokerCluster renders to something else than the configuration in force
+ * (listeners cannot be changed live, so a restart is needed).
  */
-function watchClusterChanges(dir: string, local: LocalModeFlags, dataDir: string, inForce: string, log: (line: string) => void): () => void {
+function clusterChangeCheck(dir: string, local: LocalModeFlags, dataDir: string, inForce: string, log: (line: string) => void): () => void {
   let lastReported = inForce;
-  let timer: NodeJS.Timeout | undefined;
   const check = async () => {
     let now: string;
     let what: string;
@@ -133,26 +132,21 @@ function watchClusterChanges(dir: string, local: LocalModeFlags, dataDir: string
     if (now === inForce) log(`bulwark: the BrokerCluster in ${dir} is back to the configuration in force`);
     else log(`bulwark: ${what}: its listeners, limits, audit and topic settings apply only at start; restart the broker to apply them (users, roles, grants and tokens are applied live)`);
   };
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dir, { recursive: true }, () => {
-      clearTimeout(timer);
-      timer = setTimeout(() => void check(), 200);
-      timer.unref();
-    });
-    watcher.on('error', () => undefined);
-  } catch {
-    // An unwatchable directory: the restart notice is a courtesy, the policy watcher still polls.
-  }
-  return () => {
-    clearTimeout(timer);
-    watcher?.close();
-  };
+  return () => void check();
 }
 
-/** Starts a broker and resolves with its exit code once a signal has stopped it. Its log: JSON lines on stderr unless `logger` says otherwise. */
-export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: Broker) => string[], logger: Logger = createLogger()): Promise<number> {
-  const broker = await startBroker(config, { logger });
+export interface RunOptions {
+  /** The lines printed once the broker is up; a one-line summary (and a generated root password) by default. */
+  banner?: (b: Broker) => string[];
+  /** JSON lines on stderr by default. */
+  logger?: Logger;
+  onPolicyDirectoryChange?: () => void;
+}
+
+/** Starts a broker and resolves with its exit code once a signal has stopped it. */
+export async function runBroker(config: BrokerConfig, io: Output, opts: RunOptions = {}): Promise<number> {
+  const { banner } = opts;
+  const broker = await startBroker(config, { logger: opts.logger ?? createLogger(), ...(opts.onPolicyDirectoryChange ? { onPolicyDirectoryChange: opts.onPolicyDirectoryChange } : {}) });
   for (const r of broker.topics.reports) for (const n of r.notes.filter((x) => x.action !== 'scanned')) io.err(`recovery: ${r.partition}: ${n.file}: ${n.detail}`);
   for (const r of broker.topics.reports) if (r.fenced) io.err(`recovery: ${r.partition} is FENCED: ${r.fenced.message}`);
   if (!DIRECT_READS) io.err("bulwark: build/sockfd.node is not built, so plaintext Kafka listeners read through Node's own buffers: the same results, about half the ingest rate with large batches (`npm start` builds it; docs/broker.md)");
@@ -173,16 +167,12 @@ export async function runBroker(config: BrokerConfig, io: Output, banner?: (b: B
 }
 
 export async function brokerCommand(argv: string[], io: Output): Promise<number> {
-  const { config, cluster } = await brokerConfigFromFlags(argv, process.env);
+  const { config, local, cluster } = await brokerConfigFromFlags(argv, process.env);
   if (!cluster) return runBroker(config, io);
   const { resource } = cluster;
   const listeners = kafkaListenersOf(config).map((l) => `${l.name} (kafka${l.tls ? '+tls' : ''} ${l.host}:${l.port}: ${l.authentication.join(', ') || 'no mechanism'})`);
   if (config.http.enabled) listeners.push(`http (http${config.http.tls ? 's' : ''} ${config.http.host}:${config.http.port}: ${config.http.authentication.join(', ') || 'no mechanism'})`);
   io.out(`bulwark: BrokerCluster ${resource.metadata.namespace}/${resource.metadata.name} from ${config.policy.dir}: listeners ${listeners.join('; ')}`);
-  const stop = watchClusterChanges(config.policy.dir!, brokerFlags(argv).local, config.dataDir, canonicalJson(cluster.source.render({ dataDir: config.dataDir })), io.err);
-  try {
-    return await runBroker(config, io);
-  } finally {
-    stop();
-  }
+  const onPolicyDirectoryChange = clusterChangeCheck(config.policy.dir!, local, config.dataDir, canonicalJson(cluster.source.render({ dataDir: config.dataDir })), io.err);
+  return runBroker(config, io, { onPolicyDirectoryChange });
 }

@@ -72,10 +72,8 @@ export async function dev(argv: string[], io: Output): Promise<number> {
   const { snapshot, problems } = await loadPolicyDirectory(EXAMPLES_POLICY_DIR);
   for (const p of problems) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
 
-  return runBroker(
-    config,
-    io,
-    (broker) => {
+  return runBroker(config, io, {
+    banner: (broker) => {
       const rel = (p: string) => {
         const r = relative(process.cwd(), p);
         return r.startsWith('..') ? p : r;
@@ -113,6 +111,6 @@ export async function dev(argv: string[], io: Output): Promise<number> {
       );
       return lines;
     },
-    createLogger({ pretty: true }),
-  );
+    logger: createLogger({ pretty: true }),
+  });
 }

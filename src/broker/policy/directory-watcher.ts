@@ -21,6 +21,8 @@ export interface PolicyDirectoryOptions {
   logger: Logger;
   /** Poll the directory's content every this many ms as a fallback to fs.watch. */
   pollMs?: number;
+  /** Called once for each new content of the directory the watcher reads, whether it compiles or not. */
+  onContentChange?: () => void;
 }
 
 /** A hash of the directory's YAML: `content` hashes the bytes (decides a reload); otherwise path, size and mtime only (the cheap poll). */
@@ -48,6 +50,8 @@ export class PolicyDirectoryWatcher {
   #poll: NodeJS.Timeout | undefined;
   #debounce: NodeJS.Timeout | undefined;
   #lastHash = '';
+  /** The content last read, compiled or not: onContentChange fires when it differs. */
+  #lastSeen = '';
   /** One reload at a time; a change during a reload schedules one more. */
   #running: Promise<void> | undefined;
   #again = false;
@@ -115,6 +119,11 @@ export class PolicyDirectoryWatcher {
     } catch (err) {
       log.error({ dir: this.#dir }, `policy directory ${this.#dir} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); the policy in force stays`);
       return false;
+    }
+    if (hash !== this.#lastSeen) {
+      // Not on the first read: that content is what the broker started with.
+      if (this.#lastSeen !== '') this.#opts.onContentChange?.();
+      this.#lastSeen = hash;
     }
     if (hash === this.#lastHash) return true;
     let loaded;
