@@ -21,6 +21,15 @@ describe('CRDs on a real API server', { skip }, () => {
     cp = await startControlPlane();
     await cp.kubectl(['apply', '-f', join(root, 'crds')], { check: true });
     await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...KINDS.map((k) => `crd/${k.plural}.bulwark.dev`)], { check: true });
+    // Established is not yet published: the API server serves a new CRD's discovery and OpenAPI
+    // a moment later, and kubectl explain needs both. Wait for them, as a user would retry.
+    for (const k of KINDS) {
+      const deadline = Date.now() + 60_000;
+      while ((await cp.kubectl(['explain', `${k.plural}.spec`, '--api-version=bulwark.dev/v1alpha1'])).code !== 0) {
+        if (Date.now() > deadline) throw new Error(`kubectl explain ${k.plural} still fails 60 s after the CRD is Established`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
   }, { timeout: 60 * 60_000 });
   after(() => cp?.stop());
 
