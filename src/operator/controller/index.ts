@@ -1,0 +1,5 @@
+// The operator's machinery: the reconciler contract, and the informers, work queue, leader
+// election, server-side apply client, events and runner that carry it out.
+export type { KindRef } from '../kinds.ts';
+export { KINDS, kindId, kindPath } from '../kinds.ts';
+export * from './types.ts';

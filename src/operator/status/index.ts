@@ -1,0 +1,2 @@
+// Status conditions and their comparison (kstatus conventions).
+export * from './conditions.ts';
