@@ -76,6 +76,10 @@ export interface ControlPlane {
   binaries: Binaries;
   pids: { etcd: number; kubeApiserver: number };
   etcdUrl: string;
+  /** The address the API server binds to (127.0.0.1 unless `bindAddress` was given). */
+  host: string;
+  apiPort: number;
+  pkiFiles: ControlPlanePkiFiles;
   kubectl(args: string[], opts?: KubectlOptions): Promise<KubectlResult>;
   /** A raw HTTPS call to the API server, as admin unless `user` is given. */
   request(method: string, apiPath: string, body?: unknown, opts?: { user?: UserCredentials }): Promise<ApiResponse>;
@@ -105,6 +109,40 @@ export interface StartOptions {
   apiserverArgs?: string[];
   /** Keep the temp dir after stop() (also BULWARK_KEEP_CONTROLPLANE=1), e.g. to read logs. */
   keepDir?: boolean;
+  /**
+   * The address kube-apiserver binds to and advertises (default 127.0.0.1). A non-loopback
+   * address (the test node's bridge gateway) lets pods reach the API server; it must already be
+   * assigned to an interface. The serving certificate names it, and `server` uses it.
+   */
+  bindAddress?: string;
+  /** Extra serving-certificate names, as `DNS:name` or `IP:address`. */
+  servingSans?: string[];
+  /** `--authorization-mode` (default `['RBAC']`; a node needs `['Node', 'RBAC']`). */
+  authorizationModes?: string[];
+  /**
+   * Admission: `serviceAccount` turns the ServiceAccount plugin back on (envtest turns it off
+   * because no controller creates the `default` ServiceAccount); `enable` adds plugins
+   * (e.g. `NodeRestriction`).
+   */
+  admission?: { serviceAccount?: boolean; enable?: string[] };
+  /**
+   * `none` (default, envtest) or `lease`: keep the `kubernetes` Service's endpoints at the
+   * advertised address (needs a non-loopback `bindAddress`).
+   */
+  endpointReconciler?: 'none' | 'lease';
+  /**
+   * Issue a client certificate for the API server's calls to kubelets (logs, exec):
+   * `CN=kube-apiserver-kubelet-client, O=system:masters`, used with InternalIP addresses.
+   */
+  kubeletClient?: boolean;
+}
+
+/** Files under `<dir>/pki` that other components of a cluster (a node) need. */
+export interface ControlPlanePkiFiles {
+  caCert: string;
+  caKey: string;
+  serviceAccountKey: string;
+  serviceAccountPub: string;
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -170,7 +208,7 @@ async function resolveBinaries(): Promise<Binaries> {
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
-function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KubectlResult> {
+export function runCommand(cmd: string, args: string[], opts: { cwd?: string; input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       cmd,
@@ -191,7 +229,8 @@ function run(cmd: string, args: string[], opts: { cwd?: string; input?: string; 
   });
 }
 
-async function freePorts(n: number): Promise<number[]> {
+/** `n` distinct ports that were free on `host` a moment ago. */
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers: net.Server[] = [];
   try {
     const ports: number[] = [];
@@ -200,7 +239,7 @@ async function freePorts(n: number): Promise<number[]> {
       servers.push(srv);
       await new Promise<void>((resolve, reject) => {
         srv.once('error', reject);
-        srv.listen(0, '127.0.0.1', () => resolve());
+        srv.listen(0, host, () => resolve());
       });
       ports.push((srv.address() as net.AddressInfo).port);
     }
@@ -212,7 +251,8 @@ async function freePorts(n: number): Promise<number[]> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function tail(file: string, lines = 30): string {
+/** The last `lines` lines of a log file, or `(no log)`. */
+export function logTail(file: string, lines = 30): string {
   try {
     return fs.readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
   } catch {
@@ -296,7 +336,7 @@ function kubeconfigYaml(server: string, caPem: string, user: string, certPem: st
 const live = new Set<{ pgids: number[]; dir: string | undefined; reaper: number | undefined }>();
 let handlersInstalled = false;
 
-function killGroup(pgid: number, sig: NodeJS.Signals): void {
+export function killGroup(pgid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pgid, sig);
   } catch {
@@ -355,11 +395,12 @@ function startReaper(pgids: number[], dir: string | undefined): number | undefin
   return child.pid;
 }
 
-function spawnLogged(bin: string, args: string[], logFile: string, detached: boolean): ChildProcess {
+/** Starts `bin` as the leader of its own process group, stdout and stderr appended to `logFile`. */
+export function spawnLogged(bin: string, args: string[], logFile: string, detached: boolean, env?: NodeJS.ProcessEnv): ChildProcess {
   const fd = fs.openSync(logFile, 'a');
   try {
     fs.writeSync(fd, `# ${bin} ${args.join(' ')}\n`);
-    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd] });
+    const child = spawn(bin, args, { detached: true, stdio: ['ignore', fd, fd], env: env ?? process.env });
     child.on('error', () => {});
     if (detached) child.unref();
     return child;
@@ -410,7 +451,7 @@ export async function stopGroup(pgid: number, graceMs = 10_000): Promise<void> {
   while (Date.now() < hard && groupAlive(pgid)) await sleep(50);
 }
 
-function groupAlive(pgid: number): boolean {
+export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
   } catch {
@@ -439,6 +480,7 @@ function groupAlive(pgid: number): boolean {
 // HTTPS to the API server
 
 function apiRequest(
+  host: string,
   port: number,
   tls: { ca: string; cert: string; key: string },
   method: string,
@@ -450,7 +492,7 @@ function apiRequest(
     const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
     const req = https.request(
       {
-        host: '127.0.0.1',
+        host,
         port,
         path: apiPath,
         method,
@@ -485,7 +527,7 @@ function apiRequest(
 let etcdNoFsync: Promise<boolean> | undefined;
 
 function etcdSupportsNoFsync(etcd: string): Promise<boolean> {
-  etcdNoFsync ??= run(etcd, ['--help'], { timeoutMs: 15_000 }).then(
+  etcdNoFsync ??= runCommand(etcd, ['--help'], { timeoutMs: 15_000 }).then(
     (r) => `${r.stdout}\n${r.stderr}`.includes('--unsafe-no-fsync'),
     () => false,
   );
@@ -553,7 +595,9 @@ async function startOnce(
   timeoutMs: number,
   opts: StartOptions,
 ): Promise<ControlPlane> {
-  const [etcdPort, peerPort, apiPort] = (await freePorts(3)) as [number, number, number];
+  const host = opts.bindAddress ?? '127.0.0.1';
+  const [etcdPort, peerPort] = (await freePorts(2)) as [number, number];
+  const [apiPort] = (await freePorts(1, host)) as [number];
   const pkiDir = path.join(dir, 'pki');
   const etcdData = path.join(dir, 'etcd-data');
   const certDir = path.join(dir, 'apiserver-certs');
@@ -573,8 +617,13 @@ async function startOnce(
     'DNS:kubernetes.default',
     'DNS:kubernetes.default.svc',
     'DNS:kubernetes.default.svc.cluster.local',
+    ...(host !== '127.0.0.1' ? [`IP:${host}`] : []),
+    ...(opts.servingSans ?? []),
   ]);
   const admin = await issue(pki, 'admin', { cn: 'admin', orgs: ['system:masters'] }, 'client');
+  const kubeletClient = opts.kubeletClient
+    ? await issue(pki, 'apiserver-kubelet-client', { cn: 'kube-apiserver-kubelet-client', orgs: ['system:masters'] }, 'client')
+    : undefined;
   // Service-account token signing key pair.
   const sa = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const saKey = path.join(pkiDir, 'sa-signer.key');
@@ -582,7 +631,7 @@ async function startOnce(
   await writeFile(saKey, sa.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
   await writeFile(saPub, sa.publicKey.export({ type: 'spki', format: 'pem' }).toString());
 
-  const server = `https://127.0.0.1:${apiPort}`;
+  const server = `https://${host}:${apiPort}`;
   const etcdUrl = `http://127.0.0.1:${etcdPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const kubeconfigPath = path.join(dir, 'kubeconfig');
@@ -607,21 +656,29 @@ async function startOnce(
     `--tls-cert-file=${serving.certFile}`,
     `--tls-private-key-file=${serving.keyFile}`,
     `--client-ca-file=${pki.caCert}`,
-    '--authorization-mode=RBAC',
+    `--authorization-mode=${(opts.authorizationModes ?? ['RBAC']).join(',')}`,
     `--secure-port=${apiPort}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    // Loopback only. kube-apiserver refuses a loopback --advertise-address with the default
-    // (lease) endpoint reconciler ("may not be in the loopback range"); nothing here routes to the
+    `--bind-address=${host}`,
+    `--advertise-address=${host}`,
+    // kube-apiserver refuses a loopback --advertise-address with the default (lease) endpoint
+    // reconciler ("may not be in the loopback range"); on loopback nothing routes to the
     // `kubernetes` Service, so don't reconcile its endpoints.
-    '--endpoint-reconciler-type=none',
+    `--endpoint-reconciler-type=${opts.endpointReconciler ?? 'none'}`,
     '--service-cluster-ip-range=10.0.0.0/24',
     '--allow-privileged=true',
     // As envtest: no controller creates the default ServiceAccount, so don't require it.
-    '--disable-admission-plugins=ServiceAccount',
+    ...(opts.admission?.serviceAccount ? [] : ['--disable-admission-plugins=ServiceAccount']),
+    ...(opts.admission?.enable?.length ? [`--enable-admission-plugins=${opts.admission.enable.join(',')}`] : []),
     `--service-account-issuer=${server}/`,
     `--service-account-key-file=${saPub}`,
     `--service-account-signing-key-file=${saKey}`,
+    ...(kubeletClient
+      ? [
+          `--kubelet-client-certificate=${kubeletClient.certFile}`,
+          `--kubelet-client-key=${kubeletClient.keyFile}`,
+          '--kubelet-preferred-address-types=InternalIP',
+        ]
+      : []),
     ...(opts.apiserverArgs ?? []),
   ];
 
@@ -640,7 +697,7 @@ async function startOnce(
   };
   const failIfExited = (child: ChildProcess, name: string, log: string) => {
     if (!exited(child)) return;
-    const text = tail(log, 40);
+    const text = logTail(log, 40);
     const msg = `${name} exited (${child.exitCode ?? child.signalCode}) while starting; last lines of ${log}:\n${text}`;
     if (/address already in use/i.test(text)) throw new PortInUseError(msg);
     throw new Error(msg);
@@ -662,7 +719,7 @@ async function startOnce(
       } catch {
         /* not yet */
       }
-      if (Date.now() > deadline) throw new Error(`etcd did not become healthy; last lines of ${etcdLog}:\n${tail(etcdLog)}`);
+      if (Date.now() > deadline) throw new Error(`etcd did not become healthy; last lines of ${etcdLog}:\n${logTail(etcdLog)}`);
       await sleep(100);
     }
 
@@ -678,9 +735,9 @@ async function startOnce(
       failIfExited(api, 'kube-apiserver', apiLog);
       failIfExited(etcd, 'etcd', etcdLog);
       try {
-        const r = await apiRequest(apiPort, tls, 'GET', '/readyz', undefined, 5_000);
+        const r = await apiRequest(host, apiPort, tls, 'GET', '/readyz', undefined, 5_000);
         if (r.status === 200) {
-          const ns = await apiRequest(apiPort, tls, 'GET', '/api/v1/namespaces/default', undefined, 5_000);
+          const ns = await apiRequest(host, apiPort, tls, 'GET', '/api/v1/namespaces/default', undefined, 5_000);
           if (ns.status === 200) break;
           last = `GET /api/v1/namespaces/default: ${ns.status}`;
         } else {
@@ -690,7 +747,7 @@ async function startOnce(
         last = String(err);
       }
       if (Date.now() > deadline) {
-        throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (${last}); last lines of ${apiLog}:\n${tail(apiLog)}`);
+        throw new Error(`kube-apiserver not ready after ${timeoutMs} ms (${last}); last lines of ${apiLog}:\n${logTail(apiLog)}`);
       }
       await sleep(200);
     }
@@ -708,7 +765,8 @@ async function startOnce(
     }
 
     return makeHandle({
-      dir, binaries, server, caPem, admin, kubeconfigPath, apiPort, etcdUrl, pki,
+      dir, binaries, server, caPem, admin, kubeconfigPath, host, apiPort, etcdUrl, pki,
+      pkiFiles: { caCert: pki.caCert, caKey: path.join(pkiDir, 'ca.key'), serviceAccountKey: saKey, serviceAccountPub: saPub },
       etcd, api, entry, removeDirOnStop, published, kubeconfigText,
     });
   } catch (err) {
@@ -724,9 +782,11 @@ function makeHandle(s: {
   caPem: string;
   admin: { certPem: string; keyPem: string };
   kubeconfigPath: string;
+  host: string;
   apiPort: number;
   etcdUrl: string;
   pki: Pki;
+  pkiFiles: ControlPlanePkiFiles;
   etcd: ChildProcess;
   api: ChildProcess;
   entry: { pgids: number[]; dir: string | undefined; reaper: number | undefined };
@@ -749,11 +809,14 @@ function makeHandle(s: {
     binaries: s.binaries,
     pids: { etcd: s.etcd.pid ?? 0, kubeApiserver: s.api.pid ?? 0 },
     etcdUrl: s.etcdUrl,
+    host: s.host,
+    apiPort: s.apiPort,
+    pkiFiles: s.pkiFiles,
 
     async kubectl(args, o = {}) {
       const kubeconfig = o.kubeconfig ?? o.user?.kubeconfigPath ?? s.kubeconfigPath;
       const env = { ...process.env, KUBECONFIG: kubeconfig };
-      const r = await run(s.binaries.kubectl, [`--kubeconfig=${kubeconfig}`, `--cache-dir=${kubectlCache}`, ...args], {
+      const r = await runCommand(s.binaries.kubectl, [`--kubeconfig=${kubeconfig}`, `--cache-dir=${kubectlCache}`, ...args], {
         input: o.input,
         timeoutMs: o.timeoutMs ?? 60_000,
         env,
@@ -766,7 +829,7 @@ function makeHandle(s: {
 
     request(method, apiPath, body, o = {}) {
       const tls = o.user ? { ca: s.caPem, cert: o.user.certPem, key: o.user.keyPem } : adminTls;
-      return apiRequest(s.apiPort, tls, method, apiPath, body);
+      return apiRequest(s.host, s.apiPort, tls, method, apiPath, body);
     },
 
     async createNamespace(prefix = 'test') {
