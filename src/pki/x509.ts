@@ -40,14 +40,21 @@ export interface PemPair {
 
 export type CertificateUsage = 'server' | 'client' | 'both';
 
-export interface IssueRequest {
+/**
+ * How long a certificate is valid: whole days, or milliseconds (at least one hour) for
+ * lifetimes a BrokerCluster gives as durations (spec.tls.duration: 1h and up).
+ */
+export type Validity = { validDays: number; validMs?: never } | { validMs: number; validDays?: never };
+
+export type IssueRequest = IssueRequestFields & Validity;
+
+interface IssueRequestFields {
   ca: PemPair;
   commonName: string;
   dnsNames?: string[];
   ipAddresses?: string[];
   uris?: string[];
   usage: CertificateUsage;
-  validDays: number;
   /** Start of validity; default five minutes before `now`. */
   notBefore?: Date;
   /** Subject O attributes (Kubernetes reads them as groups, e.g. `system:masters`). */
@@ -57,16 +64,17 @@ export interface IssueRequest {
 }
 
 const DAY_MS = 86_400_000;
+const HOUR_MS = 3_600_000;
 const BACKDATE_MS = 5 * 60_000;
 /** X.520's upper bound for a common name. */
 const MAX_CN = 64;
 const DNS_NAME = /^(\*\.)?([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
-/** A self-signed CA, valid for `validDays` from now (backdated five minutes). */
-export async function createCa(options: { commonName: string; validDays: number; now?: Date }): Promise<PemPair> {
+/** A self-signed CA, valid for `validDays` (or `validMs`) from now (backdated five minutes). */
+export async function createCa(options: { commonName: string; now?: Date } & Validity): Promise<PemPair> {
   checkCommonName(options.commonName);
-  checkValidDays(options.validDays);
+  const validMs = checkValidity(options);
   const keys = await generateKeyPair();
   const notBefore = new Date((options.now ?? new Date()).getTime() - BACKDATE_MS);
   const cert = await x509.X509CertificateGenerator.createSelfSigned(
@@ -74,7 +82,7 @@ export async function createCa(options: { commonName: string; validDays: number;
       serialNumber: randomSerial(),
       name: subjectName(options.commonName),
       notBefore,
-      notAfter: new Date(notBefore.getTime() + BACKDATE_MS + options.validDays * DAY_MS),
+      notAfter: new Date(notBefore.getTime() + BACKDATE_MS + validMs),
       keys,
       signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as EcdsaParams,
       extensions: [
@@ -91,7 +99,7 @@ export async function createCa(options: { commonName: string; validDays: number;
 /** A leaf certificate signed by `ca`, with a fresh P-256 key. */
 export async function issueCertificate(request: IssueRequest): Promise<PemPair> {
   checkCommonName(request.commonName);
-  checkValidDays(request.validDays);
+  const validMs = checkValidity(request);
   const dnsNames = request.dnsNames ?? [];
   const ipAddresses = request.ipAddresses ?? [];
   const uris = request.uris ?? [];
@@ -114,7 +122,7 @@ export async function issueCertificate(request: IssueRequest): Promise<PemPair> 
   const ca = await loadCa(request.ca);
   const keys = await generateKeyPair();
   const notBefore = request.notBefore ?? new Date((request.now ?? new Date()).getTime() - BACKDATE_MS);
-  const wanted = notBefore.getTime() + (request.notBefore ? 0 : BACKDATE_MS) + request.validDays * DAY_MS;
+  const wanted = notBefore.getTime() + (request.notBefore ? 0 : BACKDATE_MS) + validMs;
   const notAfter = new Date(Math.min(wanted, ca.notAfter.getTime()));
   if (notAfter <= notBefore) invalidRequest('the CA expires before the certificate would become valid');
 
@@ -379,8 +387,17 @@ function checkCommonName(cn: unknown): void {
   if (typeof cn !== 'string' || cn.length === 0 || cn.length > MAX_CN || CONTROL.test(cn)) invalidRequest(`commonName must be 1 to ${MAX_CN} printable characters`);
 }
 
-function checkValidDays(days: unknown): void {
+/** The validity in milliseconds. */
+function checkValidity(v: Partial<{ validDays: unknown; validMs: unknown }>): number {
+  if (v.validMs !== undefined) {
+    if (v.validDays !== undefined) invalidRequest('give validDays or validMs, not both');
+    const ms = v.validMs;
+    if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < HOUR_MS || ms > 36_500 * DAY_MS) invalidRequest('validMs must be a whole number of milliseconds from one hour to 36500 days');
+    return ms as number;
+  }
+  const days = v.validDays;
   if (typeof days !== 'number' || !Number.isInteger(days) || days < 1 || days > 36_500) invalidRequest('validDays must be a whole number of days from 1 to 36500');
+  return (days as number) * DAY_MS;
 }
 
 function isAbsoluteUri(uri: string): boolean {
