@@ -4,3 +4,18 @@ export * from './leaves.ts';
 export * from './plan.ts';
 export * from './source.ts';
 export { builtinCertificateSource, CertificateEventReason, NEXT_CA_ANNOTATION, observeCaSecret, observeLeafSecret, PREVIOUS_CA_ANNOTATION } from './builtin.ts';
+export {
+  CERT_MANAGER_GROUP,
+  CERT_MANAGER_POLL_MS,
+  CertManagerCertificate,
+  certManagerCertificates,
+  certManagerCertificateSource,
+  CertManagerEventReason,
+  certificateName,
+  certificateReadiness,
+  certificatesReadiness,
+  CertificateWaitReason,
+  goDuration,
+  type CertificateReadiness,
+  type CertManagerCertificateOptions,
+} from './cert-manager.ts';
