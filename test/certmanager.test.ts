@@ -251,7 +251,7 @@ describe('cert-manager (the real controller) signs what the operator asks for', 
     assert.deepEqual(await versions(), before, 'server-side apply of the same Certificates is a no-op');
   });
 
-  test('a renewal (Issuing=True, as `cmctl renew` does) re-signs with a new key: rotationPolicy Always', async () => {
+  test('a renewal (Issuing=True, as `cmctl renew` does) re-signs with a new key: rotationPolicy Always', async (t) => {
     const ns = await cp.createNamespace('cm-renew');
     await caIssuer(ns, 'team-ca');
     const c = {
@@ -267,11 +267,13 @@ describe('cert-manager (the real controller) signs what the operator asks for', 
     const before = (await getJson<TlsSecret>(`/api/v1/namespaces/${ns}/secrets/events-tls`))!;
 
     const conditions = [...(first.status?.conditions ?? []), { type: 'Issuing', status: 'True', reason: 'ManuallyTriggered', message: 'Certificate re-issuance manually triggered', lastTransitionTime: new Date().toISOString() }];
+    const triggered = Date.now();
     await cp.kubectl(['-n', ns, 'patch', 'certificate', 'events-tls', '--subresource=status', '--type=merge', '-p', JSON.stringify({ status: { conditions } })], { check: true });
     const renewed = await eventually('revision 2', async () => {
       const x = await getJson<ICertificate>(certPath(ns, 'events-tls'));
       return x?.status?.revision === 2 && certificateReadiness('events-tls', x, Date.now()).ready ? x : undefined;
     });
+    t.diagnostic(`renewal triggered -> revision 2 Ready: ${Date.now() - triggered} ms`);
     assert.equal(renewed.status?.revision, 2);
     const afterSecret = (await getJson<TlsSecret>(`/api/v1/namespaces/${ns}/secrets/events-tls`))!;
     assert.notEqual(decode(afterSecret, 'tls.crt'), decode(before, 'tls.crt'), 'a new certificate');
