@@ -266,6 +266,34 @@ export const brokerClusterStatus = z
   .strictObject({
     ...baseStatus,
     readyReplicas: z.number().int().min(0).max(64).optional().describe('Broker pods that are ready.'),
+    listeners: z
+      .array(
+        z
+          .strictObject({
+            name: z.string().min(1).max(32).describe('Name of the listener.'),
+            protocol: z.enum(['kafka', 'http']).describe('kafka or http.'),
+            tls: z.boolean().describe('Whether the listener serves TLS.'),
+            bootstrap: z.string().min(1).max(320).describe('Address clients in the cluster bootstrap from: <cluster>.<namespace>.svc:<port>, the client Service.'),
+          })
+          .describe('Where clients reach a listener.'),
+      )
+      .max(8)
+      .optional()
+      .meta({ description: 'Addresses of the client listeners.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
+    certificates: z
+      .array(
+        z
+          .strictObject({
+            name: z.enum(['ca', 'server', 'internal', 'operator']).describe('ca (the built-in CA), server (client listeners), internal (the internal listener) or operator (the operator\'s client certificate).'),
+            secretName: z.string().min(1).max(253).describe('The Secret holding it (tls.crt, tls.key, ca.crt).'),
+            notAfter: z.iso.datetime().optional().describe('When it expires.'),
+            renewalTime: z.iso.datetime().optional().describe('When it is renewed (for the CA: when its rotation starts).'),
+          })
+          .describe('One certificate of the cluster.'),
+      )
+      .max(8)
+      .optional()
+      .meta({ description: 'The cluster\'s certificates, their expiry and renewal times.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
     policyVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Version of the policy snapshot every ready broker applied.'),
     policyHash: z.string().max(80).optional().describe('Content hash of that snapshot.'),
   })
