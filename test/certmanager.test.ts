@@ -4,64 +4,25 @@
 // must pass the real CRD schema and become Ready, and the Secrets must hold what brokers load.
 import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { BrokerCluster } from '../src/api/index.ts';
-import { certificateReadiness, certManagerCertificateSource, certManagerCertificates } from '../src/operator/certificates/cert-manager.ts';
-import { type CertificateReader, leafCertificates, type SecretObject } from '../src/operator/certificates/index.ts';
+import { type CertificateReader, certificateReadiness, certManagerCertificateSource, certManagerCertificates, leafCertificates, type SecretObject } from '../src/operator/certificates/index.ts';
 import type { KindRef, KubeObject } from '../src/operator/controller/index.ts';
-import { createCa } from '../src/pki/index.ts';
-import { startCertManager, type CertManager } from '../tools/certmanager/launcher.ts';
+import { caIssuer as makeCaIssuer, certManagerSkip as skip, eventually as poll, getJson as get, startCertManager, type CertManager } from './harness/certmanager.ts';
 import { ensureBinaries, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 
 const root = join(import.meta.dirname, '..');
-
-function goInstalled(): boolean {
-  if (process.env.GO) return true;
-  const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
-  return dirs.some((d) => existsSync(join(d, 'go'))) || existsSync('/usr/local/go/bin/go');
-}
-const skip =
-  process.env.BULWARK_SKIP_CONTROLPLANE === '1'
-    ? 'BULWARK_SKIP_CONTROLPLANE=1'
-    : goInstalled()
-      ? false
-      : 'Go is not installed: the cert-manager controller is built from its Go module (Go >= 1.26)';
 
 let cp: ControlPlane;
 let cm: CertManager;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const b64 = (s: string) => Buffer.from(s).toString('base64');
-
-async function getJson<T>(path: string): Promise<T | undefined> {
-  const r = await cp.request('GET', path);
-  if (r.status === 404) return undefined;
-  assert.equal(r.status, 200, `GET ${path}: ${r.body}`);
-  return r.json<T>();
-}
-
+const getJson = <T>(path: string) => get<T>(cp, path);
 const certPath = (ns: string, name: string) => `/apis/cert-manager.io/v1/namespaces/${ns}/certificates/${name}`;
-
-/** Polls until `check` returns a value; fails with the last state and the controller's log. */
-async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      assert.fail(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}\n--- cert-manager log ---\n${cm.logTail(60)}`);
-    }
-    await sleep(100);
-  }
-}
+const eventually = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs?: number) => poll(cm, what, check, timeoutMs);
+const caIssuer = (ns: string, name: string) => makeCaIssuer(cp, cm, ns, name);
 
 async function readyCertificate(ns: string, name: string): Promise<ICertificate> {
   return eventually(`Certificate ${ns}/${name} Ready`, async () => {
@@ -75,25 +36,6 @@ interface TlsSecret {
   data: Record<string, string>;
 }
 const decode = (s: TlsSecret, key: string) => Buffer.from(s.data[key] ?? '', 'base64').toString('utf8');
-
-/** A kubernetes.io/tls Secret with a CA made by src/pki, and a CA Issuer over it, Ready. */
-async function caIssuer(ns: string, name: string): Promise<{ caPem: string }> {
-  const ca = await createCa({ commonName: `${name}-root`, validDays: 30 });
-  const manifest = {
-    apiVersion: 'v1',
-    kind: 'List',
-    items: [
-      { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: `${name}-key-pair`, namespace: ns }, data: { 'tls.crt': b64(ca.certPem), 'tls.key': b64(ca.keyPem) } },
-      { apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { name, namespace: ns }, spec: { ca: { secretName: `${name}-key-pair` } } },
-    ],
-  };
-  await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest), check: true });
-  await eventually(`Issuer ${ns}/${name} Ready`, async () => {
-    const i = await getJson<{ status?: { conditions?: { type: string; status: string }[] } }>(`/apis/cert-manager.io/v1/namespaces/${ns}/issuers/${name}`);
-    return i?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
-  });
-  return { caPem: ca.certPem };
-}
 
 function sans(cert: X509Certificate): string[] {
   return (cert.subjectAltName ?? '')

@@ -5,8 +5,17 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { BrokerCluster } from '../src/api/index.ts';
-import { CERT_MANAGER_POLL_MS, certificateReadiness, certificatesReadiness, certManagerCertificateSource, certManagerCertificates, goDuration } from '../src/operator/certificates/cert-manager.ts';
-import { type CertificateReader, leafCertificates, type SecretObject } from '../src/operator/certificates/index.ts';
+import {
+  CERT_MANAGER_POLL_MS,
+  type CertificateReader,
+  certificateReadiness,
+  certificatesReadiness,
+  certManagerCertificateSource,
+  certManagerCertificates,
+  goDuration,
+  leafCertificates,
+  type SecretObject,
+} from '../src/operator/certificates/index.ts';
 import type { KindRef, KubeObject } from '../src/operator/controller/index.ts';
 
 const identity = { operatorIdentity: 'bulwark-operator', clusterDomain: 'cluster.local' };
@@ -201,7 +210,7 @@ describe('certManagerCertificateSource', () => {
     ]);
     assert.deepEqual(out.objects[0]!.metadata.ownerReferences, request.ownerReferences);
     assert.equal(out.ready, false);
-    assert.match(out.message, /waiting for cert-manager: Certificate events-tls does not exist yet/);
+    assert.match(out.message, /^waiting for cert-manager: Certificate events-tls requested from Issuer team-ca; Certificate events-internal-tls requested/);
     assert.deepEqual(out.events.map((e) => e.reason), ['CertificateRequested', 'CertificateRequested', 'CertificateRequested']);
     assert.equal(out.requeueAfterMs, CERT_MANAGER_POLL_MS);
     assert.deepEqual(out.certificates.map((s) => [s.name, s.secretName, s.notAfter]), [

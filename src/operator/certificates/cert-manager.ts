@@ -197,7 +197,13 @@ export function certManagerCertificateSource(): CertificateSource {
       for (const leaf of leaves) {
         const name = certificateName(leaf);
         const live = await reader.object<KubeObject & ICertificate>(KINDS.certificate, name);
-        if (!live) events.push({ reason: CertManagerEventReason.CertificateRequested, message: `created Certificate ${name} for cert-manager (${issuer?.kind} ${issuer?.name})` });
+        if (!live) {
+          // The reconciler applies it right after this: say what happens next, not that it is missing.
+          events.push({ reason: CertManagerEventReason.CertificateRequested, message: `created Certificate ${name} for cert-manager (${issuer?.kind} ${issuer?.name})` });
+          certificates.push({ name: leaf.id, secretName: leaf.secretName });
+          waiting.push(`Certificate ${name} requested from ${issuer?.kind} ${issuer?.name}`);
+          continue;
+        }
         const readiness = certificateReadiness(name, live, now);
         if (!readiness.ready) {
           certificates.push({ name: leaf.id, secretName: leaf.secretName });
