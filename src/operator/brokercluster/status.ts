@@ -1,0 +1,128 @@
+// The BrokerCluster's status, decided from what was gathered: pure, table-tested.
+//
+// Conditions (kstatus): Ready, Reconciling, Stalled, always all three, each with
+// observedGeneration; lastTransitionTime moves only when a status flips (setCondition). The
+// reasons are the constants below, documented in docs/operator.md.
+import type { BrokerCluster, FieldError } from '../../api/index.ts';
+import type { CertificateState } from '../certificates/index.ts';
+import { type Condition, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, setCondition } from '../status/index.ts';
+import { serviceHost } from './names.ts';
+
+export const BrokerClusterReason = {
+  /** Every broker pod runs the current template and is ready. */
+  Ready: 'Ready',
+  /** The StatefulSet is creating or rolling pods, or pods are not ready yet. */
+  RollingOut: 'RollingOut',
+  /** The certificates the pods mount are not there yet (cert-manager issuing). */
+  WaitingForCertificates: 'WaitingForCertificates',
+  /** spec.env names a variable the operator refuses. */
+  InvalidEnv: 'InvalidEnv',
+  /** The broker (or the operator) cannot run the spec as it is: the message names the fields. */
+  InvalidSpec: 'InvalidSpec',
+  /** Reconciling and Stalled are False: nothing left to do. */
+  Reconciled: 'Reconciled',
+  /** Stalled is False while work is in flight. */
+  Progressing: 'Progressing',
+} as const;
+export type BrokerClusterReason = (typeof BrokerClusterReason)[keyof typeof BrokerClusterReason];
+
+/** The StatefulSet fields readiness is read from. */
+export interface ObservedStatefulSet {
+  metadata: { generation?: number };
+  spec?: { replicas?: number };
+  status?: { observedGeneration?: number; replicas?: number; readyReplicas?: number; updatedReplicas?: number; currentRevision?: string; updateRevision?: string };
+}
+
+export type RolloutState = { done: true; ready: number } | { done: false; ready: number; message: string };
+
+/** Ready = the StatefulSet's controller saw the latest spec, and every pod is updated and ready, with no revision left over. */
+export function rolloutState(sts: ObservedStatefulSet | undefined, replicas: number): RolloutState {
+  if (!sts) return { done: false, ready: 0, message: 'the StatefulSet is being created' };
+  const s = sts.status ?? {};
+  const ready = s.readyReplicas ?? 0;
+  if ((s.observedGeneration ?? 0) < (sts.metadata.generation ?? 1)) return { done: false, ready, message: 'the StatefulSet controller has not seen the latest spec yet' };
+  if ((sts.spec?.replicas ?? replicas) !== replicas) return { done: false, ready, message: `scaling to ${replicas} pods` };
+  const updated = s.updatedReplicas ?? 0;
+  if (updated !== replicas || ready !== replicas || (s.replicas ?? 0) !== replicas || !s.updateRevision || s.currentRevision !== s.updateRevision)
+    return { done: false, ready, message: `${ready}/${replicas} pods ready, ${updated}/${replicas} on the current template` };
+  return { done: true, ready };
+}
+
+/** What Ready's message says about more than one replica, until clustering lands. */
+export function replicasNote(replicas: number): string {
+  return replicas > 1
+    ? `${replicas} independent brokers: until the multi-broker issue lands, each broker has its own log, and topics are not shared across brokers (a client sees whichever broker it connects to)`
+    : '1 broker';
+}
+
+export interface StatusDecision {
+  reason: BrokerClusterReason;
+  message: string;
+  stalled: boolean;
+  reconciling: boolean;
+  ready: boolean;
+}
+
+/** The cluster's conditions, in order of what blocks it: refusals, certificates, the rollout. */
+export function decideConditions(input: {
+  replicas: number;
+  envRefusals: readonly FieldError[];
+  specRefusals: readonly FieldError[];
+  certificates: { ready: boolean; message: string; reason?: string };
+  rollout: RolloutState;
+}): StatusDecision {
+  const list = (errors: readonly FieldError[]) => errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+  if (input.envRefusals.length > 0) return { reason: BrokerClusterReason.InvalidEnv, message: `nothing is rolled out until spec.env is fixed: ${list(input.envRefusals)}`, stalled: true, reconciling: false, ready: false };
+  if (input.specRefusals.length > 0) return { reason: BrokerClusterReason.InvalidSpec, message: `nothing is rolled out until the spec is fixed: ${list(input.specRefusals)}`, stalled: true, reconciling: false, ready: false };
+  if (!input.certificates.ready) return { reason: BrokerClusterReason.WaitingForCertificates, message: input.certificates.message, stalled: false, reconciling: true, ready: false };
+  const note = replicasNote(input.replicas);
+  if (!input.rollout.done) return { reason: BrokerClusterReason.RollingOut, message: `${input.rollout.message}; ${note}`, stalled: false, reconciling: true, ready: false };
+  return { reason: BrokerClusterReason.Ready, message: `${input.rollout.ready}/${input.replicas} pods ready; ${note}`, stalled: false, reconciling: false, ready: true };
+}
+
+export function applyDecision(conditions: readonly Condition[] | undefined, d: StatusDecision, generation: number | undefined, nowMs: number): Condition[] {
+  const g = generation === undefined ? {} : { observedGeneration: generation };
+  let out = setCondition(conditions, { type: CONDITION_READY, status: d.ready ? 'True' : 'False', reason: d.reason, message: d.message, ...g }, nowMs);
+  out = setCondition(out, { type: CONDITION_RECONCILING, status: d.reconciling ? 'True' : 'False', reason: d.reconciling ? d.reason : d.stalled ? d.reason : BrokerClusterReason.Reconciled, message: d.reconciling ? d.message : d.stalled ? 'stalled: see the Stalled condition' : 'nothing left to do', ...g }, nowMs);
+  out = setCondition(out, { type: CONDITION_STALLED, status: d.stalled ? 'True' : 'False', reason: d.stalled ? d.reason : d.reconciling ? BrokerClusterReason.Progressing : BrokerClusterReason.Reconciled, message: d.stalled ? d.message : 'the spec can be carried out', ...g }, nowMs);
+  return out;
+}
+
+/** Where clients bootstrap from: the client Service and each listener's port. */
+export function listenerAddresses(cluster: BrokerCluster): { name: string; protocol: 'kafka' | 'http'; tls: boolean; bootstrap: string }[] {
+  const host = serviceHost(cluster.metadata.name, cluster.metadata.namespace);
+  return cluster.spec.listeners.map((l) => ({ name: l.name, protocol: l.protocol, tls: l.tls?.enabled === true, bootstrap: `${host}:${l.port}` }));
+}
+
+export interface BrokerClusterStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  readyReplicas?: number;
+  listeners?: ReturnType<typeof listenerAddresses>;
+  certificates?: CertificateState[];
+  [k: string]: unknown;
+}
+
+/**
+ * The next status: the old one's fields that other reconcilers own (policyVersion, other
+ * conditions) kept as they are, this reconciler's fields replaced.
+ */
+export function nextStatus(
+  old: BrokerClusterStatus | undefined,
+  generation: number | undefined,
+  decision: StatusDecision,
+  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[] },
+  nowMs: number,
+): BrokerClusterStatus {
+  const { certificates: oldCertificates, listeners: oldListeners, ...rest } = old ?? {};
+  const certificates = facts.certificates ?? oldCertificates;
+  const listeners = facts.listeners ?? oldListeners;
+  return {
+    ...rest,
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+    conditions: applyDecision(old?.conditions, decision, generation, nowMs),
+    readyReplicas: facts.readyReplicas,
+    ...(listeners ? { listeners } : {}),
+    ...(certificates ? { certificates } : {}),
+  };
+}
