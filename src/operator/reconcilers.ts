@@ -1,12 +1,27 @@
 // The reconcilers `bulwark operator` runs. Each reconciler's module exports a factory taking
 // these options; add it to the list here.
+import { brokerClusterReconciler } from './brokercluster/index.ts';
+import { builtinCertificateSource, certManagerCertificateSource } from './certificates/index.ts';
 import type { Reconciler } from './controller/index.ts';
 
 export interface ReconcilerOptions {
   /** The broker image BrokerCluster pods run (`--broker-image`, else BULWARK_BROKER_IMAGE). */
   brokerImage?: string;
+  /** The namespace the operator runs in: its pods alone may reach the brokers' internal port (NetworkPolicy). */
+  operatorNamespace?: string;
+  /**
+   * Serve BrokerClusters with spec.tls.certManager: watch cert-manager.io/v1 Certificates, which
+   * needs cert-manager's CRDs installed. Off, such a cluster is Stalled (InvalidSpec).
+   */
+  certManager?: boolean;
 }
 
-export function defaultReconcilers(_options: ReconcilerOptions): Reconciler[] {
-  return [];
+export function defaultReconcilers(options: ReconcilerOptions): Reconciler[] {
+  return [
+    brokerClusterReconciler({
+      ...(options.brokerImage ? { brokerImage: options.brokerImage } : {}),
+      ...(options.operatorNamespace ? { operatorNamespace: options.operatorNamespace } : {}),
+      certificates: { builtin: builtinCertificateSource(), ...(options.certManager ? { certManager: certManagerCertificateSource() } : {}) },
+    }),
+  ];
 }

@@ -105,8 +105,3 @@ export function probePort(cluster: BrokerCluster): number {
 export function serviceHost(clusterName: string, namespace: string): string {
   return `${clusterName}.${namespace}.svc`;
 }
-
-/** The DNS name of one broker pod, through the headless Service. */
-export function podHost(clusterName: string, namespace: string, ordinal: number | string): string {
-  return `${clusterName}-${ordinal}.${objectNames(clusterName).headlessService}.${namespace}.svc`;
-}

@@ -7,7 +7,6 @@
 import { createHash } from 'node:crypto';
 import type { BrokerCluster, FieldError } from '../../api/index.ts';
 import { brokerClusterRefusals, renderBrokerConfig, type BrokerConfigInput, type BrokerMounts } from '../../config/index.ts';
-import { isBulwarkError } from '../../lib/index.ts';
 import type { KubeObject, OwnerReference } from '../controller/index.ts';
 import { certificateSecretNames } from '../certificates/index.ts';
 import { OPERATOR_ENV } from './env.ts';
@@ -259,9 +258,4 @@ export function serverSecretObject(cluster: BrokerCluster, existingBase64: strin
 
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** The FieldErrors of a renderBrokerConfig refusal, when `err` is one. */
-export function isConfigRefusal(err: unknown): boolean {
-  return isBulwarkError(err, 'BWK_ERR_CONFIG_INVALID');
 }
