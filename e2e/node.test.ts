@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BridgeBusyError } from '../tools/node/lock.ts';
 import { cachedTestAppImage, nodeUnavailableReason, startNode, TEST_APP_IMAGE, type TestNode } from '../test/harness/node.ts';
 
 const skip = nodeUnavailableReason();
@@ -184,6 +187,15 @@ describe('the test node', { skip: skip ?? false, timeout: 900_000 }, () => {
     assert.equal(list.code, 0);
   });
 
+  it('refuses a second node on the same bridge, naming the holder', async () => {
+    await assert.rejects(startNode({ dir: path.join(n().nodeDir, '..', 'bulwark-node-second') }), (err: unknown) => {
+      assert.ok(err instanceof BridgeBusyError, String(err));
+      assert.match(err.message, new RegExp(`bridge bwk0 is in use by another test node: pid ${process.pid}\\b`));
+      assert.ok(err.message.includes(n().nodeDir), err.message);
+      return true;
+    });
+  });
+
   it('reports idle memory of its components', (t) => {
     const pids = n().nodePids;
     const rss = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, rssMiB(pid)]));
@@ -217,6 +229,50 @@ describe('the test node', { skip: skip ?? false, timeout: 900_000 }, () => {
     }
     assert.ok(!fs.existsSync('/run/containerd/runc/k8s.io') || fs.readdirSync('/run/containerd/runc/k8s.io').length === 0, 'no runc state left');
     for (const c of fs.readdirSync('/sys/fs/cgroup')) assert.ok(!fs.existsSync(`/sys/fs/cgroup/${c}/kubepods`), `no kubepods cgroup in ${c}`);
+  });
+});
+
+describe('a node whose test process is killed with SIGKILL', { skip: skip ?? false, timeout: 300_000 }, () => {
+  it('is cleaned up by its reaper: processes, shims, mounts, netns, bridge, dir and lock', async () => {
+    const launcher = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'tools', 'node', 'launcher.ts');
+    const program =
+      `import { startNode } from ${JSON.stringify(launcher)};` +
+      "const n = await startNode({ purpose: 'kill -9 test' });" +
+      "await n.kubectl(['run', 'p', '--image=registry.k8s.io/pause:3.10.2', '--image-pull-policy=Never'], { check: true });" +
+      "await n.kubectl(['wait', '--for=condition=Ready', 'pod/p', '--timeout=120s'], { check: true });" +
+      "console.log('READY ' + JSON.stringify({ dir: n.nodeDir, pids: n.nodePids }));" +
+      'setInterval(() => {}, 1000);';
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => (out += d));
+    const ready = await waitFor('the child node to start', async () => {
+      const m = /^READY (.+)$/m.exec(out);
+      if (m) return JSON.parse(m[1]!) as { dir: string; pids: Record<string, number> };
+      if (child.exitCode !== null) throw new Error(`the child exited ${child.exitCode}: ${out}`);
+      return undefined;
+    }, 240_000);
+    const shimsOf = (dir: string) =>
+      fs.readdirSync('/proc').filter((p) => /^\d+$/.test(p)).filter((p) => {
+        try {
+          return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
+        } catch {
+          return false;
+        }
+      });
+    assert.ok(shimsOf(ready.dir).length > 0, 'the pod has a shim');
+    child.kill('SIGKILL');
+    await waitFor('the reaper to remove the lock', async () => (fs.existsSync('/run/bulwark-node/bwk0.lock') ? undefined : true), 60_000);
+    assert.equal(spawnSync('ip', ['link', 'show', 'bwk0']).status !== 0, true, 'the bridge is gone');
+    assert.deepEqual(shimsOf(ready.dir), [], 'no process refers to the node dir');
+    assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(`${ready.dir}/`), 'no mounts under the node dir');
+    assert.ok(!fs.existsSync(ready.dir), 'the node dir is removed');
+    for (const [name, pid] of Object.entries(ready.pids)) {
+      const state = fs.existsSync(`/proc/${pid}/stat`) ? fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] : undefined;
+      assert.ok(state === undefined || state === 'Z', `${name} (pid ${pid}) is gone`);
+    }
+    assert.doesNotMatch(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout, /^cni-|^bwkc-/m);
   });
 });
 

@@ -41,7 +41,12 @@ for g in $PGIDS; do kill -TERM -"$g" 2>/dev/null; done
 i=0
 while [ $i -lt 100 ]; do
   any=0
-  for g in $PGIDS; do kill -0 -"$g" 2>/dev/null && any=1; done
+  # Wait for the group leaders only (zombies do not count): shims share containerd's group and
+  # are meant to outlive it; they are killed below.
+  for g in $PGIDS; do
+    st=$(cut -d' ' -f3 "/proc/$g/stat" 2>/dev/null)
+    [ -n "$st" ] && [ "$st" != Z ] && any=1
+  done
   [ $any = 0 ] && break
   sleep 0.1; i=$((i+1))
 done
@@ -57,7 +62,7 @@ for d in "$TASKS"/*; do
   rm -f "$CTRD_RUN/s/$h"
 done
 for p in /proc/[0-9]*; do
-  c=$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null)
+  c=$( { tr '\0' ' ' < "$p/cmdline"; } 2>/dev/null)
   case "$c" in
     *containerd-shim-runc-v2*" $CTRD_SOCK"*) kill -KILL "$(basename "$p")" 2>/dev/null ;;
   esac
