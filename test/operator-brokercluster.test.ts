@@ -269,6 +269,32 @@ describe('a BrokerCluster reconciled against the real API server', () => {
   });
 });
 
+describe('the broker pod and the restricted Pod Security profile', () => {
+  test('the API server admits a pod of the StatefulSet\'s template in a namespace enforcing restricted, and refuses a weakened one', async () => {
+    const h = new Harness(await cp.createNamespace('bc-pss'));
+    await cp.kubectl(['label', 'namespace', h.ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest'], { check: true });
+    await h.apply(spec());
+    await h.reconcile();
+    const sts: any = await h.get(KINDS.statefulSet, 'main');
+    // The pod the StatefulSet controller would make: its template, plus the claim volume it adds.
+    const pod = (name: string, mutate: (spec: any) => void = () => {}) => {
+      const podSpec = structuredClone(sts.spec.template.spec);
+      podSpec.volumes.push({ name: 'data', persistentVolumeClaim: { claimName: `data-${name}` } });
+      mutate(podSpec);
+      return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: h.ns, labels: sts.spec.template.metadata.labels }, spec: podSpec };
+    };
+    const create = (body: unknown) => client.request('POST', `/api/v1/namespaces/${h.ns}/pods`, { body });
+    await create(pod('main-0'));
+    await assert.rejects(
+      create(pod('weak-0', (p) => {
+        delete p.securityContext.seccompProfile;
+        p.containers[0].securityContext.capabilities = { add: ['NET_ADMIN'] };
+      })),
+      /violates PodSecurity "restricted:latest"/,
+    );
+  });
+});
+
 describe('the reconciler inside the operator machinery', () => {
   test('a new cluster is reconciled, and an owned object deleted behind its back is restored', async () => {
     const ns = await cp.createNamespace('bc-op');
