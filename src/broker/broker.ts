@@ -8,7 +8,7 @@ import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerCore } from './core.ts';
 import { AppendWaiters } from './append-waiters.ts';
 import { AuditLog, FileAuditSink, TopicAuditSink, type AuditSink } from '../audit/index.ts';
-import { ensureRootUser, loadServerSecret, withRootUser } from './policy/index.ts';
+import { ensureRootUser, loadServerSecret, readServerSecretFile, withRootUser } from './policy/index.ts';
 import { BrokerMetrics } from './metrics.ts';
 import { PolicyStore } from './policy/index.ts';
 import { BrokerSecurity } from './security.ts';
@@ -44,6 +44,7 @@ export class Broker implements BrokerCore {
   readonly generatedRootPassword: string | undefined;
   readonly #servers = new Map<string, Server>();
   #started = false;
+  #stopping = false;
   readonly #closers: (() => Promise<void> | void)[] = [];
 
   private constructor(config: BrokerConfig, metrics: BrokerMetrics, store: LogStore, topics: TopicManager, security: BrokerSecurity, logger: Logger, generatedRootPassword: string | undefined) {
@@ -69,7 +70,7 @@ export class Broker implements BrokerCore {
     const topics = new TopicManager(store, { id: config.brokerId, host: advertisedHost, port: config.kafka.advertisedPort ?? config.kafka.port, rack: null }, config.clusterId, partitionDefaults(config));
     const closers: (() => Promise<void> | void)[] = [];
     try {
-      const serverSecret = loadServerSecret(config.dataDir);
+      const serverSecret = config.serverSecretFile ? readServerSecretFile(config.serverSecretFile) : loadServerSecret(config.dataDir);
       // Standalone (no operator pushing policy): the broker has its own root super user.
       let augment;
       let generated: string | undefined;
@@ -188,9 +189,25 @@ export class Broker implements BrokerCore {
     return r;
   }
 
+  /** True once stop() has begun: liveness and readiness both fail from then on. */
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  /**
+   * Operator mode (an internal listener and no policy directory): the policy comes only from the
+   * operator's push, so until one arrived or a persisted one was loaded the broker would refuse
+   * everyone. It is not ready then.
+   */
+  get awaitsPolicy(): boolean {
+    return this.config.internal.enabled && !this.config.policy.dir && this.policy.applied.source === 'empty';
+  }
+
   readiness(): { ready: boolean; reasons: string[] } {
     const reasons: string[] = [];
+    if (this.#stopping) reasons.push('stopping');
     if (!this.#started) reasons.push('starting');
+    if (this.awaitsPolicy) reasons.push('no policy snapshot yet: waiting for the operator to push one');
     for (const t of this.cluster.topics) {
       for (const p of t.partitions) {
         const fenced = this.topics.partition(t.name, p.partition)?.fenced;
@@ -202,6 +219,7 @@ export class Broker implements BrokerCore {
 
   /** Stops the listeners (the closers they registered, in reverse order), then closes the log. */
   async stop(): Promise<void> {
+    this.#stopping = true;
     this.notifier.releaseAll();
     for (const close of this.#closers.splice(0).reverse()) await close();
     await this.store.close();

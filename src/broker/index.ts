@@ -3,3 +3,4 @@
 export { startBroker } from './start.ts';
 export { AUDIT_TOPIC, Broker, type BrokerStartOptions } from './broker.ts';
 export { DIRECT_READS } from './kafka/direct-socket.ts';
+export { closeProbeListener, PROBE_PATHS, startProbeListener, type ProbeTarget } from './probes.ts';

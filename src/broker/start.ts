@@ -2,7 +2,8 @@
 // starts each listener against the small port it needs, and wires what crosses them (policy
 // changes and token expiry close revoked Kafka sessions). No listener imports broker.ts.
 //
-// Start order: policy sources first (a policy directory is compiled before any client can
+// Start order: the probe listener first (so /readyz answers "starting" while the rest comes up),
+// then policy sources (a policy directory is compiled before any client can
 // connect), then the Kafka listeners, HTTP, the internal listener, timers. Stop order is the
 // reverse (Broker.stop runs the closers registered here last to first), then the log closes.
 import type { Server } from 'node:net';
@@ -12,12 +13,18 @@ import { Broker, type BrokerStartOptions } from './broker.ts';
 import { startHttpServer } from './http/server.ts';
 import { startKafkaListeners } from './kafka/server.ts';
 import { PolicyDirectoryWatcher, startInternalListener } from './policy/index.ts';
+import { closeProbeListener, startProbeListener } from './probes.ts';
 
 /** Opens the data directory (recovering every partition), loads the policy, then starts every configured listener. */
 export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<Broker> {
   const broker = await Broker.open(config, opts);
   const logger = broker.logger;
   try {
+    if (config.probes) {
+      const probes = await startProbeListener(broker, config.probes.host, config.probes.port);
+      broker.addServer('probes', probes);
+      broker.onStop(() => closeProbeListener(probes));
+    }
     if (config.policy.dir) {
       const watcher = new PolicyDirectoryWatcher(config.policy.dir, broker.policy, { saltKey: broker.security.serverSecret, debounceMs: config.policy.reloadDebounceMs, logger: logger.child({ component: 'policy' }),
         ...(opts.onPolicyDirectoryChange ? { onContentChange: opts.onPolicyDirectoryChange } : {}),

@@ -7,6 +7,7 @@
 // files are found next to the YAML (src/config/local-mounts.ts). Changes to the users, roles,
 // grants and tokens are applied live by the policy watcher; a change to what the BrokerCluster
 // renders (listeners, limits, audit, topics) needs a restart, and is logged as such.
+import { hostname as osHostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { BrokerCluster } from '../api/index.ts';
 import { DIRECT_READS, startBroker, type Broker } from '../broker/index.ts';
@@ -15,7 +16,29 @@ import { BulwarkError, canonicalJson, createLogger, type Logger } from '../lib/i
 import { chooseCluster, findBrokerCluster, readPolicyDirectory } from '../policy/index.ts';
 import { formatProblem, type Output } from './policy-commands.ts';
 
-export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics] [--policy-dir DIR] [--tls-dir DIR] [--listener-port NAME=PORT]... [--advertised-host HOST]`;
+export const BROKER_USAGE = `usage: bulwark broker [--config FILE] [--data-dir DIR] [--kafka-port N] [--http-port N] [--host HOST] [--auto-create-topics] [--policy-dir DIR] [--tls-dir DIR] [--listener-port NAME=PORT]... [--advertised-host HOST] [--broker-id N | --broker-id-from-hostname]`;
+
+const BROKER_HELP = `${BROKER_USAGE}
+
+  --config FILE              configuration file, YAML or JSON (the operator writes JSON); env BULWARK_* and flags override it
+  --data-dir DIR             where partitions, the policy snapshot and the broker's own keys live
+  --kafka-port N, --http-port N, --host HOST
+                             where the kafka and HTTP listeners bind
+  --advertised-host HOST     the host clients are told to connect to, for every Kafka listener
+  --broker-id N              this broker's id (also env BULWARK_BROKER_ID)
+  --broker-id-from-hostname  the id is the number at the end of the host name (a StatefulSet pod: name-2 is broker 2)
+  --auto-create-topics       create a topic on first use
+  --policy-dir DIR           compile the policy from CR YAML in DIR and reload it on change (local mode)
+  --tls-dir DIR              local mode: TLS files for the BrokerCluster's listeners (default DIR/tls)
+  --listener-port NAME=PORT  local mode: the port of the BrokerCluster's listener NAME
+SIGTERM or SIGINT stops the broker: listeners stop accepting, answers in flight are written, partitions are flushed.`;
+
+/** The broker id a StatefulSet pod's host name carries (\`bulwark-2\` → 2); throws naming the host name otherwise. */
+export function brokerIdFromHostname(name: string): number {
+  const m = /-(\d{1,9})$/.exec(name);
+  if (!m) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--broker-id-from-hostname: the host name ${JSON.stringify(name)} does not end in -<number> (a StatefulSet pod name such as bulwark-0)` });
+  return Number(m[1]);
+}
 
 /** What the flags say about the BrokerCluster of a policy directory (local mode). */
 export interface LocalModeFlags {
@@ -26,7 +49,7 @@ export interface LocalModeFlags {
   host?: string;
 }
 
-export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerConfigInput; local: LocalModeFlags } {
+export function brokerFlags(argv: string[], hostname: () => string = osHostname): { file?: string; overrides: BrokerConfigInput; local: LocalModeFlags } {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -41,6 +64,8 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
       'tls-dir': { type: 'string' },
       'listener-port': { type: 'string', multiple: true },
       'advertised-host': { type: 'string' },
+      'broker-id': { type: 'string' },
+      'broker-id-from-hostname': { type: 'boolean' },
     },
   });
   if (positionals.length > 0) throw new BulwarkError('BWK_ERR_CLI_USAGE', { detail: BROKER_USAGE });
@@ -57,6 +82,13 @@ export function brokerFlags(argv: string[]): { file?: string; overrides: BrokerC
   if (httpPort !== undefined || values.host) overrides.http = { ...(httpPort !== undefined ? { port: httpPort } : {}), ...(values.host ? { host: values.host } : {}) };
   if (values['advertised-host']) overrides.kafka = { ...overrides.kafka, advertisedHost: values['advertised-host'] };
   if (values['auto-create-topics']) overrides.topics = { autoCreate: true };
+  if (values['broker-id'] !== undefined && values['broker-id-from-hostname']) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: '--broker-id and --broker-id-from-hostname: give one of them' });
+  if (values['broker-id'] !== undefined) {
+    const id = values['broker-id'];
+    if (!/^\d{1,10}$/.test(id) || Number(id) > 2 ** 31 - 1) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--broker-id: expected a number from 0 to ${2 ** 31 - 1}, got ${JSON.stringify(id)}` });
+    overrides.brokerId = Number(id);
+  }
+  if (values['broker-id-from-hostname']) overrides.brokerId = brokerIdFromHostname(hostname());
   if (values['policy-dir']) overrides.policy = { dir: values['policy-dir'] };
   const ports: Record<string, number> = {};
   for (const text of values['listener-port'] ?? []) {
@@ -103,7 +135,10 @@ export async function brokerConfigFromFlags(argv: string[], env: NodeJS.ProcessE
   const resource = dir ? await directoryBrokerCluster(dir) : undefined;
   if (!dir || !resource) {
     if (Object.keys(local.ports).length > 0 || local.tlsDir) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: '--listener-port and --tls-dir apply to the BrokerCluster of --policy-dir, and there is none' });
-    return { config: plain, local };
+    // A pod's own name, for every Kafka listener (the operator's config file is the same for every pod).
+    const advertisedHost = local.advertisedHost;
+    const config = advertisedHost ? { ...plain, listeners: plain.listeners.map((l) => ({ ...l, advertisedHost })) } : plain;
+    return { config, local };
   }
   const source = localSource(resource, dir, local);
   return { config: loadBrokerConfig({ ...sources, cluster: source }), local, cluster: { resource, source } };
@@ -141,7 +176,12 @@ export interface RunOptions {
   /** JSON lines on stderr by default. */
   logger?: Logger;
   onPolicyDirectoryChange?: () => void;
+  /** How long a stop may take before the command gives up and exits 1 (default STOP_TIMEOUT_MS). */
+  stopTimeoutMs?: number;
 }
+
+/** How long `bulwark broker` waits for a stop (drain, flush, close) after SIGTERM. */
+export const STOP_TIMEOUT_MS = 20_000;
 
 /** Starts a broker and resolves with its exit code once a signal has stopped it. */
 export async function runBroker(config: BrokerConfig, io: Output, opts: RunOptions = {}): Promise<number> {
@@ -151,7 +191,8 @@ export async function runBroker(config: BrokerConfig, io: Output, opts: RunOptio
   for (const r of broker.topics.reports) if (r.fenced) io.err(`recovery: ${r.partition} is FENCED: ${r.fenced.message}`);
   if (!DIRECT_READS) io.err("bulwark: build/sockfd.node is not built, so plaintext Kafka listeners read through Node's own buffers: the same results, about half the ingest rate with large batches (`npm start` builds it; docs/broker.md)");
   const http = config.http.enabled ? `HTTP${config.http.tls ? 'S' : ''} on ${config.http.host}:${broker.httpPort}` : 'no HTTP listener';
-  const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, ${http}, data in ${config.dataDir}`];
+  const probes = config.probes ? `, probes on ${config.probes.host}:${broker.listenerPort('probes')}` : '';
+  const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, ${http}${probes}, data in ${config.dataDir}`];
   for (const l of lines) io.out(l);
   // The generated root password is shown once, here, and never again (only its hashes are kept).
   if (!banner && broker.generatedRootPassword) io.out(`root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);
@@ -161,12 +202,31 @@ export async function runBroker(config: BrokerConfig, io: Output, opts: RunOptio
     process.once('SIGTERM', stop);
   });
   io.out('bulwark: stopping (flushing partitions)…');
-  await broker.stop();
+  // Bounded, well inside Kubernetes' default 30 s grace period: a stop that hangs is reported
+  // and the process exits non-zero rather than being killed mid-write without a word.
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    broker.stop().then(() => true),
+    new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), opts.stopTimeoutMs ?? STOP_TIMEOUT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (!stopped) {
+    io.err(`bulwark: did not stop within ${opts.stopTimeoutMs ?? STOP_TIMEOUT_MS} ms; exiting anyway`);
+    // Whatever hangs may hold the event loop open: leave regardless.
+    setTimeout(() => process.exit(1), 100).unref();
+    return 1;
+  }
   io.out('bulwark: stopped');
   return 0;
 }
 
 export async function brokerCommand(argv: string[], io: Output): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.out(BROKER_HELP);
+    return 0;
+  }
   const { config, local, cluster } = await brokerConfigFromFlags(argv, process.env);
   if (!cluster) return runBroker(config, io);
   const { resource } = cluster;

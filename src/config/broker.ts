@@ -80,6 +80,22 @@ export const brokerConfigSchema = z.strictObject({
       clients: z.array(z.string().min(1).max(253)).min(1).max(16).default(['bulwark-operator']),
     })
     .prefault({}),
+  /**
+   * The probe listener: plain HTTP without authentication for the kubelet, serving only GET
+   * /healthz and GET /readyz. Left out, none (the HTTP listener's own /healthz and /readyz remain).
+   */
+  probes: z
+    .strictObject({
+      host: host.default('127.0.0.1'),
+      port: port.default(9095),
+    })
+    .optional(),
+  /**
+   * A file holding the server secret (at least 32 bytes, used as they are): the key behind fake
+   * SCRAM salts for unknown users and the JWT signing key. Brokers of one cluster share it, so an
+   * unknown user looks the same on each. Left out, each broker makes its own in <dataDir>/__auth/server.key.
+   */
+  serverSecretFile: z.string().min(1).optional(),
   policy: z
     .strictObject({
       /** A directory of CR YAML compiled into the policy and reloaded when files change. */

@@ -12,6 +12,8 @@
 //   .allowedCidrs               → <listener>.allowedCidrs (each parsed here, named if it is not a CIDR)
 //   .port                       → <listener>.port, unless pod.ports names the listener
 //   spec.internalPort           → internal.port, when mounts.internalTls is given (the operator's pods)
+//   (pod.probePort)             → probes (the kubelet's /healthz and /readyz), on bindHost
+//   (mounts.serverSecretFile)   → serverSecretFile (the cluster's shared server secret)
 //   spec.limits.max*            → limits.max* (with the CRD's documented defaults: 1 MiB records)
 //   spec.audit                  → audit.logAllowed, audit.file (one file sink), audit.topic (topic __audit only)
 //   spec.topics                 → topics.autoCreate, topics.defaultPartitions
@@ -51,6 +53,8 @@ export interface BrokerMounts {
   policyDir?: string;
   /** Where the encryption keys Secret is mounted; unused until the broker honours spec.encryption. */
   encryptionKeysDir?: string;
+  /** The cluster's shared server secret (fake SCRAM salts, JWT key), e.g. /etc/bulwark/server-secret/secret. Left out, each broker makes its own. */
+  serverSecretFile?: string;
 }
 
 /** Who this broker is. */
@@ -68,6 +72,8 @@ export interface PodIdentity {
   internalPort?: number;
   /** Certificate identities allowed to push policy on the internal listener. */
   internalClients?: readonly string[];
+  /** Port of the probe listener (GET /healthz, /readyz; plain HTTP, no authentication) on bindHost. Left out, none. */
+  probePort?: number;
 }
 
 /** The configuration keys a BrokerCluster owns (nobody else may set them), and the field each comes from. */
@@ -173,6 +179,8 @@ export function renderBrokerConfig(cluster: BrokerCluster, mounts: BrokerMounts,
         }
       : { enabled: false },
     ...(mounts.policyDir ? { policy: { dir: mounts.policyDir } } : {}),
+    ...(pod.probePort !== undefined ? { probes: { host: pod.bindHost, port: pod.probePort } } : {}),
+    ...(mounts.serverSecretFile ? { serverSecretFile: mounts.serverSecretFile } : {}),
     audit: {
       file: auditFile === undefined ? null : isAbsolute(auditFile) ? auditFile : join(mounts.dataDir, auditFile),
       topic: sinks.some((s) => s.type === 'topic'),

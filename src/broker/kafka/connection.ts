@@ -102,6 +102,15 @@ export class KafkaConnection {
     this.socket.pause();
   }
 
+  /**
+   * The broker is stopping: reads nothing more, writes the answers to the requests already read,
+   * then closes (at once when nothing is in flight).
+   */
+  drain(): void {
+    this.closeAfterWrite();
+    if (!this.#writing) this.#endIfDrained();
+  }
+
   close(reason?: string): void {
     if (!this.#closed) {
       this.#closed = true;
@@ -284,6 +293,10 @@ export class KafkaConnection {
       }
     }
     this.#writing = false;
+    this.#endIfDrained();
+  }
+
+  #endIfDrained(): void {
     if (this.#closing && this.#pending.length === 0 && !this.#closed) {
       this.#closed = true;
       this.socket.end();

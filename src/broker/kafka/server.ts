@@ -623,17 +623,33 @@ export function kafkaListenerConfigs(config: BrokerConfig): (KafkaListenerConfig
   return [{ name: 'kafka', ...config.kafka }, ...config.listeners];
 }
 
+/** How long a stopping broker waits for its Kafka connections to write their last answers before cutting them off. */
+export const KAFKA_DRAIN_MS = 5_000;
+
 /** Starts the broker's Kafka listeners; resolves once all listen. */
 export async function startKafkaListeners(broker: KafkaListenerContext): Promise<KafkaListeners> {
   const handlers = new KafkaHandlers(broker);
   const servers = new Map<string, Server>();
+  // Set when the broker stops: a connection whose TLS handshake ends after that is not taken on.
+  let stopping = false;
   broker.onStop(async () => {
+    stopping = true;
+    // Graceful: accept nothing more, let every connection write the answers to the requests it
+    // already read (a produce in flight is appended and acknowledged), then close it. A
+    // connection still busy after the drain time is cut off.
+    const closed = [...servers.values()].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+    const open = [...handlers.sessions].filter((s) => !s.connection.closed);
+    const ended = Promise.all(open.map((s) => new Promise<void>((resolve) => (s.connection.socket.destroyed ? resolve() : s.connection.socket.once('close', () => resolve())))));
+    for (const s of open) s.connection.drain();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, KAFKA_DRAIN_MS)))]);
+    clearTimeout(timer);
     for (const s of handlers.sessions) s.connection.close();
     await handlers.groups.close();
-    for (const server of servers.values()) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.all(closed);
   });
   for (const listener of kafkaListenerConfigs(broker.config)) {
-    const accept = (socket: Socket) => handlers.accept(listener, socket);
+    const accept = (socket: Socket) => (stopping ? socket.destroy() : handlers.accept(listener, socket));
     let server: Server;
     if (listener.tls) {
       const log = broker.logger.child({ component: 'kafka', listener: listener.name });
@@ -647,6 +663,7 @@ export async function startKafkaListeners(broker: KafkaListenerContext): Promise
     } else {
       // Plaintext: read into the connection's own buffers where possible (direct-socket.ts).
       server = createServer({ pauseOnConnect: DIRECT_READS }, (raw) => {
+        if (stopping) return void raw.destroy();
         const direct = directSocket(raw);
         if (direct) return handlers.accept(listener, direct);
         accept(raw);

@@ -37,6 +37,27 @@ export function loadServerSecret(dataDir: string): Buffer {
   return key;
 }
 
+/** Shorter than this, a shared server secret is refused (the authenticator's own minimum). */
+export const MIN_SERVER_SECRET_BYTES = 32;
+
+/**
+ * The cluster's shared server secret, from a file (a mounted Secret), used as its bytes are.
+ * Refuses a file it cannot read or one under 32 bytes; messages give the path and the size,
+ * never the content.
+ */
+export function readServerSecretFile(file: string): Buffer {
+  let secret: Buffer;
+  try {
+    secret = readFileSync(file);
+  } catch (err) {
+    throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `serverSecretFile: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+  }
+  if (secret.length < MIN_SERVER_SECRET_BYTES) {
+    throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `serverSecretFile: ${file} holds ${secret.length} bytes; the server secret needs at least ${MIN_SERVER_SECRET_BYTES}` });
+  }
+  return secret;
+}
+
 const rootFile = z.strictObject({
   fromEnv: z.string().nullable(),
   credentials: z.strictObject({
