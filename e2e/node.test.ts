@@ -228,6 +228,9 @@ describe('the test node', { skip: skip ?? false, timeout: 900_000 }, () => {
       assert.ok(!cmd.includes(dir), `process ${p} (${cmd.split('\0')[0]}) still refers to ${dir}`);
     }
     assert.ok(!fs.existsSync('/run/containerd/runc/k8s.io') || fs.readdirSync('/run/containerd/runc/k8s.io').length === 0, 'no runc state left');
+    const cniResults = fs.existsSync('/var/lib/cni/results') ? fs.readdirSync('/var/lib/cni/results') : [];
+    assert.deepEqual(cniResults.filter((f) => f.startsWith(`bulwark-${nd.bridge.name}-`)), [], 'no cached CNI results of our network');
+    assert.ok(!fs.existsSync('/var/lib/kubelet/device-plugins/kubelet.sock'), 'no kubelet device-plugin socket');
     for (const c of fs.readdirSync('/sys/fs/cgroup')) assert.ok(!fs.existsSync(`/sys/fs/cgroup/${c}/kubepods`), `no kubepods cgroup in ${c}`);
   });
 });
@@ -273,6 +276,8 @@ describe('a node whose test process is killed with SIGKILL', { skip: skip ?? fal
       assert.ok(state === undefined || state === 'Z', `${name} (pid ${pid}) is gone`);
     }
     assert.doesNotMatch(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout, /^cni-|^bwkc-/m);
+    assert.ok(!fs.existsSync('/var/lib/kubelet/device-plugins/kubelet.sock'), 'no kubelet device-plugin socket');
+    assert.ok(!fs.existsSync('/run/containerd/runc/k8s.io') || fs.readdirSync('/run/containerd/runc/k8s.io').length === 0, 'no runc state left');
   });
 });
 

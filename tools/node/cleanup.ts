@@ -8,8 +8,9 @@
 // sockets; shims still pointing at our containerd socket; every mount under the node dir
 // (deepest first: overlay rootfs, shm, the kubelet's bind mount of its root dir, volumes); pod
 // network namespaces holding an address in our /24 and the client-host namespaces; the bridge;
-// empty kubepods cgroup dirs; /var/log/containers links into the node dir; empty /run/containerd
-// dirs; the sysctls the kubelet changed (restored from `sysctl-before`); the dir and the lock.
+// empty kubepods cgroup dirs; /var/log/containers links into the node dir; libcni's cached
+// results for our network (/var/lib/cni/results); the kubelet's device-plugin socket
+// (/var/lib/kubelet/device-plugins, when no kubelet is left); empty /run/containerd dirs; the sysctls the kubelet changed (restored from `sysctl-before`); the dir and the lock.
 import { spawn } from 'node:child_process';
 import type { BridgeSpec } from './config.ts';
 import { CONTAINERD_RUN, RUNC_ROOT_K8S } from './config.ts';
@@ -92,13 +93,30 @@ for f in /var/log/containers/*; do
   case "$(readlink "$f")" in "$DIR/"*) rm -f "$f" ;; esac
 done
 rmdir /var/log/containers 2>/dev/null
+# libcni's result cache (containerd does not move it): our network's files, and the loopback
+# files of the same sandboxes.
+for f in /var/lib/cni/results/"bulwark-$BRIDGE-"*-eth0; do
+  [ -e "$f" ] || continue
+  id=$(basename "$f" -eth0 | sed "s/^bulwark-$BRIDGE-//")
+  rm -f "$f" "/var/lib/cni/results/cni-loopback-$id-lo"
+done
+rmdir /var/lib/cni/results /var/lib/cni 2>/dev/null
+# The kubelet's device-plugin socket path is hard-coded; remove it when no kubelet is left.
+live_kubelet=0
+for p in /proc/[0-9]*; do
+  if [ "$(cat "$p/comm" 2>/dev/null)" = kubelet ] && [ "$(cut -d' ' -f3 "$p/stat" 2>/dev/null)" != Z ]; then live_kubelet=1; fi
+done
+if [ $live_kubelet = 0 ]; then
+  rm -f /var/lib/kubelet/device-plugins/kubelet.sock /var/lib/kubelet/device-plugins/kubelet_internal_checkpoint
+  rmdir /var/lib/kubelet/device-plugins /var/lib/kubelet 2>/dev/null
+fi
 rmdir "$RUNC_ROOT" "$CTRD_RUN/runc" "$CTRD_RUN/s" "$CTRD_RUN" 2>/dev/null
 
 if [ -f "$DIR/sysctl-before" ]; then
   while read -r kv; do [ -n "$kv" ] && sysctl -qw "$kv" >/dev/null 2>&1; done < "$DIR/sysctl-before"
 fi
 if [ "$REMOVE_DIR" = 1 ]; then rm -rf "$DIR"; fi
-if [ -n "$LOCK" ]; then rm -f "$LOCK"; fi
+if [ -n "$LOCK" ]; then rm -f "$LOCK"; rmdir "$(dirname "$LOCK")" 2>/dev/null; fi
 exit 0
 `;
 

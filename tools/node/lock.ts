@@ -74,7 +74,13 @@ export async function acquireBridgeLock(
       fs.closeSync(fd);
       return file;
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        // A finishing node's cleanup removed the (empty) lock dir just now.
+        fs.mkdirSync(LOCK_DIR, { recursive: true });
+        continue;
+      }
+      if (code !== 'EEXIST') throw err;
     }
     const holder = readLock(bridge);
     if (holder && lockIsLive(holder)) throw new BridgeBusyError(bridge, holder);
