@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { BrokerCluster } from '../src/api/index.ts';
+import { createCa } from '../src/pki/index.ts';
 import { type CertificateReader, certificateReadiness, certManagerCertificateSource, certManagerCertificates, leafCertificates, type SecretObject } from '../src/operator/certificates/index.ts';
 import type { KindRef, KubeObject } from '../src/operator/controller/index.ts';
 import { caIssuer as makeCaIssuer, certManagerSkip as skip, eventually as poll, getJson as get, startCertManager, type CertManager } from './harness/certmanager.ts';
@@ -89,6 +90,37 @@ describe('cert-manager (the real controller) signs what the operator asks for', 
     assert.deepEqual(sans(leaf), [...dnsNames].sort());
     assert.ok(leaf.checkPrivateKey(createPrivateKey(decode(secret, 'tls.key'))), 'tls.key is the leaf\'s key');
     assert.equal(new Date(leaf.validTo).toISOString(), new Date(ready.status!.notAfter!).toISOString(), 'status.notAfter is the certificate\'s');
+  });
+
+  test('a ClusterIssuer named by spec.tls.certManager signs too (its CA Secret in the cluster resource namespace)', async () => {
+    const ns = await cp.createNamespace('cm-cluster-issuer');
+    const name = `corp-ca-${ns.slice(-6)}`;
+    const ca = await createCa({ commonName: `${name}-root`, validDays: 30 });
+    const b64 = (x: string) => Buffer.from(x).toString('base64');
+    const manifest = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name, namespace: 'kube-system' }, data: { 'tls.crt': b64(ca.certPem), 'tls.key': b64(ca.keyPem) } },
+        { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name }, spec: { ca: { secretName: name } } },
+      ],
+    };
+    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(manifest), check: true });
+    const c = {
+      apiVersion: 'bulwark.dev/v1alpha1',
+      kind: 'BrokerCluster',
+      metadata: { name: 'events', namespace: ns },
+      spec: { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9093 }], tls: { certManager: { issuerRef: { name, kind: 'ClusterIssuer' } } } },
+    } as BrokerCluster;
+    const leaves = leafCertificates(c, { operatorIdentity: 'bulwark-operator', clusterDomain: 'cluster.local' }).filter((l) => l.id === 'operator');
+    const [cert] = certManagerCertificates(c, leaves);
+    assert.deepEqual(cert!.spec?.issuerRef, { name, kind: 'ClusterIssuer', group: 'cert-manager.io' });
+    await cp.kubectl(['apply', '--server-side', '--field-manager=bulwark-operator', '--validate=strict', '-f', '-'], { input: JSON.stringify(cert!.toJSON()), check: true });
+    await readyCertificate(ns, 'events-operator-tls');
+    const secret = (await getJson<TlsSecret>(`/api/v1/namespaces/${ns}/secrets/events-operator-tls`))!;
+    const x = new X509Certificate(decode(secret, 'tls.crt'));
+    assert.ok(x.verify(new X509Certificate(ca.certPem).publicKey), 'signed by the ClusterIssuer\'s CA');
+    assert.match(x.subject, /CN=bulwark-operator/);
   });
 
   test('the Certificates built for a BrokerCluster pass the real CRD schema and become Ready; the Secrets hold what each leaf needs', async (t) => {
