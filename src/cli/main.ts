@@ -11,6 +11,7 @@ Usage:
   bulwark dev [flags]                    one broker on embedded defaults: Kafka 127.0.0.1:9092, HTTP :8080
   bulwark broker [flags]                 one broker (config file, env BULWARK_*, flags)
                                          flags: ${BROKER_USAGE.slice('usage: bulwark broker '.length)}
+  bulwark operator [flags]               the Kubernetes operator (--help for its flags)
   bulwark policy check DIR               validate a directory of CR YAML files
   bulwark policy explain DIR --user U --action A --resource TYPE:NAME [--host IP] [--token T]
                                          show the decision for one request and the rule behind it
@@ -25,6 +26,11 @@ export async function run(argv: string[], io: Output): Promise<number> {
         return await dev(sub === undefined ? [] : [sub, ...rest], io);
       case 'broker':
         return await brokerCommand(sub === undefined ? [] : [sub, ...rest], io);
+      case 'operator': {
+        // Loaded only here: @kubernetes/client-node (and its undici) is the operator's alone.
+        const { operatorCommand } = await import('./operator-command.ts');
+        return await operatorCommand(sub === undefined ? [] : [sub, ...rest], io);
+      }
       case 'policy':
         if (sub === 'check') return await policyCheck(rest, io);
         if (sub === 'explain') return await policyExplain(rest, io);

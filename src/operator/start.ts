@@ -25,6 +25,8 @@ export interface OperatorOptions {
   /** Where the API server and credentials come from: a KubeConfig, a kubeconfig file, in-cluster, or (none given) the default chain. */
   kubeConfig?: KubeConfig;
   kubeconfig?: string;
+  /** A client made by the caller (tests that make the API server misbehave); the others are then ignored. */
+  client?: KubeClient;
   inCluster?: boolean;
   reconcilers: readonly Reconciler[];
   /** Namespaces served; all when undefined or empty. */
@@ -58,8 +60,7 @@ export interface OperatorHandle {
 export async function startOperator(options: OperatorOptions): Promise<OperatorHandle> {
   const log = options.log ?? createLogger();
   const clock = options.clock ?? realClock;
-  const config = options.kubeConfig ?? loadKubeConfig({ ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}), ...(options.inCluster ? { inCluster: true } : {}) });
-  const client = new KubeClient(config);
+  const client = options.client ?? new KubeClient(options.kubeConfig ?? loadKubeConfig({ ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}), ...(options.inCluster ? { inCluster: true } : {}) }));
   const kinds = new Map<string, KindRef>(Object.values(KINDS).map((k) => [kindId(k), k]));
   for (const r of options.reconcilers) for (const k of [r.primary, ...r.owns, ...(r.watches ?? []).map((w) => w.kind)]) kinds.set(kindId(k), k);
   const api = new KubeObjectApi(client, [...kinds.values()]);
