@@ -1,0 +1,89 @@
+// Pushes a BrokerCluster's PolicySnapshot to the internal listener of every broker pod that runs,
+// over mTLS as the operator, with the push client of src/policy (the contract both sides share).
+//
+// Versions only move forward: the version is kept while the content hash is unchanged and bumped
+// when it changes; a broker that already holds a newer version (an earlier operator incarnation
+// pushed it and never recorded it in status) makes the next version exceed it. Pods are pushed to
+// before they are Ready: a broker reports Ready only once it holds a snapshot (src/broker/probes.ts).
+import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
+import { compilePolicy, pushSnapshot, sealSnapshot, type DistributionTls, type PolicySnapshot, type PushResult, type SnapshotRef } from '../../policy/index.ts';
+
+/** The part of a Pod the distributor reads. */
+export interface BrokerPod {
+  metadata: { name: string; namespace?: string; deletionTimestamp?: string };
+  status?: { podIP?: string; phase?: string; containerStatuses?: { name: string; state?: { running?: unknown } }[] };
+}
+
+export interface BrokerTarget {
+  pod: string;
+  host: string;
+  /** The name the broker's internal certificate is checked against. */
+  servername: string;
+}
+
+export interface DistributionOutcome {
+  snapshot: PolicySnapshot;
+  /** Pods that run a broker container now. */
+  brokers: number;
+  /** Of those, the ones whose broker has this snapshot in force. */
+  inSync: number;
+  /** Why the others do not, by pod (no secret in these messages: they come from the push client). */
+  failures: { pod: string; message: string }[];
+  /** Compiler warnings and errors about the resources. */
+  diagnostics: string[];
+}
+
+/** The version a snapshot with content hash `hash` gets, given what was last distributed. */
+export function nextVersion(previous: SnapshotRef | undefined, hash: string): number {
+  if (!previous) return 1;
+  return previous.hash === hash ? previous.version : previous.version + 1;
+}
+
+/** The pods a snapshot can be pushed to: an IP, not being deleted, the broker container running. */
+export function pushTargets(pods: readonly BrokerPod[], servername: (pod: string) => string): BrokerTarget[] {
+  return pods
+    .filter((p) => !p.metadata.deletionTimestamp && p.status?.podIP && p.status.containerStatuses?.some((c) => c.name === 'broker' && c.state?.running !== undefined))
+    .map((p) => ({ pod: p.metadata.name, host: p.status!.podIP!, servername: servername(p.metadata.name) }))
+    .sort((a, b) => a.pod.localeCompare(b.pod));
+}
+
+export interface DistributeInput {
+  cluster: BrokerCluster;
+  /** The Bulwark resources of the cluster's namespace (the BrokerCluster included). */
+  resources: readonly BulwarkResource[];
+  previous?: SnapshotRef;
+  targets: readonly BrokerTarget[];
+  port: number;
+  tls: DistributionTls;
+  push?: typeof pushSnapshot;
+  timeoutMs?: number;
+}
+
+export async function distributePolicy(input: DistributeInput): Promise<DistributionOutcome> {
+  const push = input.push ?? pushSnapshot;
+  const { snapshot: compiled, diagnostics } = compilePolicy({
+    cluster: { namespace: input.cluster.metadata.namespace!, name: input.cluster.metadata.name },
+    resources: input.resources,
+  });
+  let snapshot = sealSnapshot(compiled, nextVersion(input.previous, compiled.hash));
+  const send = (t: BrokerTarget) => push({ host: t.host, port: input.port, servername: t.servername }, input.tls, snapshot, { timeoutMs: input.timeoutMs ?? 5_000 });
+  let results = await Promise.all(input.targets.map(send));
+  const newest = Math.max(0, ...results.map((r) => (r.outcome === 'rejected' ? r.applied.version : 0)));
+  if (newest >= snapshot.version) {
+    snapshot = sealSnapshot(compiled, newest + 1);
+    results = await Promise.all(input.targets.map(send));
+  }
+  const failures = results.flatMap((r, i) => (r.outcome === 'applied' ? [] : [{ pod: input.targets[i]!.pod, message: describeFailure(r) }]));
+  return {
+    snapshot,
+    brokers: input.targets.length,
+    inSync: results.length - failures.length,
+    failures,
+    diagnostics: diagnostics.map((d) => `${d.severity}: ${d.resource}${d.path ? ` ${d.path}` : ''}: ${d.message}`),
+  };
+}
+
+function describeFailure(r: Exclude<PushResult, { outcome: 'applied' }>): string {
+  if (r.outcome === 'rejected') return `rejected (${r.reason}): ${r.message}`;
+  return `${r.outcome}: ${r.error.code}: ${r.error.message}`;
+}
