@@ -11,8 +11,7 @@ import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BridgeBusyError } from '../tools/node/lock.ts';
-import { cachedTestAppImage, nodeUnavailableReason, startNode, TEST_APP_IMAGE, type TestNode } from '../test/harness/node.ts';
+import { BridgeBusyError, cachedTestAppImage, nodeUnavailableReason, startNode, TEST_APP_IMAGE, type TestNode } from '../test/harness/node.ts';
 
 const skip = nodeUnavailableReason();
 

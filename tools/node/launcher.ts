@@ -34,7 +34,9 @@ import {
 import { runCleanup, startCleanupReaper, type CleanupTarget } from './cleanup.ts';
 import { bridgeSpec, containerdConfig, cniConflist, kubeletConfig, nodeLayout, type BridgeSpec, type NodeLayout } from './config.ts';
 import { writePauseImage } from './images.ts';
-import { acquireBridgeLock, updateLockPids } from './lock.ts';
+import { acquireBridgeLock, BridgeBusyError, updateLockPids } from './lock.ts';
+
+export { BridgeBusyError } from './lock.ts';
 import { createBridge, createClientHost, type ClientHost } from './network.ts';
 
 export type { ClientHost } from './network.ts';
@@ -57,6 +59,12 @@ export interface NodeOptions {
   startTimeoutMs?: number;
   /** Written into the lock file, shown to whoever finds the bridge busy. */
   purpose?: string;
+  /**
+   * How long to wait for another node to release the bridge before failing with BridgeBusyError
+   * (default 0: fail at once). Test files that may run at the same time as another node test can
+   * queue this way.
+   */
+  waitForBridgeMs?: number;
 }
 
 export interface NodeLogs {
@@ -174,10 +182,22 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
   progress(`binaries in ${nodeBin}`);
 
   const startedAt = new Date().toISOString();
-  const lockFile = await acquireBridgeLock(bridge.name, { pids: [process.pid], dir, startedAt, purpose: opts.purpose }, async (stale) => {
-    progress(`bridge ${bridge.name}: lock of dead pid ${stale.pids.join(',')} found; cleaning up after it (${stale.dir || 'unknown dir'})`);
-    if (stale.dir && stale.dir !== dir) await runCleanup(cleanupTarget(stale.dir, bridge, [], true));
-  });
+  const waitUntil = Date.now() + (opts.waitForBridgeMs ?? 0);
+  let lockFile: string;
+  for (let announced = false; ; ) {
+    try {
+      lockFile = await acquireBridgeLock(bridge.name, { pids: [process.pid], dir, startedAt, purpose: opts.purpose }, async (stale) => {
+        progress(`bridge ${bridge.name}: lock of dead pid ${stale.pids.join(',')} found; cleaning up after it (${stale.dir || 'unknown dir'})`);
+        if (stale.dir && stale.dir !== dir) await runCleanup(cleanupTarget(stale.dir, bridge, [], true));
+      });
+      break;
+    } catch (err) {
+      if (!(err instanceof BridgeBusyError) || Date.now() > waitUntil) throw err;
+      if (!announced) progress(`waiting for the bridge: ${err.message}`);
+      announced = true;
+      await sleep(1_000);
+    }
+  }
   const pgids: number[] = [];
   let reaper: number | undefined;
   let cp: ControlPlane | undefined;
