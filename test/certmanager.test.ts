@@ -4,6 +4,7 @@
 // must pass the real CRD schema and become Ready, and the Secrets must hold what brokers load.
 import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
@@ -12,7 +13,7 @@ import { createCa } from '../src/pki/index.ts';
 import { type CertificateReader, certificateReadiness, certManagerCertificateSource, certManagerCertificates, leafCertificates, type SecretObject } from '../src/operator/certificates/index.ts';
 import type { KindRef, KubeObject } from '../src/operator/controller/index.ts';
 import { caIssuer as makeCaIssuer, certManagerSkip as skip, eventually as poll, getJson as get, startCertManager, type CertManager } from './harness/certmanager.ts';
-import { ensureBinaries, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { alive, ensureBinaries, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 
 const root = join(import.meta.dirname, '..');
 
@@ -254,10 +255,35 @@ describe('cert-manager (the real controller) signs what the operator asks for', 
     assert.notEqual(decode(afterSecret, 'tls.key'), decode(before, 'tls.key'), 'a new private key');
   });
 
+  test('a controller that cannot start is reported with its own words, and leaves no process behind', async () => {
+    const err = await startCertManager(cp, { controllers: ['issuers', 'no-such-controller'] }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    assert.ok(err, 'startCertManager rejects');
+    assert.match(err.message, /exited before it was ready/);
+    assert.match(err.message, /unknown controller "no-such-controller"/);
+    const left = readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .filter((d) => {
+        try {
+          return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('no-such-controller');
+        } catch {
+          return false;
+        }
+      });
+    assert.deepEqual(left, [], 'no controller process left');
+  });
+
   test('measure: the controller\'s resident memory when idle', async (t) => {
     await sleep(2000);
     const rss = cm.rssKiB();
     assert.ok(rss !== undefined && rss > 0);
     t.diagnostic(`cert-manager ${cm.version} controller: startup to caches synced ${cm.startupMs} ms, RSS idle ${Math.round(rss / 1024)} MiB`);
+  });
+
+  test('stop() ends the controller', async () => {
+    await cm.stop();
+    assert.equal(alive(cm.pid), false);
   });
 });

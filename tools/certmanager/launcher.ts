@@ -107,7 +107,7 @@ export interface StartCertManagerOptions {
 export interface CertManager {
   version: string;
   pid: number;
-  /** The controller's log file (stdout and stderr), in the control plane's directory. */
+  /** The controller's log file (stdout and stderr), in the control plane's directory: cert-manager.log, then cert-manager.2.log, ... */
   logs: string;
   /** The last lines of the log, for assertion messages. */
   logTail(lines?: number): string;
@@ -149,7 +149,10 @@ export async function startCertManager(cp: ControlPlane, opts: StartCertManagerO
   const timeoutMs = opts.readyTimeoutMs ?? 120_000;
   await installCertManagerCrds(cp, build, timeoutMs);
 
-  const logFile = path.join(cp.dir, 'cert-manager.log');
+  // A log of its own per start: a second controller on the same control plane must not be taken
+  // for ready by the first one's ready line.
+  let logFile = path.join(cp.dir, 'cert-manager.log');
+  for (let n = 2; fs.existsSync(logFile); n++) logFile = path.join(cp.dir, `cert-manager.${n}.log`);
   const args = [
     `--kubeconfig=${cp.kubeconfigPath}`,
     `--controllers=${(opts.controllers ?? DEFAULT_CONTROLLERS).join(',')}`,
