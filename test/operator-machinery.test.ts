@@ -106,10 +106,15 @@ describe('server-side apply', () => {
 class GatedClient extends KubeClient {
   gate: Promise<void> = Promise.resolve();
   watches = 0;
-  override async watch(path: string, query: Record<string, string | number | boolean | undefined> | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+  failures = 0;
+  override async watch(path: string, query: Record<string, string | number | boolean | undefined> | undefined, onEvent: (e: WatchEvent) => void, signal: AbortSignal, idleTimeoutMs?: number): Promise<void> {
     await this.gate;
     this.watches++;
-    return super.watch(path, query, onEvent, signal);
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('connect ECONNREFUSED (test)');
+    }
+    return super.watch(path, query, onEvent, signal, idleTimeoutMs);
   }
 }
 
@@ -165,6 +170,15 @@ describe('informers', () => {
       // And it watches again from the fresh list.
       await api.apply(configMap(ns, 'after', { v: '1' }));
       await until('a change after the relist', () => seen.includes('add after') || undefined);
+
+      // Watches that fail are retried with backoff, from where they were: no relist, nothing missed.
+      const errorsBefore = restarts.filter((r) => r === 'error').length;
+      gated.failures = 3;
+      inf.restartWatch();
+      await api.apply(configMap(ns, 'during-failures', { v: '1' }));
+      await until('the change made while watches failed', () => seen.includes('add during-failures') || undefined);
+      assert.equal(restarts.filter((r) => r === 'error').length, errorsBefore + 1 + 3, `restarts: ${restarts.join(', ')}`);
+      assert.equal(inf.lists, 2);
     } finally {
       inf.stop();
       gated.close();
@@ -320,6 +334,38 @@ describe('the runner', () => {
       assert.ok(lines.messages().includes('reconcile failed; retrying'));
     } finally {
       await op2.stop();
+    }
+  });
+
+  test('serving all namespaces, Secrets are read only per namespace where a primary object is, synced before its reconcile; resync reconciles again', async () => {
+    const found: string[] = [];
+    const secretReader: Reconciler = {
+      name: 'secret-reader',
+      primary: KINDS.role,
+      owns: [],
+      watches: [{ kind: KINDS.secret, map: (o) => [{ namespace: o.metadata.namespace!, name: 'reader' }] }],
+      async reconcile(key, ctx) {
+        if (key.name !== 'reader') return;
+        found.push(ctx.cache.get(KINDS.secret, { namespace: key.namespace, name: 'creds' }) ? 'found' : 'missing');
+      },
+    };
+    const ns2 = await cp.createNamespace('lazy');
+    await cp.kubectl(['create', 'secret', 'generic', 'creds', '-n', ns2, '--from-literal=password=x'], { check: true });
+    const op3 = await startOperator({ kubeconfig: cp.kubeconfigPath, reconcilers: [secretReader], leaderElection: false, metricsPort: 0, metricsHost: '127.0.0.1', log, resyncMs: 400 });
+    try {
+      await op3.synced();
+      const secretInformers = () => op3.runner.informers().filter((i) => i.kind === KINDS.secret).map((i) => i.namespace);
+      assert.ok(!secretInformers().includes(undefined), 'no cluster-wide Secret informer');
+      assert.ok(!secretInformers().includes(ns2), 'none yet where no primary object is');
+      await cp.kubectl(['apply', '-n', ns2, '-f', '-'], { input: JSON.stringify({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'Role', metadata: { name: 'reader' }, spec: { rules: [{ resources: [{ type: 'topic', pattern: '*' }], actions: ['read'] }] } }), check: true });
+      await until('the reconcile', () => (found.length > 0 ? true : undefined));
+      assert.equal(found[0], 'found', 'the Secret informer of the namespace had synced before the reconcile');
+      assert.ok(secretInformers().includes(ns2));
+      assert.ok(!secretInformers().includes(undefined));
+      const n = found.length;
+      await until('a resync', () => (found.length >= n + 2 ? true : undefined), 5000);
+    } finally {
+      await op3.stop();
     }
   });
 });

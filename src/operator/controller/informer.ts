@@ -176,6 +176,7 @@ export class Informer {
         if (gone) abort.abort();
       },
       abort.signal,
+      (hi + 60) * 1000,
     );
     if (gone) throw gone;
     return abort.signal.aborted && !this.#stopped ? 'error' : 'ended';

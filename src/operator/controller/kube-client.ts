@@ -13,6 +13,8 @@ export interface KubeRequest {
   /** Content type of `body`; application/json by default. */
   contentType?: string;
   signal?: AbortSignal;
+  /** Give up when the connection is idle this long (default 60 s). */
+  idleTimeoutMs?: number;
 }
 
 /** A status the API server answered with (its Status object's reason and message; never a request body). */
@@ -113,6 +115,7 @@ export class KubeClient {
           });
         },
       );
+      r.setTimeout(req.idleTimeoutMs ?? 60_000, () => r.destroy(new Error(`${method} ${url.pathname}: no answer within ${req.idleTimeoutMs ?? 60_000} ms`)));
       r.on('error', reject);
       r.end(payload);
     });
@@ -121,9 +124,10 @@ export class KubeClient {
   /**
    * A watch: calls `onEvent` for each event until the server ends the stream (resolves) or the
    * connection fails (rejects). A non-200 answer rejects with KubeApiError (410 when the
-   * resourceVersion is too old). `signal` ends it (resolves).
+   * resourceVersion is too old). `signal` ends it (resolves). A connection silent for
+   * `idleTimeoutMs` (default 10 min; the server's own timeout should come first) is dropped (rejects).
    */
-  async watch(path: string, query: KubeRequest['query'], onEvent: (e: WatchEvent) => void, signal: AbortSignal): Promise<void> {
+  async watch(path: string, query: KubeRequest['query'], onEvent: (e: WatchEvent) => void, signal: AbortSignal, idleTimeoutMs = 600_000): Promise<void> {
     const { agent, headers } = await this.#options();
     const url = this.#url(path, { ...query, watch: true });
     return new Promise<void>((resolve, reject) => {
@@ -159,6 +163,7 @@ export class KubeClient {
         resolve();
       };
       signal.addEventListener('abort', abort, { once: true });
+      r.setTimeout(idleTimeoutMs, () => r.destroy(new Error(`watch ${url.pathname}: silent for ${idleTimeoutMs} ms`)));
       r.on('error', (err) => (signal.aborted ? resolve() : reject(err)));
       r.on('close', () => signal.removeEventListener('abort', abort));
       r.end();
