@@ -10,6 +10,7 @@ import { builtinCertificateSource, type CertificateOutcome, type CertificateRead
 import { KINDS, type KindRef, type KubeObject, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
 import { envRefusals } from './env.ts';
+import { pushClusterPolicy } from './policy.ts';
 import { CONFIG_HASH_ANNOTATION, clusterLabels, DEFAULT_BUILD_OPTIONS, objectNames, type ClusterBuildOptions } from './names.ts';
 import { buildObjects, ownerReference, serverSecretObject, sha256Hex, specRefusals } from './objects.ts';
 import { type BrokerClusterStatus, decideConditions, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
@@ -47,6 +48,8 @@ export function brokerClusterReconciler(options: BrokerClusterReconcilerOptions 
     name: 'brokercluster',
     primary: KINDS.brokerCluster,
     owns: [KINDS.serviceAccount, KINDS.configMap, KINDS.service, KINDS.statefulSet, KINDS.podDisruptionBudget, KINDS.networkPolicy, KINDS.secret, ...(sources.certManager ? [KINDS.certificate] : [])],
+    // Broker pods belong to the StatefulSet, not to the cluster: they are found by their instance label.
+    watches: [{ kind: KINDS.pod, map: (pod) => brokerPodOwner(pod) }],
     reconcile: (key, ctx) => reconcileBrokerCluster(key, ctx, opts, sources, random),
   };
 }
@@ -128,11 +131,26 @@ async function reconcileBrokerCluster(
     else if (before !== undefined && before !== desired.configHash) ctx.events.emit(stored, 'Normal', BrokerClusterEventReason.RollingUpdate, `the broker configuration changed: pods roll one at a time (config hash ${desired.configHash.slice(0, 12)})`);
   }
 
-  // 4. Status, written only when it changed.
+  // 4. The policy snapshot, to every broker pod that runs (a broker is Ready only once it holds one).
+  const previousPolicy = stored.status?.policyVersion !== undefined && stored.status.policyHash ? { version: stored.status.policyVersion, hash: stored.status.policyHash } : undefined;
+  const policy = certs.ready ? await pushClusterPolicy(cluster, ctx, opts, previousPolicy, readSecret) : { waiting: 'certificates are not ready' };
+  const policyInSync = policy.outcome !== undefined && policy.outcome.failures.length === 0 && policy.outcome.brokers > 0;
+  const policyStatus = policyInSync ? { policyVersion: policy.outcome!.snapshot.version, policyHash: policy.outcome!.snapshot.hash } : {};
+
+  // 5. Status, written only when it changed.
   const rollout = rolloutState(sts, cluster.spec.replicas);
   const decision = decideConditions({ replicas: cluster.spec.replicas, envRefusals: [], specRefusals: [], certificates: certs, rollout });
-  await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates }, now));
-  return certs.requeueAfterMs !== undefined ? { requeueAfterMs: certs.requeueAfterMs } : undefined;
+  await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates, ...policyStatus }, now));
+  // Pods that run without the snapshot are retried soon; pod events requeue too.
+  const policyRetryMs = policy.outcome && !policyInSync ? 2_000 : undefined;
+  const waits = [certs.requeueAfterMs, policyRetryMs].filter((ms): ms is number => ms !== undefined);
+  return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
+}
+
+function brokerPodOwner(pod: KubeObject): ObjectKey[] {
+  const labels = pod.metadata.labels ?? {};
+  const instance = labels['app.kubernetes.io/instance'];
+  return instance && labels['app.kubernetes.io/component'] === 'broker' && labels['app.kubernetes.io/name'] === 'bulwark' ? [{ namespace: pod.metadata.namespace ?? '', name: instance }] : [];
 }
 
 function isOwnedBy(obj: KubeObject, cluster: BrokerCluster): boolean {

@@ -100,6 +100,9 @@ export interface BrokerClusterStatus {
   readyReplicas?: number;
   listeners?: ReturnType<typeof listenerAddresses>;
   certificates?: CertificateState[];
+  /** The policy snapshot every running broker applied (set only when all of them did). */
+  policyVersion?: number;
+  policyHash?: string;
   [k: string]: unknown;
 }
 
@@ -111,7 +114,7 @@ export function nextStatus(
   old: BrokerClusterStatus | undefined,
   generation: number | undefined,
   decision: StatusDecision,
-  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[] },
+  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[]; policyVersion?: number; policyHash?: string },
   nowMs: number,
 ): BrokerClusterStatus {
   const { certificates: oldCertificates, listeners: oldListeners, ...rest } = old ?? {};
@@ -124,5 +127,6 @@ export function nextStatus(
     readyReplicas: facts.readyReplicas,
     ...(listeners ? { listeners } : {}),
     ...(certificates ? { certificates } : {}),
+    ...(facts.policyVersion !== undefined ? { policyVersion: facts.policyVersion, policyHash: facts.policyHash } : {}),
   };
 }
