@@ -31,6 +31,8 @@ coordination.k8s.io Lease); the others stand by and take over when the leader's 
 
 SIGTERM or SIGINT: stop reconciling, release the Lease, exit 0.`;
 
+/** How long `bulwark operator` waits for a clean stop after SIGTERM. */
+const STOP_TIMEOUT_MS = 20_000;
 const SA_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -141,6 +143,15 @@ export async function operatorCommand(argv: string[], io: Output, host: Operator
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await operator.stop();
+  // Bounded, inside Kubernetes' default 30 s grace period: a stop that hangs (an API server
+  // that stopped answering mid-reconcile) is reported, and the process leaves anyway.
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([operator.stop().then(() => true), new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), STOP_TIMEOUT_MS)))]);
+  clearTimeout(timer);
+  if (!stopped) {
+    io.err(`bulwark: the operator did not stop within ${STOP_TIMEOUT_MS} ms; exiting anyway`);
+    setTimeout(() => process.exit(1), 100).unref();
+    return 1;
+  }
   return 0;
 }
