@@ -641,11 +641,13 @@ export async function startKafkaListeners(broker: KafkaListenerContext): Promise
     const open = [...handlers.sessions].filter((s) => !s.connection.closed);
     const ended = Promise.all(open.map((s) => new Promise<void>((resolve) => (s.connection.socket.destroyed ? resolve() : s.connection.socket.once('close', () => resolve())))));
     for (const s of open) s.connection.drain();
+    // A JoinGroup or SyncGroup parked until the group settles is answered now
+    // (COORDINATOR_NOT_AVAILABLE, as Kafka's shutting-down coordinator does), not after the drain time.
+    await handlers.groups.close();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, KAFKA_DRAIN_MS)))]);
     clearTimeout(timer);
     for (const s of handlers.sessions) s.connection.close();
-    await handlers.groups.close();
     await Promise.all(closed);
   });
   for (const listener of kafkaListenerConfigs(broker.config)) {
