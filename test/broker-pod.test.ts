@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,10 +17,11 @@ import { brokerConfigFromFlags, brokerIdFromHostname, brokerFlags } from '../src
 import { loadBrokerConfig, renderBrokerConfig, type BrokerConfigInput } from '../src/config/index.ts';
 import { createLogger, isBulwarkError } from '../src/lib/index.ts';
 import { createCa, issueCertificate, type PemPair } from '../src/pki/index.ts';
-import { emptySnapshot, pushSnapshot, readApplied, sealSnapshot, type DistributionTls } from '../src/policy/index.ts';
+import { compilePolicy, emptySnapshot, pushSnapshot, readApplied, sealSnapshot, type DistributionTls } from '../src/policy/index.ts';
 import { ApiKey, KafkaErrorCode } from '../src/kafka/index.ts';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
 import { kcat, kcatScram } from './harness/clients.ts';
+import { CLUSTER, grant, NS, resource } from './harness/resources.ts';
 import { SecretVolume } from './harness/secret-volume.ts';
 import { useTempDirs } from './harness/temp.ts';
 
@@ -419,6 +420,98 @@ describe('SIGTERM: the broker stops accepting, answers what it read, flushes, an
     } finally {
       second.child.kill('SIGTERM');
       assert.equal((await second.exited).code, 0);
+    }
+  });
+});
+
+// --- The whole pod contract, as a process ---------------------------------------------------------------
+
+/** A port free now on 127.0.0.1 (the rendered config needs fixed ports, as in a pod). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createNetServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe('bulwark broker as the operator runs it: the rendered JSON, Secret volumes, env identity, probes, a pushed policy, SIGTERM', () => {
+  test('starts not ready, becomes ready on the push, serves kcat over TLS as broker 1 at its advertised host, and exits 0 on SIGTERM', async (t) => {
+    const root = join(import.meta.dirname, '..');
+    const dir = tempDir('process');
+    const pki = await makePki('pod CA');
+    const volume = (name: string) => {
+      const v = new SecretVolume(join(dir, 'tls', name));
+      v.write(tlsPayload(pki));
+      return { certFile: v.path('tls.crt'), keyFile: v.path('tls.key'), caFile: v.path('ca.crt') };
+    };
+    const secret = new SecretVolume(join(dir, 'server-secret'));
+    secret.write({ secret: Buffer.alloc(64, 0x5a) });
+    const spec = cluster({
+      replicas: 3,
+      storage: { size: '1Gi' },
+      listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true }, authentication: ['anonymous'] }],
+      authentication: { allowAnonymous: true },
+      topics: { autoCreate: true },
+    });
+    const [kafkaPort, internalPort, probePort] = [await freePort(), await freePort(), await freePort()];
+    const rendered = renderBrokerConfig(spec, { dataDir: join(dir, 'data'), tls: { kafka: volume('kafka') }, internalTls: volume('internal'), serverSecretFile: secret.path('secret') }, {
+      bindHost: '127.0.0.1',
+      clusterId: 'streaming.events',
+      ports: { kafka: kafkaPort },
+      internalPort,
+      internalClients: [OPERATOR_CN],
+      probePort,
+    });
+    const configFile = join(dir, 'broker.json');
+    writeFileSync(configFile, JSON.stringify(rendered));
+
+    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'entry.ts'), 'broker', '--config', configFile, '--advertised-host', 'localhost'], {
+      cwd: root,
+      env: { ...process.env, BULWARK_BROKER_ID: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => child.once('exit', (code) => resolve({ code, at: Date.now() })));
+    try {
+      await waitFor('the probe listener', async () => (await get(probePort, '/healthz').catch(() => ({ status: 0 }))).status === 200, 30_000);
+      const notYet = await get(probePort, '/readyz');
+      assert.equal(notYet.status, 503, out);
+      assert.match(notYet.body, /no policy snapshot yet/);
+
+      // What the operator compiles: anonymous clients may use every topic (a test shape only).
+      const compiled = compilePolicy({
+        cluster: { namespace: NS, name: CLUSTER },
+        resources: [
+          resource('BrokerCluster', CLUSTER, { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092 }], authentication: { allowAnonymous: true } }),
+          grant('anonymous-all', { subjects: [{ kind: 'User', name: 'system:anonymous' }], topics: ['*'], actions: ['all'] }),
+        ],
+      });
+      const policy = sealSnapshot(compiled.snapshot, 1);
+      const pushed = await pushSnapshot({ host: '127.0.0.1', port: internalPort, servername: 'localhost' }, operatorTls(pki), policy);
+      assert.equal(pushed.outcome, 'applied', JSON.stringify(pushed));
+      assert.equal((await get(probePort, '/readyz')).status, 200);
+
+      const tls = ['-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${secret.dir}/../tls/kafka/ca.crt`];
+      const meta = await kcat(['-b', `localhost:${kafkaPort}`, ...tls, '-L']);
+      assert.equal(meta.code, 0, meta.stderr);
+      assert.match(meta.stdout, new RegExp(`broker 1 at localhost:${kafkaPort}`));
+      const produced = await kcat(['-b', `localhost:${kafkaPort}`, ...tls, '-P', '-t', 'pod-check'], { input: 'from the pod\n' });
+      assert.equal(produced.code, 0, produced.stderr);
+      const consumed = await kcat(['-b', `localhost:${kafkaPort}`, ...tls, '-C', '-t', 'pod-check', '-o', 'beginning', '-e', '-f', '%s\\n']);
+      assert.equal(consumed.stdout.trim(), 'from the pod', consumed.stderr);
+    } finally {
+      const signalled = Date.now();
+      child.kill('SIGTERM');
+      const { code, at } = await exited;
+      t.diagnostic(`exit ${code} ${at - signalled} ms after SIGTERM`);
+      assert.equal(code, 0, out);
+      assert.ok(at - signalled < 10_000);
     }
   });
 });
