@@ -101,6 +101,26 @@ describe('the broker image', () => {
     assert.ok(paths.some((p) => /^lib(64)?\/.*ld-linux.*\.so/.test(p) || /^lib\/x86_64-linux-gnu\/ld-linux/.test(p)), 'the dynamic loader');
   });
 
+  test('every library node and the native addons (*.node) load is in the image, at the path the loader looks for it', () => {
+    const elves = ['usr/bin/node', ...paths.filter((p) => p.startsWith('app/') && p.endsWith('.node'))];
+    assert.ok(elves.length >= 4, elves.join(' '));
+    const missing: string[] = [];
+    for (const elf of elves) {
+      let out = '';
+      try {
+        out = execFileSync('ldd', [join(u.rootfs, elf)], { encoding: 'utf8' });
+      } catch (err) {
+        if (/not a dynamic executable/.test(String((err as { stdout?: string }).stdout))) continue;
+        throw err;
+      }
+      for (const m of out.matchAll(/(?:=>\s*)?(\/\S+)\s+\(0x[0-9a-f]+\)/g)) {
+        if (!existsSync(join(u.rootfs, m[1]!))) missing.push(`${elf} needs ${m[1]}`);
+      }
+      assert.doesNotMatch(out, /not found/, `${elf}: ${out}`);
+    }
+    assert.deepEqual(missing, []);
+  });
+
   test("the image's own node runs, with the image's loader and libraries only", () => {
     const loader = paths.find((p) => /ld-linux[^/]*\.so\.\d+$/.test(p));
     assert.ok(loader, 'a dynamic loader in the image');

@@ -1,7 +1,8 @@
 // The broker image, assembled from the project's own production build as an OCI archive, in the
 // layout the packaging issue's Dockerfile produces:
 //
-//   /usr/bin/node             the Node runtime of this machine, with the libraries `ldd` lists
+//   /usr/bin/node             the Node runtime of this machine, with the libraries `ldd` lists for it
+//                             and for every native addon (*.node) of the app and its dependencies
 //   /app/package.json, /app/bin/bulwark.js, /app/dist/**, /app/build/*.node
 //   /app/node_modules/**      production dependencies only (npm ci --omit=dev --ignore-scripts)
 //   /etc/passwd, /etc/group   naming bulwark 65532:65532;  /tmp 1777;  no shell
@@ -67,9 +68,12 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
   const nodeModules = productionDependencies(root, cacheDir, log);
 
-  const runtime: ImageFile[] = [...baseFiles(), ...hostBinaryWithLibraries(nodeBinary, '/usr/bin/node')];
   const dependencies: ImageFile[] = [{ path: '/app/node_modules', type: 'dir', mode: 0o755 }, ...directoryFiles(nodeModules, '/app/node_modules', (rel) => rel === '.package-lock.json')];
   const addons = readdirSync(join(root, 'build')).filter((f) => f.endsWith('.node'));
+  // Native addons load libraries node itself does not (the @node-rs prebuilds need librt.so.1):
+  // the runtime layer holds what any of them needs.
+  const nativeAddons = [...dependencies.filter((f) => f.type === 'file' && f.path.endsWith('.node')).map((f) => f.source!), ...addons.map((f) => join(root, 'build', f))];
+  const runtime: ImageFile[] = [...baseFiles(), ...hostBinaryWithLibraries(nodeBinary, '/usr/bin/node'), ...nativeAddons.flatMap((addon) => hostBinaryWithLibraries(addon).slice(1))];
   const app: ImageFile[] = [
     { path: '/app', type: 'dir', mode: 0o755 },
     { path: '/app/package.json', type: 'file', mode: 0o644, source: join(root, 'package.json') },
