@@ -155,8 +155,18 @@ function productionDependencies(root: string, cacheDir: string, log: (line: stri
   cpSync(join(root, 'package-lock.json'), join(staging, 'package-lock.json'));
   execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: staging, stdio: ['ignore', 'inherit', 'inherit'] });
   writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
-  rmSync(dir, { recursive: true, force: true });
-  renameSync(staging, dir);
+  try {
+    // Fails when the directory exists: never delete an install another build may be reading.
+    renameSync(staging, dir);
+  } catch {
+    if (existsSync(done)) {
+      // Another build (a test process in parallel) installed the same lock first: use its install.
+      rmSync(staging, { recursive: true, force: true });
+    } else {
+      rmSync(dir, { recursive: true, force: true });
+      renameSync(staging, dir);
+    }
+  }
   return join(dir, 'node_modules');
 }
 
