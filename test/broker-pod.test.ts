@@ -284,6 +284,15 @@ describe('the shared server secret (serverSecretFile)', () => {
     });
     await assert.rejects(startPodBroker(pki, { secretFile: join(tempDir(), 'absent') }), /serverSecretFile: cannot read .*absent \(ENOENT\)/);
   });
+
+  test('a start that fails after the probe listener came up (it starts before the log is opened) releases its port', async () => {
+    const port = await freePort();
+    const config = loadBrokerConfig({ overrides: { dataDir: tempDir('data'), serverSecretFile: secretFile(Buffer.alloc(8)), probes: { host: '127.0.0.1', port }, http: { enabled: false } } });
+    await assert.rejects(startBroker(config, { logger: logger(), env: {} }), /serverSecretFile/);
+    const again = createNetServer();
+    await new Promise<void>((resolve, reject) => again.once('error', reject).listen(port, '127.0.0.1', resolve));
+    await new Promise((resolve) => again.close(resolve));
+  });
 });
 
 // --- TLS in Secret volumes, swapped by the kubelet ------------------------------------------------------

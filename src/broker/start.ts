@@ -2,8 +2,8 @@
 // starts each listener against the small port it needs, and wires what crosses them (policy
 // changes and token expiry close revoked Kafka sessions). No listener imports broker.ts.
 //
-// Start order: the probe listener first (so /readyz answers "starting" while the rest comes up),
-// then policy sources (a policy directory is compiled before any client can
+// Start order: the probe listener first (alive, not ready, while the log recovers and the rest
+// comes up), then policy sources (a policy directory is compiled before any client can
 // connect), then the Kafka listeners, HTTP, the internal listener, timers. Stop order is the
 // reverse (Broker.stop runs the closers registered here last to first), then the log closes.
 import type { Server } from 'node:net';
@@ -13,15 +13,32 @@ import { Broker, type BrokerStartOptions } from './broker.ts';
 import { startHttpServer } from './http/server.ts';
 import { startKafkaListeners } from './kafka/server.ts';
 import { PolicyDirectoryWatcher, startInternalListener } from './policy/index.ts';
-import { closeProbeListener, startProbeListener } from './probes.ts';
+import { closeProbeListener, startProbeListener, type ProbeTarget } from './probes.ts';
 
 /** Opens the data directory (recovering every partition), loads the policy, then starts every configured listener. */
 export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions = {}): Promise<Broker> {
-  const broker = await Broker.open(config, opts);
+  // The probe listener comes up before the log is recovered, which can take long after a crash:
+  // /healthz says alive and /readyz "recovering" meanwhile, so a liveness probe does not kill a
+  // broker that is busy recovering.
+  let probeTarget: ProbeTarget = { stopping: false, readiness: () => ({ ready: false, reasons: ['starting: recovering the log'] }) };
+  const current: ProbeTarget = {
+    get stopping() {
+      return probeTarget.stopping;
+    },
+    readiness: () => probeTarget.readiness(),
+  };
+  const probes = config.probes ? await startProbeListener(current, config.probes.host, config.probes.port) : undefined;
+  let broker: Broker;
+  try {
+    broker = await Broker.open(config, opts);
+  } catch (err) {
+    if (probes) await closeProbeListener(probes);
+    throw err;
+  }
+  probeTarget = broker;
   const logger = broker.logger;
   try {
-    if (config.probes) {
-      const probes = await startProbeListener(broker, config.probes.host, config.probes.port);
+    if (probes) {
       broker.addServer('probes', probes);
       broker.onStop(() => closeProbeListener(probes));
     }
