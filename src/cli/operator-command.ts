@@ -1,6 +1,7 @@
 // `bulwark operator`: the controller process. It runs until SIGTERM or SIGINT, then stops
 // reconciling (letting reconciles in flight finish), releases its leader Lease so another
 // replica takes over at once, and exits 0.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -22,7 +23,8 @@ coordination.k8s.io Lease); the others stand by and take over when the leader's 
   --leader-election-namespace NS    namespace of the Lease (default: --namespace, else the pod's namespace)
   --namespace NS                    the operator's own namespace (default: the pod's, from its service account)
   --lease-name NAME                 Lease name (default bulwark-operator)
-  --identity ID                     this replica's name in the Lease (default: the host name, i.e. the pod name)
+  --identity ID                     this replica's name in the Lease (default: <host name>_<random>, the pod name and
+                                    a suffix new at every start, so a restarted process waits for the lease to expire)
   --broker-image IMAGE              image of broker pods (default: env BULWARK_BROKER_IMAGE)
   --cert-manager                    serve BrokerClusters with spec.tls.certManager (needs cert-manager's CRDs)
   --no-leader-election              act at once, without a Lease (one replica only)
@@ -98,7 +100,7 @@ export function operatorOptionsFromFlags(argv: string[], host: OperatorCommandEn
     if (!ns) throw usage('--leader-election-namespace (or --namespace) is required outside a pod: the namespace of the leader Lease');
     const leaseName = values['lease-name'] ?? 'bulwark-operator';
     if (!DNS_LABEL.test(leaseName)) throw usage(`--lease-name: ${JSON.stringify(leaseName)} is not a valid name`);
-    const identity = values.identity ?? host.hostname();
+    const identity = values.identity ?? `${host.hostname()}_${randomBytes(4).toString('hex')}`;
     if (identity.trim() === '') throw usage('--identity must not be empty');
     const leaseDurationMs = seconds('lease-duration', values['lease-duration']) ?? 15_000;
     const renewDeadlineMs = seconds('renew-deadline', values['renew-deadline']) ?? Math.min(10_000, Math.round((leaseDurationMs * 2) / 3));

@@ -57,6 +57,8 @@ export interface ConnectOptions {
   host?: string;
   /** Connect with TLS, trusting this CA (PEM); the server certificate must name `host`. A client certificate and key (PEM) for mTLS. */
   tls?: { ca: string; cert?: string; key?: string };
+  /** The name the server certificate must carry, when `host` is an address that it does not (a pod IP). */
+  servername?: string;
   /** Source address to connect from (any 127.x.y.z on loopback): spreads logins over addresses. */
   localAddress?: string;
   /** Default 10 s. */
@@ -147,7 +149,7 @@ export class KafkaWireClient {
     const timeoutMs = opts.connectTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
       const base = { host: opts.host ?? '127.0.0.1', port, ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) };
-      const socket = opts.tls ? tlsConnect({ ...base, secureContext: secureContextFor(opts.tls) }) : tcpConnect(base);
+      const socket = opts.tls ? tlsConnect({ ...base, secureContext: secureContextFor(opts.tls), ...(opts.servername ? { servername: opts.servername } : {}) }) : tcpConnect(base);
       const timer = setTimeout(() => done(new Error(`no connection to ${base.host}:${port} in ${timeoutMs} ms`)), timeoutMs);
       const done = (err: Error | null) => {
         clearTimeout(timer);

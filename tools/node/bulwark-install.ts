@@ -10,10 +10,10 @@
 // that host's /etc/hosts (`resolveBrokers`).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { buildBrokerImage, type BrokerImage } from '../../tools/image/broker-image.ts';
-import type { ClientHost, TestNode } from '../../test/harness/node.ts';
-import { repoRoot } from '../../tools/controlplane/launcher.ts';
+import { join, relative } from 'node:path';
+import { buildBrokerImage, type BrokerImage } from '../image/broker-image.ts';
+import type { ClientHost, TestNode } from './launcher.ts';
+import { repoRoot } from '../controlplane/launcher.ts';
 
 export const OPERATOR_NAMESPACE = 'bulwark-system';
 export const E2E_STORAGE_CLASS = 'bulwark-e2e';
@@ -76,7 +76,8 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
         'apiVersion: kustomize.config.k8s.io/v1beta1',
         'kind: Kustomization',
         'resources:',
-        `  - ${join(repoRoot, 'manifests', 'operator')}`,
+        // kustomize takes no absolute root: the base, relative to the overlay's directory.
+        `  - ${relative(overlay, join(repoRoot, 'manifests', 'operator'))}`,
         'images:',
         `  - name: bulwark.local/bulwark`,
         `    newName: ${repository}`,
