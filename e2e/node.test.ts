@@ -65,7 +65,7 @@ describe('the test node', { timeout: 900_000 }, () => {
   before(async () => {
     if (skip) return;
     const t0 = Date.now();
-    node = await startNode({ purpose: 'e2e/node.test.ts' });
+    node = await startNode({ waitForBridgeMs: 900_000, purpose: 'e2e/node.test.ts' });
     const startMs = Date.now() - t0;
     const img = await cachedTestAppImage();
     await node.importImage(img.archive);
