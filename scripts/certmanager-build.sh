@@ -32,22 +32,12 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$repo/tools/certmanager"
 force="${BULWARK_CERTMANAGER_REBUILD:-0}"
-print_dir=0
-quiet=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=1 ;;
-    --print-dir) print_dir=1 ;;
-    --quiet) quiet=1 ;;
-    -h|--help) sed -n 2,29p "$0"; exit 0 ;;
-    *) echo "certmanager-build: unknown argument: $arg" >&2; exit 2 ;;
-  esac
-done
-
-log() { echo "certmanager-build: $*" >&2; }
+# build_args, pinned, find_go, build_lock, build_one
+source "$repo/scripts/lib/go-build.sh"
+build_args certmanager-build "$@"
 
 module=github.com/cert-manager/cert-manager
-version="$(awk -v m="$module" '$1==m { print $2; exit } $1=="require" && $2==m { print $3; exit }' "$tools/go.mod")"
+version="$(pinned "$tools/go.mod" "$module")"
 if [[ -z "$version" ]]; then
   log "cannot read the pinned $module version from $tools/go.mod"
   exit 1
@@ -56,25 +46,7 @@ cache_root="${BULWARK_CACHE:-$HOME/.cache/bulwark}/certmanager"
 out="$cache_root/$version"
 if (( print_dir )); then echo "$out"; exit 0; fi
 
-# ---- Go -------------------------------------------------------------------------------------
-GO="${GO:-}"
-if [[ -z "$GO" ]]; then
-  if command -v go >/dev/null 2>&1; then GO=go
-  elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-  else
-    log "Go is not installed: building cert-manager $version needs Go >= 1.26 (https://go.dev/dl/)."
-    exit 3
-  fi
-fi
-export GOTOOLCHAIN=local   # never try to download another toolchain
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
-
-go_version="$("$GO" env GOVERSION)"
-case "$go_version" in
-  go1.2[6-9]*|go1.[3-9][0-9]*) ;;
-  *) log "found $go_version; building cert-manager ${version} needs Go >= 1.26"; exit 1 ;;
-esac
+find_go "cert-manager $version" 3
 
 recipe=1
 stamp_text="recipe=$recipe
@@ -82,20 +54,12 @@ cert-manager=$version
 go=$go_version
 sums=$(cat "$tools/go.mod" "$tools/go.sum" "$tools/controller/main.go" | { sha256sum 2>/dev/null || shasum -a 256; } | cut -c1-16)"
 
-mkdir -p "$cache_root"
-exec 9>"$cache_root/.build.lock"
-if command -v flock >/dev/null 2>&1 && ! flock -n 9; then   # no flock (macOS): no lock
-  log "another build is running (lock $cache_root/.build.lock); waiting for it..."
-  flock 9
-fi
+build_lock "$cache_root"
 
 stamp_ok() {
   [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$stamp_text" ]] || return 1
   [[ -x "$out/controller" && -f "$out/crds/cert-manager.io_certificates.yaml" ]]
 }
-
-# build_one <label> <module dir> <package> <output> <ldflags>
-source "$repo/scripts/lib/go-build.sh"
 
 if [[ "$force" == 1 ]] || ! stamp_ok; then
   mkdir -p "$out"

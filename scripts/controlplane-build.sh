@@ -30,19 +30,9 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$repo/tools/controlplane"
 force="${BULWARK_CONTROLPLANE_REBUILD:-0}"
-print_dir=0
-quiet=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=1 ;;
-    --print-dir) print_dir=1 ;;
-    --quiet) quiet=1 ;;
-    -h|--help) sed -n 2,27p "$0"; exit 0 ;;
-    *) echo "controlplane-build: unknown argument: $arg" >&2; exit 2 ;;
-  esac
-done
-
-log() { echo "controlplane-build: $*" >&2; }
+# build_args, pinned, find_go, build_lock, build_one
+source "$repo/scripts/lib/go-build.sh"
+build_args controlplane-build "$@"
 
 # ---- binaries supplied from outside: nothing to build ------------------------------------------
 asset() { # asset <ENV_VAR> <name>: echo a supplied path, or nothing
@@ -54,9 +44,6 @@ asset() { # asset <ENV_VAR> <name>: echo a supplied path, or nothing
   fi
 }
 # The pinned versions, read straight from the tool modules' go.mod files (no Go needed for this).
-pinned() { # pinned <go.mod> <module path>
-  awk -v m="$2" '$1==m { print $2; exit } $1=="require" && $2==m { print $3; exit }' "$1"
-}
 k8s_version="$(pinned "$tools/kube-apiserver/go.mod" k8s.io/kubernetes)"
 etcd_version="$(pinned "$tools/etcd/go.mod" go.etcd.io/etcd/server/v3)"
 if [[ -z "$k8s_version" || -z "$etcd_version" ]]; then
@@ -97,26 +84,7 @@ if [[ -n "$given_apiserver" && -n "$given_etcd" && -n "$given_kubectl" && "$prin
   exit 0
 fi
 
-# ---- Go -------------------------------------------------------------------------------------
-GO="${GO:-}"
-if [[ -z "$GO" ]]; then
-  if command -v go >/dev/null 2>&1; then GO=go
-  elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-  else
-    log "Go is not installed. Install Go >= 1.26 (https://go.dev/dl/) or point KUBEBUILDER_ASSETS"
-    log "at a directory with kube-apiserver, etcd and kubectl (see docs/testing.md)."
-    exit 1
-  fi
-fi
-export GOTOOLCHAIN=local   # never try to download another toolchain
-export CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
-
-go_version="$("$GO" env GOVERSION)"
-case "$go_version" in
-  go1.2[6-9]*|go1.[3-9][0-9]*) ;;
-  *) log "found $go_version; building Kubernetes ${k8s_version} needs Go >= 1.26"; exit 1 ;;
-esac
+find_go "Kubernetes ${k8s_version} (or point KUBEBUILDER_ASSETS at kube-apiserver, etcd and kubectl; docs/testing.md)"
 
 need_kubectl=0
 [[ -z "$given_kubectl" ]] && need_kubectl=1
@@ -129,21 +97,13 @@ etcd=$etcd_version
 go=$go_version
 sums=$(cat "$tools/kube-apiserver/go.mod" "$tools/kube-apiserver/go.sum" "$tools/etcd/go.mod" "$tools/etcd/go.sum" | { sha256sum 2>/dev/null || shasum -a 256; } | cut -c1-16)"
 
-mkdir -p "$cache_root"
-exec 9>"$cache_root/.build.lock"
-if command -v flock >/dev/null 2>&1 && ! flock -n 9; then   # no flock (macOS): no lock
-  log "another build is running (lock $cache_root/.build.lock); waiting for it..."
-  flock 9
-fi
+build_lock "$cache_root"
 
 stamp_ok() {
   [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$stamp_text" ]] || return 1
   [[ -x "$out/kube-apiserver" && -x "$out/etcd" ]] || return 1
   (( need_kubectl == 0 )) || [[ -x "$out/kubectl" ]]
 }
-
-# build_one <label> <module dir> <package> <output> <ldflags>
-source "$repo/scripts/lib/go-build.sh"
 
 if [[ "$force" == 1 ]] || ! stamp_ok; then
   # Only the binaries that are not supplied from outside are built, but the directory is always

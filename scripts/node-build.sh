@@ -16,38 +16,17 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools="$repo/tools/node"
 force="${BULWARK_NODE_REBUILD:-0}"
-print_dir=0
-quiet=0
-for arg in "$@"; do
-  case "$arg" in
-    --force) force=1 ;;
-    --print-dir) print_dir=1 ;;
-    --quiet) quiet=1 ;;
-    -h|--help) sed -n 2,13p "$0"; exit 0 ;;
-    *) echo "node-build: unknown argument: $arg" >&2; exit 2 ;;
-  esac
-done
-log() { echo "node-build: $*" >&2; }
+# build_args, pinned, find_go, build_lock, build_one
+source "$repo/scripts/lib/go-build.sh"
+build_args node-build "$@"
 
-pinned() { # pinned <go.mod> <module path>
-  awk -v m="$2" '$1==m { print $2; exit } $1=="require" && $2==m { print $3; exit }' "$1"
-}
 k8s_version="$(pinned "$tools/k8s/go.mod" k8s.io/kubernetes)"
 containerd_version="$(pinned "$tools/containerd/go.mod" github.com/containerd/containerd/v2)"
 cni_version="$(pinned "$tools/cni/go.mod" github.com/containernetworking/plugins)"
 out="${BULWARK_CACHE:-$HOME/.cache/bulwark}/node/${k8s_version}-${containerd_version}"
 if (( print_dir )); then echo "$out"; exit 0; fi
 
-GO="${GO:-}"
-if [[ -z "$GO" ]]; then
-  if command -v go >/dev/null 2>&1; then GO=go
-  elif [[ -x /usr/local/go/bin/go ]]; then GO=/usr/local/go/bin/go
-  else log "Go is not installed: the test node is built from Go modules (Go >= 1.26)"; exit 1
-  fi
-fi
-export GOTOOLCHAIN=local CGO_ENABLED=0
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=readonly"
-go_version="$("$GO" env GOVERSION)"
+find_go "the test node"
 
 # runc from Debian: the one part not built from Go here (it needs cgo and libseccomp).
 if [[ ! -x /usr/sbin/runc ]]; then
@@ -66,21 +45,13 @@ cni=$cni_version
 go=$go_version
 sums=$(cat "$tools"/*/go.mod "$tools"/*/go.sum "$tools"/*/*.go 2>/dev/null | sha256sum | cut -c1-16)"
 
-mkdir -p "$out"
-exec 9>"$out/.build.lock"
-if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
-  log "another build is running (lock $out/.build.lock); waiting for it..."
-  flock 9
-fi
+build_lock "$out"
 
 binaries=(kubelet kube-controller-manager kube-scheduler containerd ctr containerd-shim-runc-v2 runc-wrap pause cni/bridge cni/host-local cni/loopback)
 stamp_ok() {
   [[ -f "$out/.stamp" && "$(cat "$out/.stamp")" == "$stamp_text" ]] || return 1
   local b; for b in "${binaries[@]}"; do [[ -x "$out/$b" ]] || return 1; done
 }
-
-# shellcheck source=lib/go-build.sh
-source "$repo/scripts/lib/go-build.sh"
 
 if [[ "$force" == 1 ]] || ! stamp_ok; then
   rm -f "$out/.stamp"

@@ -19,7 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { alive, killGroup, logTail, repoRoot, spawnLogged, stopGroup, type ControlPlane } from '../controlplane/launcher.ts';
+import { alive, killGroup, logTail, repoRoot, runBuildScript, spawnLogged, stopGroup, type ControlPlane } from '../controlplane/launcher.ts';
 
 /** The controllers started by default: enough to sign Certificates with a CA or self-signed Issuer. */
 export const DEFAULT_CONTROLLERS = [
@@ -68,26 +68,11 @@ export function ensureCertManager(): Promise<CertManagerBuild> {
 }
 
 async function runBuild(): Promise<CertManagerBuild> {
-  const script = path.join(repoRoot, 'scripts', 'certmanager-build.sh');
-  const child = spawn('bash', [script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  let stdout = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (d: string) => (stdout += d));
-  const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c) => resolve(c ?? 1));
-  });
+  const { code, values } = await runBuildScript('certmanager-build.sh');
   if (code === 3) throw new GoMissingError();
   if (code !== 0) throw new Error(`scripts/certmanager-build.sh failed (exit ${code}); its output is above`);
-  const vars = new Map<string, string>();
-  for (const line of stdout.split('\n')) {
-    const m = /^(CERTMANAGER_[A-Z]+)=(.+)$/.exec(line.trim());
-    if (m?.[1] && m[2]) vars.set(m[1], m[2]);
-  }
-  const version = vars.get('CERTMANAGER_VERSION');
-  const controller = vars.get('CERTMANAGER_CONTROLLER');
-  const crds = vars.get('CERTMANAGER_CRDS');
-  if (!version || !controller || !crds) throw new Error(`scripts/certmanager-build.sh printed no paths:\n${stdout}`);
+  const { CERTMANAGER_VERSION: version, CERTMANAGER_CONTROLLER: controller, CERTMANAGER_CRDS: crds } = values;
+  if (!version || !controller || !crds) throw new Error(`scripts/certmanager-build.sh printed no paths: ${JSON.stringify(values)}`);
   return { version, controller, crds };
 }
 

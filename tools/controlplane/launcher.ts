@@ -176,8 +176,24 @@ export function ensureBinaries(): Promise<Binaries> {
 }
 
 async function resolveBinaries(): Promise<Binaries> {
-  const script = path.join(repoRoot, 'scripts', 'controlplane-build.sh');
-  const child = spawn('bash', [script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+  const { code, values } = await runBuildScript('controlplane-build.sh');
+  if (code !== 0) {
+    throw new Error(
+      `scripts/controlplane-build.sh failed (exit ${code}). Set KUBEBUILDER_ASSETS to a directory with ` +
+        'kube-apiserver, etcd and kubectl, or install Go >= 1.26; see docs/testing.md.',
+    );
+  }
+  const { KUBE_APISERVER: kubeApiserver, ETCD: etcd, KUBECTL: kubectl } = values;
+  if (!kubeApiserver || !etcd || !kubectl) throw new Error(`scripts/controlplane-build.sh printed no binary paths: ${JSON.stringify(values)}`);
+  return { kubeApiserver, etcd, kubectl };
+}
+
+/**
+ * Runs one of the scripts/*-build.sh scripts (their progress goes to this process's stderr) and
+ * returns its exit code and the NAME=value lines it printed on stdout.
+ */
+export async function runBuildScript(name: string): Promise<{ code: number; values: Record<string, string> }> {
+  const child = spawn('bash', [path.join(repoRoot, 'scripts', name)], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d: string) => (stdout += d));
@@ -185,24 +201,12 @@ async function resolveBinaries(): Promise<Binaries> {
     child.on('error', reject);
     child.on('close', (c) => resolve(c ?? 1));
   });
-  if (code !== 0) {
-    throw new Error(
-      `scripts/controlplane-build.sh failed (exit ${code}). Set KUBEBUILDER_ASSETS to a directory with ` +
-        'kube-apiserver, etcd and kubectl, or install Go >= 1.26; see docs/testing.md.',
-    );
-  }
-  const vars = new Map<string, string>();
+  const values: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
-    const m = /^(KUBE_APISERVER|ETCD|KUBECTL)=(.+)$/.exec(line.trim());
-    if (m && m[1] && m[2]) vars.set(m[1], m[2]);
+    const m = /^([A-Z][A-Z0-9_]*)=(.+)$/.exec(line.trim());
+    if (m?.[1] && m[2]) values[m[1]] = m[2];
   }
-  const kubeApiserver = vars.get('KUBE_APISERVER');
-  const etcd = vars.get('ETCD');
-  const kubectl = vars.get('KUBECTL');
-  if (!kubeApiserver || !etcd || !kubectl) {
-    throw new Error(`scripts/controlplane-build.sh printed no binary paths:\n${stdout}`);
-  }
-  return { kubeApiserver, etcd, kubectl };
+  return { code, values };
 }
 
 // ---------------------------------------------------------------------------------------------

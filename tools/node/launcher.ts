@@ -16,7 +16,6 @@
 // state and shim sockets in /run/containerd, pod netns in /run/netns, kubepods cgroups,
 // /var/log/containers links, three kernel sysctls the kubelet sets); cleanup.ts removes those.
 import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
@@ -25,6 +24,7 @@ import {
   freePorts,
   logTail,
   repoRoot,
+  runBuildScript,
   runCommand,
   spawnLogged,
   startControlPlane,
@@ -136,17 +136,9 @@ let nodeBinPromise: Promise<string> | undefined;
 /** Runs scripts/node-build.sh (builds on first use; minutes) and returns NODE_BIN. */
 export function ensureNodeBinaries(): Promise<string> {
   nodeBinPromise ??= (async () => {
-    const child = spawn('bash', [path.join(repoRoot, 'scripts', 'node-build.sh')], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => (out += d));
-    const code = await new Promise<number>((resolve, reject) => {
-      child.on('error', reject);
-      child.on('close', (c) => resolve(c ?? 1));
-    });
-    const m = /^NODE_BIN=(.+)$/m.exec(out);
-    if (code !== 0 || !m?.[1]) throw new Error(`scripts/node-build.sh failed (exit ${code}); run it by hand to see why`);
-    return m[1].trim();
+    const { code, values } = await runBuildScript('node-build.sh');
+    if (code !== 0 || !values.NODE_BIN) throw new Error(`scripts/node-build.sh failed (exit ${code}); run it by hand to see why`);
+    return values.NODE_BIN;
   })().catch((err: unknown) => {
     nodeBinPromise = undefined;
     throw err;
