@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createLogger } from '../src/lib/index.ts';
 import { brokerClusterReconciler } from '../src/operator/brokercluster/index.ts';
+import { startOperator } from '../src/operator/index.ts';
 import { KINDS, kindId, KubeClient, KubeObjectApi, type KindRef, type KubeObject, type ReconcileContext } from '../src/operator/controller/index.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 
@@ -20,6 +21,23 @@ let cp: ControlPlane;
 let operatorClient: KubeClient;
 let bound: string;
 let unbound: string;
+let operatorKubeconfig: string;
+
+async function eventually<T>(fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function clusterCondition(ns: string, type: string): Promise<{ status: string; reason: string; message: string } | undefined> {
+  const r = await cp.kubectl(['-n', ns, 'get', 'brokercluster', 'main', '-o', 'json']);
+  if (r.code !== 0) return undefined;
+  return (JSON.parse(r.stdout).status?.conditions ?? []).find((c: { type: string }) => c.type === type);
+}
 
 before(async () => {
   cp = await startControlPlane();
@@ -40,6 +58,7 @@ before(async () => {
     currentContext: 'operator',
   });
   operatorClient = new KubeClient(kc);
+  operatorKubeconfig = kc.exportConfig();
 });
 after(async () => {
   operatorClient?.close();
@@ -85,6 +104,29 @@ describe('the operator\'s RBAC', () => {
     await applyCluster(unbound);
     await assert.rejects(reconcileAsOperator(unbound), /403|[Ff]orbidden/);
     assert.notEqual((await cp.kubectl(['-n', unbound, 'get', 'secret', 'main-ca'])).code, 0);
+  });
+
+  test('the whole operator, serving all namespaces: a namespace nobody bound stalls its cluster with OperatorForbidden; binding it lets the cluster proceed', async () => {
+    const ns = await cp.createNamespace('forgot-binding');
+    const tokenConfig = new KubeConfig();
+    tokenConfig.loadFromString(operatorKubeconfig);
+    const operator = await startOperator({ kubeConfig: tokenConfig, reconcilers: [brokerClusterReconciler({ brokerImage: 'bulwark.local/bulwark:test' })], leaderElection: false, metricsPort: 0, metricsHost: '127.0.0.1', log: createLogger({ level: 'silent' }) });
+    try {
+      await applyCluster(ns);
+      const stalled = await eventually(async () => {
+        const c = await clusterCondition(ns, 'Stalled');
+        return c?.status === 'True' ? c : undefined;
+      });
+      assert.equal(stalled.reason, 'OperatorForbidden');
+      assert.match(stalled.message, new RegExp(`may not read configmaps and secrets in namespace ${ns}: bind the ClusterRole bulwark-operator-namespaced`));
+      assert.equal((await clusterCondition(ns, 'Ready'))?.status, 'False');
+      const binding = readFileSync(join(root, 'manifests', 'rbac', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${ns}`);
+      await cp.kubectl(['apply', '-f', '-'], { input: binding, check: true });
+      await eventually(async () => ((await cp.kubectl(['-n', ns, 'get', 'statefulset', 'main', '-o', 'name'])).code === 0 ? true : undefined), 90_000);
+      await eventually(async () => ((await clusterCondition(ns, 'Stalled'))?.status === 'False' ? true : undefined));
+    } finally {
+      await operator.stop();
+    }
   });
 
   test('kubectl auth can-i: what it needs, and nothing more', async () => {

@@ -44,6 +44,7 @@ export class Informer {
   #stopped = false;
   #watchAbort: AbortController | undefined;
   #failures = 0;
+  #lastFailureStatus: number | undefined;
   #synced!: () => void;
   readonly synced: Promise<void>;
   #isSynced = false;
@@ -92,6 +93,11 @@ export class Informer {
     this.#wake?.();
   }
 
+  /** The HTTP status of the last failed list or watch (403: the operator may not read this kind here); undefined once one succeeds. */
+  get lastFailureStatus(): number | undefined {
+    return this.#lastFailureStatus;
+  }
+
   /** Ends the current watch as a failure would (tests: prove a restart relists on 410). */
   restartWatch(): void {
     this.#watchAbort?.abort();
@@ -105,6 +111,7 @@ export class Informer {
           await this.#relist();
           needList = false;
         }
+        this.#lastFailureStatus = undefined;
         const cause = await this.#watchOnce();
         if (this.#stopped) break;
         this.#failures = 0;
@@ -119,6 +126,7 @@ export class Informer {
           continue; // Relist at once: nothing is wrong with the server.
         }
         this.#failures++;
+        this.#lastFailureStatus = err instanceof KubeApiError ? err.status : undefined;
         this.#o.onRestart?.('error', needList);
         const [first, cap] = this.#o.backoffMs ?? [500, 30_000];
         const base = Math.min(cap, first * 2 ** (this.#failures - 1));

@@ -12,6 +12,7 @@ import type { KubeClient } from './kube-client.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { KubeObjectApi } from './object-api.ts';
 import { controllerOwnerKey, keyString, objectKey, parseKey, type EventRecorder, type KubeObject, type ObjectCache, type ObjectKey, type Reconciler, type ReconcileContext } from './types.ts';
+import { CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, setCondition, statusChanged, type Condition } from '../status/index.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface ControllerRunnerOptions {
@@ -39,6 +40,13 @@ function labelsMatch(obj: KubeObject, labels: Record<string, string> | undefined
   const have = obj.metadata.labels ?? {};
   return Object.entries(labels).every(([k, v]) => have[k] === v);
 }
+
+/** How long a reconcile waits for a namespace's Secret and ConfigMap informers before asking why they have not synced. */
+const NAMESPACE_SYNC_WAIT_MS = 5_000;
+/** How soon a namespace the operator may not read is tried again (its informers retry on their own). */
+const FORBIDDEN_RETRY_MS = 30_000;
+/** The reason on an object whose namespace the operator may not read (the same for every kind). */
+export const OPERATOR_FORBIDDEN = 'OperatorForbidden';
 
 export class ControllerRunner implements ObjectCache {
   readonly #o: ControllerRunnerOptions;
@@ -272,9 +280,39 @@ export class ControllerRunner implements ObjectCache {
 
   async #reconcile(r: Reconciler, key: string): Promise<{ requeueAfterMs?: number } | void> {
     const k = parseKey(key);
-    await Promise.all(this.#ensureNamespaceInformers(k.namespace).map((i) => i.synced));
+    const scoped = this.#ensureNamespaceInformers(k.namespace);
+    const synced = Promise.all(scoped.map((i) => i.synced));
+    // An informer that may not list its kind here (403: no RoleBinding in this namespace) never
+    // syncs: say so on the object instead of waiting without a word.
+    const waited = await Promise.race([synced.then(() => true), new Promise<false>((resolve) => this.#o.clock.setTimeout(() => resolve(false), NAMESPACE_SYNC_WAIT_MS))]);
+    if (!waited) {
+      const forbidden = scoped.filter((i) => !i.isSynced && i.lastFailureStatus === 403).map((i) => i.kind.plural);
+      if (forbidden.length > 0) {
+        await this.#stallForbidden(r, k, forbidden);
+        return { requeueAfterMs: FORBIDDEN_RETRY_MS };
+      }
+      await synced;
+    }
     const ctx: ReconcileContext = { cache: this, api: this.#o.api, events: this.#o.events, log: this.#o.log.child({ reconciler: r.name, key }), clock: this.#o.clock };
     return r.reconcile(k, ctx);
+  }
+
+  /** Stalled (and not Ready) with reason OperatorForbidden on the primary, its other status fields and conditions kept. */
+  async #stallForbidden(r: Reconciler, key: ObjectKey, plurals: string[]): Promise<void> {
+    const obj = this.get<KubeObject & { status?: { conditions?: Condition[] } & Record<string, unknown> }>(r.primary, key);
+    if (!obj) return;
+    const message = `the operator may not read ${plurals.join(' and ')} in namespace ${key.namespace}: bind the ClusterRole bulwark-operator-namespaced to its ServiceAccount there with a RoleBinding (docs/operator.md, RBAC)`;
+    const now = this.#o.clock.now();
+    const generation = obj.metadata.generation;
+    let conditions = obj.status?.conditions;
+    conditions = setCondition(conditions, { type: CONDITION_STALLED, status: 'True', reason: OPERATOR_FORBIDDEN, message, ...(generation === undefined ? {} : { observedGeneration: generation }) }, now);
+    conditions = setCondition(conditions, { type: CONDITION_READY, status: 'False', reason: OPERATOR_FORBIDDEN, message, ...(generation === undefined ? {} : { observedGeneration: generation }) }, now);
+    conditions = setCondition(conditions, { type: CONDITION_RECONCILING, status: 'False', reason: OPERATOR_FORBIDDEN, message, ...(generation === undefined ? {} : { observedGeneration: generation }) }, now);
+    const status = { ...(obj.status ?? {}), conditions };
+    this.#o.log.warn({ reconciler: r.name, key: keyString(key), kinds: plurals }, 'the operator may not read what this namespace needs: stalled');
+    if (!statusChanged(obj.status, status)) return;
+    await this.#o.api.applyStatus({ apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: key.name, namespace: key.namespace }, status });
+    this.#o.events.emit(obj, 'Warning', OPERATOR_FORBIDDEN, message);
   }
 
   #scheduleResync(): void {
