@@ -116,7 +116,9 @@ if [ -f "$DIR/sysctl-before" ]; then
   while read -r kv; do [ -n "$kv" ] && sysctl -qw "$kv" >/dev/null 2>&1; done < "$DIR/sysctl-before"
 fi
 if [ "$REMOVE_DIR" = 1 ]; then rm -rf "$DIR"; fi
-if [ -n "$LOCK" ]; then rm -f "$LOCK"; rmdir "$(dirname "$LOCK")" 2>/dev/null; fi
+# Only a lock that still names this dir: another node may hold the bridge by now.
+if [ -n "$LOCK" ] && grep -qF "\"dir\":\"$DIR\"" "$LOCK" 2>/dev/null; then rm -f "$LOCK"; fi
+[ -n "$LOCK" ] && rmdir "$(dirname "$LOCK")" 2>/dev/null
 exit 0
 `;
 

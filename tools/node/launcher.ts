@@ -342,7 +342,12 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
       kubeScheduler: schedProc.pid ?? 0,
       kubelet: kubeletProc.pid ?? 0,
     };
-    if (!detached) reaper = startCleanupReaper(cleanupTarget(dir, bridge, pgids, !keepDir, lockFile), process.pid);
+    if (!detached) {
+      reaper = startCleanupReaper(cleanupTarget(dir, bridge, pgids, !keepDir, lockFile), process.pid);
+      // The lock stays live while the reaper cleans up after a killed test process: otherwise the
+      // next node takes the "stale" lock, and the reaper then removes that node's bridge and lock.
+      if (reaper) updateLockPids(bridge.name, [process.pid, ...pgids, reaper]);
+    }
 
     const clientHosts = new Set<ClientHost>();
     const base = cp;
