@@ -4,17 +4,15 @@
 // (WaitingForCertificates, no StatefulSet), and carries on once cert-manager has issued them,
 // woken by its watch on the Certificates it owns.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import { createLogger } from '../src/lib/index.ts';
 import { brokerClusterReconciler } from '../src/operator/brokercluster/index.ts';
 import { CERT_MANAGER_POLL_MS, certManagerCertificateSource } from '../src/operator/certificates/index.ts';
 import { startOperator } from '../src/operator/index.ts';
-import { caIssuer, certManagerSkip as skip, eventually, getJson, startCertManager, type CertManager } from './harness/certmanager.ts';
-import { ensureBinaries, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { caIssuer, certManagerSkip as skip, eventually, getJson, useCertManagerControlPlane, type CertManager } from './harness/certmanager.ts';
+import type { ControlPlane } from './harness/controlplane.ts';
 
-const root = join(import.meta.dirname, '..');
 const log = createLogger({ level: 'silent' });
 
 let cp: ControlPlane;
@@ -32,19 +30,10 @@ interface ClusterStatus {
 }
 
 describe('the operator in cert-manager mode, with the real cert-manager', { skip }, () => {
-  before(
-    async () => {
-      await ensureBinaries();
-      cp = await startControlPlane();
-      cm = await startCertManager(cp);
-      await cp.kubectl(['apply', '--server-side', '-f', join(root, 'crds')], { check: true });
-      await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/brokerclusters.bulwark.dev'], { check: true });
-    },
-    { timeout: 60 * 60_000 },
-  );
-  after(async () => {
-    await cm?.stop();
-    await cp?.stop();
+  const running = useCertManagerControlPlane();
+  before(() => {
+    cp = running.cp();
+    cm = running.cm();
   });
 
   test('waits for an issuer that is not there yet, then, once cert-manager has issued, creates the StatefulSet and shows each notAfter', async (t) => {

@@ -5,17 +5,15 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import type { ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { BrokerCluster } from '../src/api/index.ts';
 import { createCa } from '../src/pki/index.ts';
 import { type CertificateReader, certificateReadiness, certManagerCertificateSource, certManagerCertificates, leafCertificates, type SecretObject } from '../src/operator/certificates/index.ts';
 import type { KindRef, KubeObject } from '../src/operator/controller/index.ts';
-import { caIssuer as makeCaIssuer, certManagerSkip as skip, eventually as poll, getJson as get, startCertManager, type CertManager } from './harness/certmanager.ts';
-import { alive, ensureBinaries, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { caIssuer as makeCaIssuer, certManagerSkip as skip, eventually as poll, getJson as get, startCertManager, useCertManagerControlPlane, type CertManager } from './harness/certmanager.ts';
+import { alive, type ControlPlane } from './harness/controlplane.ts';
 
-const root = join(import.meta.dirname, '..');
 
 let cp: ControlPlane;
 let cm: CertManager;
@@ -48,19 +46,10 @@ function sans(cert: X509Certificate): string[] {
 }
 
 describe('cert-manager (the real controller) signs what the operator asks for', { skip }, () => {
-  before(
-    async () => {
-      await ensureBinaries();
-      cp = await startControlPlane();
-      cm = await startCertManager(cp);
-      await cp.kubectl(['apply', '--server-side', '-f', join(root, 'crds')], { check: true });
-      await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/brokerclusters.bulwark.dev'], { check: true });
-    },
-    { timeout: 60 * 60_000 },
-  );
-  after(async () => {
-    await cm?.stop();
-    await cp?.stop();
+  const running = useCertManagerControlPlane();
+  before(() => {
+    cp = running.cp();
+    cm = running.cm();
   });
 
   test('a CA Issuer signs a Certificate: the Secret holds tls.crt, tls.key and ca.crt, and the leaf verifies against the CA with the names asked for', async (t) => {

@@ -4,9 +4,11 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { createCa } from '../../src/pki/index.ts';
 import type { CertManager } from '../../tools/certmanager/launcher.ts';
-import type { ControlPlane } from './controlplane.ts';
+import { ensureBinaries, startControlPlane, type ControlPlane } from './controlplane.ts';
+import { startCertManager } from '../../tools/certmanager/launcher.ts';
 
 export { startCertManager, type CertManager } from '../../tools/certmanager/launcher.ts';
 
@@ -70,4 +72,28 @@ export async function caIssuer(cp: ControlPlane, cm: CertManager, ns: string, na
     return i?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ? true : undefined;
   });
   return { caPem: ca.certPem };
+}
+
+/**
+ * Call inside a describe: before its tests, a control plane with cert-manager running and the
+ * Bulwark CRDs installed; after them, both stopped. The getters give the running pair.
+ */
+export function useCertManagerControlPlane(): { cp: () => ControlPlane; cm: () => CertManager } {
+  let cp: ControlPlane | undefined;
+  let cm: CertManager | undefined;
+  before(
+    async () => {
+      await ensureBinaries();
+      cp = await startControlPlane();
+      cm = await startCertManager(cp);
+      await cp.kubectl(['apply', '--server-side', '-f', join(import.meta.dirname, '..', '..', 'crds')], { check: true });
+      await cp.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/brokerclusters.bulwark.dev'], { check: true });
+    },
+    { timeout: 60 * 60_000 },
+  );
+  after(async () => {
+    await cm?.stop();
+    await cp?.stop();
+  });
+  return { cp: () => cp ?? assert.fail('no control plane'), cm: () => cm ?? assert.fail('no cert-manager') };
 }
