@@ -19,6 +19,7 @@
 //      count (StatefulSet, ConfigMap, Secrets, Services, ServiceAccount, PodDisruptionBudget; not
 //      ownerReferences, status, managed fields, uid, resourceVersion, ClusterIPs), applied in one
 //      `kubectl apply --server-side` to another namespace with no BrokerCluster, → every pod Ready.
+//      Their component label reads broker-by-hand, so the operator leaves their pods alone.
 //      One change is needed for the same pods to become Ready with no operator: a broker in a pod
 //      is not ready until the operator has pushed its policy snapshot (docs/broker.md), so the
 //      peer's broker.json gets `policy.dir`, a ConfigMap volume holding one TopicGrant for the
@@ -360,8 +361,15 @@ function peerPolicy(ns: string) {
 function peerObjects(objects: any[], fromNs: string, ns: string): string {
   return objects
     .map((o) => {
-      // Names in the config and the args (advertised hosts) carry the namespace; Secret data is base64 and unaffected.
-      const c = JSON.parse(JSON.stringify(o).replaceAll(`.${fromNs}.`, `.${ns}.`));
+      // Names in the config and the args (advertised hosts) carry the namespace; Secret data is
+      // base64 and unaffected. The component label (labels and selectors alike) is changed so the
+      // operator does not take these pods for a BrokerCluster's: it would start Secret and
+      // ConfigMap informers in this namespace, where it has no RoleBinding (403 and retries).
+      const c = JSON.parse(
+        JSON.stringify(o)
+          .replaceAll(`.${fromNs}.`, `.${ns}.`)
+          .replaceAll('"app.kubernetes.io/component":"broker"', '"app.kubernetes.io/component":"broker-by-hand"'),
+      );
       c.metadata.namespace = ns;
       if (c.kind === 'ConfigMap' && c.data?.['broker.json']) {
         const cfg = JSON.parse(c.data['broker.json']);
