@@ -1,7 +1,8 @@
 // `npm run cluster:up` as a newcomer runs it: a child process on the real cache (the node's
 // binaries and the broker image live there), then the kcat command it printed, run verbatim;
-// a restarted broker pod gets a new IP and `cluster:status` puts it in the client host's
-// /etc/hosts; `cluster:down` leaves nothing behind.
+// `cluster:up` again only prints it again; a restarted broker pod gets a new IP and
+// `cluster:hosts` (and `cluster:status`) put it in the client host's /etc/hosts; `cluster:down`
+// leaves nothing behind.
 //
 // It uses the cluster:up state dir (${BULWARK_CACHE}/node/run), so it is skipped, saying why,
 // while a developer's cluster:up runs. Only one node can own the bridge: cluster:up is started
@@ -89,6 +90,13 @@ describe('npm run cluster:up', { skip: skip ?? false, timeout: 3_000_000 }, () =
     const byIp = await sh(kcat.replace(/-b \S+/, `-b ${podIp}:9092`).concat(' -m 5'));
     assert.notEqual(byIp.code, 0, 'hostname verification accepted a pod IP the certificate does not name');
 
+    // cluster:up again on the running cluster starts nothing and prints the same way in.
+    const again0 = await npmRun('cluster:up', [], 120_000);
+    assert.equal(again0.code, 0, again0.stderr);
+    assert.match(again0.stderr, /already running/);
+    assert.ok(again0.stderr.includes(`  ${kcat}\n`), `the second cluster:up printed another command:\n${again0.stderr}`);
+    assert.equal((JSON.parse(fs.readFileSync(stateFile, 'utf8')) as typeof state).pids.kubeApiserver, state.pids.kubeApiserver);
+
     // 3. A restarted pod comes back at a new IP; cluster:status rewrites the client host's /etc/hosts.
     const { kubectl } = await ensureBinaries();
     const k = (args: string[]) => runCommand(kubectl, [`--kubeconfig=${kubeconfig}`, '-n', 'bulwark-demo', ...args], { timeoutMs: 200_000 });
@@ -106,6 +114,10 @@ describe('npm run cluster:up', { skip: skip ?? false, timeout: 3_000_000 }, () =
       else await new Promise((r) => setTimeout(r, 500));
     }
     assert.notEqual(newIp, podIp, 'the restarted pod kept its IP, so this does not show the hosts file following it');
+    const hostsRun = await npmRun('cluster:hosts', [], 120_000);
+    assert.equal(hostsRun.code, 0, hostsRun.stderr);
+    assert.ok(hostsRun.stdout.includes(`${newIp} demo.bulwark-demo.svc\n`), hostsRun.stdout);
+    fs.writeFileSync(join('/etc/netns', bulwark.clientHost.name, 'hosts'), `127.0.0.1 localhost\n${podIp} demo-0.demo-brokers.bulwark-demo.svc\n`);
     const status = await npmRun('cluster:status', [], 120_000);
     assert.equal(status.code, 0, status.stdout + status.stderr);
     assert.match(status.stdout, /kube-apiserver\s+pid \d+\s+up/);
