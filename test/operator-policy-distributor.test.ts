@@ -77,4 +77,23 @@ describe('operator policy distribution', () => {
     assert.deepEqual(out.failures, [{ pod: 'c1-1', message: 'unreachable: ECONNREFUSED: connect ECONNREFUSED 10.0.0.2:9443' }]);
     assert.equal(out.snapshot.settings.allowAnonymous, true, 'the snapshot is compiled from the BrokerCluster');
   });
+
+  test('a broker run that confirmed the current snapshot is not pushed to again; a restarted container is', async () => {
+    let pushes = 0;
+    const push = async (_t: unknown, _tls: unknown, snapshot: { version: number; hash: string }): Promise<PushResult> => {
+      pushes++;
+      return { outcome: 'applied', applied: { version: snapshot.version, hash: snapshot.hash, source: 'push' }, unchanged: false };
+    };
+    const confirmed = new Map<string, { version: number; hash: string }>();
+    const run = async (instance: string, previous?: { version: number; hash: string }) =>
+      distributePolicy({ cluster, resources: [cluster], ...(previous ? { previous } : {}), targets: [{ pod: 'c1-0', instance, host: '10.0.0.1', servername: 'a' }], port: 9443, tls: { ca: '', cert: '', key: '' }, push: push as never, confirmed });
+    const first = await run('uid-1/containerd://aaa');
+    assert.equal(pushes, 1);
+    const again = await run('uid-1/containerd://aaa', { version: first.snapshot.version, hash: first.snapshot.hash });
+    assert.equal(pushes, 1, 'nothing to send: that broker run holds this snapshot');
+    assert.equal(again.inSync, 1);
+    await run('uid-1/containerd://bbb', { version: first.snapshot.version, hash: first.snapshot.hash });
+    assert.equal(pushes, 2, 'a restarted container is pushed to');
+    assert.deepEqual([...confirmed.keys()], ['uid-1/containerd://bbb'], 'runs that are gone are forgotten');
+  });
 });

@@ -6,6 +6,7 @@ import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
 import type { SecretObject } from '../certificates/index.ts';
 import { KINDS, type KubeObject, type ReconcileContext } from '../controller/index.ts';
 import { distributePolicy, pushTargets, type BrokerPod, type DistributionOutcome } from '../policy/index.ts';
+import type { SnapshotRef } from '../../policy/index.ts';
 import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions } from './names.ts';
 
 export interface PolicyStep {
@@ -25,6 +26,7 @@ export async function pushClusterPolicy(
   opts: ClusterBuildOptions,
   previous: { version: number; hash: string } | undefined,
   readSecret: (name: string) => Promise<SecretObject | undefined>,
+  confirmed: Map<string, SnapshotRef>,
 ): Promise<PolicyStep> {
   const ns = cluster.metadata.namespace!;
   const names = objectNames(cluster.metadata.name);
@@ -39,7 +41,7 @@ export async function pushClusterPolicy(
   if (!cert || !key || !ca) return { waiting: `the operator's client certificate (Secret ${names.operatorTlsSecret}) is not issued yet` };
   // Users, Roles, AccessTokens and TopicGrants join the snapshot with the next issue; the BrokerCluster's own settings are compiled now.
   const resources: BulwarkResource[] = [cluster];
-  const outcome = await distributePolicy({ cluster, resources, ...(previous ? { previous } : {}), targets, port: internalPort(cluster), tls: { ca, cert, key } });
+  const outcome = await distributePolicy({ cluster, resources, ...(previous ? { previous } : {}), targets, port: internalPort(cluster), tls: { ca, cert, key }, confirmed });
   for (const f of outcome.failures) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}`, pod: f.pod, reason: f.message }, 'policy snapshot not applied on a broker yet');
   return { outcome };
 }

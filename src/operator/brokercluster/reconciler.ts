@@ -6,6 +6,7 @@
 // apply; write the status only when it changed.
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { type BrokerCluster, type FieldError, parseResource } from '../../api/index.ts';
+import type { SnapshotRef } from '../../policy/index.ts';
 import { builtinCertificateSource, type CertificateOutcome, type CertificateReader, type CertificateSource, chooseCertificateSource, type SecretObject } from '../certificates/index.ts';
 import { KINDS, type KindRef, type KubeObject, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
@@ -43,6 +44,8 @@ export function brokerClusterReconciler(options: BrokerClusterReconcilerOptions 
   };
   const sources = { builtin: options.certificates?.builtin ?? builtinCertificateSource(), ...(options.certificates?.certManager ? { certManager: options.certificates.certManager } : {}) };
   const random = options.randomBytes ?? cryptoRandomBytes;
+  // What each broker run confirmed, by cluster: a broker holding the current snapshot is not pushed to again.
+  const confirmed = new Map<string, Map<string, SnapshotRef>>();
 
   return {
     name: 'brokercluster',
@@ -50,7 +53,12 @@ export function brokerClusterReconciler(options: BrokerClusterReconcilerOptions 
     owns: [KINDS.serviceAccount, KINDS.configMap, KINDS.service, KINDS.statefulSet, KINDS.podDisruptionBudget, KINDS.networkPolicy, KINDS.secret, ...(sources.certManager ? [KINDS.certificate] : [])],
     // Broker pods belong to the StatefulSet, not to the cluster: they are found by their instance label.
     watches: [{ kind: KINDS.pod, map: (pod) => brokerPodOwner(pod) }],
-    reconcile: (key, ctx) => reconcileBrokerCluster(key, ctx, opts, sources, random),
+    reconcile: (key, ctx) => {
+      const id = `${key.namespace}/${key.name}`;
+      if (!ctx.cache.get(KINDS.brokerCluster, key)) confirmed.delete(id);
+      else if (!confirmed.has(id)) confirmed.set(id, new Map());
+      return reconcileBrokerCluster(key, ctx, opts, sources, random, confirmed.get(id) ?? new Map());
+    },
   };
 }
 
@@ -60,6 +68,7 @@ async function reconcileBrokerCluster(
   opts: ClusterBuildOptions,
   sources: { builtin: CertificateSource; certManager?: CertificateSource },
   random: (n: number) => Buffer,
+  confirmed: Map<string, SnapshotRef>,
 ): Promise<ReconcileResult | void> {
   const stored = ctx.cache.get<StoredCluster>(KINDS.brokerCluster, key);
   if (!stored || stored.metadata.deletionTimestamp) return;
@@ -133,7 +142,7 @@ async function reconcileBrokerCluster(
 
   // 4. The policy snapshot, to every broker pod that runs (a broker is Ready only once it holds one).
   const previousPolicy = stored.status?.policyVersion !== undefined && stored.status.policyHash ? { version: stored.status.policyVersion, hash: stored.status.policyHash } : undefined;
-  const policy = certs.ready ? await pushClusterPolicy(cluster, ctx, opts, previousPolicy, readSecret) : { waiting: 'certificates are not ready' };
+  const policy = certs.ready ? await pushClusterPolicy(cluster, ctx, opts, previousPolicy, readSecret, confirmed) : { waiting: 'certificates are not ready' };
   const policyInSync = policy.outcome !== undefined && policy.outcome.failures.length === 0 && policy.outcome.brokers > 0;
   const policyStatus = policyInSync ? { policyVersion: policy.outcome!.snapshot.version, policyHash: policy.outcome!.snapshot.hash } : {};
 

@@ -278,8 +278,32 @@ export class ControllerRunner implements ObjectCache {
     return out;
   }
 
+  /**
+   * Serving all namespaces: stops the Secret and ConfigMap informers of a namespace where no
+   * primary object is left (deleted, or the namespace itself deleted), so they neither hold a
+   * watch nor retry for ever on a namespace the operator may not read.
+   */
+  #releaseNamespaceInformers(namespace: string): void {
+    if (this.#namespaces || this.#o.reconcilers.some((r) => this.list(r.primary, namespace).length > 0)) return;
+    for (const kind of this.#kinds.values()) {
+      if (!NAMESPACE_SCOPED_READS.includes(kind)) continue;
+      const byNs = this.#informers.get(kindId(kind));
+      const inf = byNs?.get(namespace);
+      if (!inf) continue;
+      inf.stop();
+      byNs!.delete(namespace);
+    }
+  }
+
   async #reconcile(r: Reconciler, key: string): Promise<{ requeueAfterMs?: number } | void> {
     const k = parseKey(key);
+    const ctx: ReconcileContext = { cache: this, api: this.#o.api, events: this.#o.events, log: this.#o.log.child({ reconciler: r.name, key }), clock: this.#o.clock };
+    // A key with no primary object behind it (deleted; or a watched object, such as a pod, that
+    // only names one) needs nothing from its namespace: no informers are started for it.
+    if (!this.get(r.primary, k)) {
+      this.#releaseNamespaceInformers(k.namespace);
+      return r.reconcile(k, ctx);
+    }
     const scoped = this.#ensureNamespaceInformers(k.namespace);
     const synced = Promise.all(scoped.map((i) => i.synced));
     // An informer that may not list its kind here (403: no RoleBinding in this namespace) never
@@ -293,7 +317,6 @@ export class ControllerRunner implements ObjectCache {
       }
       await synced;
     }
-    const ctx: ReconcileContext = { cache: this, api: this.#o.api, events: this.#o.events, log: this.#o.log.child({ reconciler: r.name, key }), clock: this.#o.clock };
     return r.reconcile(k, ctx);
   }
 

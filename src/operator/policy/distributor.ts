@@ -10,12 +10,14 @@ import { compilePolicy, pushSnapshot, sealSnapshot, type DistributionTls, type P
 
 /** The part of a Pod the distributor reads. */
 export interface BrokerPod {
-  metadata: { name: string; namespace?: string; deletionTimestamp?: string };
-  status?: { podIP?: string; phase?: string; containerStatuses?: { name: string; state?: { running?: unknown } }[] };
+  metadata: { name: string; namespace?: string; uid?: string; deletionTimestamp?: string };
+  status?: { podIP?: string; phase?: string; containerStatuses?: { name: string; containerID?: string; state?: { running?: unknown } }[] };
 }
 
 export interface BrokerTarget {
   pod: string;
+  /** This run of the broker: the pod's uid and the container's id (a restarted container is a new one). */
+  instance?: string;
   host: string;
   /** The name the broker's internal certificate is checked against. */
   servername: string;
@@ -43,7 +45,11 @@ export function nextVersion(previous: SnapshotRef | undefined, hash: string): nu
 export function pushTargets(pods: readonly BrokerPod[], servername: (pod: string) => string): BrokerTarget[] {
   return pods
     .filter((p) => !p.metadata.deletionTimestamp && p.status?.podIP && p.status.containerStatuses?.some((c) => c.name === 'broker' && c.state?.running !== undefined))
-    .map((p) => ({ pod: p.metadata.name, host: p.status!.podIP!, servername: servername(p.metadata.name) }))
+    .map((p) => {
+      const container = p.status!.containerStatuses!.find((c) => c.name === 'broker')!;
+      const instance = p.metadata.uid && container.containerID ? `${p.metadata.uid}/${container.containerID}` : undefined;
+      return { pod: p.metadata.name, ...(instance ? { instance } : {}), host: p.status!.podIP!, servername: servername(p.metadata.name) };
+    })
     .sort((a, b) => a.pod.localeCompare(b.pod));
 }
 
@@ -57,6 +63,11 @@ export interface DistributeInput {
   tls: DistributionTls;
   push?: typeof pushSnapshot;
   timeoutMs?: number;
+  /**
+   * What each broker run (BrokerTarget.instance) last confirmed, kept by the caller between
+   * reconciles: a broker that confirmed this very snapshot is not pushed to again. Updated here.
+   */
+  confirmed?: Map<string, SnapshotRef>;
 }
 
 export async function distributePolicy(input: DistributeInput): Promise<DistributionOutcome> {
@@ -66,12 +77,26 @@ export async function distributePolicy(input: DistributeInput): Promise<Distribu
     resources: input.resources,
   });
   let snapshot = sealSnapshot(compiled, nextVersion(input.previous, compiled.hash));
-  const send = (t: BrokerTarget) => push({ host: t.host, port: input.port, servername: t.servername }, input.tls, snapshot, { timeoutMs: input.timeoutMs ?? 5_000 });
+  const confirmed = input.confirmed;
+  const holds = (t: BrokerTarget) => {
+    const c = t.instance === undefined ? undefined : confirmed?.get(t.instance);
+    return c !== undefined && c.version === snapshot.version && c.hash === snapshot.hash;
+  };
+  const send = async (t: BrokerTarget): Promise<PushResult> => {
+    if (holds(t)) return { outcome: 'applied', applied: { version: snapshot.version, hash: snapshot.hash, source: 'push' }, unchanged: true };
+    const r = await push({ host: t.host, port: input.port, servername: t.servername }, input.tls, snapshot, { timeoutMs: input.timeoutMs ?? 5_000 });
+    if (r.outcome === 'applied' && t.instance !== undefined) confirmed?.set(t.instance, { version: r.applied.version, hash: r.applied.hash });
+    return r;
+  };
   let results = await Promise.all(input.targets.map(send));
   const newest = Math.max(0, ...results.map((r) => (r.outcome === 'rejected' ? r.applied.version : 0)));
   if (newest >= snapshot.version) {
     snapshot = sealSnapshot(compiled, newest + 1);
     results = await Promise.all(input.targets.map(send));
+  }
+  if (confirmed) {
+    const live = new Set(input.targets.map((t) => t.instance));
+    for (const instance of confirmed.keys()) if (!live.has(instance)) confirmed.delete(instance);
   }
   const failures = results.flatMap((r, i) => (r.outcome === 'applied' ? [] : [{ pod: input.targets[i]!.pod, message: describeFailure(r) }]));
   return {
