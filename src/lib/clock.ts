@@ -12,11 +12,30 @@ export interface Clock {
   clearTimeout(timer: TimerHandle): void;
 }
 
-/** Wall-clock time and Node's timers. Timers are unref'd: held requests keep their sockets, not the process, alive. */
+/** Node's longest timer (2^31 - 1 ms, ~24.8 days): a longer delay is taken as 1 ms, with only a warning. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Wall-clock time and Node's timers. Timers are unref'd: held requests keep their sockets, not the
+ * process, alive. A delay past MAX_TIMER_MS (a certificate renewal 60 days out) is waited in steps,
+ * not fired at once.
+ */
 export const realClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fire, delayMs) => setTimeout(fire, delayMs).unref(),
-  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+  setTimeout: (fire, delayMs) => {
+    const handle: { timer?: NodeJS.Timeout } = {};
+    const due = Date.now() + delayMs;
+    const arm = (ms: number) => {
+      handle.timer = setTimeout(() => {
+        const left = due - Date.now();
+        if (left > 0 && ms === MAX_TIMER_MS) arm(Math.min(left, MAX_TIMER_MS));
+        else fire();
+      }, ms).unref();
+    };
+    arm(Math.min(Math.max(delayMs, 0), MAX_TIMER_MS));
+    return handle;
+  },
+  clearTimeout: (timer) => clearTimeout((timer as { timer?: NodeJS.Timeout }).timer),
 };
 
 interface ManualTimer {
