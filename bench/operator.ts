@@ -58,7 +58,7 @@ import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { cpuSeconds } from './proc.ts';
 import { round } from './stats.ts';
-import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, installBulwark, OPERATOR_NAMESPACE } from '../tools/node/bulwark-install.ts';
+import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, installBulwark, OPERATOR_NAMESPACE, waitFor as waitUntil } from '../tools/node/bulwark-install.ts';
 import { nodeUnavailableReason, startNode, type TestNode } from '../tools/node/launcher.ts';
 
 const RUNS = Number(process.env.BENCH_OPERATOR_RUNS ?? 5);
@@ -114,20 +114,9 @@ async function kubectl(args: string[], input?: string): Promise<string> {
   if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
   return r.stdout;
 }
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = POLL_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+
+/** waitUntil from the install helpers, polling at the benchmark's rate. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = POLL_MS) => waitUntil(what, fn, timeoutMs, everyMs);
 
 const podsOf = async (ns: string) => (await api<{ items: any[] }>(`/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(INSTANCE)}`))?.items ?? [];
 const isReady = (p: any) => !p.metadata.deletionTimestamp && p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True');

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { buildBrokerImage, type BrokerImage } from '../image/broker-image.ts';
 import type { ClientHost, TestNode } from './launcher.ts';
+import { currentBrokerHostEntries } from './local-cluster.ts';
 import { repoRoot } from '../controlplane/launcher.ts';
 
 export const OPERATOR_NAMESPACE = 'bulwark-system';
@@ -158,14 +159,7 @@ export async function createLocalVolumes(node: TestNode, count: number, size = '
 
 /** Points the client host's /etc/hosts at the cluster's pods: each pod's DNS name, and the client Service's names at the first ready pod. */
 export async function resolveBrokers(node: TestNode, host: ClientHost, ns: string, cluster: string): Promise<Record<string, string>> {
-  const pods = (await kubectlJson<{ items: any[] }>(node, ['-n', ns, 'get', 'pods', '-l', `app.kubernetes.io/instance=${cluster}`]))?.items ?? [];
-  const entries: Record<string, string> = {};
-  for (const p of pods) {
-    if (!p.status?.podIP) continue;
-    for (const suffix of ['svc', 'svc.cluster.local']) entries[`${p.metadata.name}.${cluster}-brokers.${ns}.${suffix}`] = p.status.podIP;
-  }
-  const first = pods.find((p) => p.status?.podIP && p.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True'));
-  if (first) for (const name of [`${cluster}.${ns}.svc`, `${cluster}.${ns}.svc.cluster.local`]) entries[name] = first.status.podIP;
+  const entries = await currentBrokerHostEntries((args, opts) => node.kubectl(args, opts), ns, cluster);
   await host.setHosts(entries);
   return entries;
 }
