@@ -15,6 +15,13 @@ Usage:
   bulwark policy check DIR               validate a directory of CR YAML files
   bulwark policy explain DIR --user U --action A --resource TYPE:NAME [--host IP] [--token T]
                                          show the decision for one request and the rule behind it
+  bulwark token create NAME --user USER [--cluster C] [-n NS] [--lifetime 720h | --expires-at T] [--role R]...
+                                         create an AccessToken and print its token once (on stdout)
+  bulwark token list [-n NS | -A] [-o json]
+                                         the AccessTokens: NAME, USER, CLUSTER, EXPIRES, STATUS (never the token)
+  bulwark token revoke NAME [-n NS]      delete an AccessToken: the brokers refuse the token
+                                         token commands use the API server (--kubeconfig, --context), or
+                                         with --policy-dir DIR the files of local mode (\`bulwark token --help\`)
   bulwark help                           this text
 `;
 
@@ -30,6 +37,11 @@ export async function run(argv: string[], io: Output): Promise<number> {
         // Loaded only here: @kubernetes/client-node (and its undici) is the operator's alone.
         const { operatorCommand } = await import('./operator-command.ts');
         return await operatorCommand(sub === undefined ? [] : [sub, ...rest], io);
+      }
+      case 'token': {
+        // Loaded only here, as for `operator`: it brings @kubernetes/client-node.
+        const { tokenCommand } = await import('./token-command.ts');
+        return await tokenCommand(sub === undefined ? [] : [sub, ...rest], io);
       }
       case 'policy':
         if (sub === 'check') return await policyCheck(rest, io);

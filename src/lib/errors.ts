@@ -56,6 +56,15 @@ export const ERRORS = {
   BWK_ERR_UNAUTHENTICATED: { status: 401, message: () => 'authentication required: send valid credentials' },
   BWK_ERR_FORBIDDEN: { status: 403, message: () => 'not allowed: the policy does not grant this action on this resource' },
   BWK_ERR_KAFKA_REQUEST_BEFORE_AUTHENTICATION: { status: 401, message: (d) => `${d.api} before authentication: the connection is closed` },
+  BWK_ERR_TOKEN_EXISTS: { status: 409, message: (d) => `AccessToken ${d.token} already exists${d.where ? ` (${d.where})` : ''}: a token is printed only when it is created, never again; revoke it first (bulwark token revoke) or choose another name` },
+  BWK_ERR_TOKEN_NOT_FOUND: { status: 404, message: (d) => `AccessToken ${d.token} not found${d.where ? ` ${d.where}` : ''}` },
+  BWK_ERR_TOKEN_SPEC_INVALID: { status: 400, message: (d) => `AccessToken ${d.token} would be invalid: ${d.detail}` },
+  BWK_ERR_TOKEN_CLUSTER_UNKNOWN: { status: 400, message: (d) => `cannot tell which BrokerCluster the token is for: ${d.detail}` },
+  BWK_ERR_TOKEN_FILE_SHARED: { status: 409, message: (d) => `AccessToken ${d.token} is declared in ${d.file} together with other documents; remove it from that file by hand (bulwark token revoke only removes files holding one token and its Secret)` },
+  BWK_ERR_TOKEN_WAIT_TIMEOUT: { status: 504, message: (d) => `the operator did not write Secret ${d.secret} within ${d.wait}; AccessToken status: ${d.status}. ${d.outcome}` },
+  BWK_ERR_KUBE_UNAVAILABLE: { status: 503, message: (d) => `no API server: ${d.detail}` },
+  BWK_ERR_KUBE_FORBIDDEN: { status: 403, message: (d) => `forbidden: your Kubernetes credentials may not ${d.verb} ${d.resource} in namespace ${d.namespace} (RBAC: a Role or ClusterRole granting verb ${d.verb} on ${d.resource}, bound to you, is missing); the API server said: ${d.detail}` },
+  BWK_ERR_KUBE_REQUEST_FAILED: { status: 502, message: (d) => `the API server refused to ${d.verb} ${d.resource} in namespace ${d.namespace}: ${d.detail}` },
   BWK_ERR_INTERNAL: { status: 500, kafka: KafkaErrorCode.UNKNOWN_SERVER_ERROR, message: () => 'internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 
