@@ -28,6 +28,7 @@ export const accessTokenStatus = z
     ...baseStatus,
     secretName: z.string().max(253).optional().describe('The Secret holding the token.'),
     expiresAt: z.iso.datetime().optional().describe('When the token expires.'),
+    policyHash: z.string().max(80).optional().describe('Hash of the policy snapshot that holds this generation, applied by every broker.'),
   })
   .describe('Observed state of the AccessToken.');
 

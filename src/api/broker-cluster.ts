@@ -296,6 +296,7 @@ export const brokerClusterStatus = z
       .meta({ description: 'The cluster\'s certificates, their expiry and renewal times.', 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] }),
     policyVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Version of the policy snapshot every ready broker applied.'),
     policyHash: z.string().max(80).optional().describe('Content hash of that snapshot.'),
+    policyInSync: z.string().max(32).optional().describe('Brokers holding the current policy snapshot, of the broker pods running: 3/3.'),
   })
   .describe('Observed state of the BrokerCluster.');
 

@@ -56,6 +56,7 @@ export const KINDS = [
       { name: 'Available', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready broker pods.' },
       ready,
       { name: 'Policy', type: 'integer', jsonPath: '.status.policyVersion', description: 'Policy snapshot version applied by every broker.' },
+      { name: 'In sync', type: 'string', jsonPath: '.status.policyInSync', description: 'Brokers holding the current policy snapshot.' },
       reason,
       age,
     ],

@@ -18,5 +18,5 @@ export const roleSpec = z
   })
   .describe('A named set of permissions. Roles are shared by every cluster in their namespace; Users, AccessTokens and TopicGrants refer to them by name.');
 
-export const roleStatus = z.strictObject({ ...baseStatus }).describe('Observed state of the Role.');
+export const roleStatus = z.strictObject({ ...baseStatus, policyHash: z.string().max(80).optional().describe('Hash of the policy snapshot that holds this generation, applied by every broker.'), }).describe('Observed state of the Role.');
 export type RoleSpec = z.infer<typeof roleSpec>;

@@ -51,5 +51,5 @@ export const topicGrantSpec = cel(
   },
 );
 
-export const topicGrantStatus = z.strictObject({ ...baseStatus }).describe('Observed state of the TopicGrant.');
+export const topicGrantStatus = z.strictObject({ ...baseStatus, policyHash: z.string().max(80).optional().describe('Hash of the policy snapshot that holds this generation, applied by every broker.'), }).describe('Observed state of the TopicGrant.');
 export type TopicGrantSpec = z.infer<typeof topicGrantSpec>;

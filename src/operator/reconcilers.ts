@@ -3,6 +3,11 @@
 import { brokerClusterReconciler } from './brokercluster/index.ts';
 import { builtinCertificateSource, certManagerCertificateSource } from './certificates/index.ts';
 import type { Reconciler } from './controller/index.ts';
+import { accessTokenReconciler } from './accesstoken/index.ts';
+import { roleReconciler, topicGrantReconciler } from './grants/index.ts';
+import { policyReconciler } from './policy/reconciler.ts';
+import { PolicyTracker } from './policy/tracker.ts';
+import { userReconciler } from './user/index.ts';
 
 export interface ReconcilerOptions {
   /** The broker image BrokerCluster pods run (`--broker-image`, else BULWARK_BROKER_IMAGE). */
@@ -17,11 +22,18 @@ export interface ReconcilerOptions {
 }
 
 export function defaultReconcilers(options: ReconcilerOptions): Reconciler[] {
+  // What every broker holds, shared: the policy reconciler records it, the others write their status from it.
+  const tracker = new PolicyTracker();
   return [
     brokerClusterReconciler({
       ...(options.brokerImage ? { brokerImage: options.brokerImage } : {}),
       ...(options.operatorNamespace ? { operatorNamespace: options.operatorNamespace } : {}),
       certificates: { builtin: builtinCertificateSource(), ...(options.certManager ? { certManager: certManagerCertificateSource() } : {}) },
     }),
+    policyReconciler({ tracker }),
+    userReconciler({ tracker, ...(options.certManager ? { certManager: true } : {}) }),
+    accessTokenReconciler({ tracker }),
+    topicGrantReconciler({ tracker }),
+    roleReconciler({ tracker }),
   ];
 }

@@ -42,10 +42,29 @@ export interface CompileInput {
   version?: number;
 }
 
+/** Why a resource compiled with a problem: CamelCase, stable (the operator's Stalled reasons are these). */
+export const DIAGNOSTIC_REASONS = [
+  'UsernameConflict',
+  'PasswordUnavailable',
+  'ReservedUsername',
+  'LimitGroupNotFound',
+  'RoleNotFound',
+  'CertificateSubjectConflict',
+  'TokenLimitExceeded',
+  'SubjectNotFound',
+  'UserNotFound',
+  'TokenUnavailable',
+  'IssuedAtUnknown',
+  'RoleRulesIgnored',
+  'RoleNotApplicable',
+] as const;
+export type DiagnosticReason = (typeof DIAGNOSTIC_REASONS)[number];
+
 export interface Diagnostic {
   severity: 'error' | 'warning';
   /** Kind/name of the resource the problem is in. */
   resource: string;
+  reason: DiagnosticReason;
   path?: string;
   message: string;
 }
@@ -60,8 +79,8 @@ export const DEFAULT_MAX_TOKENS_PER_USER = 100;
 export function compilePolicy(input: CompileInput): CompileResult {
   const { namespace, name: clusterName } = input.cluster;
   const diagnostics: Diagnostic[] = [];
-  const report = (severity: Diagnostic['severity'], resource: BulwarkResource, message: string, path?: string) =>
-    diagnostics.push({ severity, resource: `${resource.kind}/${resource.metadata.name}`, message, ...(path ? { path } : {}) });
+  const report = (severity: Diagnostic['severity'], resource: BulwarkResource, reason: DiagnosticReason, message: string, path?: string) =>
+    diagnostics.push({ severity, resource: `${resource.kind}/${resource.metadata.name}`, reason, message, ...(path ? { path } : {}) });
 
   const inNamespace = input.resources.filter((r) => r.metadata.namespace === namespace);
   const ofCluster = <K extends BulwarkResource['kind']>(kind: K) =>
@@ -83,7 +102,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
   const usersBySubject = new Map<string, BulwarkResource[]>(); // certificate subject -> the tls Users claiming it
   for (const [username, claimants] of usersByName) {
     if (claimants.length > 1) {
-      for (const u of claimants) report('error', u, `username ${username} is claimed by ${claimants.length} Users; none of them can log in until it is unique`, 'spec.username');
+      for (const u of claimants) report('error', u, 'UsernameConflict', `username ${username} is claimed by ${claimants.length} Users; none of them can log in until it is unique`, 'spec.username');
       continue;
     }
     const u = claimants[0]!;
@@ -91,12 +110,12 @@ export function compilePolicy(input: CompileInput): CompileResult {
     const derived = input.credentials?.users?.get(u.metadata.name) ?? {};
     const type = u.spec.authentication.type;
     const hasCredential = type === 'tls' || (type === 'password' ? !!derived.argon2id : type === 'scram-sha-256' ? !!derived.scramSha256 : !!derived.scramSha512);
-    if (!hasCredential) report('error', u, 'no password is available for this user, so it cannot log in', 'spec.authentication.passwordSecretRef');
+    if (!hasCredential) report('error', u, 'PasswordUnavailable', 'no password is available for this user, so it cannot log in', 'spec.authentication.passwordSecretRef');
     // SASL PLAIN and HTTP password logins read username `token` as "the password is an access token".
     if (type === 'password' && username === TOKEN_USERNAME)
-      report('error', u, `username ${TOKEN_USERNAME} is reserved for access-token logins (SASL PLAIN, HTTP), so this password user cannot log in; choose another username`, 'spec.username');
+      report('error', u, 'ReservedUsername', `username ${TOKEN_USERNAME} is reserved for access-token logins (SASL PLAIN, HTTP), so this password user cannot log in; choose another username`, 'spec.username');
     const limitGroup = u.spec.limitGroup ? cluster?.spec.limitGroups?.find((g) => g.name === u.spec.limitGroup) : undefined;
-    if (u.spec.limitGroup && !limitGroup) report('error', u, `limit group ${u.spec.limitGroup} is not declared in BrokerCluster ${clusterName}; the cluster's default limits apply`, 'spec.limitGroup');
+    if (u.spec.limitGroup && !limitGroup) report('error', u, 'LimitGroupNotFound', `limit group ${u.spec.limitGroup} is not declared in BrokerCluster ${clusterName}; the cluster's default limits apply`, 'spec.limitGroup');
     const certificateSubject = type === 'tls' ? (u.spec.authentication.certificateSubject ?? username) : undefined;
     if (certificateSubject !== undefined) usersBySubject.set(certificateSubject, [...(usersBySubject.get(certificateSubject) ?? []), u]);
     users.push({
@@ -117,7 +136,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
     for (const roleName of u.spec.roles ?? []) {
       const role = roles.get(roleName);
       if (!role) {
-        report('error', u, `Role ${roleName} does not exist in namespace ${namespace}; its permissions are not granted`, 'spec.roles');
+        report('error', u, 'RoleNotFound', `Role ${roleName} does not exist in namespace ${namespace}; its permissions are not granted`, 'spec.roles');
         continue;
       }
       rules.push(...roleRules(role, `User:${username}`, `User/${u.metadata.name} via Role/${roleName}`));
@@ -128,7 +147,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
   // closed, src/auth/credentials.ts); say so here, where it can be fixed.
   for (const [subject, claimants] of usersBySubject) {
     if (claimants.length < 2) continue;
-    for (const u of claimants) report('error', u, `certificate subject ${subject} is claimed by ${claimants.length} tls Users; none of them can log in with a certificate until it is unique`, 'spec.authentication.certificateSubject');
+    for (const u of claimants) report('error', u, 'CertificateSubjectConflict', `certificate subject ${subject} is claimed by ${claimants.length} tls Users; none of them can log in with a certificate until it is unique`, 'spec.authentication.certificateSubject');
   }
 
   // Access tokens -------------------------------------------------------------------------
@@ -136,12 +155,12 @@ export function compilePolicy(input: CompileInput): CompileResult {
   const userByName = new Map(users.map((u) => [u.name, u]));
   const tokensPerUser = new Map<string, number>();
   for (const t of [...ofCluster('AccessToken')].sort((a, b) => compare(a.metadata.name, b.metadata.name))) {
-    const token = compileToken(t, usernameOf, roles, input.credentials?.tokens?.get(t.metadata.name), (m, p) => report('error', t, m, p));
+    const token = compileToken(t, usernameOf, roles, input.credentials?.tokens?.get(t.metadata.name), (r, m, p) => report('error', t, r, m, p));
     if (!token) continue;
     const count = (tokensPerUser.get(token.user) ?? 0) + 1;
     const cap = userByName.get(token.user)?.limits.maxTokens ?? settings.maxTokensPerUser;
     if (count > cap) {
-      report('error', t, `user ${token.user} already has ${cap} tokens, the most allowed; this one is not accepted`);
+      report('error', t, 'TokenLimitExceeded', `user ${token.user} already has ${cap} tokens, the most allowed; this one is not accepted`);
       continue;
     }
     tokensPerUser.set(token.user, count);
@@ -149,10 +168,10 @@ export function compilePolicy(input: CompileInput): CompileResult {
   }
 
   // Topic grants --------------------------------------------------------------------------
-  for (const g of ofCluster('TopicGrant')) rules.push(...grantRules(g, roles, (sev, m, p) => report(sev, g, m, p)));
+  for (const g of ofCluster('TopicGrant')) rules.push(...grantRules(g, roles, (sev, r, m, p) => report(sev, g, r, m, p)));
   for (const g of ofCluster('TopicGrant')) {
     for (const s of g.spec.subjects) {
-      if (s.kind === 'User' && s.name !== 'system:anonymous' && !userByName.has(s.name)) report('warning', g, `subject User ${s.name} is not a user of cluster ${clusterName}`, 'spec.subjects');
+      if (s.kind === 'User' && s.name !== 'system:anonymous' && !userByName.has(s.name)) report('warning', g, 'SubjectNotFound', `subject User ${s.name} is not a user of cluster ${clusterName}`, 'spec.subjects');
     }
   }
 
@@ -179,21 +198,21 @@ function compileToken(
   usernameOf: ReadonlyMap<string, string>,
   roles: ReadonlyMap<string, Role>,
   credential: TokenCredential | undefined,
-  fail: (message: string, path?: string) => void,
+  fail: (reason: DiagnosticReason, message: string, path?: string) => void,
 ): SnapshotToken | undefined {
   const user = usernameOf.get(t.spec.userRef.name);
-  if (!user) return void fail(`User ${t.spec.userRef.name} does not exist (or cannot log in); the token is not accepted`, 'spec.userRef');
-  if (!credential) return void fail('no token value is available for this AccessToken', 'spec.secretName');
+  if (!user) return void fail('UserNotFound', `User ${t.spec.userRef.name} does not exist (or cannot log in); the token is not accepted`, 'spec.userRef');
+  if (!credential) return void fail('TokenUnavailable', 'no token value is available for this AccessToken', 'spec.secretName');
   let expiresAt: string | null = t.spec.expiresAt ?? null;
   if (t.spec.lifetime) {
-    if (!credential.issuedAt) return void fail('lifetime needs the time the token was issued, which is unknown; use expiresAt', 'spec.lifetime');
+    if (!credential.issuedAt) return void fail('IssuedAtUnknown', 'lifetime needs the time the token was issued, which is unknown; use expiresAt', 'spec.lifetime');
     expiresAt = new Date(Date.parse(credential.issuedAt) + parseDurationMs(t.spec.lifetime)).toISOString();
   }
   const scope: SnapshotRule[] = [];
   for (const roleName of t.spec.roles ?? []) {
     const role = roles.get(roleName);
     // Fail closed: a token meant to be narrowed must never fall back to the user's full access.
-    if (!role) return void fail(`Role ${roleName} does not exist; the token is not accepted`, 'spec.roles');
+    if (!role) return void fail('RoleNotFound', `Role ${roleName} does not exist; the token is not accepted`, 'spec.roles');
     scope.push(...roleRules(role, `User:${user}`, `AccessToken/${t.metadata.name} via Role/${roleName}`));
   }
   scope.sort(compareRules);
@@ -211,7 +230,7 @@ function roleRules(role: Role, subject: string, source: string): SnapshotRule[] 
   return out;
 }
 
-function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (sev: Diagnostic['severity'], message: string, path?: string) => void): SnapshotRule[] {
+function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (sev: Diagnostic['severity'], reason: DiagnosticReason, message: string, path?: string) => void): SnapshotRule[] {
   const { effect, subjects, topics, consumerGroups = [], hosts = [] } = g.spec;
   const source = `TopicGrant/${g.metadata.name}`;
   // Each target: a resource type, a pattern, and the actions on it.
@@ -228,11 +247,11 @@ function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (se
     const role = roles.get(roleName);
     if (!role) {
       if (effect === 'Deny') {
-        report('error', `Role ${roleName} does not exist; failing closed, this Deny covers every action on its topics and groups`, 'spec.role');
+        report('error', 'RoleNotFound', `Role ${roleName} does not exist; failing closed, this Deny covers every action on its topics and groups`, 'spec.role');
         add('topic', topics, ['all'], `${source} (missing Role/${roleName}: deny all)`);
         add('group', consumerGroups, ['all'], `${source} (missing Role/${roleName}: deny all)`);
       } else {
-        report('error', `Role ${roleName} does not exist; the grant allows nothing`, 'spec.role');
+        report('error', 'RoleNotFound', `Role ${roleName} does not exist; the grant allows nothing`, 'spec.role');
       }
     } else {
       const via = `${source} via Role/${roleName}`;
@@ -251,8 +270,8 @@ function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (se
         }
       }
       if (role.spec.rules.some((r) => r.resources.some((res) => res.type !== 'topic' && res.type !== 'group')))
-        report('warning', `Role ${roleName} has rules for resources other than topics and groups; a TopicGrant applies only its topic and group rules`, 'spec.role');
-      if (!used) report('warning', `Role ${roleName} covers none of this grant's topics or groups; the grant has no effect`, 'spec.role');
+        report('warning', 'RoleRulesIgnored', `Role ${roleName} has rules for resources other than topics and groups; a TopicGrant applies only its topic and group rules`, 'spec.role');
+      if (!used) report('warning', 'RoleNotApplicable', `Role ${roleName} covers none of this grant's topics or groups; the grant has no effect`, 'spec.role');
     }
   }
   const out: SnapshotRule[] = [];

@@ -3,15 +3,14 @@
 // collector delete what it owns: no finalizer); check the spec (env, what the broker refuses) and
 // stop with Stalled when it cannot be carried out, applying nothing; gather the certificates and
 // the server secret; build every owned object (objects.ts, pure); apply each with server-side
-// apply; write the status only when it changed.
+// apply; write the status only when it changed. The policy snapshot is the policy reconciler's
+// (src/operator/policy/reconciler.ts), and so are the status's policy fields.
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { type BrokerCluster, type FieldError, parseResource } from '../../api/index.ts';
-import type { SnapshotRef } from '../../policy/index.ts';
 import { builtinCertificateSource, type CertificateOutcome, type CertificateReader, type CertificateSource, chooseCertificateSource, type SecretObject } from '../certificates/index.ts';
 import { KINDS, type KindRef, type KubeObject, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
 import { envRefusals } from './env.ts';
-import { pushClusterPolicy } from './policy.ts';
 import { CONFIG_HASH_ANNOTATION, clusterLabels, DEFAULT_BUILD_OPTIONS, objectNames, type ClusterBuildOptions } from './names.ts';
 import { buildObjects, ownerReference, serverSecretObject, sha256Hex, specRefusals } from './objects.ts';
 import { type BrokerClusterStatus, decideConditions, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
@@ -44,21 +43,12 @@ export function brokerClusterReconciler(options: BrokerClusterReconcilerOptions 
   };
   const sources = { builtin: options.certificates?.builtin ?? builtinCertificateSource(), ...(options.certificates?.certManager ? { certManager: options.certificates.certManager } : {}) };
   const random = options.randomBytes ?? cryptoRandomBytes;
-  // What each broker run confirmed, by cluster: a broker holding the current snapshot is not pushed to again.
-  const confirmed = new Map<string, Map<string, SnapshotRef>>();
 
   return {
     name: 'brokercluster',
     primary: KINDS.brokerCluster,
     owns: [KINDS.serviceAccount, KINDS.configMap, KINDS.service, KINDS.statefulSet, KINDS.podDisruptionBudget, KINDS.networkPolicy, KINDS.secret, ...(sources.certManager ? [KINDS.certificate] : [])],
-    // Broker pods belong to the StatefulSet, not to the cluster: they are found by their instance label.
-    watches: [{ kind: KINDS.pod, map: (pod) => brokerPodOwner(pod) }],
-    reconcile: (key, ctx) => {
-      const id = `${key.namespace}/${key.name}`;
-      if (!ctx.cache.get(KINDS.brokerCluster, key)) confirmed.delete(id);
-      else if (!confirmed.has(id)) confirmed.set(id, new Map());
-      return reconcileBrokerCluster(key, ctx, opts, sources, random, confirmed.get(id) ?? new Map());
-    },
+    reconcile: (key, ctx) => reconcileBrokerCluster(key, ctx, opts, sources, random),
   };
 }
 
@@ -68,13 +58,14 @@ async function reconcileBrokerCluster(
   opts: ClusterBuildOptions,
   sources: { builtin: CertificateSource; certManager?: CertificateSource },
   random: (n: number) => Buffer,
-  confirmed: Map<string, SnapshotRef>,
 ): Promise<ReconcileResult | void> {
   const stored = ctx.cache.get<StoredCluster>(KINDS.brokerCluster, key);
   if (!stored || stored.metadata.deletionTimestamp) return;
   const now = ctx.clock.now();
   const writeStatus = async (status: BrokerClusterStatus) => {
-    if (!statusChanged(stored.status, status)) return;
+    // The policy fields are the policy reconciler's: compared without them.
+    const { policyVersion: _v, policyHash: _h, policyInSync: _s, ...mine } = stored.status ?? {};
+    if (!statusChanged(mine, status)) return;
     await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status });
   };
 
@@ -140,26 +131,11 @@ async function reconcileBrokerCluster(
     else if (before !== undefined && before !== desired.configHash) ctx.events.emit(stored, 'Normal', BrokerClusterEventReason.RollingUpdate, `the broker configuration changed: pods roll one at a time (config hash ${desired.configHash.slice(0, 12)})`);
   }
 
-  // 4. The policy snapshot, to every broker pod that runs (a broker is Ready only once it holds one).
-  const previousPolicy = stored.status?.policyVersion !== undefined && stored.status.policyHash ? { version: stored.status.policyVersion, hash: stored.status.policyHash } : undefined;
-  const policy = certs.ready ? await pushClusterPolicy(cluster, ctx, opts, previousPolicy, readSecret, confirmed) : { waiting: 'certificates are not ready' };
-  const policyInSync = policy.outcome !== undefined && policy.outcome.failures.length === 0 && policy.outcome.brokers > 0;
-  const policyStatus = policyInSync ? { policyVersion: policy.outcome!.snapshot.version, policyHash: policy.outcome!.snapshot.hash } : {};
-
-  // 5. Status, written only when it changed.
+  // 4. Status, written only when it changed.
   const rollout = rolloutState(sts, cluster.spec.replicas);
   const decision = decideConditions({ replicas: cluster.spec.replicas, envRefusals: [], specRefusals: [], certificates: certs, rollout });
-  await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates, ...policyStatus }, now));
-  // Pods that run without the snapshot are retried soon; pod events requeue too.
-  const policyRetryMs = policy.outcome && !policyInSync ? 2_000 : undefined;
-  const waits = [certs.requeueAfterMs, policyRetryMs].filter((ms): ms is number => ms !== undefined);
-  return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
-}
-
-function brokerPodOwner(pod: KubeObject): ObjectKey[] {
-  const labels = pod.metadata.labels ?? {};
-  const instance = labels['app.kubernetes.io/instance'];
-  return instance && labels['app.kubernetes.io/component'] === 'broker' && labels['app.kubernetes.io/name'] === 'bulwark' ? [{ namespace: pod.metadata.namespace ?? '', name: instance }] : [];
+  await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates }, now));
+  return certs.requeueAfterMs !== undefined ? { requeueAfterMs: certs.requeueAfterMs } : undefined;
 }
 
 function isOwnedBy(obj: KubeObject, cluster: BrokerCluster): boolean {

@@ -5,7 +5,9 @@
 // reasons are the constants below, documented in docs/operator.md.
 import type { BrokerCluster, FieldError } from '../../api/index.ts';
 import type { CertificateState } from '../certificates/index.ts';
-import { type Condition, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, setCondition } from '../status/index.ts';
+import { applyDecision, type Condition, type StatusDecision } from '../status/index.ts';
+
+export { applyDecision, type StatusDecision };
 import { serviceHost } from './names.ts';
 
 export const BrokerClusterReason = {
@@ -55,14 +57,6 @@ export function replicasNote(replicas: number): string {
     : '1 broker';
 }
 
-export interface StatusDecision {
-  reason: BrokerClusterReason;
-  message: string;
-  stalled: boolean;
-  reconciling: boolean;
-  ready: boolean;
-}
-
 /** The cluster's conditions, in order of what blocks it: refusals, certificates, the rollout. */
 export function decideConditions(input: {
   replicas: number;
@@ -80,14 +74,6 @@ export function decideConditions(input: {
   return { reason: BrokerClusterReason.Ready, message: `${input.rollout.ready}/${input.replicas} pods ready; ${note}`, stalled: false, reconciling: false, ready: true };
 }
 
-export function applyDecision(conditions: readonly Condition[] | undefined, d: StatusDecision, generation: number | undefined, nowMs: number): Condition[] {
-  const g = generation === undefined ? {} : { observedGeneration: generation };
-  let out = setCondition(conditions, { type: CONDITION_READY, status: d.ready ? 'True' : 'False', reason: d.reason, message: d.message, ...g }, nowMs);
-  out = setCondition(out, { type: CONDITION_RECONCILING, status: d.reconciling ? 'True' : 'False', reason: d.reconciling ? d.reason : d.stalled ? d.reason : BrokerClusterReason.Reconciled, message: d.reconciling ? d.message : d.stalled ? 'stalled: see the Stalled condition' : 'nothing left to do', ...g }, nowMs);
-  out = setCondition(out, { type: CONDITION_STALLED, status: d.stalled ? 'True' : 'False', reason: d.stalled ? d.reason : d.reconciling ? BrokerClusterReason.Progressing : BrokerClusterReason.Reconciled, message: d.stalled ? d.message : 'the spec can be carried out', ...g }, nowMs);
-  return out;
-}
-
 /** Where clients bootstrap from: the client Service and each listener's port. */
 export function listenerAddresses(cluster: BrokerCluster): { name: string; protocol: 'kafka' | 'http'; tls: boolean; bootstrap: string }[] {
   const host = serviceHost(cluster.metadata.name, cluster.metadata.namespace);
@@ -100,24 +86,26 @@ export interface BrokerClusterStatus {
   readyReplicas?: number;
   listeners?: ReturnType<typeof listenerAddresses>;
   certificates?: CertificateState[];
-  /** The policy snapshot every running broker applied (set only when all of them did). */
+  /** The policy snapshot every running broker applied, and how many hold it (the policy reconciler's fields). */
   policyVersion?: number;
   policyHash?: string;
+  policyInSync?: string;
   [k: string]: unknown;
 }
 
 /**
- * The next status: the old one's fields that other reconcilers own (policyVersion, other
- * conditions) kept as they are, this reconciler's fields replaced.
+ * The next status: this reconciler's fields replaced, other conditions kept. The policy fields
+ * are left out: the policy reconciler applies them under its own field manager, and sending them
+ * here (from a cache that may lag) would take them back.
  */
 export function nextStatus(
   old: BrokerClusterStatus | undefined,
   generation: number | undefined,
   decision: StatusDecision,
-  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[]; policyVersion?: number; policyHash?: string },
+  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[] },
   nowMs: number,
 ): BrokerClusterStatus {
-  const { certificates: oldCertificates, listeners: oldListeners, ...rest } = old ?? {};
+  const { certificates: oldCertificates, listeners: oldListeners, policyVersion: _v, policyHash: _h, policyInSync: _s, ...rest } = old ?? {};
   const certificates = facts.certificates ?? oldCertificates;
   const listeners = facts.listeners ?? oldListeners;
   return {
@@ -127,6 +115,5 @@ export function nextStatus(
     readyReplicas: facts.readyReplicas,
     ...(listeners ? { listeners } : {}),
     ...(certificates ? { certificates } : {}),
-    ...(facts.policyVersion !== undefined ? { policyVersion: facts.policyVersion, policyHash: facts.policyHash } : {}),
   };
 }

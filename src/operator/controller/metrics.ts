@@ -18,6 +18,14 @@ export class OperatorMetrics {
   readonly informerRestarts = new Counter({ name: 'bulwark_operator_informer_restarts_total', help: 'Watch restarts, by kind and cause (ended, error, gone: 410, relisted).', labelNames: ['kind', 'cause'] as const, registers: [this.registry] });
   readonly informerRelists = new Counter({ name: 'bulwark_operator_informer_relists_total', help: 'Lists made after the first, by kind.', labelNames: ['kind'] as const, registers: [this.registry] });
 
+  readonly credentialHashes = new Counter({
+    name: 'bulwark_operator_credential_hashes_total',
+    help: 'Derived credentials computed (SCRAM salted keys, argon2id hashes), by algorithm: once per password change, never again (not on restarts or leader changes).',
+    labelNames: ['algorithm'] as const,
+    registers: [this.registry],
+  });
+  readonly policyPushes = new Counter({ name: 'bulwark_operator_policy_pushes_total', help: 'Policy snapshots sent to a broker, by result (applied, unchanged, rejected, failed).', labelNames: ['result'] as const, registers: [this.registry] });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_operator_process_' });
     this.leader.set(0);

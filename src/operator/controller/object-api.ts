@@ -38,10 +38,10 @@ export class KubeObjectApi implements ObjectApi {
     return this.#client.request<T>('PATCH', kindPath(kind, ns, obj.metadata.name), { body, contentType: APPLY, query: { fieldManager: FIELD_MANAGER, force: true } });
   }
 
-  async applyStatus<T extends KubeObject>(obj: StatusPatch): Promise<T> {
+  async applyStatus<T extends KubeObject>(obj: StatusPatch, opts: { fieldManager?: string } = {}): Promise<T> {
     const kind = refOf(obj, this.#kinds);
     const body = { apiVersion: obj.apiVersion, kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: obj.status };
-    return this.#client.request<T>('PATCH', `${kindPath(kind, obj.metadata.namespace, obj.metadata.name)}/status`, { body, contentType: APPLY, query: { fieldManager: FIELD_MANAGER, force: true } });
+    return this.#client.request<T>('PATCH', `${kindPath(kind, obj.metadata.namespace, obj.metadata.name)}/status`, { body, contentType: APPLY, query: { fieldManager: opts.fieldManager ?? FIELD_MANAGER, force: true } });
   }
 
   async get<T extends KubeObject>(kind: KindRef, key: ObjectKey): Promise<T | undefined> {

@@ -122,6 +122,7 @@ export class ControllerRunner implements ObjectCache {
       });
 
       const enqueue = (key: ObjectKey | undefined) => key && queue.add(keyString(key));
+      r.triggers?.((key) => enqueue(key));
       this.#watch(r.primary, (inf) =>
         inf.addHandlers({
           add: (o) => {
@@ -297,7 +298,7 @@ export class ControllerRunner implements ObjectCache {
 
   async #reconcile(r: Reconciler, key: string): Promise<{ requeueAfterMs?: number } | void> {
     const k = parseKey(key);
-    const ctx: ReconcileContext = { cache: this, api: this.#o.api, events: this.#o.events, log: this.#o.log.child({ reconciler: r.name, key }), clock: this.#o.clock };
+    const ctx: ReconcileContext = { cache: this, metrics: this.#o.metrics, api: this.#o.api, events: this.#o.events, log: this.#o.log.child({ reconciler: r.name, key }), clock: this.#o.clock };
     // A key with no primary object behind it (deleted; or a watched object, such as a pod, that
     // only names one) needs nothing from its namespace: no informers are started for it.
     if (!this.get(r.primary, k)) {

@@ -2,6 +2,7 @@
 // reconciler: what a reconciler declares, and what it is given to do its work.
 import type { Clock, Logger } from '../../lib/index.ts';
 import type { KindRef } from '../kinds.ts';
+import type { OperatorMetrics } from './metrics.ts';
 
 export interface ObjectKey {
   namespace: string;
@@ -58,8 +59,11 @@ export interface StatusPatch {
 export interface ObjectApi {
   /** Server-side apply, field manager `bulwark-operator`, force: true. Returns the object as stored. */
   apply<T extends KubeObject>(obj: T): Promise<T>;
-  /** Server-side apply of `status` on the status subresource. */
-  applyStatus<T extends KubeObject>(obj: StatusPatch): Promise<T>;
+  /**
+   * Server-side apply of `status` on the status subresource. `fieldManager`: a second writer of
+   * one status (its own fields only) applies under its own manager, so neither removes the other's.
+   */
+  applyStatus<T extends KubeObject>(obj: StatusPatch, opts?: { fieldManager?: string }): Promise<T>;
   /** A live read; undefined when the object does not exist. */
   get<T extends KubeObject>(kind: KindRef, key: ObjectKey): Promise<T | undefined>;
   /** Deletes (background propagation); a missing object is fine. With `uid`, only that incarnation. */
@@ -77,6 +81,8 @@ export interface EventRecorder {
 
 export interface ReconcileContext {
   cache: ObjectCache;
+  /** The operator's metrics (absent in tests that call a reconciler directly). */
+  metrics?: OperatorMetrics;
   api: ObjectApi;
   events: EventRecorder;
   log: Logger;
@@ -97,6 +103,11 @@ export interface Reconciler {
   readonly owns: readonly KindRef[];
   /** Other kinds it reads, with their own mapping to primary keys (e.g. a Secret a spec names). */
   readonly watches?: readonly WatchedKind[];
+  /**
+   * Keys to reconcile that no watch sees (another reconciler's results, kept in memory): called
+   * once at start with the function that queues a key.
+   */
+  readonly triggers?: (enqueue: (key: ObjectKey) => void) => void;
   /** Level-based: read, decide, apply. Throwing means retry with backoff. */
   reconcile(key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult | void>;
 }

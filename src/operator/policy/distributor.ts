@@ -6,7 +6,7 @@
 // pushed it and never recorded it in status) makes the next version exceed it. Pods are pushed to
 // before they are Ready: a broker reports Ready only once it holds a snapshot (src/broker/probes.ts).
 import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
-import { compilePolicy, pushSnapshot, sealSnapshot, type DistributionTls, type PolicySnapshot, type PushResult, type SnapshotRef } from '../../policy/index.ts';
+import { compilePolicy, pushSnapshot, sealSnapshot, type CompileInput, type Diagnostic, type DistributionTls, type PolicySnapshot, type PushResult, type SnapshotRef } from '../../policy/index.ts';
 
 /** The part of a Pod the distributor reads. */
 export interface BrokerPod {
@@ -31,8 +31,10 @@ export interface DistributionOutcome {
   inSync: number;
   /** Why the others do not, by pod (no secret in these messages: they come from the push client). */
   failures: { pod: string; message: string }[];
-  /** Compiler warnings and errors about the resources. */
+  /** Compiler warnings and errors about the resources, as text. */
   diagnostics: string[];
+  /** The same, structured: the resources' statuses are written from them. */
+  problems: Diagnostic[];
 }
 
 /** The version a snapshot with content hash `hash` gets, given what was last distributed. */
@@ -57,6 +59,8 @@ export interface DistributeInput {
   cluster: BrokerCluster;
   /** The Bulwark resources of the cluster's namespace (the BrokerCluster included). */
   resources: readonly BulwarkResource[];
+  /** Derived user credentials and token hashes (never a password or token). */
+  credentials?: CompileInput['credentials'];
   previous?: SnapshotRef;
   targets: readonly BrokerTarget[];
   port: number;
@@ -75,6 +79,7 @@ export async function distributePolicy(input: DistributeInput): Promise<Distribu
   const { snapshot: compiled, diagnostics } = compilePolicy({
     cluster: { namespace: input.cluster.metadata.namespace!, name: input.cluster.metadata.name },
     resources: input.resources,
+    ...(input.credentials ? { credentials: input.credentials } : {}),
   });
   let snapshot = sealSnapshot(compiled, nextVersion(input.previous, compiled.hash));
   const confirmed = input.confirmed;
@@ -105,6 +110,7 @@ export async function distributePolicy(input: DistributeInput): Promise<Distribu
     inSync: results.length - failures.length,
     failures,
     diagnostics: diagnostics.map((d) => `${d.severity}: ${d.resource}${d.path ? ` ${d.path}` : ''}: ${d.message}`),
+    problems: diagnostics,
   };
 }
 

@@ -89,3 +89,21 @@ export function statusChanged(old: { conditions?: readonly Condition[]; [k: stri
   const { conditions: nc, ...nrest } = next;
   return !conditionsEqual(oc, nc) || !jsonEqual(orest, nrest);
 }
+
+/** One decision a reconciler makes about its object: the three kstatus conditions follow from it. */
+export interface StatusDecision {
+  reason: string;
+  message: string;
+  stalled: boolean;
+  reconciling: boolean;
+  ready: boolean;
+}
+
+/** Ready, Reconciling and Stalled from one decision, each with observedGeneration. */
+export function applyDecision(conditions: readonly Condition[] | undefined, d: StatusDecision, generation: number | undefined, nowMs: number): Condition[] {
+  const g = generation === undefined ? {} : { observedGeneration: generation };
+  let out = setCondition(conditions, { type: CONDITION_READY, status: d.ready ? 'True' : 'False', reason: d.reason, message: d.message, ...g }, nowMs);
+  out = setCondition(out, { type: CONDITION_RECONCILING, status: d.reconciling ? 'True' : 'False', reason: d.reconciling ? d.reason : d.stalled ? d.reason : 'Reconciled', message: d.reconciling ? d.message : d.stalled ? 'stalled: see the Stalled condition' : 'nothing left to do', ...g }, nowMs);
+  out = setCondition(out, { type: CONDITION_STALLED, status: d.stalled ? 'True' : 'False', reason: d.stalled ? d.reason : d.reconciling ? 'Progressing' : 'Reconciled', message: d.stalled ? d.message : 'the spec can be carried out', ...g }, nowMs);
+  return out;
+}

@@ -1,0 +1,1 @@
+export { accessTokenReconciler, AccessTokenEventReason, AccessTokenReason, type AccessTokenReconcilerOptions } from './reconciler.ts';

@@ -1,0 +1,95 @@
+// The AccessToken reconciler: generates the token once into the Secret the spec names (the token
+// itself never leaves that Secret: the policy reconciler sends only its SHA-256 to the brokers),
+// shows the expiry in status, and marks the token Expired when it expires (the brokers refuse it
+// then on their own clock, with or without the operator). Deleting the AccessToken deletes the
+// Secret (owner reference) and the next snapshot leaves the token out: the brokers close the
+// connections that used it.
+import { generateToken, parseDurationMs, tokenHash } from '../../policy/index.ts';
+import { KINDS, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
+import { controllerReference, parseMember, ReadyDigests, storedMember, writeMemberStatus } from '../policy/member.ts';
+import { MemberReason, type MemberProblem } from '../policy/member-status.ts';
+import { CLUSTER_LABEL, COMPONENT_LABEL, controlledBy, ISSUED_AT_ANNOTATION, readTokenCredential, type SecretLike, TOKEN_KEY, TOKEN_SECRET_COMPONENT, tokenSecretName } from '../policy/secrets.ts';
+import { PolicyTracker } from '../policy/tracker.ts';
+
+export const AccessTokenReason = {
+  /** The token's expiry passed: brokers refuse it. */
+  Expired: 'Expired',
+  /** A Secret of the name the spec gives exists and belongs to something else. */
+  SecretConflict: 'SecretConflict',
+} as const;
+
+export const AccessTokenEventReason = { TokenIssued: 'TokenIssued', TokenReissued: 'TokenReissued' } as const;
+
+export interface AccessTokenReconcilerOptions {
+  tracker?: PolicyTracker;
+  /** Token generation (tests inject it). */
+  generate?: () => string;
+}
+
+export function accessTokenReconciler(options: AccessTokenReconcilerOptions = {}): Reconciler {
+  const tracker = options.tracker ?? new PolicyTracker();
+  const generate = options.generate ?? generateToken;
+  const digests = new ReadyDigests();
+  return {
+    name: 'accesstoken',
+    primary: KINDS.accessToken,
+    owns: [KINDS.secret],
+    watches: [{ kind: KINDS.brokerCluster, map: () => [] }],
+    triggers: (enqueue) => tracker.subscribe('AccessToken', enqueue),
+    reconcile: (key, ctx) => reconcileAccessToken(key, ctx, tracker, generate, digests),
+  };
+}
+
+async function reconcileAccessToken(key: ObjectKey, ctx: ReconcileContext, tracker: PolicyTracker, generate: () => string, digests: ReadyDigests): Promise<ReconcileResult | void> {
+  const stored = storedMember(ctx, KINDS.accessToken, key);
+  if (!stored) return;
+  const parsed = parseMember(stored, 'AccessToken');
+  const clusterName = (stored.spec as { clusterRef?: { name?: string } } | undefined)?.clusterRef?.name ?? '';
+  const write = (problem: MemberProblem | undefined, fields: Record<string, unknown>, digest?: string) =>
+    writeMemberStatus(ctx, { kind: 'AccessToken', stored, tracker, clusters: [clusterName], digests, fields, ...(problem ? { problem } : {}), ...(digest ? { digest } : {}) });
+  if ('problem' in parsed) return void (await write(parsed.problem, {}));
+  const token = parsed.value;
+  const secretName = tokenSecretName(token);
+
+  // The Secret: read live when the cache lacks it (a lagging cache must never mint a second token).
+  const existing = ctx.cache.get<SecretLike>(KINDS.secret, { namespace: key.namespace, name: secretName }) ?? (await ctx.api.get<SecretLike>(KINDS.secret, { namespace: key.namespace, name: secretName }));
+  if (existing && !controlledBy(existing, stored.metadata.uid)) {
+    return void (await write({ reason: AccessTokenReason.SecretConflict, message: `Secret ${secretName} exists and does not belong to this AccessToken; choose another spec.secretName or delete that Secret` }, { secretName }));
+  }
+  let credential = readTokenCredential(existing);
+  let issuedAt = existing?.metadata.annotations?.[ISSUED_AT_ANNOTATION];
+  if (!credential || !issuedAt) {
+    const value = generate();
+    issuedAt = new Date(ctx.clock.now()).toISOString();
+    await ctx.api.apply({
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: secretName,
+        namespace: key.namespace,
+        labels: { 'app.kubernetes.io/managed-by': 'bulwark-operator', [COMPONENT_LABEL]: TOKEN_SECRET_COMPONENT, [CLUSTER_LABEL]: token.spec.clusterRef.name },
+        annotations: { [ISSUED_AT_ANNOTATION]: issuedAt },
+        ownerReferences: [controllerReference(stored)],
+      },
+      type: 'Opaque',
+      data: { [TOKEN_KEY]: Buffer.from(value, 'utf8').toString('base64') },
+    });
+    credential = { sha256: tokenHash(value), issuedAt };
+    const again = existing !== undefined;
+    ctx.events.emit(stored, again ? 'Warning' : 'Normal', again ? AccessTokenEventReason.TokenReissued : AccessTokenEventReason.TokenIssued, again ? `Secret ${secretName} held no valid token: a new one was generated` : `generated the token into Secret ${secretName}`);
+  }
+
+  const expiresAtMs = token.spec.expiresAt ? Date.parse(token.spec.expiresAt) : token.spec.lifetime ? Date.parse(issuedAt) + parseDurationMs(token.spec.lifetime) : undefined;
+  const expiresAt = expiresAtMs === undefined ? undefined : new Date(expiresAtMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  const fields = { secretName, ...(expiresAt ? { expiresAt } : {}) };
+  const now = ctx.clock.now();
+  const cluster = ctx.cache.get(KINDS.brokerCluster, { namespace: key.namespace, name: token.spec.clusterRef.name });
+  const problem: MemberProblem | undefined = !cluster
+    ? { reason: MemberReason.ClusterNotFound, message: `BrokerCluster ${token.spec.clusterRef.name} does not exist in namespace ${key.namespace}` }
+    : expiresAtMs !== undefined && now >= expiresAtMs
+      ? { reason: AccessTokenReason.Expired, message: `the token expired at ${expiresAt}; brokers refuse it (create a new AccessToken, or move spec.expiresAt)` }
+      : undefined;
+  await write(problem, fields, credential.sha256);
+  // Marked Expired when it expires (the brokers need no one to tell them).
+  return expiresAtMs !== undefined && now < expiresAtMs ? { requeueAfterMs: expiresAtMs - now + 1_000 } : undefined;
+}

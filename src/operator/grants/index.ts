@@ -1,0 +1,1 @@
+export { roleReconciler, topicGrantReconciler } from './reconciler.ts';

@@ -1,0 +1,77 @@
+// What the reconcilers of Users, Roles, AccessTokens and TopicGrants share: reading their object,
+// the owner reference their Secrets carry, and writing their status from the tracker's state.
+import type { BulwarkResource } from '../../api/index.ts';
+import { parseResource } from '../../api/index.ts';
+import type { KindRef } from '../kinds.ts';
+import type { KubeObject, ObjectKey, OwnerReference, ReconcileContext } from '../controller/index.ts';
+import { statusChanged } from '../status/index.ts';
+import { memberDecision, type MemberDecision, type MemberProblem, nextMemberStatus, type MemberStatus } from './member-status.ts';
+import { memberKey, type MemberKind, type PolicyTracker } from './tracker.ts';
+
+export type StoredMember = KubeObject & { spec?: unknown; status?: MemberStatus };
+
+export function controllerReference(obj: KubeObject): OwnerReference {
+  return { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+}
+
+/** The object parsed with the same schema the CRD was generated from; a problem when it does not parse (it passed admission: an older CRD). */
+export function parseMember<K extends BulwarkResource['kind']>(stored: StoredMember, kind: K): { value: Extract<BulwarkResource, { kind: K }> } | { problem: MemberProblem } {
+  const r = parseResource(stored, stored.metadata.namespace);
+  if (!r.ok) return { problem: { reason: 'InvalidSpec', message: r.errors.map((e) => `${e.path}: ${e.message}`).join('; ') } };
+  if (r.value.kind !== kind) return { problem: { reason: 'InvalidSpec', message: `expected kind ${kind}` } };
+  return { value: r.value as Extract<BulwarkResource, { kind: K }> };
+}
+
+/**
+ * Remembers, per object, the credentials digest its status last said Ready for: a password
+ * rotated without a spec change must name the snapshot that carries the new one.
+ */
+export class ReadyDigests {
+  readonly #by = new Map<string, string | undefined>();
+  same(uid: string, digest: string | undefined): boolean {
+    return !this.#by.has(uid) || this.#by.get(uid) === digest;
+  }
+  set(uid: string, digest: string | undefined): void {
+    this.#by.set(uid, digest);
+  }
+  delete(uid: string): void {
+    this.#by.delete(uid);
+  }
+}
+
+export interface MemberStatusInput {
+  kind: MemberKind;
+  stored: StoredMember;
+  tracker: PolicyTracker;
+  /** The clusters it is compiled into (one, or for a Role every cluster of the namespace). */
+  clusters: readonly string[];
+  digest?: string;
+  problem?: MemberProblem;
+  fields?: Record<string, unknown>;
+  digests: ReadyDigests;
+}
+
+/** Decides and writes (when it changed) the status; returns the decision (undefined: nothing known yet). */
+export async function writeMemberStatus(ctx: ReconcileContext, input: MemberStatusInput): Promise<MemberDecision | undefined> {
+  const { stored, tracker } = input;
+  const ns = stored.metadata.namespace ?? '';
+  const generation = stored.metadata.generation ?? 0;
+  const decision = memberDecision({
+    key: memberKey(input.kind, stored.metadata.name),
+    generation,
+    ...(input.digest !== undefined ? { digest: input.digest } : {}),
+    ...(input.problem ? { problem: input.problem } : {}),
+    clusters: input.clusters.map((name) => ({ name, state: tracker.get({ namespace: ns, name }) })),
+  });
+  const uid = stored.metadata.uid ?? '';
+  const status = nextMemberStatus(stored.status, decision, generation, input.fields ?? {}, input.digests.same(uid, input.digest), ctx.clock.now());
+  if (decision?.ready) input.digests.set(uid, input.digest);
+  if (statusChanged(stored.status, status)) await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: stored.metadata.name, namespace: ns }, status });
+  return decision;
+}
+
+/** The object, from the cache; undefined when gone or being deleted. */
+export function storedMember(ctx: ReconcileContext, kind: KindRef, key: ObjectKey): StoredMember | undefined {
+  const stored = ctx.cache.get<StoredMember>(kind, key);
+  return stored && !stored.metadata.deletionTimestamp ? stored : undefined;
+}

@@ -1,0 +1,233 @@
+// The policy reconciler: one PolicySnapshot per BrokerCluster, compiled from the cluster and the
+// Users, Roles, AccessTokens and TopicGrants of its namespace (with the derived credentials and
+// token hashes their Secrets hold, never a password or token), pushed to every broker pod that
+// runs, over mTLS as the operator.
+//
+// Its own reconciler, apart from the BrokerCluster's, so that a grant changed reaches the brokers
+// without waiting for the cluster's objects to be applied again: an event on any input queues the
+// cluster at once (never delayed), and changes that arrive while a push is in flight are coalesced
+// into the next one by the work queue. It writes only the BrokerCluster's policy fields, under a
+// field manager of its own, and records what every broker holds in the PolicyTracker, from which
+// each kind's reconciler writes its own status.
+import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
+import { parseResource } from '../../api/index.ts';
+import type { DerivedCredentials, SnapshotRef, TokenCredential } from '../../policy/index.ts';
+import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/names.ts';
+import { controllerOwnerKey, KINDS, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
+import { statusChanged } from '../status/index.ts';
+import { distributePolicy, pushTargets, type BrokerPod } from './distributor.ts';
+import { CLUSTER_LABEL, controlledBy, readDerivedRecord, readTokenCredential, secretText, type SecretLike, tokenSecretName, userSecretName } from './secrets.ts';
+import { memberKey, type MemberKind, type MemberState, type PolicyTracker } from './tracker.ts';
+
+/** The field manager of the BrokerCluster's policy fields (the BrokerCluster reconciler owns the rest of its status). */
+export const POLICY_FIELD_MANAGER = 'bulwark-operator-policy';
+/** How soon a cluster whose brokers do not all hold the snapshot is tried again (pod events also requeue it). */
+export const POLICY_RETRY_MS = 2_000;
+
+export interface PolicyReconcilerOptions {
+  tracker: PolicyTracker;
+  clusterDomain?: string;
+}
+
+interface PolicyStatus {
+  policyVersion?: number;
+  policyHash?: string;
+  policyInSync?: string;
+  [k: string]: unknown;
+}
+
+type Stored = KubeObject & { spec?: unknown; status?: PolicyStatus };
+
+/** Parsing a resource is the costly part of a compile with thousands of them: each is parsed once per resourceVersion. */
+class ParsedResources {
+  readonly #byUid = new Map<string, { rv: string; value: BulwarkResource | undefined; seen: boolean }>();
+  parse(obj: KubeObject): BulwarkResource | undefined {
+    const uid = obj.metadata.uid ?? `${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name}`;
+    const rv = obj.metadata.resourceVersion ?? '';
+    const hit = this.#byUid.get(uid);
+    if (hit && hit.rv === rv) {
+      hit.seen = true;
+      return hit.value;
+    }
+    const r = parseResource(obj, obj.metadata.namespace);
+    const value = r.ok ? r.value : undefined;
+    this.#byUid.set(uid, { rv, value, seen: true });
+    return value;
+  }
+  /** Forget what the last compile did not touch (deleted resources). */
+  sweep(): void {
+    for (const [uid, e] of this.#byUid) {
+      if (!e.seen) this.#byUid.delete(uid);
+      else e.seen = false;
+    }
+  }
+}
+
+export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
+  const { tracker } = options;
+  const clusterDomain = options.clusterDomain ?? DEFAULT_BUILD_OPTIONS.clusterDomain;
+  const confirmed = new Map<string, Map<string, SnapshotRef>>();
+  const parsed = new Map<string, ParsedResources>();
+  // The cache, for the Role mapping (a Role is compiled into every cluster of its namespace).
+  let cache: ObjectCache | undefined;
+  const byClusterRef = (o: KubeObject): ObjectKey[] => {
+    const ref = (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name;
+    return ref ? [{ namespace: o.metadata.namespace ?? '', name: ref }] : [];
+  };
+
+  return {
+    name: 'policy',
+    primary: KINDS.brokerCluster,
+    owns: [],
+    watches: [
+      { kind: KINDS.user, map: byClusterRef },
+      { kind: KINDS.accessToken, map: byClusterRef },
+      { kind: KINDS.topicGrant, map: byClusterRef },
+      { kind: KINDS.role, map: (o) => (cache?.list<KubeObject>(KINDS.brokerCluster, o.metadata.namespace) ?? []).map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name })) },
+      {
+        kind: KINDS.secret,
+        map: (o) => {
+          const label = o.metadata.labels?.[CLUSTER_LABEL];
+          if (label) return [{ namespace: o.metadata.namespace ?? '', name: label }];
+          const owner = controllerOwnerKey(o, KINDS.brokerCluster);
+          return owner ? [owner] : [];
+        },
+      },
+      { kind: KINDS.pod, map: brokerPodOwner },
+    ],
+    reconcile: async (key, ctx) => {
+      cache = ctx.cache;
+      const id = `${key.namespace}/${key.name}`;
+      const stored = ctx.cache.get<Stored>(KINDS.brokerCluster, key);
+      if (!stored || stored.metadata.deletionTimestamp) {
+        confirmed.delete(id);
+        parsed.delete(id);
+        tracker.forget(key);
+        return;
+      }
+      if (!confirmed.has(id)) confirmed.set(id, new Map());
+      if (!parsed.has(id)) parsed.set(id, new ParsedResources());
+      return reconcilePolicy(key, stored, ctx, { tracker, clusterDomain, confirmed: confirmed.get(id)!, parsed: parsed.get(id)! });
+    },
+  };
+}
+
+async function reconcilePolicy(
+  key: ObjectKey,
+  stored: Stored,
+  ctx: ReconcileContext,
+  env: { tracker: PolicyTracker; clusterDomain: string; confirmed: Map<string, SnapshotRef>; parsed: ParsedResources },
+): Promise<ReconcileResult | void> {
+  const ns = key.namespace;
+  const clusterResult = parseResource(stored, ns);
+  // A spec the API server took but the operator cannot read: the BrokerCluster reconciler says so in its status.
+  if (!clusterResult.ok || clusterResult.value.kind !== 'BrokerCluster') return;
+  const cluster = clusterResult.value as BrokerCluster;
+  const names = objectNames(cluster.metadata.name);
+
+  // 1. The inputs: the namespace's resources of this cluster (Roles: all of the namespace), their generations and credentials.
+  const resources: BulwarkResource[] = [cluster];
+  const generations = new Map<string, { kind: MemberKind; generation: number; digest?: string }>();
+  const users = new Map<string, DerivedCredentials>();
+  const tokens = new Map<string, TokenCredential>();
+  const secret = (name: string) => ctx.cache.get<SecretLike>(KINDS.secret, { namespace: ns, name });
+  const add = (kind: MemberKind, obj: KubeObject, digest?: string) => {
+    generations.set(memberKey(kind, obj.metadata.name), { kind, generation: obj.metadata.generation ?? 0, ...(digest ? { digest } : {}) });
+  };
+  const ofCluster = (o: KubeObject) => (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name === cluster.metadata.name;
+  for (const obj of ctx.cache.list<KubeObject>(KINDS.user, ns).filter(ofCluster)) {
+    const user = env.parsed.parse(obj);
+    if (!user || user.kind !== 'User') continue;
+    resources.push(user);
+    let digest: string | undefined;
+    if (user.spec.authentication.type !== 'tls') {
+      const s = secret(userSecretName(obj.metadata.name));
+      const record = controlledBy(s, obj.metadata.uid) ? readDerivedRecord(s) : undefined;
+      if (record && record.type === user.spec.authentication.type) {
+        users.set(obj.metadata.name, record.credentials);
+        digest = record.fingerprint;
+      }
+    }
+    add('User', obj, digest);
+  }
+  for (const obj of ctx.cache.list<KubeObject>(KINDS.accessToken, ns).filter(ofCluster)) {
+    const token = env.parsed.parse(obj);
+    if (!token || token.kind !== 'AccessToken') continue;
+    resources.push(token);
+    const s = secret(tokenSecretName(token));
+    const credential = controlledBy(s, obj.metadata.uid) ? readTokenCredential(s) : undefined;
+    if (credential) tokens.set(obj.metadata.name, credential);
+    add('AccessToken', obj, credential?.sha256);
+  }
+  for (const obj of ctx.cache.list<KubeObject>(KINDS.topicGrant, ns).filter(ofCluster)) {
+    const grant = env.parsed.parse(obj);
+    if (!grant || grant.kind !== 'TopicGrant') continue;
+    resources.push(grant);
+    add('TopicGrant', obj);
+  }
+  for (const obj of ctx.cache.list<KubeObject>(KINDS.role, ns)) {
+    const role = env.parsed.parse(obj);
+    if (!role || role.kind !== 'Role') continue;
+    resources.push(role);
+    add('Role', obj);
+  }
+  env.parsed.sweep();
+
+  // 2. Where to push: the broker pods that run, with the operator's client certificate.
+  const pods = ctx.cache.list<BrokerPod & KubeObject>(KINDS.pod, ns, podSelectorLabels(cluster.metadata.name));
+  const operatorTls = secret(names.operatorTlsSecret);
+  const internalTls = secret(names.internalTlsSecret);
+  const cert = secretText(operatorTls, 'tls.crt');
+  const privateKey = secretText(operatorTls, 'tls.key');
+  const ca = secretText(internalTls, 'ca.crt') ?? secretText(operatorTls, 'ca.crt');
+  const canPush = !!cert && !!privateKey && !!ca;
+  const targets = canPush ? pushTargets(pods, (pod) => `${pod}.${names.headlessService}.${ns}.svc.${env.clusterDomain}`) : [];
+
+  // 3. Compile and push (compiled even with no broker to push to: the resources' statuses need the diagnostics).
+  const previous = stored.status?.policyVersion !== undefined && stored.status.policyHash ? { version: stored.status.policyVersion, hash: stored.status.policyHash } : undefined;
+  const outcome = await distributePolicy({
+    cluster,
+    resources,
+    credentials: { users, tokens },
+    ...(previous ? { previous } : {}),
+    targets,
+    port: internalPort(cluster),
+    tls: { ca: ca ?? '', cert: cert ?? '', key: privateKey ?? '' },
+    confirmed: env.confirmed,
+  });
+  for (const f of outcome.failures) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}`, pod: f.pod, reason: f.message }, 'policy snapshot not applied on a broker yet');
+  const metrics = ctx.metrics?.policyPushes;
+  if (metrics) {
+    metrics.inc({ result: 'applied' }, outcome.inSync);
+    metrics.inc({ result: 'failed' }, outcome.failures.length);
+  }
+
+  // 4. What every resource's status is written from.
+  const diagnostics = new Map<string, typeof outcome.problems>();
+  for (const d of outcome.problems) diagnostics.set(d.resource, [...(diagnostics.get(d.resource) ?? []), d]);
+  const members = new Map<string, MemberState>();
+  for (const [k, g] of generations) members.set(k, { generation: g.generation, ...(g.digest ? { digest: g.digest } : {}), diagnostics: diagnostics.get(k) ?? [] });
+  env.tracker.record(key, { version: outcome.snapshot.version, hash: outcome.snapshot.hash, brokers: outcome.brokers, inSync: outcome.inSync, members });
+
+  // 5. The cluster's policy fields: version and hash once every running broker holds the snapshot; how many do, always.
+  const allInSync = outcome.brokers > 0 && outcome.failures.length === 0;
+  const status: PolicyStatus = {
+    ...(allInSync ? { policyVersion: outcome.snapshot.version, policyHash: outcome.snapshot.hash } : previous ? { policyVersion: previous.version, policyHash: previous.hash } : {}),
+    policyInSync: `${outcome.inSync}/${outcome.brokers}`,
+  };
+  const current: PolicyStatus = { policyVersion: stored.status?.policyVersion, policyHash: stored.status?.policyHash, policyInSync: stored.status?.policyInSync };
+  if (statusChanged(current, status)) {
+    await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: ns }, status }, { fieldManager: POLICY_FIELD_MANAGER });
+  }
+  if (!canPush && pods.length > 0) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}` }, `waiting for the operator's client certificate (Secret ${names.operatorTlsSecret}) before pushing the policy`);
+  return outcome.brokers > 0 && !allInSync ? { requeueAfterMs: POLICY_RETRY_MS } : undefined;
+}
+
+/** The BrokerCluster a broker pod belongs to, by its labels (pods are owned by the StatefulSet, not the cluster). */
+export function brokerPodOwner(pod: KubeObject): ObjectKey[] {
+  const labels = pod.metadata.labels ?? {};
+  const instance = labels['app.kubernetes.io/instance'];
+  return instance && labels['app.kubernetes.io/component'] === 'broker' && labels['app.kubernetes.io/name'] === 'bulwark' ? [{ namespace: pod.metadata.namespace ?? '', name: instance }] : [];
+}
+
+export type { ClusterBuildOptions };

@@ -1,0 +1,3 @@
+export { passwordFingerprint, userReconciler, UserEventReason, UserReason, type UserReconcilerOptions } from './reconciler.ts';
+export { chooseKafkaListener, connectionSecretData } from './connection.ts';
+export { generatePassword } from './password.ts';
