@@ -27,6 +27,7 @@ import { compileSettings } from '../src/policy/index.ts';
 import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
 import { kcat, kcatMtls } from './harness/clients.ts';
 import { CLUSTER as POLICY_CLUSTER, NAMESPACE as POLICY_NAMESPACE, topicGrantYaml, userYaml } from './harness/policy.ts';
+import { certManagerSkip, eventually, getJson, useCertManagerControlPlane } from './harness/certmanager.ts';
 import { resource } from './harness/resources.ts';
 import { useTempDirs } from './harness/temp.ts';
 
@@ -470,4 +471,76 @@ describe('with a real broker and kcat: the issued certificate logs in as its use
       assert.equal((await planUserCertificate({ cluster: c, user: dave, caSecret: clusterCa, existing: plan, now: now + 1000 })).action, 'reuse');
     });
   }
+});
+
+describe('with the real cert-manager: the Certificate passes its CRD schema, is issued, and kcat logs in with it as the user', { skip: certManagerSkip }, () => {
+  const running = useCertManagerControlPlane();
+  const tempDir = useTempDirs('user-cert-cm');
+  let b: SecureTestBroker;
+  const principal: Principal = { source: 'sanUri', prefix: 'spiffe://bulwark.test/ns/apps/sa/' };
+
+  before(async () => {
+    b = await startTestBroker({
+      security: {
+        policy: {
+          'cluster.yaml': JSON.stringify(cluster({ name: POLICY_CLUSTER, namespace: POLICY_NAMESPACE, principal })),
+          'svc.yaml': userYaml('svc', { type: 'tls' }),
+          'svc-payments.yaml': topicGrantYaml('svc-payments', { users: ['svc'], topics: ['payments-*'], actions: ['read', 'write'] }),
+        },
+      },
+    });
+    for (const topic of ['payments-1', 'other-1']) b.broker.topics.createTopic(topic, 1);
+  });
+  after(() => b?.stop());
+
+  test('a CA Issuer over the CA the broker trusts signs the user\'s Certificate; the SAN URI is the user to the broker', async () => {
+    const cp = running.cp();
+    const cm = running.cm();
+    const ns = await cp.createNamespace('user-cert');
+    // The Issuer signs with the test PKI's CA, the one the broker's tls listener trusts for client certificates.
+    await cp.kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'List',
+        items: [
+          { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: 'team-ca-key-pair', namespace: ns }, data: { 'tls.crt': b64(b.pki.ca.certPem), 'tls.key': b64(b.pki.ca.keyPem) } },
+          { apiVersion: 'cert-manager.io/v1', kind: 'Issuer', metadata: { name: 'team-ca', namespace: ns }, spec: { ca: { secretName: 'team-ca-key-pair' } } },
+        ],
+      }),
+      check: true,
+    });
+    const c = cluster({ name: POLICY_CLUSTER, namespace: ns, principal, tls: { certManager: { issuerRef: { name: 'team-ca', kind: 'Issuer' } }, duration: '24h' } });
+    const svc = user('svc', { namespace: ns, clusterName: POLICY_CLUSTER });
+    const owner = { apiVersion: 'bulwark.dev/v1alpha1', kind: 'User', name: 'svc', uid: '5a1d2c3b-0000-4000-8000-000000000002', controller: true, blockOwnerDeletion: true };
+    const built = userCertManagerCertificate(c, svc, { ownerReferences: [owner], labels: { 'app.kubernetes.io/instance': POLICY_CLUSTER } });
+    assert.ok(built.ok);
+    const r = await cp.kubectl(['apply', '--server-side', '--field-manager=bulwark-operator', '--validate=strict', '-f', '-'], { input: JSON.stringify(built.certificate.toJSON()) });
+    assert.equal(r.code, 0, r.stderr);
+
+    type TlsSecret = { metadata: { labels?: Record<string, string> }; data?: Record<string, string> };
+    const secret = await eventually(cm, 'Secret svc-client-tls with tls.crt', async () => {
+      const s = await getJson<TlsSecret>(cp, `/api/v1/namespaces/${ns}/secrets/svc-client-tls`);
+      return s?.data?.['tls.crt'] && s.data['tls.key'] ? s : undefined;
+    });
+    assert.equal(secret.metadata.labels?.['app.kubernetes.io/instance'], POLICY_CLUSTER);
+    const certPem = Buffer.from(secret.data!['tls.crt']!, 'base64').toString('utf8');
+    const keyPem = Buffer.from(secret.data!['tls.key']!, 'base64').toString('utf8');
+    const x = new X509Certificate(certPem);
+    assert.deepEqual(x.keyUsage, ['1.3.6.1.5.5.7.3.2'], 'client auth only');
+    assert.equal(brokerReads(certPem, c), 'svc');
+
+    const dir = tempDir();
+    const cert = { certFile: join(dir, 'svc.crt'), keyFile: join(dir, 'svc.key') };
+    writeFileSync(cert.certFile, certPem);
+    writeFileSync(cert.keyFile, keyPem, { mode: 0o600 });
+    const ok = await kcat(['-b', b.address('tls'), ...kcatMtls(b.pki.caFile, cert), '-P', '-t', 'payments-1'], { input: 'paid\n' });
+    assert.equal(ok.code, 0, ok.stderr);
+    const refused = await kcat(['-b', b.address('tls'), ...kcatMtls(b.pki.caFile, cert), '-P', '-t', 'other-1'], { input: 'nope\n' });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /Topic authorization failed|not authorized/i);
+
+    // Both modes put the same names in the certificate: the built-in plan, given the same CA, keeps what cert-manager issued.
+    const kept = await planUserCertificate({ cluster: c, user: svc, caSecret: caSecret(b.pki.ca), existing: { certPem, keyPem }, now: Date.now() });
+    assert.equal(kept.action, 'reuse');
+  });
 });
