@@ -15,7 +15,10 @@ import { promisify } from 'node:util';
 import { run } from '../src/cli/main.ts';
 import { normalizeExpiresAt, normalizeLifetime, tokenCommand, type TokenRow } from '../src/cli/token-command.ts';
 import { KafkaErrorCode } from '../src/kafka/error-codes.ts';
-import { KINDS, KubeClient, KubeObjectApi, loadKubeConfig } from '../src/operator/controller/index.ts';
+import { createLogger } from '../src/lib/index.ts';
+import { accessTokenReconciler } from '../src/operator/accesstoken/index.ts';
+import { KINDS, KubeClient, KubeObjectApi, loadKubeConfig, type KindRef } from '../src/operator/controller/index.ts';
+import { startOperator, type OperatorHandle } from '../src/operator/index.ts';
 import { TOKEN_FORMAT } from '../src/policy/credentials.ts';
 import { ISSUED_AT_ANNOTATION, TOKEN_SECRET_KEY, readPolicyDirectory } from '../src/policy/directory.ts';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
@@ -324,5 +327,67 @@ describe('Kubernetes mode against a real kube-apiserver', () => {
     assert.match(text, new RegExp(`created AccessToken ${ns}/lonely; waiting up to 2s for the operator to write Secret ${ns}/lonely-token`));
     assert.match(text, /the operator did not write Secret .*lonely-token within 2s; AccessToken status: no status yet \(no operator has acted on it: is the operator running.*was deleted again.*\[BWK_ERR_TOKEN_WAIT_TIMEOUT\]/);
     assert.equal(await api.get(KINDS.accessToken, { namespace: ns, name: 'lonely' }), undefined);
+  });
+  describe("with the operator's AccessToken reconciler running", () => {
+    let operator: OperatorHandle;
+    const operatorLogs: string[] = [];
+    before(async () => {
+      const log = createLogger({ level: 'debug', destination: { write: (line: string) => void operatorLogs.push(line) } });
+      operator = await startOperator({ kubeconfig: cp.kubeconfigPath, reconcilers: [accessTokenReconciler()], leaderElection: false, metricsPort: 0, metricsHost: '127.0.0.1', log });
+    });
+    after(async () => {
+      await operator?.stop();
+      assert.ok(operatorLogs.length > 0);
+      assertNoTokenIn(operatorLogs, printedTokens);
+    });
+
+    test('create prints the token the operator wrote to the Secret (its User does not exist: issued all the same), list shows it, revoke deletes it', async (t) => {
+      const ns = await cp.createNamespace('tok-op');
+      await applyCluster(ns, 'main');
+      const created = await kube('token', 'create', 'ghost-ci', '--user', 'ghost', '-n', ns, '--lifetime', '48h', '--description', 'no such user', '--wait', '30s');
+      assert.equal(created.code, 0, created.stderr.join('\n'));
+      assert.equal(created.stdout.length, 1);
+      const token = created.stdout[0]!;
+      assert.match(token, TOKEN_FORMAT);
+      t.diagnostic(created.stderr.join('\n'));
+
+      type Obj = { metadata: { uid: string; ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[]; managedFields?: { manager: string }[] }; data?: Record<string, string>; status?: { expiresAt?: string } };
+      const get = async (kind: KindRef, name: string) => (await api.get(kind, { namespace: ns, name })) as unknown as Obj | undefined;
+      const accessToken = (await get(KINDS.accessToken, 'ghost-ci'))!;
+      assert.ok(accessToken.metadata.managedFields?.some((m) => m.manager === 'bulwark-cli'), 'written as field manager bulwark-cli');
+      const secret = (await get(KINDS.secret, 'ghost-ci-token'))!;
+      assert.equal(Buffer.from(secret.data![TOKEN_SECRET_KEY]!, 'base64').toString('utf8'), token, 'the printed token is the Secret\'s');
+      assert.deepEqual(
+        secret.metadata.ownerReferences?.map((o) => [o.kind, o.name, o.uid, o.controller]),
+        [['AccessToken', 'ghost-ci', accessToken.metadata.uid, true]],
+        'the Secret is owned by the AccessToken, so deleting it deletes the Secret',
+      );
+
+      const listed = await kube('token', 'list', '-n', ns);
+      assert.equal(listed.code, 0, listed.stderr.join('\n'));
+      const line = listed.stdout.find((l) => l.startsWith('ghost-ci '));
+      t.diagnostic(listed.stdout.join('\n'));
+      assert.match(line ?? '', /^ghost-ci\s+ghost\s+main\s+\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\s+(Reconciling|Stalled:\w+|NotReady:\w+)$/);
+      const rows = JSON.parse((await kube('token', 'list', '-n', ns, '-o', 'json')).stdout.join('\n')) as TokenRow[];
+      const latest = (await get(KINDS.accessToken, 'ghost-ci'))!;
+      assert.equal(rows[0]!.expiresAt, latest.status?.expiresAt);
+      assert.equal(rows[0]!.description, 'no such user');
+      const all = await kube('token', 'list', '-A', '--user', 'ghost');
+      assert.match(all.stdout[0]!, /^NAMESPACE\s+NAME\s+USER\s+CLUSTER\s+EXPIRES\s+STATUS$/);
+      assert.ok(all.stdout.some((l) => l.startsWith(`${ns} `) && l.includes('ghost-ci')));
+      assertNoTokenIn([...listed.stdout, ...all.stdout], [token]);
+
+      const again = await kube('token', 'create', 'ghost-ci', '--user', 'ghost', '-n', ns);
+      assert.equal(again.code, 2);
+      assert.deepEqual(again.stdout, []);
+      assert.match(again.stderr.join('\n'), /already exists.*\[BWK_ERR_TOKEN_EXISTS\]/);
+
+      const revoked = await kube('token', 'revoke', 'ghost-ci', '-n', ns);
+      assert.equal(revoked.code, 0, revoked.stderr.join('\n'));
+      assert.equal(revoked.stdout[0], `revoked AccessToken ${ns}/ghost-ci`);
+      // No garbage collector runs in a bare control plane: the AccessToken is gone, and the Secret's owner reference (above) is what deletes it in a cluster.
+      assert.equal(await api.get(KINDS.accessToken, { namespace: ns, name: 'ghost-ci' }), undefined);
+      assertNoTokenIn([...created.stderr, ...again.stderr, ...revoked.stderr, ...revoked.stdout], [token]);
+    });
   });
 });

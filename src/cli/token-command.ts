@@ -639,7 +639,7 @@ export function kubeStatus(t: AccessTokenObject, now: number): { status: string;
 /** The status, in words, for messages: each condition that is True (and Ready). */
 export function describeStatus(t: AccessTokenObject | undefined): string {
   const conditions = t?.status?.conditions ?? [];
-  if (conditions.length === 0) return 'no status yet (no operator has acted on it: is the operator running, and serving this namespace?)';
+  if (conditions.length === 0) return 'no status yet';
   return conditions
     .filter((c) => c.status === 'True' || c.type === 'Ready')
     .map((c) => `${c.type}=${c.status}${c.reason ? ` ${c.reason}` : ''}${c.message ? `: ${c.message}` : ''}`)
@@ -741,7 +741,8 @@ async function createInKubernetes(target: Extract<Target, { mode: 'kube' }>, c: 
       }
       if (now >= deadline) {
         const outcome = await removeAfterFailure(kube, created, io);
-        throw new BulwarkError('BWK_ERR_TOKEN_WAIT_TIMEOUT', { secret: `${namespace}/${secretName}`, wait: c.wait, status: summary, outcome });
+        const status = latest.status?.conditions?.length ? summary : `${summary} (no operator has acted on it: is the operator running, and serving namespace ${namespace}?)`;
+        throw new BulwarkError('BWK_ERR_TOKEN_WAIT_TIMEOUT', { secret: `${namespace}/${secretName}`, wait: c.wait, status, outcome });
       }
       await sleep(Math.min(POLL_MS, Math.max(0, deadline - now)));
     }
