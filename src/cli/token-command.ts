@@ -26,12 +26,12 @@ import { parseAllDocuments, stringify } from 'yaml';
 import { API_GROUP_VERSION, DURATION, parseResource, type AccessToken, type BulwarkResource } from '../api/index.ts';
 import { BulwarkError, isBulwarkError } from '../lib/index.ts';
 import { KINDS, KubeApiError, KubeClient, kindPath, type KindRef, type KubeRequest } from '../operator/index.ts';
-import { compilePolicy, generateToken, parseDurationMs, readPolicyDirectory, tokenHash, TOKEN_FORMAT, TOKEN_USERNAME, type PolicyDirectory, type TokenCredential } from '../policy/index.ts';
+import { compilePolicy, generateToken, ISSUED_AT_ANNOTATION, parseDurationMs, readPolicyDirectory, tokenHash, TOKEN_FORMAT, TOKEN_SECRET_KEY, TOKEN_USERNAME, type PolicyDirectory, type TokenCredential } from '../policy/index.ts';
 import type { Output } from './policy-commands.ts';
 
-/** The Secret key and annotation of the token contract: TOKEN_SECRET_KEY and ISSUED_AT_ANNOTATION in src/policy/directory.ts, which policy/index.ts does not export. */
-const TOKEN_KEY = 'token';
-const ISSUED_AT = 'bulwark.dev/issued-at';
+/** The Secret key and annotation of the token contract (src/policy/directory.ts). */
+const TOKEN_KEY = TOKEN_SECRET_KEY;
+const ISSUED_AT = ISSUED_AT_ANNOTATION;
 /** The field manager the command writes as (the operator's is bulwark-operator). */
 export const CLI_FIELD_MANAGER = 'bulwark-cli';
 const MANAGED_BY = { 'app.kubernetes.io/managed-by': CLI_FIELD_MANAGER };

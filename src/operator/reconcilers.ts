@@ -5,8 +5,7 @@ import { builtinCertificateSource, certManagerCertificateSource } from './certif
 import type { Reconciler } from './controller/index.ts';
 import { accessTokenReconciler } from './accesstoken/index.ts';
 import { roleReconciler, topicGrantReconciler } from './grants/index.ts';
-import { policyReconciler } from './policy/reconciler.ts';
-import { PolicyTracker } from './policy/tracker.ts';
+import { policyReconciler, PolicyTracker } from './policy/index.ts';
 import { userReconciler } from './user/index.ts';
 
 export interface ReconcilerOptions {

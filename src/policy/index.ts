@@ -3,7 +3,7 @@ export { buildAuthorizer, Reason, ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENT
 export { decodeSnapshot, encodeSnapshot, hashSnapshotContent, policySnapshot, SNAPSHOT_FORMAT, type PolicySnapshot, type SnapshotRule, type SnapshotUser, type SnapshotToken, type SnapshotSettings, type CertificatePrincipal } from './snapshot.ts';
 export { deriveCredentials, generateToken, passwordWeakness, scramCredential, tokenHash, TOKEN_FORMAT, TOKEN_USERNAME, type DerivedCredentials, type ScramCredential } from './credentials.ts';
 export { parsePattern, formatPattern, matchesPattern, intersectPatterns, type Pattern } from './pattern.ts';
-export { chooseCluster, compilePolicyDirectory, findBrokerCluster, loadPolicyDirectory, locate, readPolicyDirectory, type LoadedPolicy, type PolicyDirectory, type LocatedError } from './directory.ts';
+export { chooseCluster, compilePolicyDirectory, findBrokerCluster, ISSUED_AT_ANNOTATION, loadPolicyDirectory, locate, readPolicyDirectory, TOKEN_SECRET_KEY, type LoadedPolicy, type PolicyDirectory, type LocatedError } from './directory.ts';
 export { ARGON2_PARAMS, type ScramMechanism } from './credentials.ts';
 export { sealSnapshot } from './snapshot.ts';
 export {

@@ -6,10 +6,25 @@
 // connections that used it.
 import { generateToken, parseDurationMs, tokenHash } from '../../policy/index.ts';
 import { KINDS, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
-import { controllerReference, parseMember, ReadyDigests, storedMember, writeMemberStatus } from '../policy/member.ts';
-import { MemberReason, type MemberProblem } from '../policy/member-status.ts';
-import { CLUSTER_LABEL, COMPONENT_LABEL, controlledBy, ISSUED_AT_ANNOTATION, readTokenCredential, type SecretLike, TOKEN_KEY, TOKEN_SECRET_COMPONENT, tokenSecretName } from '../policy/secrets.ts';
-import { PolicyTracker } from '../policy/tracker.ts';
+import {
+  CLUSTER_LABEL,
+  COMPONENT_LABEL,
+  controlledBy,
+  controllerReference,
+  ISSUED_AT_ANNOTATION,
+  MemberReason,
+  type MemberProblem,
+  parseMember,
+  PolicyTracker,
+  ReadyDigests,
+  readTokenCredential,
+  type SecretLike,
+  storedMember,
+  TOKEN_KEY,
+  TOKEN_SECRET_COMPONENT,
+  tokenSecretName,
+  writeMemberStatus,
+} from '../policy/index.ts';
 
 export const AccessTokenReason = {
   /** The token's expiry passed: brokers refuse it. */

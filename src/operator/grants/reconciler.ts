@@ -3,9 +3,7 @@
 // cannot take effect (a Role that does not exist is a Stalled reason on the grant that names it,
 // while the compiler fails closed around it).
 import { KINDS, type ObjectKey, type ReconcileContext, type Reconciler } from '../controller/index.ts';
-import { parseMember, ReadyDigests, storedMember, writeMemberStatus } from '../policy/member.ts';
-import { MemberReason } from '../policy/member-status.ts';
-import { PolicyTracker } from '../policy/tracker.ts';
+import { MemberReason, parseMember, PolicyTracker, ReadyDigests, storedMember, writeMemberStatus } from '../policy/index.ts';
 
 export function topicGrantReconciler(options: { tracker?: PolicyTracker } = {}): Reconciler {
   const tracker = options.tracker ?? new PolicyTracker();

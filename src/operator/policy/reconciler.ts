@@ -12,7 +12,7 @@
 import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
 import type { DerivedCredentials, SnapshotRef, TokenCredential } from '../../policy/index.ts';
-import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/names.ts';
+import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/index.ts';
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
 import { distributePolicy, pushTargets, type BrokerPod } from './distributor.ts';

@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { AUTHENTICATION_TYPES } from '../../api/index.ts';
-import { type DerivedCredentials, tokenHash, TOKEN_FORMAT, type TokenCredential } from '../../policy/index.ts';
+import { type DerivedCredentials, ISSUED_AT_ANNOTATION, tokenHash, TOKEN_FORMAT, TOKEN_SECRET_KEY, type TokenCredential } from '../../policy/index.ts';
 import type { KubeObject } from '../controller/index.ts';
 
 /** Every Secret written for a User or an AccessToken names its cluster with this label (the policy reconciler maps its events by it). */
@@ -14,8 +14,8 @@ export const COMPONENT_LABEL = 'app.kubernetes.io/component';
 export const USER_SECRET_COMPONENT = 'user-credentials';
 export const TOKEN_SECRET_COMPONENT = 'access-token';
 
-export const TOKEN_KEY = 'token';
-export const ISSUED_AT_ANNOTATION = 'bulwark.dev/issued-at';
+/** The token's key and the issued-at annotation: the same contract as a policy directory's token Secrets. */
+export { ISSUED_AT_ANNOTATION, TOKEN_SECRET_KEY as TOKEN_KEY } from '../../policy/index.ts';
 /** The derived credentials of a User, kept in its own Secret next to the password (DerivedRecord, JSON). */
 export const DERIVED_KEY = 'bulwark.derived';
 
@@ -76,7 +76,7 @@ export function derivedCredentials(record: DerivedRecord): DerivedCredentials {
 
 /** The token credential of an AccessToken's Secret: its hash and when it was issued; undefined when it holds no valid token. */
 export function readTokenCredential(secret: SecretLike | undefined): TokenCredential | undefined {
-  const token = secretText(secret, TOKEN_KEY);
+  const token = secretText(secret, TOKEN_SECRET_KEY);
   if (token === undefined || !TOKEN_FORMAT.test(token)) return undefined;
   const issuedAt = secret?.metadata.annotations?.[ISSUED_AT_ANNOTATION];
   return { sha256: tokenHash(token), ...(issuedAt ? { issuedAt } : {}) };

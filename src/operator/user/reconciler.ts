@@ -14,13 +14,29 @@ import type { BrokerCluster, User } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
 import { deriveCredentials, passwordWeakness } from '../../policy/index.ts';
 import { certificateSecretNames, type SecretObject } from '../certificates/index.ts';
-import { listenerAddresses } from '../brokercluster/status.ts';
-import { objectNames, SERVER_SECRET_KEY } from '../brokercluster/names.ts';
+import { listenerAddresses, objectNames, SERVER_SECRET_KEY } from '../brokercluster/index.ts';
 import { KINDS, controllerOwnerKey, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
-import { controllerReference, parseMember, ReadyDigests, storedMember, writeMemberStatus } from '../policy/member.ts';
-import { MemberReason, type MemberProblem } from '../policy/member-status.ts';
-import { CLUSTER_LABEL, COMPONENT_LABEL, controlledBy, credentialSaltKey, DERIVED_KEY, type DerivedRecord, readDerivedRecord, type SecretLike, secretText, USER_SECRET_COMPONENT, userSecretName } from '../policy/secrets.ts';
-import { PolicyTracker } from '../policy/tracker.ts';
+import {
+  CLUSTER_LABEL,
+  COMPONENT_LABEL,
+  controlledBy,
+  controllerReference,
+  credentialSaltKey,
+  DERIVED_KEY,
+  type DerivedRecord,
+  MemberReason,
+  type MemberProblem,
+  parseMember,
+  PolicyTracker,
+  ReadyDigests,
+  readDerivedRecord,
+  type SecretLike,
+  secretText,
+  storedMember,
+  USER_SECRET_COMPONENT,
+  userSecretName,
+  writeMemberStatus,
+} from '../policy/index.ts';
 import { planUserCertificate, userCertificateSecretName, userCertManagerCertificate } from './client-certificate.ts';
 import { chooseKafkaListener, connectionSecretData } from './connection.ts';
 import { generatePassword } from './password.ts';
@@ -57,6 +73,7 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
   // Secret (namespace/name) → the Users whose passwordSecretRef names it, kept by reconcile.
   const brought = new Map<string, Set<string>>();
   const broughtBy = new Map<string, string>();
+  const derived = new Map<string, DerivedRecord>();
   let cache: ObjectCache | undefined;
   const usersOf = (namespace: string, cluster: string): ObjectKey[] =>
     (cache?.list<KubeObject & { spec?: { clusterRef?: { name?: string } } }>(KINDS.user, namespace) ?? []).filter((u) => u.spec?.clusterRef?.name === cluster).map((u) => ({ namespace, name: u.metadata.name }));
@@ -96,7 +113,7 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
           brought.set(k, (brought.get(k) ?? new Set()).add(key.name));
         } else broughtBy.delete(id);
       };
-      return reconcileUser(key, ctx, { tracker, digests, index, random: options.randomBytes, certManager: options.certManager === true });
+      return reconcileUser(key, ctx, { tracker, digests, index, random: options.randomBytes, certManager: options.certManager === true, derived });
     },
   };
 }
@@ -107,11 +124,16 @@ interface Env {
   index: (secret: string | undefined) => void;
   random: ((n: number) => Buffer) | undefined;
   certManager: boolean;
+  /** The record last derived per User uid, until the cache shows the Secret written with it. */
+  derived: Map<string, DerivedRecord>;
 }
 
 async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): Promise<ReconcileResult | void> {
   const stored = storedMember(ctx, KINDS.user, key);
-  if (!stored) return void env.index(undefined);
+  if (!stored) {
+    for (const [uid] of env.derived) if (!ctx.cache.list<KubeObject>(KINDS.user, key.namespace).some((u) => u.metadata.uid === uid)) env.derived.delete(uid);
+    return void env.index(undefined);
+  }
   const ns = key.namespace;
   const clusterName = (stored.spec as { clusterRef?: { name?: string } } | undefined)?.clusterRef?.name ?? '';
   const secretName = userSecretName(key.name);
@@ -175,11 +197,14 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
     const identity = `${ns}/${clusterName}/${username}`;
     const iterations = cluster.spec.authentication?.scramIterations ?? 8192;
     const fingerprint = passwordFingerprint(saltKey, password);
-    const kept = generated ? undefined : readDerivedRecord(own);
-    if (kept && kept.fingerprint === fingerprint && kept.type === auth.type && kept.identity === identity && kept.iterations === iterations) record = kept;
+    // The record just written may not be in the cache yet: the one remembered counts too.
+    const fits = (r: DerivedRecord | undefined) => r !== undefined && r.fingerprint === fingerprint && r.type === auth.type && r.identity === identity && r.iterations === iterations;
+    const kept = generated ? undefined : [readDerivedRecord(own), env.derived.get(stored.metadata.uid ?? '')].find(fits);
+    if (kept) record = kept;
     else {
       const credentials = await deriveCredentials(auth.type, password, { saltKey, identity, scramIterations: iterations });
       record = { fingerprint, type: auth.type, identity, iterations, credentials };
+      env.derived.set(stored.metadata.uid ?? '', record);
       ctx.metrics?.credentialHashes.inc({ algorithm: auth.type === 'password' ? 'argon2id' : auth.type });
       ctx.events.emit(stored, 'Normal', UserEventReason.CredentialsDerived, `derived the ${auth.type} credentials of a new password`);
     }

@@ -1,0 +1,218 @@
+// Users, Roles, AccessTokens and TopicGrants reconciled by the operator's own machinery against a
+// real kube-apiserver and etcd (no kubelet, so no broker pod: the policy reaches brokers in
+// e2e/operator-access.test.ts). What a platform team checks here: the Secrets the operator writes
+// (a generated password, client configurations, the derived credentials; the token), the Stalled
+// reasons of what cannot work, that derived credentials are computed once per password (not
+// again after a restart), that a brought password rotates, and that a token is marked Expired.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { createLogger } from '../src/lib/index.ts';
+import { KINDS, KubeClient, KubeObjectApi, loadKubeConfig, type KindRef, type KubeObject } from '../src/operator/controller/index.ts';
+import { startOperator, type OperatorHandle } from '../src/operator/index.ts';
+import { defaultReconcilers } from '../src/operator/reconcilers.ts';
+import { readDerivedRecord } from '../src/operator/policy/index.ts';
+import { TOKEN_FORMAT, tokenHash } from '../src/policy/index.ts';
+import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+
+const root = join(import.meta.dirname, '..');
+const log = createLogger({ level: 'silent' });
+let cp: ControlPlane;
+let api: KubeObjectApi;
+let client: KubeClient;
+let ns: string;
+let operator: OperatorHandle | undefined;
+
+type Obj = KubeObject & { status?: any; data?: Record<string, string>; spec?: any };
+const get = (kind: KindRef, name: string) => api.get<Obj>(kind, { namespace: ns, name });
+const text = (s: Obj | undefined, key: string) => (s?.data?.[key] === undefined ? undefined : Buffer.from(s.data[key]!, 'base64').toString('utf8'));
+const condition = (o: Obj | undefined, type: string) => (o?.status?.conditions ?? []).find((c: any) => c.type === type);
+const apply = (doc: unknown) => cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(doc), check: true });
+const bw = (kind: string, name: string, spec: unknown) => ({ apiVersion: 'bulwark.dev/v1alpha1', kind, metadata: { name, namespace: ns }, spec });
+
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function hashesComputed(op: OperatorHandle): Promise<number> {
+  const m = await op.metrics.registry.getSingleMetric('bulwark_operator_credential_hashes_total')!.get();
+  return m.values.reduce((sum, v) => sum + v.value, 0);
+}
+
+const start = () => startOperator({ kubeconfig: cp.kubeconfigPath, reconcilers: defaultReconcilers({ brokerImage: 'bulwark.local/bulwark:test' }), namespaces: [ns], leaderElection: false, metricsPort: 0, metricsHost: '127.0.0.1', log });
+
+/** Every queue empty: the operator has nothing left to do for now. */
+async function idle(op: OperatorHandle): Promise<void> {
+  await until('the operator to be idle', async () => {
+    for (const name of ['brokercluster', 'policy', 'user', 'accesstoken', 'topicgrant', 'role']) {
+      const q = op.runner.queue(name)!;
+      if (q.depth > 0 || q.inFlight > 0) return false;
+    }
+    return true;
+  });
+}
+
+before(async () => {
+  cp = await startControlPlane();
+  await cp.kubectl(['apply', '-f', join(root, 'crds')], { check: true });
+  await cp.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'], { check: true });
+  client = new KubeClient(loadKubeConfig({ kubeconfig: cp.kubeconfigPath }));
+  api = new KubeObjectApi(client, Object.values(KINDS));
+  ns = await cp.createNamespace('access');
+  operator = await start();
+  await operator.synced();
+  await apply(
+    bw('BrokerCluster', 'main', {
+      replicas: 1,
+      storage: { size: '1Gi' },
+      listeners: [
+        { name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true }, authentication: ['scram-sha-512', 'scram-sha-256', 'plain'] },
+        { name: 'http', protocol: 'http', port: 8080, authentication: ['bearer'] },
+      ],
+    }),
+  );
+  await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-password', namespace: ns }, stringData: { password: 'Correct-Horse-Battery-1' } });
+  await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'weak-password', namespace: ns }, stringData: { password: 'qqq' } });
+  await apply(bw('Role', 'reader', { rules: [{ resources: [{ type: 'topic', pattern: 'orders-*' }], actions: ['read'] }] }));
+  await apply(bw('User', 'alice', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512' }, roles: ['reader'] }));
+  await apply(bw('User', 'app', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-256', passwordSecretRef: { name: 'app-password', key: 'password' } } }));
+  await apply(bw('User', 'weak', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512', passwordSecretRef: { name: 'weak-password', key: 'password' } } }));
+  await apply(bw('User', 'bob', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512' }, roles: ['missing-role'] }));
+  await apply(bw('TopicGrant', 'orders', { clusterRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], topics: ['orders'], role: 'no-such-role', effect: 'Allow' }));
+  await apply(bw('AccessToken', 'ci', { clusterRef: { name: 'main' }, userRef: { name: 'alice' }, lifetime: '720h' }));
+}, { timeout: 300_000 });
+
+after(async () => {
+  await operator?.stop();
+  client?.close();
+  await cp?.stop();
+});
+
+describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { timeout: 240_000 }, () => {
+  test('a generated password: a Secret ready to use, with client configurations and derived credentials, no plaintext anywhere else', async () => {
+    const secret = await until('alice-credentials', async () => {
+      const s = await get(KINDS.secret, 'alice-credentials');
+      return s?.data?.['bulwark.derived'] ? s : undefined;
+    });
+    const password = text(secret, 'password')!;
+    assert.match(password, /^[A-Za-z0-9]{32}$/);
+    assert.equal(text(secret, 'username'), 'alice');
+    assert.equal(text(secret, 'sasl.mechanism'), 'SCRAM-SHA-512');
+    assert.equal(text(secret, 'bootstrap.servers'), `main.${ns}.svc:9092`);
+    assert.match(text(secret, 'ca.crt')!, /BEGIN CERTIFICATE/);
+    assert.match(text(secret, 'client.properties')!, /sasl\.jaas\.config=org\.apache\.kafka\.common\.security\.scram\.ScramLoginModule required/);
+    assert.match(text(secret, 'librdkafka.properties')!, /^sasl\.password=/m);
+    assert.equal(secret.metadata.ownerReferences?.[0]?.kind, 'User');
+    const record = readDerivedRecord(secret as never)!;
+    assert.ok(record.credentials.scramSha512, 'SCRAM-SHA-512 keys are kept');
+    // The derived record and the User's status carry no password.
+    assert.ok(!JSON.stringify(record).includes(password));
+    const user = await until('alice status', async () => {
+      const u = await get(KINDS.user, 'alice');
+      return u?.status?.secretName ? u : undefined;
+    });
+    assert.equal(user.status.username, 'alice');
+    assert.equal(user.status.secretName, 'alice-credentials');
+    assert.ok(!JSON.stringify(user.status).includes(password));
+    // No broker pod runs in a bare control plane: the user waits for brokers, truthfully.
+    assert.equal(condition(user, 'Reconciling')?.status, 'True');
+    assert.equal(condition(user, 'Ready')?.reason, 'WaitingForBrokers');
+    const cluster = await get(KINDS.brokerCluster, 'main');
+    assert.equal(cluster?.status?.policyInSync, '0/0');
+  });
+
+  test('a brought password is used as it is; a weak one makes the User Stalled, naming the Secret but not the password', async () => {
+    const app = await until('app-credentials', async () => get(KINDS.secret, 'app-credentials'));
+    assert.equal(text(app, 'password'), 'Correct-Horse-Battery-1');
+    const weak = await until('weak Stalled', async () => {
+      const u = await get(KINDS.user, 'weak');
+      return condition(u, 'Stalled')?.status === 'True' ? u : undefined;
+    });
+    assert.equal(condition(weak, 'Stalled').reason, 'WeakPassword');
+    assert.match(condition(weak, 'Stalled').message, /weak-password/);
+    assert.ok(!condition(weak, 'Stalled').message.includes('qqq'));
+    assert.equal(await get(KINDS.secret, 'weak-credentials'), undefined, 'nothing is written for a user that cannot log in');
+  });
+
+  test('a missing Role is a Stalled reason on the User and the TopicGrant that name it', async () => {
+    const bob = await until('bob Stalled', async () => {
+      const u = await get(KINDS.user, 'bob');
+      return condition(u, 'Stalled')?.status === 'True' ? u : undefined;
+    });
+    assert.equal(condition(bob, 'Stalled').reason, 'RoleNotFound');
+    assert.match(condition(bob, 'Stalled').message, /missing-role/);
+    const grant = await until('grant Stalled', async () => {
+      const g = await get(KINDS.topicGrant, 'orders');
+      return condition(g, 'Stalled')?.status === 'True' ? g : undefined;
+    });
+    assert.equal(condition(grant, 'Stalled').reason, 'RoleNotFound');
+    // Fixing it (creating the Role) clears it.
+    await apply(bw('Role', 'no-such-role', { rules: [{ resources: [{ type: 'topic', pattern: 'orders' }], actions: ['write'] }] }));
+    await until('grant no longer Stalled', async () => condition(await get(KINDS.topicGrant, 'orders'), 'Stalled')?.status === 'False');
+    const role = await get(KINDS.role, 'reader');
+    assert.equal(condition(role, 'Ready')?.reason, 'WaitingForBrokers');
+  });
+
+  test('an AccessToken: generated once into its Secret, expiry in status', async () => {
+    const secret = await until('ci-token', async () => get(KINDS.secret, 'ci-token'));
+    const token = text(secret, 'token')!;
+    assert.match(token, TOKEN_FORMAT);
+    assert.ok(secret.metadata.annotations?.['bulwark.dev/issued-at']);
+    const t = await until('ci status', async () => {
+      const o = await get(KINDS.accessToken, 'ci');
+      return o?.status?.expiresAt ? o : undefined;
+    });
+    const issued = Date.parse(secret.metadata.annotations!['bulwark.dev/issued-at']!);
+    assert.ok(Math.abs(Date.parse(t.status.expiresAt) - (issued + 720 * 3_600_000)) < 1_000);
+    assert.ok(!JSON.stringify(t.status).includes(token));
+    assert.ok(!JSON.stringify(t.status).includes(tokenHash(token)));
+  });
+
+  test('a token whose expiry passes is marked Expired', async () => {
+    await apply(bw('AccessToken', 'short', { clusterRef: { name: 'main' }, userRef: { name: 'alice' }, expiresAt: new Date(Date.now() + 3_000).toISOString().replace(/\.\d+Z$/, 'Z') }));
+    const t = await until('short Expired', async () => {
+      const o = await get(KINDS.accessToken, 'short');
+      return condition(o, 'Stalled')?.reason === 'Expired' ? o : undefined;
+    }, 20_000);
+    assert.equal(condition(t, 'Ready')?.status, 'False');
+  });
+
+  test('a Secret of the name a token wants that is not the operator\'s is never taken over', async () => {
+    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'taken-token', namespace: ns }, stringData: { token: 'not-ours' } });
+    await apply(bw('AccessToken', 'taken', { clusterRef: { name: 'main' }, userRef: { name: 'alice' } }));
+    await until('taken Stalled', async () => condition(await get(KINDS.accessToken, 'taken'), 'Stalled')?.reason === 'SecretConflict');
+    assert.equal(text(await get(KINDS.secret, 'taken-token'), 'token'), 'not-ours');
+  });
+
+  test('derived credentials are computed once per password: a restart computes none, a rotation computes one', async () => {
+    await idle(operator!);
+    assert.equal(await hashesComputed(operator!), 3, 'alice, app and bob: one derivation each');
+    const before = (await api.list<Obj>(KINDS.secret, ns)).items.map((s) => `${s.metadata.name}@${s.metadata.resourceVersion}`).sort();
+    await operator!.stop();
+    operator = await start();
+    await operator.synced();
+    await new Promise((r) => setTimeout(r, 2_000));
+    await idle(operator);
+    assert.equal(await hashesComputed(operator), 0, 'a restarted operator computes no hash');
+    const afterRestart = (await api.list<Obj>(KINDS.secret, ns)).items.map((s) => `${s.metadata.name}@${s.metadata.resourceVersion}`).sort();
+    assert.deepEqual(afterRestart, before, 'and rewrites no Secret');
+
+    const old = readDerivedRecord((await get(KINDS.secret, 'app-credentials')) as never)!;
+    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-password', namespace: ns }, stringData: { password: 'Another-Strong-Password-2' } });
+    const rotated = await until('app rotated', async () => {
+      const s = await get(KINDS.secret, 'app-credentials');
+      return text(s, 'password') === 'Another-Strong-Password-2' ? s : undefined;
+    });
+    const record = readDerivedRecord(rotated as never)!;
+    assert.notEqual(record.fingerprint, old.fingerprint);
+    assert.notDeepEqual(record.credentials.scramSha256, old.credentials.scramSha256);
+    await idle(operator);
+    assert.equal(await hashesComputed(operator), 1, 'the rotation derived once');
+  });
+});
