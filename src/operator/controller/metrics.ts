@@ -24,6 +24,15 @@ export class OperatorMetrics {
     labelNames: ['algorithm'] as const,
     registers: [this.registry],
   });
+  readonly credentialHashSeconds = new Histogram({
+    name: 'bulwark_operator_credential_hash_seconds',
+    help: 'Time one derivation took (SCRAM salted keys, argon2id), by algorithm.',
+    labelNames: ['algorithm'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly policyCompileSeconds = new Histogram({ name: 'bulwark_operator_policy_compile_seconds', help: 'Time to gather, compile and seal one cluster\'s policy snapshot.', buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5], registers: [this.registry] });
+  readonly policyPushSeconds = new Histogram({ name: 'bulwark_operator_policy_push_seconds', help: 'Time to push one snapshot to every broker of a cluster (in parallel), until the last answered.', buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [this.registry] });
   readonly policyPushes = new Counter({ name: 'bulwark_operator_policy_pushes_total', help: 'Policy snapshots sent to a broker, by result (applied, unchanged, rejected, failed).', labelNames: ['result'] as const, registers: [this.registry] });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {

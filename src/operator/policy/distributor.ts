@@ -35,6 +35,11 @@ export interface DistributionOutcome {
   diagnostics: string[];
   /** The same, structured: the resources' statuses are written from them. */
   problems: Diagnostic[];
+  /** Time to compile and seal, and then to push until every broker answered. */
+  compileMs: number;
+  pushMs: number;
+  /** Pushes sent (brokers that already confirmed this snapshot are not sent it again). */
+  pushed: number;
 }
 
 /** The version a snapshot with content hash `hash` gets, given what was last distributed. */
@@ -76,12 +81,15 @@ export interface DistributeInput {
 
 export async function distributePolicy(input: DistributeInput): Promise<DistributionOutcome> {
   const push = input.push ?? pushSnapshot;
+  const t0 = performance.now();
   const { snapshot: compiled, diagnostics } = compilePolicy({
     cluster: { namespace: input.cluster.metadata.namespace!, name: input.cluster.metadata.name },
     resources: input.resources,
     ...(input.credentials ? { credentials: input.credentials } : {}),
   });
   let snapshot = sealSnapshot(compiled, nextVersion(input.previous, compiled.hash));
+  const compileMs = performance.now() - t0;
+  let pushed = 0;
   const confirmed = input.confirmed;
   const holds = (t: BrokerTarget) => {
     const c = t.instance === undefined ? undefined : confirmed?.get(t.instance);
@@ -89,6 +97,7 @@ export async function distributePolicy(input: DistributeInput): Promise<Distribu
   };
   const send = async (t: BrokerTarget): Promise<PushResult> => {
     if (holds(t)) return { outcome: 'applied', applied: { version: snapshot.version, hash: snapshot.hash, source: 'push' }, unchanged: true };
+    pushed++;
     const r = await push({ host: t.host, port: input.port, servername: t.servername }, input.tls, snapshot, { timeoutMs: input.timeoutMs ?? 5_000 });
     if (r.outcome === 'applied' && t.instance !== undefined) confirmed?.set(t.instance, { version: r.applied.version, hash: r.applied.hash });
     return r;
@@ -111,6 +120,9 @@ export async function distributePolicy(input: DistributeInput): Promise<Distribu
     failures,
     diagnostics: diagnostics.map((d) => `${d.severity}: ${d.resource}${d.path ? ` ${d.path}` : ''}: ${d.message}`),
     problems: diagnostics,
+    compileMs,
+    pushMs: performance.now() - t0 - compileMs,
+    pushed,
   };
 }
 

@@ -196,10 +196,14 @@ async function reconcilePolicy(
     confirmed: env.confirmed,
   });
   for (const f of outcome.failures) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}`, pod: f.pod, reason: f.message }, 'policy snapshot not applied on a broker yet');
-  const metrics = ctx.metrics?.policyPushes;
+  const metrics = ctx.metrics;
   if (metrics) {
-    metrics.inc({ result: 'applied' }, outcome.inSync);
-    metrics.inc({ result: 'failed' }, outcome.failures.length);
+    metrics.policyCompileSeconds.observe(outcome.compileMs / 1000);
+    if (outcome.pushed > 0) {
+      metrics.policyPushSeconds.observe(outcome.pushMs / 1000);
+      metrics.policyPushes.inc({ result: 'applied' }, outcome.pushed - outcome.failures.length);
+      metrics.policyPushes.inc({ result: 'failed' }, outcome.failures.length);
+    }
   }
 
   // 4. What every resource's status is written from.

@@ -202,10 +202,13 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
     const kept = generated ? undefined : [readDerivedRecord(own), env.derived.get(stored.metadata.uid ?? '')].find(fits);
     if (kept) record = kept;
     else {
+      const t0 = performance.now();
       const credentials = await deriveCredentials(auth.type, password, { saltKey, identity, scramIterations: iterations });
       record = { fingerprint, type: auth.type, identity, iterations, credentials };
       env.derived.set(stored.metadata.uid ?? '', record);
-      ctx.metrics?.credentialHashes.inc({ algorithm: auth.type === 'password' ? 'argon2id' : auth.type });
+      const algorithm = auth.type === 'password' ? 'argon2id' : auth.type;
+      ctx.metrics?.credentialHashes.inc({ algorithm });
+      ctx.metrics?.credentialHashSeconds.observe({ algorithm }, (performance.now() - t0) / 1000);
       ctx.events.emit(stored, 'Normal', UserEventReason.CredentialsDerived, `derived the ${auth.type} credentials of a new password`);
     }
   }
