@@ -120,11 +120,12 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     assert.equal(user.status.username, 'alice');
     assert.equal(user.status.secretName, 'alice-credentials');
     assert.ok(!JSON.stringify(user.status).includes(password));
-    // No broker pod runs in a bare control plane: the user waits for brokers, truthfully.
+    // No broker pod runs in a bare control plane: the user waits for the one broker, truthfully.
     assert.equal(condition(user, 'Reconciling')?.status, 'True');
-    assert.equal(condition(user, 'Ready')?.reason, 'WaitingForBrokers');
+    assert.equal(condition(user, 'Ready')?.reason, 'Propagating');
+    assert.equal(condition(user, 'Ready')?.message, 'applied on 0/1 brokers');
     const cluster = await get(KINDS.brokerCluster, 'main');
-    assert.equal(cluster?.status?.policyInSync, '0/0');
+    assert.equal(cluster?.status?.policyInSync, '0/1');
   });
 
   test('a brought password is used as it is; a weak one makes the User Stalled, naming the Secret but not the password', async () => {
@@ -156,7 +157,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     await apply(bw('Role', 'no-such-role', { rules: [{ resources: [{ type: 'topic', pattern: 'orders' }], actions: ['write'] }] }));
     await until('grant no longer Stalled', async () => condition(await get(KINDS.topicGrant, 'orders'), 'Stalled')?.status === 'False');
     const role = await get(KINDS.role, 'reader');
-    assert.equal(condition(role, 'Ready')?.reason, 'WaitingForBrokers');
+    assert.equal(condition(role, 'Ready')?.reason, 'Propagating');
   });
 
   test('an AccessToken: generated once into its Secret, expiry in status', async () => {

@@ -211,13 +211,17 @@ async function reconcilePolicy(
   for (const d of outcome.problems) diagnostics.set(d.resource, [...(diagnostics.get(d.resource) ?? []), d]);
   const members = new Map<string, MemberState>();
   for (const [k, g] of generations) members.set(k, { generation: g.generation, ...(g.digest ? { digest: g.digest } : {}), diagnostics: diagnostics.get(k) ?? [] });
-  env.tracker.record(key, { version: outcome.snapshot.version, hash: outcome.snapshot.hash, brokers: outcome.brokers, inSync: outcome.inSync, members });
+  // Every broker the cluster is meant to have counts, running or not yet: while a pod is being
+  // created or replaced, a change is not yet on "every broker" (the pod gets the snapshot before
+  // it reports Ready, and is counted then).
+  const brokers = Math.max(cluster.spec.replicas, outcome.brokers);
+  env.tracker.record(key, { version: outcome.snapshot.version, hash: outcome.snapshot.hash, brokers, inSync: outcome.inSync, members });
 
   // 5. The cluster's policy fields: version and hash once every running broker holds the snapshot; how many do, always.
   const allInSync = outcome.brokers > 0 && outcome.failures.length === 0;
   const status: PolicyStatus = {
     ...(allInSync ? { policyVersion: outcome.snapshot.version, policyHash: outcome.snapshot.hash } : previous ? { policyVersion: previous.version, policyHash: previous.hash } : {}),
-    policyInSync: `${outcome.inSync}/${outcome.brokers}`,
+    policyInSync: `${outcome.inSync}/${brokers}`,
   };
   const current: PolicyStatus = { policyVersion: stored.status?.policyVersion, policyHash: stored.status?.policyHash, policyInSync: stored.status?.policyInSync };
   if (statusChanged(current, status)) {

@@ -23,7 +23,7 @@ export interface MemberState {
 export interface ClusterPolicyState {
   version: number;
   hash: string;
-  /** Broker pods running now, and of those the ones with this snapshot in force. */
+  /** Brokers the cluster has or is meant to have (the larger), and the ones with this snapshot in force. */
   brokers: number;
   inSync: number;
   /** By `Kind/name`. */
