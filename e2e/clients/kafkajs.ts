@@ -4,6 +4,7 @@
 //    "action":"produce"|"consume", "topic":"t", "values":["a"], "group":"g", "count":1}
 // Output: {"ok":true,"values":[...]} or {"ok":false,"error":"<kafkajs error type>: <message>"}.
 import { Kafka, logLevel, type SASLOptions } from 'kafkajs';
+import { kafkajsConsume, kafkajsProduce } from '../../test/harness/clients.ts';
 
 interface Request {
   brokers: string[];
@@ -19,42 +20,10 @@ interface Request {
 async function main(req: Request): Promise<string[]> {
   const kafka = new Kafka({ brokers: req.brokers, clientId: 'bulwark-e2e', ssl: { ca: [req.ca] }, sasl: req.sasl, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 200 }, connectionTimeout: 5_000 });
   if (req.action === 'produce') {
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    try {
-      await producer.send({ topic: req.topic, acks: -1, messages: (req.values ?? []).map((value) => ({ value })) });
-    } finally {
-      await producer.disconnect();
-    }
+    await kafkajsProduce(kafka, req.topic, req.values ?? []);
     return req.values ?? [];
   }
-  const consumer = kafka.consumer({ groupId: req.group ?? 'bulwark-e2e', retry: { retries: 2 } });
-  await consumer.connect();
-  const got: string[] = [];
-  try {
-    await consumer.subscribe({ topic: req.topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out with ${got.length} of ${req.count ?? 1} records`)), 20_000);
-      consumer.on(consumer.events.CRASH, (e) => {
-        clearTimeout(timer);
-        reject(e.payload.error);
-      });
-      void consumer
-        .run({
-          eachMessage: async ({ message }) => {
-            got.push(message.value?.toString('utf8') ?? '');
-            if (got.length >= (req.count ?? 1)) {
-              clearTimeout(timer);
-              resolve();
-            }
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return got;
+  return kafkajsConsume(kafka, req.topic, req.group ?? 'bulwark-e2e', (seen) => seen.length >= (req.count ?? 1));
 }
 
 main(JSON.parse(process.argv[2] ?? '{}') as Request).then(
