@@ -104,7 +104,8 @@ async function reconcileAccessToken(key: ObjectKey, ctx: ReconcileContext, track
     : expiresAtMs !== undefined && now >= expiresAtMs
       ? { reason: AccessTokenReason.Expired, message: `the token expired at ${expiresAt}; brokers refuse it (create a new AccessToken, or move spec.expiresAt)` }
       : undefined;
-  await write(problem, fields, credential.sha256);
+  const held = await write(problem, fields, credential.sha256);
   // Marked Expired when it expires (the brokers need no one to tell them).
-  return expiresAtMs !== undefined && now < expiresAtMs ? { requeueAfterMs: expiresAtMs - now + 1_000 } : undefined;
+  const waits = [held?.requeueAfterMs, expiresAtMs !== undefined && now < expiresAtMs ? expiresAtMs - now + 1_000 : undefined].filter((ms): ms is number => ms !== undefined);
+  return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
 }

@@ -25,7 +25,7 @@ export function topicGrantReconciler(options: { tracker?: PolicyTracker } = {}):
           : !ctx.cache.get(KINDS.brokerCluster, { namespace: key.namespace, name: clusterName })
             ? { reason: MemberReason.ClusterNotFound, message: `BrokerCluster ${clusterName} does not exist in namespace ${key.namespace}` }
             : undefined;
-      await writeMemberStatus(ctx, { kind: 'TopicGrant', stored, tracker, clusters: [clusterName], digests, ...(problem ? { problem } : {}) });
+      return writeMemberStatus(ctx, { kind: 'TopicGrant', stored, tracker, clusters: [clusterName], digests, ...(problem ? { problem } : {}) });
     },
   };
 }
@@ -48,10 +48,9 @@ export function roleReconciler(options: { tracker?: PolicyTracker } = {}): Recon
       const problem = 'problem' in parsed ? parsed.problem : undefined;
       if (!problem && clusters.length === 0) {
         // Nothing to apply it to: Ready, and saying so.
-        await writeMemberStatus(ctx, { kind: 'Role', stored, tracker, clusters: [], digests });
-        return;
+        return writeMemberStatus(ctx, { kind: 'Role', stored, tracker, clusters: [], digests });
       }
-      await writeMemberStatus(ctx, { kind: 'Role', stored, tracker, clusters, digests, ...(problem ? { problem } : {}) });
+      return writeMemberStatus(ctx, { kind: 'Role', stored, tracker, clusters, digests, ...(problem ? { problem } : {}) });
     },
   };
 }

@@ -19,6 +19,8 @@ export const MemberReason = {
 export interface MemberProblem {
   reason: string;
   message: string;
+  /** Something the operator waits for (Reconciling), not a change the user must make (Stalled). */
+  waiting?: boolean;
 }
 
 export interface MemberInput {
@@ -41,7 +43,7 @@ const reconciling = (reason: string, message: string): MemberDecision => ({ reas
 
 /** The decision, or undefined when the tracker knows nothing yet of a cluster (keep the status as it is). */
 export function memberDecision(input: MemberInput): MemberDecision | undefined {
-  if (input.problem) return stalled(input.problem.reason, input.problem.message);
+  if (input.problem) return input.problem.waiting ? reconciling(input.problem.reason, input.problem.message) : stalled(input.problem.reason, input.problem.message);
   if (input.clusters.length === 0) return { reason: MemberReason.Applied, message: 'no BrokerCluster in this namespace yet: nothing to apply it to', stalled: false, reconciling: false, ready: true };
   if (input.clusters.some((c) => c.state === undefined)) return undefined;
   let brokers = 0;

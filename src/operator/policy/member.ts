@@ -3,9 +3,9 @@
 import type { BulwarkResource } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
 import type { KindRef } from '../kinds.ts';
-import type { KubeObject, ObjectKey, OwnerReference, ReconcileContext } from '../controller/index.ts';
+import type { KubeObject, ObjectKey, OwnerReference, ReconcileContext, ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
-import { memberDecision, type MemberDecision, type MemberProblem, nextMemberStatus, type MemberStatus } from './member-status.ts';
+import { memberDecision, type MemberProblem, nextMemberStatus, type MemberStatus } from './member-status.ts';
 import { memberKey, type MemberKind, type PolicyTracker } from './tracker.ts';
 
 export type StoredMember = KubeObject & { spec?: unknown; status?: MemberStatus };
@@ -51,8 +51,18 @@ export interface MemberStatusInput {
   digests: ReadyDigests;
 }
 
-/** Decides and writes (when it changed) the status; returns the decision (undefined: nothing known yet). */
-export async function writeMemberStatus(ctx: ReconcileContext, input: MemberStatusInput): Promise<MemberDecision | undefined> {
+/**
+ * A resource created this recently, with no status yet, gets no "Reconciling" write while its
+ * snapshot is on the way: it is looked at again when the snapshot lands (or after this long), and
+ * most often gets one write, Ready. A bulk apply of thousands halves its status writes so.
+ */
+export const FIRST_WRITE_GRACE_MS = 5_000;
+
+/**
+ * Decides and writes (when it changed) the status. Returns a requeue when the first write was
+ * held back (FIRST_WRITE_GRACE_MS).
+ */
+export async function writeMemberStatus(ctx: ReconcileContext, input: MemberStatusInput): Promise<ReconcileResult | undefined> {
   const { stored, tracker } = input;
   const ns = stored.metadata.namespace ?? '';
   const generation = stored.metadata.generation ?? 0;
@@ -64,10 +74,12 @@ export async function writeMemberStatus(ctx: ReconcileContext, input: MemberStat
     clusters: input.clusters.map((name) => ({ name, state: tracker.get({ namespace: ns, name }) })),
   });
   const uid = stored.metadata.uid ?? '';
+  const age = ctx.clock.now() - Date.parse(stored.metadata.creationTimestamp ?? '');
+  if (decision?.reconciling && !stored.status?.conditions?.length && age >= 0 && age < FIRST_WRITE_GRACE_MS) return { requeueAfterMs: FIRST_WRITE_GRACE_MS - age };
   const status = nextMemberStatus(stored.status, decision, generation, input.fields ?? {}, input.digests.same(uid, input.digest), ctx.clock.now());
   if (decision?.ready) input.digests.set(uid, input.digest);
   if (statusChanged(stored.status, status)) await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: stored.metadata.name, namespace: ns }, status });
-  return decision;
+  return undefined;
 }
 
 /** The object, from the cache; undefined when gone or being deleted. */

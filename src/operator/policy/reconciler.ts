@@ -16,7 +16,7 @@ import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions,
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
 import { distributePolicy, pushTargets, type BrokerPod } from './distributor.ts';
-import { CLUSTER_LABEL, controlledBy, readDerivedRecord, readTokenCredential, secretText, type SecretLike, tokenSecretName, userSecretName } from './secrets.ts';
+import { CLUSTER_LABEL, controlledBy, type DerivedRecord, readDerivedRecord, readTokenCredential, secretText, type SecretLike, tokenSecretName, userSecretName } from './secrets.ts';
 import { memberKey, type MemberKind, type MemberState, type PolicyTracker } from './tracker.ts';
 
 /** The field manager of the BrokerCluster's policy fields (the BrokerCluster reconciler owns the rest of its status). */
@@ -38,10 +38,14 @@ interface PolicyStatus {
 
 type Stored = KubeObject & { spec?: unknown; status?: PolicyStatus };
 
-/** Parsing a resource is the costly part of a compile with thousands of them: each is parsed once per resourceVersion. */
-class ParsedResources {
-  readonly #byUid = new Map<string, { rv: string; value: BulwarkResource | undefined; seen: boolean }>();
-  parse(obj: KubeObject): BulwarkResource | undefined {
+/**
+ * Parsing is the costly part of a compile with thousands of resources: each object (a resource,
+ * or the derived record in a User's Secret) is parsed once per resourceVersion.
+ */
+class ParseCache<T> {
+  readonly #byUid = new Map<string, { rv: string; value: T | undefined; seen: boolean }>();
+  constructor(readonly parseOne: (obj: KubeObject) => T | undefined) {}
+  parse(obj: KubeObject): T | undefined {
     const uid = obj.metadata.uid ?? `${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name}`;
     const rv = obj.metadata.resourceVersion ?? '';
     const hit = this.#byUid.get(uid);
@@ -49,12 +53,11 @@ class ParsedResources {
       hit.seen = true;
       return hit.value;
     }
-    const r = parseResource(obj, obj.metadata.namespace);
-    const value = r.ok ? r.value : undefined;
+    const value = this.parseOne(obj);
     this.#byUid.set(uid, { rv, value, seen: true });
     return value;
   }
-  /** Forget what the last compile did not touch (deleted resources). */
+  /** Forget what the last compile did not touch (deleted objects). */
   sweep(): void {
     for (const [uid, e] of this.#byUid) {
       if (!e.seen) this.#byUid.delete(uid);
@@ -63,11 +66,25 @@ class ParsedResources {
   }
 }
 
+interface ClusterMemory {
+  /** What each broker run confirmed: a broker holding the current snapshot is not pushed to again. */
+  confirmed: Map<string, SnapshotRef>;
+  resources: ParseCache<BulwarkResource>;
+  records: ParseCache<DerivedRecord>;
+  /** When the last compile-and-push ended, and how long it took (performance.now() ms). */
+  lastEnd: number;
+  lastMs: number;
+}
+
+const parseAny = (obj: KubeObject): BulwarkResource | undefined => {
+  const r = parseResource(obj, obj.metadata.namespace);
+  return r.ok ? r.value : undefined;
+};
+
 export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
   const { tracker } = options;
   const clusterDomain = options.clusterDomain ?? DEFAULT_BUILD_OPTIONS.clusterDomain;
-  const confirmed = new Map<string, Map<string, SnapshotRef>>();
-  const parsed = new Map<string, ParsedResources>();
+  const memory = new Map<string, ClusterMemory>();
   // The cache, for the Role mapping (a Role is compiled into every cluster of its namespace).
   let cache: ObjectCache | undefined;
   const byClusterRef = (o: KubeObject): ObjectKey[] => {
@@ -100,14 +117,27 @@ export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
       const id = `${key.namespace}/${key.name}`;
       const stored = ctx.cache.get<Stored>(KINDS.brokerCluster, key);
       if (!stored || stored.metadata.deletionTimestamp) {
-        confirmed.delete(id);
-        parsed.delete(id);
+        memory.delete(id);
         tracker.forget(key);
         return;
       }
-      if (!confirmed.has(id)) confirmed.set(id, new Map());
-      if (!parsed.has(id)) parsed.set(id, new ParsedResources());
-      return reconcilePolicy(key, stored, ctx, { tracker, clusterDomain, confirmed: confirmed.get(id)!, parsed: parsed.get(id)! });
+      let mem = memory.get(id);
+      if (!mem) {
+        mem = { confirmed: new Map(), resources: new ParseCache(parseAny), records: new ParseCache((s) => readDerivedRecord(s as SecretLike)), lastEnd: -Infinity, lastMs: 0 };
+        memory.set(id, mem);
+      }
+      // Coalescing under load: a compile-and-push that follows another at once waits as long as the
+      // last one took, so pushes take at most half the time while changes pour in (a bulk apply of
+      // thousands). A change after a quiet moment goes out at once.
+      const wait = mem.lastEnd + mem.lastMs - performance.now();
+      if (wait > 0) return { requeueAfterMs: Math.ceil(wait) };
+      const t0 = performance.now();
+      try {
+        return await reconcilePolicy(key, stored, ctx, { tracker, clusterDomain, mem });
+      } finally {
+        mem.lastEnd = performance.now();
+        mem.lastMs = mem.lastEnd - t0;
+      }
     },
   };
 }
@@ -116,7 +146,7 @@ async function reconcilePolicy(
   key: ObjectKey,
   stored: Stored,
   ctx: ReconcileContext,
-  env: { tracker: PolicyTracker; clusterDomain: string; confirmed: Map<string, SnapshotRef>; parsed: ParsedResources },
+  env: { tracker: PolicyTracker; clusterDomain: string; mem: ClusterMemory },
 ): Promise<ReconcileResult | void> {
   const ns = key.namespace;
   const clusterResult = parseResource(stored, ns);
@@ -136,13 +166,13 @@ async function reconcilePolicy(
   };
   const ofCluster = (o: KubeObject) => (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name === cluster.metadata.name;
   for (const obj of ctx.cache.list<KubeObject>(KINDS.user, ns).filter(ofCluster)) {
-    const user = env.parsed.parse(obj);
+    const user = env.mem.resources.parse(obj);
     if (!user || user.kind !== 'User') continue;
     resources.push(user);
     let digest: string | undefined;
     if (user.spec.authentication.type !== 'tls') {
       const s = secret(userSecretName(obj.metadata.name));
-      const record = controlledBy(s, obj.metadata.uid) ? readDerivedRecord(s) : undefined;
+      const record = s && controlledBy(s, obj.metadata.uid) ? env.mem.records.parse(s) : undefined;
       if (record && record.type === user.spec.authentication.type) {
         users.set(obj.metadata.name, record.credentials);
         digest = record.fingerprint;
@@ -151,7 +181,7 @@ async function reconcilePolicy(
     add('User', obj, digest);
   }
   for (const obj of ctx.cache.list<KubeObject>(KINDS.accessToken, ns).filter(ofCluster)) {
-    const token = env.parsed.parse(obj);
+    const token = env.mem.resources.parse(obj);
     if (!token || token.kind !== 'AccessToken') continue;
     resources.push(token);
     const s = secret(tokenSecretName(token));
@@ -160,18 +190,19 @@ async function reconcilePolicy(
     add('AccessToken', obj, credential?.sha256);
   }
   for (const obj of ctx.cache.list<KubeObject>(KINDS.topicGrant, ns).filter(ofCluster)) {
-    const grant = env.parsed.parse(obj);
+    const grant = env.mem.resources.parse(obj);
     if (!grant || grant.kind !== 'TopicGrant') continue;
     resources.push(grant);
     add('TopicGrant', obj);
   }
   for (const obj of ctx.cache.list<KubeObject>(KINDS.role, ns)) {
-    const role = env.parsed.parse(obj);
+    const role = env.mem.resources.parse(obj);
     if (!role || role.kind !== 'Role') continue;
     resources.push(role);
     add('Role', obj);
   }
-  env.parsed.sweep();
+  env.mem.resources.sweep();
+  env.mem.records.sweep();
 
   // 2. Where to push: the broker pods that run, with the operator's client certificate.
   const pods = ctx.cache.list<BrokerPod & KubeObject>(KINDS.pod, ns, podSelectorLabels(cluster.metadata.name));
@@ -193,7 +224,7 @@ async function reconcilePolicy(
     targets,
     port: internalPort(cluster),
     tls: { ca: ca ?? '', cert: cert ?? '', key: privateKey ?? '' },
-    confirmed: env.confirmed,
+    confirmed: env.mem.confirmed,
   });
   for (const f of outcome.failures) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}`, pod: f.pod, reason: f.message }, 'policy snapshot not applied on a broker yet');
   const metrics = ctx.metrics;

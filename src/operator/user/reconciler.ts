@@ -151,7 +151,7 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   // 1. The cluster, and what it gives every user: the listener to use, the credential key, the CA.
   const stall = (reason: string, message: string) => write({ reason, message });
   const waitFor = async (message: string): Promise<ReconcileResult> => {
-    await write({ reason: UserReason.WaitingForCluster, message });
+    await write({ reason: UserReason.WaitingForCluster, message, waiting: true });
     return { requeueAfterMs: CLUSTER_WAIT_MS };
   };
   const clusterObj = ctx.cache.get<KubeObject>(KINDS.brokerCluster, { namespace: ns, name: clusterName });
@@ -245,8 +245,9 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   }
 
   // 7. Status: Ready once every broker holds a snapshot with this generation and these credentials.
-  await write(undefined, record?.fingerprint);
-  return requeueAfterMs !== undefined ? { requeueAfterMs } : undefined;
+  const held = await write(undefined, record?.fingerprint);
+  const waits = [held?.requeueAfterMs, requeueAfterMs].filter((ms): ms is number => ms !== undefined);
+  return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
 }
 
 function sameData(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
