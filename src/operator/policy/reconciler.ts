@@ -44,7 +44,10 @@ type Stored = KubeObject & { spec?: unknown; status?: PolicyStatus };
  */
 class ParseCache<T> {
   readonly #byUid = new Map<string, { rv: string; value: T | undefined; seen: boolean }>();
-  constructor(readonly parseOne: (obj: KubeObject) => T | undefined) {}
+  readonly #parseOne: (obj: KubeObject) => T | undefined;
+  constructor(parseOne: (obj: KubeObject) => T | undefined) {
+    this.#parseOne = parseOne;
+  }
   parse(obj: KubeObject): T | undefined {
     const uid = obj.metadata.uid ?? `${obj.kind}/${obj.metadata.namespace}/${obj.metadata.name}`;
     const rv = obj.metadata.resourceVersion ?? '';
@@ -53,7 +56,7 @@ class ParseCache<T> {
       hit.seen = true;
       return hit.value;
     }
-    const value = this.parseOne(obj);
+    const value = this.#parseOne(obj);
     this.#byUid.set(uid, { rv, value, seen: true });
     return value;
   }
