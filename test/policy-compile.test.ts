@@ -12,8 +12,10 @@ import {
   encodeSnapshot,
   loadPolicyDirectory,
   scramCredential,
+  sealSnapshot,
   tokenHash,
 } from '../src/policy/index.ts';
+import { canonicalJson } from '../src/lib/index.ts';
 import { CLUSTER, grant, NS, resource, role, user } from './harness/resources.ts';
 
 const examples = join(import.meta.dirname, '..', 'examples', 'policy');
@@ -176,6 +178,16 @@ describe('decodeSnapshot', () => {
   test('round-trips a snapshot', () => {
     const s = good();
     assert.deepEqual(decodeSnapshot(encodeSnapshot(s)), s);
+  });
+
+  test('the wire form kept from sealing is the canonical JSON of the whole snapshot, also sealed again with another version', () => {
+    const s = good();
+    for (const sealed of [s, sealSnapshot(s, 7), sealSnapshot(sealSnapshot(s, 7), 12_345)]) {
+      assert.equal(encodeSnapshot(sealed), canonicalJson(sealed));
+      assert.equal(sealed.hash, s.hash);
+    }
+    // A copy is encoded from scratch (nothing kept for it), to the same bytes.
+    assert.equal(encodeSnapshot({ ...s }), encodeSnapshot(s));
   });
 
   test('rejects a snapshot whose content does not match its hash', () => {

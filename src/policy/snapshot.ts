@@ -82,20 +82,55 @@ export type SnapshotSettings = z.infer<typeof snapshotSettings>;
 export type CertificatePrincipal = SnapshotSettings['certificatePrincipal'];
 export type SnapshotContent = Omit<PolicySnapshot, 'format' | 'version' | 'hash'>;
 
+const contentJson = (content: SnapshotContent) => {
+  const { cluster, settings, users, tokens, rules } = content;
+  return canonicalJson({ format: SNAPSHOT_FORMAT, cluster, settings, users, tokens, rules });
+};
+const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+
 /** The content hash: SHA-256 over the canonical JSON of everything but version and hash. */
 export function hashSnapshotContent(content: SnapshotContent): string {
-  const { cluster, settings, users, tokens, rules } = content;
-  return `sha256:${createHash('sha256').update(canonicalJson({ format: SNAPSHOT_FORMAT, cluster, settings, users, tokens, rules })).digest('hex')}`;
+  return sha256(contentJson(content));
+}
+
+// A snapshot of 10,000 users is megabytes of canonical JSON: a sealed snapshot keeps the canonical
+// JSON of its content (and its wire form), so that sealing it again with another version and
+// sending it to every broker serialize it once. Sealed snapshots are never changed in place.
+const sealedContent = new WeakMap<object, { json: string; hash: string }>();
+const wireForm = new WeakMap<object, string>();
+const FORMAT_MEMBER = `,"format":${JSON.stringify(SNAPSHOT_FORMAT)}`;
+
+/**
+ * The canonical JSON of a whole snapshot from its content's: the keys sort as cluster, format,
+ * hash, rules, settings, tokens, users, version, so `hash` goes right after `format` (the first
+ * `,"format":` member: the cluster object before it holds only DNS names) and `version` last.
+ */
+function spliceWire(json: string, hash: string, version: number): string {
+  const at = json.indexOf(FORMAT_MEMBER) + FORMAT_MEMBER.length;
+  return `${json.slice(0, at)},"hash":${JSON.stringify(hash)}${json.slice(at, -1)},"version":${version}}`;
 }
 
 export function sealSnapshot(content: SnapshotContent, version: number): PolicySnapshot {
   const { cluster, settings, users, tokens, rules } = content;
-  return { format: SNAPSHOT_FORMAT, version, hash: hashSnapshotContent(content), cluster, settings, users, tokens, rules };
+  let sealed = sealedContent.get(content);
+  if (!sealed) {
+    const json = contentJson(content);
+    sealed = { json, hash: sha256(json) };
+  }
+  const snapshot: PolicySnapshot = { format: SNAPSHOT_FORMAT, version, hash: sealed.hash, cluster, settings, users, tokens, rules };
+  sealedContent.set(snapshot, sealed);
+  return snapshot;
 }
 
 /** The snapshot's bytes on the wire and on disk: canonical JSON, so equal snapshots are equal bytes. */
 export function encodeSnapshot(snapshot: PolicySnapshot): string {
-  return canonicalJson(snapshot);
+  let text = wireForm.get(snapshot);
+  if (text === undefined) {
+    const sealed = sealedContent.get(snapshot);
+    text = sealed && sealed.hash === snapshot.hash ? spliceWire(sealed.json, snapshot.hash, snapshot.version) : canonicalJson(snapshot);
+    wireForm.set(snapshot, text);
+  }
+  return text;
 }
 
 /** Parses and verifies a snapshot; throws a coded error and applies nothing if any part is wrong. */
