@@ -47,6 +47,7 @@ export function accessTokenReconciler(options: AccessTokenReconcilerOptions = {}
   const digests = new ReadyDigests();
   return {
     name: 'accesstoken',
+    concurrency: 8,
     primary: KINDS.accessToken,
     owns: [KINDS.secret],
     watches: [{ kind: KINDS.brokerCluster, map: () => [] }],

@@ -41,6 +41,15 @@ function labelsMatch(obj: KubeObject, labels: Record<string, string> | undefined
   return Object.entries(labels).every(([k, v]) => have[k] === v);
 }
 
+/** Whether an update of a primary object changed only its status (generation and the metadata reconcilers read are the same). */
+export function statusOnlyChange(o: KubeObject, old: KubeObject): boolean {
+  const a = o.metadata;
+  const b = old.metadata;
+  if (a.generation === undefined || a.generation !== b.generation || a.deletionTimestamp !== b.deletionTimestamp || a.uid !== b.uid) return false;
+  const same = (x: unknown, y: unknown) => JSON.stringify(x ?? null) === JSON.stringify(y ?? null);
+  return same(a.labels, b.labels) && same(a.annotations, b.annotations) && same(a.finalizers, b.finalizers) && same(a.ownerReferences, b.ownerReferences);
+}
+
 /** How long a reconcile waits for a namespace's Secret and ConfigMap informers before asking why they have not synced. */
 const NAMESPACE_SYNC_WAIT_MS = 5_000;
 /** How soon a namespace the operator may not read is tried again (its informers retry on their own). */
@@ -99,7 +108,7 @@ export class ControllerRunner implements ObjectCache {
     for (const r of this.#o.reconcilers) {
       const queue = new WorkQueue({
         clock: this.#o.clock,
-        concurrency: this.#o.concurrency ?? 4,
+        concurrency: r.concurrency ?? this.#o.concurrency ?? 4,
         ...(this.#o.backoffMs ? { backoffMs: this.#o.backoffMs } : {}),
         work: (key) => this.#reconcile(r, key),
         onDone: (key, outcome) => {
@@ -130,8 +139,9 @@ export class ControllerRunner implements ObjectCache {
             enqueue(objectKey(o));
           },
           update: (o, old) => {
-            // A relist reports unchanged objects as nothing; a status-only write does not change generation but may matter: requeue on any change.
-            if (o.metadata.resourceVersion !== old.metadata.resourceVersion) enqueue(objectKey(o));
+            // A write to the status alone (this reconciler's own, or another's fields) asks nothing of
+            // it: requeue when the spec (generation) or the metadata it acts on changed.
+            if (o.metadata.resourceVersion !== old.metadata.resourceVersion && !statusOnlyChange(o, old)) enqueue(objectKey(o));
           },
           delete: (o) => enqueue(objectKey(o)),
         }),

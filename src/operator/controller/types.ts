@@ -99,6 +99,8 @@ export interface Reconciler {
   /** Short, lowercase: `brokercluster`. Names its metrics, logs and queue. */
   readonly name: string;
   readonly primary: KindRef;
+  /** Keys reconciled at once (default: the runner's, 4). Reconcilers that mostly wait on the API server take more. */
+  readonly concurrency?: number;
   /** Kinds it owns: an event on one requeues its controller owner (ownerReference controller: true, kind = primary). */
   readonly owns: readonly KindRef[];
   /** Other kinds it reads, with their own mapping to primary keys (e.g. a Secret a spec names). */

@@ -10,6 +10,8 @@ export function topicGrantReconciler(options: { tracker?: PolicyTracker } = {}):
   const digests = new ReadyDigests();
   return {
     name: 'topicgrant',
+    // Status writes only: waits on the API server.
+    concurrency: 16,
     primary: KINDS.topicGrant,
     owns: [],
     watches: [{ kind: KINDS.brokerCluster, map: () => [] }],

@@ -129,10 +129,11 @@ export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
         mem = { confirmed: new Map(), resources: new ParseCache(parseAny), records: new ParseCache((s) => readDerivedRecord(s as SecretLike)), lastEnd: -Infinity, lastMs: 0 };
         memory.set(id, mem);
       }
-      // Coalescing under load: a compile-and-push that follows another at once waits as long as the
-      // last one took, so pushes take at most half the time while changes pour in (a bulk apply of
-      // thousands). A change after a quiet moment goes out at once.
-      const wait = mem.lastEnd + mem.lastMs - performance.now();
+      // Coalescing under load: a compile-and-push that follows another at once waits twice as long
+      // as the last one took, so pushes (and the brokers' work on each) take at most a third of the
+      // time while changes pour in (a bulk apply of thousands). A change after a quiet moment goes
+      // out at once.
+      const wait = mem.lastEnd + 2 * mem.lastMs - performance.now();
       if (wait > 0) return { requeueAfterMs: Math.ceil(wait) };
       const t0 = performance.now();
       try {

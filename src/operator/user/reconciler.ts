@@ -50,7 +50,7 @@ export const UserReason = {
   InvalidConnection: 'InvalidConnection',
 } as const;
 
-export const UserEventReason = { PasswordGenerated: 'PasswordGenerated', CredentialsDerived: 'CredentialsDerived', CertificateIssued: 'CertificateIssued' } as const;
+export const UserEventReason = { CredentialsDerived: 'CredentialsDerived', CertificateIssued: 'CertificateIssued' } as const;
 
 /** While the cluster's own Secrets (server secret, CA) are not there yet, look again this soon. */
 const CLUSTER_WAIT_MS = 3_000;
@@ -79,6 +79,8 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
     (cache?.list<KubeObject & { spec?: { clusterRef?: { name?: string } } }>(KINDS.user, namespace) ?? []).filter((u) => u.spec?.clusterRef?.name === cluster).map((u) => ({ namespace, name: u.metadata.name }));
   return {
     name: 'user',
+    // Hashing runs on libuv's threads (4); the rest of a reconcile waits on the API server.
+    concurrency: 8,
     primary: KINDS.user,
     owns: [KINDS.secret, ...(options.certManager ? [KINDS.certificate] : [])],
     watches: [
@@ -209,7 +211,8 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
       const algorithm = auth.type === 'password' ? 'argon2id' : auth.type;
       ctx.metrics?.credentialHashes.inc({ algorithm });
       ctx.metrics?.credentialHashSeconds.observe({ algorithm }, (performance.now() - t0) / 1000);
-      ctx.events.emit(stored, 'Normal', UserEventReason.CredentialsDerived, `derived the ${auth.type} credentials of a new password`);
+      // An Event for a password that changed; not for every new User (thousands at once in a bulk apply).
+      if (readDerivedRecord(own) !== undefined) ctx.events.emit(stored, 'Normal', UserEventReason.CredentialsDerived, `the password changed: derived its ${auth.type} credentials`);
     }
   }
 
@@ -241,7 +244,6 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
       type: 'Opaque',
       data: encoded,
     });
-    if (generated) ctx.events.emit(stored, 'Normal', UserEventReason.PasswordGenerated, `generated a password into Secret ${secretName}`);
   }
 
   // 7. Status: Ready once every broker holds a snapshot with this generation and these credentials.
