@@ -4,8 +4,10 @@
 // BrokerCluster, Users, TopicGrants), the leader operator (its pod, its process on this machine,
 // its /metrics) and the kube-apiserver's request counters.
 import { Agent, request as httpsRequest } from 'node:https';
-import { readdirSync, readFileSync } from 'node:fs';
-import { E2E_STORAGE_CLASS, OPERATOR_NAMESPACE } from '../tools/node/bulwark-install.ts';
+import { E2E_STORAGE_CLASS, OPERATOR_NAMESPACE, waitFor } from '../tools/node/bulwark-install.ts';
+import { podPid, rssMiB } from './proc.ts';
+
+export { podPid, rssMiB };
 import type { TestNode } from '../tools/node/launcher.ts';
 
 export const CLUSTER = 'access';
@@ -186,33 +188,7 @@ export async function operatorLeader(api: KubeApi): Promise<{ identity: string; 
   return { identity, pod };
 }
 
-/** The pid of the process in pod `uid` whose argv holds every one of `argv` (the pod's cgroup names its uid). */
-export function podPid(uid: string, argv: string[]): number | undefined {
-  const marks = [`pod${uid}`, `pod${uid.replace(/-/g, '_')}`];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!argv.every((a) => cmdline.includes(a))) continue;
-      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
-      if (marks.some((m) => cgroup.includes(m))) return Number(entry);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return undefined;
-}
-
 export const OPERATOR_ARGV = ['/app/bin/bulwark.js', 'operator'];
-
-export function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 /** Samples a process's RSS every `everyMs` until stop(): max and last. */
 export function watchRss(pid: number, everyMs = 500) {
@@ -347,20 +323,7 @@ export async function kubectlChecked(node: TestNode, args: string[], input?: str
 }
 
 /** Polls `fn` until it returns something (not undefined/false), every `everyMs`; throws after `timeoutMs`. */
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+export const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> => waitFor(what, fn, timeoutMs, everyMs);
 
 /**
  * The operator's memory limit for the benchmarks: the shipped 256Mi would OOM-kill the operator

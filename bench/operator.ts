@@ -56,7 +56,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { cpuSeconds } from './proc.ts';
+import { cpuSeconds, podPid, rssMiB } from './proc.ts';
 import { round } from './stats.ts';
 import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, installBulwark, OPERATOR_NAMESPACE, waitFor as waitUntil } from '../tools/node/bulwark-install.ts';
 import { nodeUnavailableReason, startNode, type TestNode } from '../tools/node/launcher.ts';
@@ -145,31 +145,6 @@ function clusterManifest(ns: string, replicas: number, extra: { maxConnections?:
 }
 
 // --- processes on this machine -------------------------------------------------------------------------
-
-/** The pid of the process in pod `uid` whose argv holds every one of `argv` (the pod's cgroup names its uid). */
-function podPid(uid: string, argv: string[]): number | undefined {
-  const marks = [`pod${uid}`, `pod${uid.replace(/-/g, '_')}`];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-      if (!argv.every((a) => cmdline.includes(a))) continue;
-      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
-      if (marks.some((m) => cgroup.includes(m))) return Number(entry);
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return undefined;
-}
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 interface Watched {
   name: string;

@@ -84,3 +84,30 @@ export function kworkerSeconds(): number {
   }
   return total;
 }
+
+/** The pid of the process in pod `uid` whose argv holds every one of `argv` (the pod's cgroup names its uid). */
+export function podPid(uid: string, argv: string[]): number | undefined {
+  const marks = [`pod${uid}`, `pod${uid.replace(/-/g, '_')}`];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!argv.every((a) => cmdline.includes(a))) continue;
+      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+      if (marks.some((m) => cgroup.includes(m))) return Number(entry);
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return undefined;
+}
+
+/** A process's resident memory in MiB (/proc VmRSS), NaN once it is gone. */
+export function rssMiB(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
