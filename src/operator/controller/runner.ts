@@ -168,7 +168,17 @@ export class ControllerRunner implements ObjectCache {
             this.#o.log.error({ reconciler: r.name, kind: w.kind.kind, err }, 'watch mapping threw');
           }
         };
-        this.#watch(w.kind, (inf) => inf.addHandlers({ add: mapped, update: (o, old) => (mapped(o), mapped(old)), delete: mapped }));
+        this.#watch(w.kind, (inf) =>
+          inf.addHandlers({
+            add: mapped,
+            update: (o, old) => {
+              if (w.ignoreStatusOnly && statusOnlyChange(o, old)) return;
+              mapped(o);
+              mapped(old);
+            },
+            delete: mapped,
+          }),
+        );
       }
     }
     // The informers known now are the ones readiness waits for.

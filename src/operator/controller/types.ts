@@ -93,6 +93,8 @@ export interface WatchedKind {
   kind: KindRef;
   /** The primary objects an event on `obj` concerns. */
   map(obj: KubeObject): ObjectKey[];
+  /** Skip updates that changed only the object's status (not for kinds whose status is read, such as Pods). */
+  ignoreStatusOnly?: boolean;
 }
 
 export interface Reconciler {

@@ -77,7 +77,12 @@ interface ClusterMemory {
   /** When the last compile-and-push ended, and how long it took (performance.now() ms). */
   lastEnd: number;
   lastMs: number;
+  /** Whether more input changes arrived while it ran than it started for: a burst is on. */
+  burst: boolean;
 }
+
+/** More input events than this during one compile-and-push mean a burst (a bulk apply), not a person's change. */
+const BURST_EVENTS = 3;
 
 const parseAny = (obj: KubeObject): BulwarkResource | undefined => {
   const r = parseResource(obj, obj.metadata.namespace);
@@ -88,6 +93,12 @@ export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
   const { tracker } = options;
   const clusterDomain = options.clusterDomain ?? DEFAULT_BUILD_OPTIONS.clusterDomain;
   const memory = new Map<string, ClusterMemory>();
+  // Input events by cluster (namespace/name): a compile-and-push during which many arrive is followed by a pause.
+  const events = new Map<string, number>();
+  const counted = (keys: ObjectKey[]) => {
+    for (const k of keys) events.set(`${k.namespace}/${k.name}`, (events.get(`${k.namespace}/${k.name}`) ?? 0) + 1);
+    return keys;
+  };
   // The cache, for the Role mapping (a Role is compiled into every cluster of its namespace).
   let cache: ObjectCache | undefined;
   const byClusterRef = (o: KubeObject): ObjectKey[] => {
@@ -100,15 +111,16 @@ export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
     primary: KINDS.brokerCluster,
     owns: [],
     watches: [
-      { kind: KINDS.user, map: byClusterRef },
-      { kind: KINDS.accessToken, map: byClusterRef },
-      { kind: KINDS.topicGrant, map: byClusterRef },
-      { kind: KINDS.role, map: (o) => (cache?.list<KubeObject>(KINDS.brokerCluster, o.metadata.namespace) ?? []).map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name })) },
+      // Their status is written from this reconciler's results: a status write is not an input.
+      { kind: KINDS.user, map: (o) => counted(byClusterRef(o)), ignoreStatusOnly: true },
+      { kind: KINDS.accessToken, map: (o) => counted(byClusterRef(o)), ignoreStatusOnly: true },
+      { kind: KINDS.topicGrant, map: (o) => counted(byClusterRef(o)), ignoreStatusOnly: true },
+      { kind: KINDS.role, map: (o) => counted((cache?.list<KubeObject>(KINDS.brokerCluster, o.metadata.namespace) ?? []).map((c) => ({ namespace: c.metadata.namespace ?? '', name: c.metadata.name }))), ignoreStatusOnly: true },
       {
         kind: KINDS.secret,
         map: (o) => {
           const label = o.metadata.labels?.[CLUSTER_LABEL];
-          if (label) return [{ namespace: o.metadata.namespace ?? '', name: label }];
+          if (label) return counted([{ namespace: o.metadata.namespace ?? '', name: label }]);
           const owner = controllerOwnerKey(o, KINDS.brokerCluster);
           return owner ? [owner] : [];
         },
@@ -121,26 +133,29 @@ export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
       const stored = ctx.cache.get<Stored>(KINDS.brokerCluster, key);
       if (!stored || stored.metadata.deletionTimestamp) {
         memory.delete(id);
+        events.delete(id);
         tracker.forget(key);
         return;
       }
       let mem = memory.get(id);
       if (!mem) {
-        mem = { confirmed: new Map(), resources: new ParseCache(parseAny), records: new ParseCache((s) => readDerivedRecord(s as SecretLike)), lastEnd: -Infinity, lastMs: 0 };
+        mem = { confirmed: new Map(), resources: new ParseCache(parseAny), records: new ParseCache((s) => readDerivedRecord(s as SecretLike)), lastEnd: -Infinity, lastMs: 0, burst: false };
         memory.set(id, mem);
       }
-      // Coalescing under load: a compile-and-push that follows another at once waits twice as long
-      // as the last one took, so pushes (and the brokers' work on each) take at most a third of the
-      // time while changes pour in (a bulk apply of thousands). A change after a quiet moment goes
-      // out at once.
-      const wait = mem.lastEnd + 2 * mem.lastMs - performance.now();
+      // Coalescing under a burst: when changes poured in while the last compile-and-push ran (a
+      // bulk apply of thousands), the next one waits twice as long as that one took, so pushes
+      // (and the brokers' work on each) take at most a third of the time. A change that arrives
+      // alone, or one after another as a person or a pipeline makes them, goes out at once.
+      const wait = mem.burst ? mem.lastEnd + 2 * mem.lastMs - performance.now() : 0;
       if (wait > 0) return { requeueAfterMs: Math.ceil(wait) };
       const t0 = performance.now();
+      const before = events.get(id) ?? 0;
       try {
         return await reconcilePolicy(key, stored, ctx, { tracker, clusterDomain, mem });
       } finally {
         mem.lastEnd = performance.now();
         mem.lastMs = mem.lastEnd - t0;
+        mem.burst = (events.get(id) ?? 0) - before > BURST_EVENTS;
       }
     },
   };
