@@ -188,6 +188,9 @@ describe('decodeSnapshot', () => {
     }
     // A copy is encoded from scratch (nothing kept for it), to the same bytes.
     assert.equal(encodeSnapshot({ ...s }), encodeSnapshot(s));
+    // A decoded snapshot (a broker's, about to persist it) encodes to the bytes it came as.
+    const text = encodeSnapshot(sealSnapshot(s, 9));
+    assert.equal(encodeSnapshot(decodeSnapshot(text)), text);
   });
 
   test('rejects a snapshot whose content does not match its hash', () => {

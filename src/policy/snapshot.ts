@@ -146,6 +146,9 @@ export function decodeSnapshot(text: string): PolicySnapshot {
     const first = parsed.error.issues[0]!;
     throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `${first.path.join('.') || '<root>'}: ${first.message} (${parsed.error.issues.length} issue(s))` });
   }
-  if (hashSnapshotContent(parsed.data) !== parsed.data.hash) throw new BulwarkError('BWK_ERR_SNAPSHOT_HASH_MISMATCH');
+  const json = contentJson(parsed.data);
+  if (sha256(json) !== parsed.data.hash) throw new BulwarkError('BWK_ERR_SNAPSHOT_HASH_MISMATCH');
+  // The canonical JSON just verified is kept: persisting the snapshot (encodeSnapshot) serializes nothing again.
+  sealedContent.set(parsed.data, { json, hash: parsed.data.hash });
   return parsed.data;
 }
