@@ -326,8 +326,8 @@ export async function kubectlChecked(node: TestNode, args: string[], input?: str
 export const until = <T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> => waitFor(what, fn, timeoutMs, everyMs);
 
 /**
- * The operator's memory limit for the benchmarks: above the shipped 768Mi, so that RSS can be measured past it
- * before its RSS could be measured against the 512 MiB goal (the report compares both).
+ * The operator's memory limit for the benchmarks: above the shipped 768Mi, so that its RSS can be
+ * measured past it and against the 512 MiB goal (the report compares both).
  */
 export const BENCH_OPERATOR_MEMORY_LIMIT = '1Gi';
 
