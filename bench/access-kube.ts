@@ -4,7 +4,7 @@
 // BrokerCluster, Users, TopicGrants), the leader operator (its pod, its process on this machine,
 // its /metrics) and the kube-apiserver's request counters.
 import { Agent, request as httpsRequest } from 'node:https';
-import { E2E_STORAGE_CLASS, OPERATOR_NAMESPACE, waitFor } from '../tools/node/bulwark-install.ts';
+import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, OPERATOR_NAMESPACE, waitFor } from '../tools/node/bulwark-install.ts';
 import { podPid, rssMiB } from './proc.ts';
 
 export { podPid, rssMiB };
@@ -360,6 +360,16 @@ export async function clusterReady(api: KubeApi, namespace: string, replicas: nu
     timeoutMs,
     500,
   );
+}
+
+/** A namespace for the broker cluster (restricted, the operator bound), its volumes, and the BrokerCluster applied and Ready: the namespace and the seconds to Ready. */
+export async function benchCluster(node: TestNode, api: KubeApi, prefix: string, brokers: number): Promise<{ ns: string; seconds: number }> {
+  const ns = await createBrokerNamespace(node, prefix);
+  await createLocalVolumes(node, brokers);
+  const t = performance.now();
+  await api.apply(clusterObject(ns, brokers));
+  await clusterReady(api, ns, brokers, 600_000);
+  return { ns, seconds: seconds(t) };
 }
 
 /** Waits until every object of each kind in the namespace is Ready; polls Tables every `everyMs`; reports progress. */

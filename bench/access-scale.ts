@@ -38,18 +38,18 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ARGON2_PARAMS } from '../src/policy/index.ts';
 import { DEFAULT_SCRAM_ITERATIONS } from '../src/policy/credentials.ts';
-import { createBrokerNamespace, createLocalVolumes, installBulwark, OPERATOR_NAMESPACE } from '../tools/node/bulwark-install.ts';
+import { installBulwark, OPERATOR_NAMESPACE } from '../tools/node/bulwark-install.ts';
 import { nodeUnavailableReason, startNode, type TestNode } from '../tools/node/launcher.ts';
 import {
   allReady,
   apiserverRequests,
   apiserverWrites,
+  benchCluster,
   benchGrants,
   benchUsers,
   brokerPods,
   CLUSTER,
   clusterObject,
-  clusterReady,
   kubectlChecked,
   KubeApi,
   operatorDelta,
@@ -206,12 +206,9 @@ try {
   step = 'cluster';
   await setOperator(node, 2);
   await until('an operator to hold the lease', () => operatorLeader(api!), 120_000, 500);
-  const ns = await createBrokerNamespace(node, 'bench-scale');
-  await createLocalVolumes(node, BROKERS);
-  t = performance.now();
-  await api.apply(clusterObject(ns, BROKERS));
-  await clusterReady(api, ns, BROKERS, 600_000);
-  timings.clusterReady = round(seconds(t), 1);
+  const made = await benchCluster(node, api, 'bench-scale', BROKERS);
+  const ns = made.ns;
+  timings.clusterReady = round(made.seconds, 1);
   progress(`BrokerCluster ${CLUSTER} Ready with ${BROKERS} brokers (${timings.clusterReady} s)`);
 
   // --- 2. the run ---

@@ -27,16 +27,15 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ApiKey, KafkaErrorCode } from '../src/kafka/index.ts';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
-import { createBrokerNamespace, createLocalVolumes, installBulwark } from '../tools/node/bulwark-install.ts';
+import { installBulwark } from '../tools/node/bulwark-install.ts';
 import { nodeUnavailableReason, startNode, type TestNode } from '../tools/node/launcher.ts';
 import {
   allReady,
+  benchCluster,
   benchGrants,
   benchUsers,
   brokerPods,
   CLUSTER,
-  clusterObject,
-  clusterReady,
   grantObject,
   KubeApi,
   operatorDelta,
@@ -165,12 +164,9 @@ try {
   await until('an operator to hold the lease', () => operatorLeader(api!), 120_000, 500);
 
   step = 'cluster';
-  const ns = await createBrokerNamespace(node, 'bench-prop');
-  await createLocalVolumes(node, BROKERS);
-  t = performance.now();
-  await api.apply(clusterObject(ns, BROKERS));
-  await clusterReady(api, ns, BROKERS, 600_000);
-  timings.clusterReady = round(seconds(t), 1);
+  const made = await benchCluster(node, api, 'bench-prop', BROKERS);
+  const ns = made.ns;
+  timings.clusterReady = round(made.seconds, 1);
   progress(`BrokerCluster ${CLUSTER} Ready, ${BROKERS} brokers (${timings.clusterReady} s)`);
 
   step = 'load';
