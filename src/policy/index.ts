@@ -1,6 +1,6 @@
 export { compilePolicy, compileSettings, DIAGNOSTIC_REASONS, parseDurationMs, type CompileInput, type CompileResult, type Diagnostic, type DiagnosticReason, type TokenCredential } from './compile.ts';
 export { buildAuthorizer, Reason, ANONYMOUS_USER, AUTHENTICATED_GROUP, UNAUTHENTICATED_GROUP, type Authorizer, type AuthorizeRequest, type Decision, type Principal } from './authorizer.ts';
-export { decodeSnapshot, encodeSnapshot, hashSnapshotContent, policySnapshot, SNAPSHOT_FORMAT, type PolicySnapshot, type SnapshotRule, type SnapshotUser, type SnapshotToken, type SnapshotSettings, type CertificatePrincipal } from './snapshot.ts';
+export { decodeSnapshot, encodeSnapshot, hashSnapshotContent, policySnapshot, SNAPSHOT_FORMAT, snapshotUser, type PolicySnapshot, type SnapshotRule, type SnapshotUser, type SnapshotToken, type SnapshotSettings, type CertificatePrincipal } from './snapshot.ts';
 export { deriveCredentials, generateToken, passwordWeakness, scramCredential, tokenHash, TOKEN_FORMAT, TOKEN_USERNAME, type DerivedCredentials, type ScramCredential } from './credentials.ts';
 export { parsePattern, formatPattern, matchesPattern, intersectPatterns, type Pattern } from './pattern.ts';
 export { chooseCluster, compilePolicyDirectory, findBrokerCluster, ISSUED_AT_ANNOTATION, loadPolicyDirectory, locate, readPolicyDirectory, TOKEN_SECRET_KEY, type LoadedPolicy, type PolicyDirectory, type LocatedError } from './directory.ts';

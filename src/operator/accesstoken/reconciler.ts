@@ -5,6 +5,7 @@
 // Secret (owner reference) and the next snapshot leaves the token out: the brokers close the
 // connections that used it.
 import { generateToken, parseDurationMs, tokenHash } from '../../policy/index.ts';
+import type { SecretObject } from '../certificates/index.ts';
 import { KINDS, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import {
   CLUSTER_LABEL,
@@ -18,7 +19,6 @@ import {
   PolicyTracker,
   ReadyDigests,
   readTokenCredential,
-  type SecretLike,
   storedMember,
   TOKEN_KEY,
   TOKEN_SECRET_COMPONENT,
@@ -68,7 +68,7 @@ async function reconcileAccessToken(key: ObjectKey, ctx: ReconcileContext, track
   const secretName = tokenSecretName(token);
 
   // The Secret: read live when the cache lacks it (a lagging cache must never mint a second token).
-  const existing = ctx.cache.get<SecretLike>(KINDS.secret, { namespace: key.namespace, name: secretName }) ?? (await ctx.api.get<SecretLike>(KINDS.secret, { namespace: key.namespace, name: secretName }));
+  const existing = ctx.cache.get<SecretObject>(KINDS.secret, { namespace: key.namespace, name: secretName }) ?? (await ctx.api.get<SecretObject>(KINDS.secret, { namespace: key.namespace, name: secretName }));
   if (existing && !controlledBy(existing, stored.metadata.uid)) {
     return void (await write({ reason: AccessTokenReason.SecretConflict, message: `Secret ${secretName} exists and does not belong to this AccessToken; choose another spec.secretName or delete that Secret` }, { secretName }));
   }

@@ -12,11 +12,12 @@
 import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
 import type { DerivedCredentials, SnapshotRef, TokenCredential } from '../../policy/index.ts';
+import type { SecretObject } from '../certificates/index.ts';
 import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/index.ts';
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
 import { distributePolicy, pushTargets, type BrokerPod } from './distributor.ts';
-import { CLUSTER_LABEL, controlledBy, type DerivedRecord, readDerivedRecord, readTokenCredential, secretText, type SecretLike, tokenSecretName, userSecretName } from './secrets.ts';
+import { CLUSTER_LABEL, controlledBy, type DerivedRecord, readDerivedRecord, readTokenCredential, secretText, tokenSecretName, userSecretName } from './secrets.ts';
 import { memberKey, type MemberKind, type MemberState, type PolicyTracker } from './tracker.ts';
 
 /** The field manager of the BrokerCluster's policy fields (the BrokerCluster reconciler owns the rest of its status). */
@@ -139,7 +140,7 @@ export function policyReconciler(options: PolicyReconcilerOptions): Reconciler {
       }
       let mem = memory.get(id);
       if (!mem) {
-        mem = { confirmed: new Map(), resources: new ParseCache(parseAny), records: new ParseCache((s) => readDerivedRecord(s as SecretLike)), lastEnd: -Infinity, lastMs: 0, burst: false };
+        mem = { confirmed: new Map(), resources: new ParseCache(parseAny), records: new ParseCache((s) => readDerivedRecord(s as SecretObject)), lastEnd: -Infinity, lastMs: 0, burst: false };
         memory.set(id, mem);
       }
       // Coalescing under a burst: when changes poured in while the last compile-and-push ran (a
@@ -179,7 +180,7 @@ async function reconcilePolicy(
   const generations = new Map<string, { kind: MemberKind; generation: number; digest?: string }>();
   const users = new Map<string, DerivedCredentials>();
   const tokens = new Map<string, TokenCredential>();
-  const secret = (name: string) => ctx.cache.get<SecretLike>(KINDS.secret, { namespace: ns, name });
+  const secret = (name: string) => ctx.cache.get<SecretObject>(KINDS.secret, { namespace: ns, name });
   const add = (kind: MemberKind, obj: KubeObject, digest?: string) => {
     generations.set(memberKey(kind, obj.metadata.name), { kind, generation: obj.metadata.generation ?? 0, ...(digest ? { digest } : {}) });
   };

@@ -5,7 +5,8 @@
 import { createHmac } from 'node:crypto';
 import { z } from 'zod';
 import { AUTHENTICATION_TYPES } from '../../api/index.ts';
-import { type DerivedCredentials, ISSUED_AT_ANNOTATION, tokenHash, TOKEN_FORMAT, TOKEN_SECRET_KEY, type TokenCredential } from '../../policy/index.ts';
+import { ISSUED_AT_ANNOTATION, snapshotUser, tokenHash, TOKEN_FORMAT, TOKEN_SECRET_KEY, type TokenCredential } from '../../policy/index.ts';
+import type { SecretObject } from '../certificates/index.ts';
 import type { KubeObject } from '../controller/index.ts';
 
 /** Every Secret written for a User or an AccessToken names its cluster with this label (the policy reconciler maps its events by it). */
@@ -22,16 +23,11 @@ export const DERIVED_KEY = 'bulwark.derived';
 export const userSecretName = (userName: string) => `${userName}-credentials`;
 export const tokenSecretName = (token: { metadata: { name: string }; spec: { secretName?: string | undefined } }) => token.spec.secretName ?? `${token.metadata.name}-token`;
 
-export interface SecretLike extends KubeObject {
-  data?: Record<string, string>;
-  type?: string;
-}
-
 export function controlledBy(obj: KubeObject | undefined, ownerUid: string | undefined): boolean {
   return !!obj && !!ownerUid && obj.metadata.ownerReferences?.some((r) => r.controller === true && r.uid === ownerUid) === true;
 }
 
-export function secretText(secret: SecretLike | undefined, key: string): string | undefined {
+export function secretText(secret: SecretObject | undefined, key: string): string | undefined {
   const b64 = secret?.data?.[key];
   return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
 }
@@ -44,9 +40,6 @@ export function credentialSaltKey(serverSecret: Buffer): Buffer {
   return createHmac('sha256', serverSecret).update('bulwark.dev/credential-salt-key').digest();
 }
 
-const b64 = z.string().max(200).regex(/^[A-Za-z0-9+/]*={0,2}$/);
-const scram = z.strictObject({ salt: b64, iterations: z.number().int().min(4096).max(65536), storedKey: b64, serverKey: b64 });
-
 /** What a User's Secret keeps so that no hash is computed again until the password changes. */
 export const derivedRecord = z.strictObject({
   /** HMAC-SHA256(salt key, password), hex: tells whether the password changed, reveals nothing without the key. */
@@ -55,11 +48,12 @@ export const derivedRecord = z.strictObject({
   /** namespace/cluster/username: the salt is derived from it. */
   identity: z.string().max(600),
   iterations: z.number().int().min(4096).max(65536),
-  credentials: z.strictObject({ scramSha256: scram.optional(), scramSha512: scram.optional(), argon2id: z.string().max(200).regex(/^\$argon2id\$/).optional() }),
+  /** The snapshot's own credential shapes, without the certificate subject (a tls user derives nothing). */
+  credentials: snapshotUser.shape.credentials.omit({ certificateSubject: true }),
 });
 export type DerivedRecord = z.infer<typeof derivedRecord>;
 
-export function readDerivedRecord(secret: SecretLike | undefined): DerivedRecord | undefined {
+export function readDerivedRecord(secret: SecretObject | undefined): DerivedRecord | undefined {
   const text = secretText(secret, DERIVED_KEY);
   if (text === undefined) return undefined;
   try {
@@ -70,12 +64,8 @@ export function readDerivedRecord(secret: SecretLike | undefined): DerivedRecord
   }
 }
 
-export function derivedCredentials(record: DerivedRecord): DerivedCredentials {
-  return record.credentials;
-}
-
 /** The token credential of an AccessToken's Secret: its hash and when it was issued; undefined when it holds no valid token. */
-export function readTokenCredential(secret: SecretLike | undefined): TokenCredential | undefined {
+export function readTokenCredential(secret: SecretObject | undefined): TokenCredential | undefined {
   const token = secretText(secret, TOKEN_SECRET_KEY);
   if (token === undefined || !TOKEN_FORMAT.test(token)) return undefined;
   const issuedAt = secret?.metadata.annotations?.[ISSUED_AT_ANNOTATION];

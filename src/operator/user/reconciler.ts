@@ -30,7 +30,6 @@ import {
   PolicyTracker,
   ReadyDigests,
   readDerivedRecord,
-  type SecretLike,
   secretText,
   storedMember,
   USER_SECRET_COMPONENT,
@@ -164,7 +163,7 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   const listener = chooseKafkaListener(cluster, auth.type);
   if (!listener) return void (await stall(UserReason.NoListener, `no Kafka listener of BrokerCluster ${clusterName} accepts ${auth.type} users (spec.listeners[].authentication)`));
   const bootstrap = listenerAddresses(cluster).find((l) => l.name === listener.name)!.bootstrap;
-  const secret = async (name: string) => ctx.cache.get<SecretLike>(KINDS.secret, { namespace: ns, name }) ?? (await ctx.api.get<SecretLike>(KINDS.secret, { namespace: ns, name }));
+  const secret = async (name: string) => ctx.cache.get<SecretObject>(KINDS.secret, { namespace: ns, name }) ?? (await ctx.api.get<SecretObject>(KINDS.secret, { namespace: ns, name }));
   const serverSecret = (await secret(objectNames(clusterName).serverSecret))?.data?.[SERVER_SECRET_KEY];
   const caPem = secretText(await secret(certificateSecretNames(clusterName).server), 'ca.crt');
   if (serverSecret === undefined || caPem === undefined) return waitFor(`waiting for BrokerCluster ${clusterName}'s server secret and certificates`);
@@ -259,14 +258,14 @@ function sameData(a: Record<string, string> | undefined, b: Record<string, strin
 
 type CertOutcome = { cert: { certPem: string; keyPem: string }; renewAtMs?: number } | { problem: MemberProblem } | { waiting: string };
 
-async function clientCertificate(ctx: ReconcileContext, cluster: BrokerCluster, user: User, stored: KubeObject, own: SecretLike | undefined): Promise<CertOutcome> {
+async function clientCertificate(ctx: ReconcileContext, cluster: BrokerCluster, user: User, stored: KubeObject, own: SecretObject | undefined): Promise<CertOutcome> {
   const ns = cluster.metadata.namespace;
   if (cluster.spec.tls?.certManager) {
     const built = userCertManagerCertificate(cluster, user, { ownerReferences: [controllerReference(stored)], labels: { 'app.kubernetes.io/managed-by': 'bulwark-operator', [CLUSTER_LABEL]: cluster.metadata.name } });
     if (!built.ok) return { problem: { reason: built.reason, message: built.message } };
     await ctx.api.apply(built.certificate.toJSON() as unknown as KubeObject);
     const name = userCertificateSecretName(user);
-    const issued = ctx.cache.get<SecretLike>(KINDS.secret, { namespace: ns, name });
+    const issued = ctx.cache.get<SecretObject>(KINDS.secret, { namespace: ns, name });
     const certPem = secretText(issued, 'tls.crt');
     const keyPem = secretText(issued, 'tls.key');
     if (!certPem || !keyPem) return { waiting: `waiting for cert-manager to issue the user's certificate (Secret ${name})` };
