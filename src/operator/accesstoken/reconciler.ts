@@ -6,12 +6,11 @@
 // connections that used it.
 import { generateToken, parseDurationMs, tokenHash } from '../../policy/index.ts';
 import type { SecretObject } from '../certificates/index.ts';
-import { KINDS, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
+import { controllerReference, KINDS, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import {
   CLUSTER_LABEL,
   COMPONENT_LABEL,
   controlledBy,
-  controllerReference,
   ISSUED_AT_ANNOTATION,
   MemberReason,
   type MemberProblem,
@@ -58,7 +57,7 @@ export function accessTokenReconciler(options: AccessTokenReconcilerOptions = {}
 
 async function reconcileAccessToken(key: ObjectKey, ctx: ReconcileContext, tracker: PolicyTracker, generate: () => string, digests: ReadyDigests): Promise<ReconcileResult | void> {
   const stored = storedMember(ctx, KINDS.accessToken, key);
-  if (!stored) return;
+  if (!stored) return void digests.forget(key);
   const parsed = parseMember(stored, 'AccessToken');
   const clusterName = (stored.spec as { clusterRef?: { name?: string } } | undefined)?.clusterRef?.name ?? '';
   const write = (problem: MemberProblem | undefined, fields: Record<string, unknown>, digest?: string) =>

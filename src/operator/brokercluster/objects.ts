@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { BrokerCluster, FieldError } from '../../api/index.ts';
 import { brokerClusterRefusals, renderBrokerConfig, type BrokerConfigInput, type BrokerMounts } from '../../config/index.ts';
-import type { KubeObject, OwnerReference } from '../controller/index.ts';
+import { controllerReference, type KubeObject, type OwnerReference } from '../controller/index.ts';
 import { certificateSecretNames } from '../certificates/index.ts';
 import { OPERATOR_ENV } from './env.ts';
 import {
@@ -51,7 +51,7 @@ export interface DesiredObjects {
 export const RESERVED_LISTENER_NAMES = ['internal', 'probe'] as const;
 
 export function ownerReference(cluster: BrokerCluster): OwnerReference {
-  return { apiVersion: cluster.apiVersion, kind: cluster.kind, name: cluster.metadata.name, uid: cluster.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+  return controllerReference(cluster);
 }
 
 function meta(cluster: BrokerCluster, name: string, extra: { annotations?: Record<string, string> } = {}) {

@@ -7,7 +7,7 @@
 // the built-in CA's.
 import { Certificate, type ICertificate } from '@kubernetes-models/cert-manager/cert-manager.io/v1/Certificate';
 import type { BrokerCluster } from '../../api/index.ts';
-import { KINDS, type KubeObject, type OwnerReference } from '../controller/index.ts';
+import { controllerReference, KINDS, type KubeObject, type OwnerReference } from '../controller/index.ts';
 import { type LeafCertificate, leafCertificates } from './leaves.ts';
 import { certificatePolicy } from './plan.ts';
 import type { CertificateOutcome, CertificateReader, CertificateRequest, CertificateSource, CertificateState } from './source.ts';
@@ -45,12 +45,12 @@ export function certManagerCertificates(cluster: BrokerCluster, leaves: readonly
   const issuer = cluster.spec.tls?.certManager?.issuerRef;
   if (!issuer) throw new Error(`BrokerCluster ${cluster.metadata.namespace}/${cluster.metadata.name}: spec.tls.certManager.issuerRef is not set`);
   const policy = certificatePolicy(cluster.spec.tls);
-  const { name, namespace, uid } = cluster.metadata;
+  const { namespace, uid } = cluster.metadata;
   const labels = opts.labels ? { ...opts.labels } : undefined;
   const owners = opts.ownerReferences
     ? opts.ownerReferences.map((r) => ({ ...r }))
     : uid
-      ? [{ apiVersion: cluster.apiVersion, kind: cluster.kind, name, uid, controller: true, blockOwnerDeletion: true }]
+      ? [controllerReference(cluster)]
       : [];
   return leaves.map((leaf) => {
     const cert = new Certificate({

@@ -129,6 +129,11 @@ export function parseKey(s: string): ObjectKey {
   return { namespace: s.slice(0, i), name: s.slice(i + 1) };
 }
 
+/** The ownerReference an object the reconciler of `owner` makes carries: controller, and blocking the owner's deletion until the garbage collector deleted it. */
+export function controllerReference(owner: { apiVersion: string; kind: string; metadata: { name: string; uid?: string | undefined } }): OwnerReference {
+  return { apiVersion: owner.apiVersion, kind: owner.kind, name: owner.metadata.name, uid: owner.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
+}
+
 /** The controller owner of `obj` when it is of `owner`'s kind. */
 export function controllerOwnerKey(obj: KubeObject, owner: KindRef): ObjectKey | undefined {
   const ref = obj.metadata.ownerReferences?.find((r) => r.controller === true);

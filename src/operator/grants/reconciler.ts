@@ -18,7 +18,7 @@ export function topicGrantReconciler(options: { tracker?: PolicyTracker } = {}):
     triggers: (enqueue) => tracker.subscribe('TopicGrant', enqueue),
     reconcile: async (key: ObjectKey, ctx: ReconcileContext) => {
       const stored = storedMember(ctx, KINDS.topicGrant, key);
-      if (!stored) return;
+      if (!stored) return void digests.forget(key);
       const parsed = parseMember(stored, 'TopicGrant');
       const clusterName = 'value' in parsed ? parsed.value.spec.clusterRef.name : '';
       const problem =
@@ -44,7 +44,7 @@ export function roleReconciler(options: { tracker?: PolicyTracker } = {}): Recon
     triggers: (enqueue) => tracker.subscribe('Role', enqueue),
     reconcile: async (key: ObjectKey, ctx: ReconcileContext) => {
       const stored = storedMember(ctx, KINDS.role, key);
-      if (!stored) return;
+      if (!stored) return void digests.forget(key);
       const parsed = parseMember(stored, 'Role');
       const clusters = ctx.cache.list(KINDS.brokerCluster, key.namespace).map((c) => c.metadata.name);
       const problem = 'problem' in parsed ? parsed.problem : undefined;

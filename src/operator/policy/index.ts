@@ -4,5 +4,5 @@ export { distributePolicy, nextVersion, pushTargets, type BrokerPod, type Broker
 export { brokerPodOwner, POLICY_FIELD_MANAGER, POLICY_RETRY_MS, policyReconciler, type PolicyReconcilerOptions } from './reconciler.ts';
 export { memberKey, PolicyTracker, type ClusterPolicyState, type MemberKind, type MemberState } from './tracker.ts';
 export { MemberReason, memberDecision, nextMemberStatus, WAITING_FOR_POLICY, type MemberDecision, type MemberInput, type MemberProblem, type MemberStatus } from './member-status.ts';
-export { controllerReference, parseMember, ReadyDigests, storedMember, writeMemberStatus, type MemberStatusInput, type StoredMember } from './member.ts';
+export { parseMember, ReadyDigests, storedMember, writeMemberStatus, type MemberStatusInput, type StoredMember } from './member.ts';
 export * from './secrets.ts';

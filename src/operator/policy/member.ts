@@ -3,16 +3,12 @@
 import type { BulwarkResource } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
 import type { KindRef } from '../kinds.ts';
-import type { KubeObject, ObjectKey, OwnerReference, ReconcileContext, ReconcileResult } from '../controller/index.ts';
+import { keyString, objectKey, type KubeObject, type ObjectKey, type ReconcileContext, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
 import { memberDecision, type MemberProblem, nextMemberStatus, type MemberStatus } from './member-status.ts';
 import { memberKey, type MemberKind, type PolicyTracker } from './tracker.ts';
 
 export type StoredMember = KubeObject & { spec?: unknown; status?: MemberStatus };
-
-export function controllerReference(obj: KubeObject): OwnerReference {
-  return { apiVersion: obj.apiVersion, kind: obj.kind, name: obj.metadata.name, uid: obj.metadata.uid ?? '', controller: true, blockOwnerDeletion: true };
-}
 
 /** The object parsed with the same schema the CRD was generated from; a problem when it does not parse (it passed admission: an older CRD). */
 export function parseMember<K extends BulwarkResource['kind']>(stored: StoredMember, kind: K): { value: Extract<BulwarkResource, { kind: K }> } | { problem: MemberProblem } {
@@ -24,18 +20,21 @@ export function parseMember<K extends BulwarkResource['kind']>(stored: StoredMem
 
 /**
  * Remembers, per object, the credentials digest its status last said Ready for: a password
- * rotated without a spec change must name the snapshot that carries the new one.
+ * rotated without a spec change must name the snapshot that carries the new one. Kept by
+ * namespace/name with the object's uid (a new object of the same name starts afresh); a
+ * reconciler forgets an object once it is gone.
  */
 export class ReadyDigests {
-  readonly #by = new Map<string, string | undefined>();
-  same(uid: string, digest: string | undefined): boolean {
-    return !this.#by.has(uid) || this.#by.get(uid) === digest;
+  readonly #by = new Map<string, { uid: string; digest: string | undefined }>();
+  same(obj: KubeObject, digest: string | undefined): boolean {
+    const kept = this.#by.get(keyString(objectKey(obj)));
+    return kept === undefined || kept.uid !== obj.metadata.uid || kept.digest === digest;
   }
-  set(uid: string, digest: string | undefined): void {
-    this.#by.set(uid, digest);
+  set(obj: KubeObject, digest: string | undefined): void {
+    this.#by.set(keyString(objectKey(obj)), { uid: obj.metadata.uid ?? '', digest });
   }
-  delete(uid: string): void {
-    this.#by.delete(uid);
+  forget(key: ObjectKey): void {
+    this.#by.delete(keyString(key));
   }
 }
 
@@ -73,11 +72,10 @@ export async function writeMemberStatus(ctx: ReconcileContext, input: MemberStat
     ...(input.problem ? { problem: input.problem } : {}),
     clusters: input.clusters.map((name) => ({ name, state: tracker.get({ namespace: ns, name }) })),
   });
-  const uid = stored.metadata.uid ?? '';
   const age = ctx.clock.now() - Date.parse(stored.metadata.creationTimestamp ?? '');
   if (decision?.reconciling && !stored.status?.conditions?.length && age >= 0 && age < FIRST_WRITE_GRACE_MS) return { requeueAfterMs: FIRST_WRITE_GRACE_MS - age };
-  const status = nextMemberStatus(stored.status, decision, generation, input.fields ?? {}, input.digests.same(uid, input.digest), ctx.clock.now());
-  if (decision?.ready) input.digests.set(uid, input.digest);
+  const status = nextMemberStatus(stored.status, decision, generation, input.fields ?? {}, input.digests.same(stored, input.digest), ctx.clock.now());
+  if (decision?.ready) input.digests.set(stored, input.digest);
   if (statusChanged(stored.status, status)) await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: stored.metadata.name, namespace: ns }, status });
   return undefined;
 }

@@ -58,13 +58,6 @@ export class PolicyTracker {
     return this.#clusters.get(clusterId(cluster));
   }
 
-  /** The clusters of a namespace with a recorded state (Roles are compiled into each of them). */
-  inNamespace(namespace: string): { name: string; state: ClusterPolicyState }[] {
-    const out: { name: string; state: ClusterPolicyState }[] = [];
-    for (const [id, state] of this.#clusters) if (id.startsWith(`${namespace}/`)) out.push({ name: id.slice(namespace.length + 1), state });
-    return out;
-  }
-
   record(cluster: ObjectKey, next: ClusterPolicyState): void {
     const id = clusterId(cluster);
     const prev = this.#clusters.get(id);

@@ -15,12 +15,11 @@ import { parseResource } from '../../api/index.ts';
 import { deriveCredentials, passwordWeakness } from '../../policy/index.ts';
 import { certificateSecretNames, type SecretObject } from '../certificates/index.ts';
 import { listenerAddresses, objectNames, SERVER_SECRET_KEY } from '../brokercluster/index.ts';
-import { KINDS, controllerOwnerKey, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
+import { controllerReference, KINDS, controllerOwnerKey, keyString, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import {
   CLUSTER_LABEL,
   COMPONENT_LABEL,
   controlledBy,
-  controllerReference,
   credentialSaltKey,
   DERIVED_KEY,
   type DerivedRecord,
@@ -72,7 +71,7 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
   // Secret (namespace/name) → the Users whose passwordSecretRef names it, kept by reconcile.
   const brought = new Map<string, Set<string>>();
   const broughtBy = new Map<string, string>();
-  const derived = new Map<string, DerivedRecord>();
+  const derived: Env['derived'] = new Map();
   let cache: ObjectCache | undefined;
   const usersOf = (namespace: string, cluster: string): ObjectKey[] =>
     (cache?.list<KubeObject & { spec?: { clusterRef?: { name?: string } } }>(KINDS.user, namespace) ?? []).filter((u) => u.spec?.clusterRef?.name === cluster).map((u) => ({ namespace, name: u.metadata.name }));
@@ -125,14 +124,15 @@ interface Env {
   index: (secret: string | undefined) => void;
   random: ((n: number) => Buffer) | undefined;
   certManager: boolean;
-  /** The record last derived per User uid, until the cache shows the Secret written with it. */
-  derived: Map<string, DerivedRecord>;
+  /** The record last derived per User (namespace/name, with its uid), until the cache shows the Secret written with it. */
+  derived: Map<string, { uid: string; record: DerivedRecord }>;
 }
 
 async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): Promise<ReconcileResult | void> {
   const stored = storedMember(ctx, KINDS.user, key);
   if (!stored) {
-    for (const [uid] of env.derived) if (!ctx.cache.list<KubeObject>(KINDS.user, key.namespace).some((u) => u.metadata.uid === uid)) env.derived.delete(uid);
+    env.derived.delete(keyString(key));
+    env.digests.forget(key);
     return void env.index(undefined);
   }
   const ns = key.namespace;
@@ -198,20 +198,22 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
     const identity = `${ns}/${clusterName}/${username}`;
     const iterations = cluster.spec.authentication?.scramIterations ?? 8192;
     const fingerprint = passwordFingerprint(saltKey, password);
-    // The record just written may not be in the cache yet: the one remembered counts too.
+    // The record just written may not be in the cache yet: the one remembered counts too, until the Secret shows it.
     const fits = (r: DerivedRecord | undefined) => r !== undefined && r.fingerprint === fingerprint && r.type === auth.type && r.identity === identity && r.iterations === iterations;
-    const kept = generated ? undefined : [readDerivedRecord(own), env.derived.get(stored.metadata.uid ?? '')].find(fits);
+    const inSecret = readDerivedRecord(own);
+    if (fits(inSecret)) env.derived.delete(keyString(key));
+    const kept = generated ? undefined : [inSecret, remembered(env.derived.get(keyString(key)), stored)].find(fits);
     if (kept) record = kept;
     else {
       const t0 = performance.now();
       const credentials = await deriveCredentials(auth.type, password, { saltKey, identity, scramIterations: iterations });
       record = { fingerprint, type: auth.type, identity, iterations, credentials };
-      env.derived.set(stored.metadata.uid ?? '', record);
+      env.derived.set(keyString(key), { uid: stored.metadata.uid ?? '', record });
       const algorithm = auth.type === 'password' ? 'argon2id' : auth.type;
       ctx.metrics?.credentialHashes.inc({ algorithm });
       ctx.metrics?.credentialHashSeconds.observe({ algorithm }, (performance.now() - t0) / 1000);
       // An Event for a password that changed; not for every new User (thousands at once in a bulk apply).
-      if (readDerivedRecord(own) !== undefined) ctx.events.emit(stored, 'Normal', UserEventReason.CredentialsDerived, `the password changed: derived its ${auth.type} credentials`);
+      if (inSecret !== undefined) ctx.events.emit(stored, 'Normal', UserEventReason.CredentialsDerived, `the password changed: derived its ${auth.type} credentials`);
     }
   }
 
@@ -250,6 +252,9 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   const waits = [held?.requeueAfterMs, requeueAfterMs].filter((ms): ms is number => ms !== undefined);
   return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
 }
+
+/** The record remembered for this very User (not an earlier one of the same name). */
+const remembered = (kept: { uid: string; record: DerivedRecord } | undefined, user: KubeObject) => (kept && kept.uid === user.metadata.uid ? kept.record : undefined);
 
 function sameData(a: Record<string, string> | undefined, b: Record<string, string>): boolean {
   const ak = Object.keys(a ?? {});
