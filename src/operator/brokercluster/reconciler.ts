@@ -13,7 +13,7 @@ import { statusChanged } from '../status/index.ts';
 import { envRefusals } from './env.ts';
 import { CONFIG_HASH_ANNOTATION, clusterLabels, DEFAULT_BUILD_OPTIONS, objectNames, type ClusterBuildOptions } from './names.ts';
 import { buildObjects, ownerReference, serverSecretObject, sha256Hex, specRefusals } from './objects.ts';
-import { type BrokerClusterStatus, decideConditions, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
+import { type BrokerClusterStatus, decideConditions, withoutPolicyFields, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
 
 export interface BrokerClusterReconcilerOptions extends Partial<ClusterBuildOptions> {
   /** Certificate sources; the built-in CA by default. cert-manager mode needs `certManager`. */
@@ -64,8 +64,7 @@ async function reconcileBrokerCluster(
   const now = ctx.clock.now();
   const writeStatus = async (status: BrokerClusterStatus) => {
     // The policy fields are the policy reconciler's: compared without them.
-    const { policyVersion: _v, policyHash: _h, policyInSync: _s, ...mine } = stored.status ?? {};
-    if (!statusChanged(mine, status)) return;
+    if (!statusChanged(withoutPolicyFields(stored.status), status)) return;
     await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status });
   };
 

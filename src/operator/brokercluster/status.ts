@@ -93,6 +93,12 @@ export interface BrokerClusterStatus {
   [k: string]: unknown;
 }
 
+/** The status without the policy reconciler's fields (policyVersion, policyHash, policyInSync): the part this reconciler writes. */
+export function withoutPolicyFields(status: BrokerClusterStatus | undefined): BrokerClusterStatus {
+  const { policyVersion: _v, policyHash: _h, policyInSync: _s, ...mine } = status ?? {};
+  return mine;
+}
+
 /**
  * The next status: this reconciler's fields replaced, other conditions kept. The policy fields
  * are left out: the policy reconciler applies them under its own field manager, and sending them
@@ -105,7 +111,7 @@ export function nextStatus(
   facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[] },
   nowMs: number,
 ): BrokerClusterStatus {
-  const { certificates: oldCertificates, listeners: oldListeners, policyVersion: _v, policyHash: _h, policyInSync: _s, ...rest } = old ?? {};
+  const { certificates: oldCertificates, listeners: oldListeners, ...rest } = withoutPolicyFields(old);
   const certificates = facts.certificates ?? oldCertificates;
   const listeners = facts.listeners ?? oldListeners;
   return {

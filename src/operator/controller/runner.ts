@@ -12,7 +12,7 @@ import type { KubeClient } from './kube-client.ts';
 import type { OperatorMetrics } from './metrics.ts';
 import type { KubeObjectApi } from './object-api.ts';
 import { controllerOwnerKey, keyString, objectKey, parseKey, type EventRecorder, type KubeObject, type ObjectCache, type ObjectKey, type Reconciler, type ReconcileContext } from './types.ts';
-import { CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, setCondition, statusChanged, type Condition } from '../status/index.ts';
+import { CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED, jsonEqual, setCondition, statusChanged, type Condition } from '../status/index.ts';
 import { WorkQueue } from './work-queue.ts';
 
 export interface ControllerRunnerOptions {
@@ -46,7 +46,7 @@ export function statusOnlyChange(o: KubeObject, old: KubeObject): boolean {
   const a = o.metadata;
   const b = old.metadata;
   if (a.generation === undefined || a.generation !== b.generation || a.deletionTimestamp !== b.deletionTimestamp || a.uid !== b.uid) return false;
-  const same = (x: unknown, y: unknown) => JSON.stringify(x ?? null) === JSON.stringify(y ?? null);
+  const same = (x: unknown, y: unknown) => jsonEqual(x ?? null, y ?? null);
   return same(a.labels, b.labels) && same(a.annotations, b.annotations) && same(a.finalizers, b.finalizers) && same(a.ownerReferences, b.ownerReferences);
 }
 

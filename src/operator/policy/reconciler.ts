@@ -43,7 +43,7 @@ type Stored = KubeObject & { spec?: unknown; status?: PolicyStatus };
  * Parsing is the costly part of a compile with thousands of resources: each object (a resource,
  * or the derived record in a User's Secret) is parsed once per resourceVersion.
  */
-class ParseCache<T> {
+export class ParseCache<T> {
   readonly #byUid = new Map<string, { rv: string; value: T | undefined; seen: boolean }>();
   readonly #parseOne: (obj: KubeObject) => T | undefined;
   constructor(parseOne: (obj: KubeObject) => T | undefined) {
@@ -85,7 +85,8 @@ interface ClusterMemory {
 /** More input events than this during one compile-and-push mean a burst (a bulk apply), not a person's change. */
 const BURST_EVENTS = 3;
 
-const parseAny = (obj: KubeObject): BulwarkResource | undefined => {
+/** A Bulwark resource parsed with the schema its CRD was generated from; undefined when it does not parse. */
+export const parseAny = (obj: KubeObject): BulwarkResource | undefined => {
   const r = parseResource(obj, obj.metadata.namespace);
   return r.ok ? r.value : undefined;
 };

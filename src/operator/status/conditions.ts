@@ -65,7 +65,7 @@ export function conditionsEqual(a: readonly Condition[] | undefined, b: readonly
 }
 
 /** Deep equality of JSON values, object keys in any order. */
-function jsonEqual(a: unknown, b: unknown): boolean {
+export function jsonEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
   if (Array.isArray(a) !== Array.isArray(b)) return false;

@@ -10,8 +10,7 @@
 // policy reconciler reads the derived record from there and sends it to the brokers. A tls user
 // gets a client certificate signed by the cluster's CA (built-in) or cert-manager's issuer.
 import { createHmac } from 'node:crypto';
-import type { BrokerCluster, User } from '../../api/index.ts';
-import { parseResource } from '../../api/index.ts';
+import type { BrokerCluster, BulwarkResource, User } from '../../api/index.ts';
 import { deriveCredentials, passwordWeakness } from '../../policy/index.ts';
 import { certificateSecretNames, type SecretObject } from '../certificates/index.ts';
 import { listenerAddresses, objectNames, SERVER_SECRET_KEY } from '../brokercluster/index.ts';
@@ -24,6 +23,8 @@ import {
   DERIVED_KEY,
   type DerivedRecord,
   MemberReason,
+  ParseCache,
+  parseAny,
   type MemberProblem,
   parseMember,
   PolicyTracker,
@@ -72,6 +73,7 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
   const brought = new Map<string, Set<string>>();
   const broughtBy = new Map<string, string>();
   const derived: Env['derived'] = new Map();
+  const clusters = new ParseCache(parseAny);
   let cache: ObjectCache | undefined;
   const usersOf = (namespace: string, cluster: string): ObjectKey[] =>
     (cache?.list<KubeObject & { spec?: { clusterRef?: { name?: string } } }>(KINDS.user, namespace) ?? []).filter((u) => u.spec?.clusterRef?.name === cluster).map((u) => ({ namespace, name: u.metadata.name }));
@@ -113,7 +115,7 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
           brought.set(k, (brought.get(k) ?? new Set()).add(key.name));
         } else broughtBy.delete(id);
       };
-      return reconcileUser(key, ctx, { tracker, digests, index, random: options.randomBytes, certManager: options.certManager === true, derived });
+      return reconcileUser(key, ctx, { tracker, digests, index, random: options.randomBytes, certManager: options.certManager === true, derived, clusters });
     },
   };
 }
@@ -126,6 +128,7 @@ interface Env {
   certManager: boolean;
   /** The record last derived per User (namespace/name, with its uid), until the cache shows the Secret written with it. */
   derived: Map<string, { uid: string; record: DerivedRecord }>;
+  clusters: ParseCache<BulwarkResource>;
 }
 
 async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): Promise<ReconcileResult | void> {
@@ -157,9 +160,10 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   };
   const clusterObj = ctx.cache.get<KubeObject>(KINDS.brokerCluster, { namespace: ns, name: clusterName });
   if (!clusterObj) return void (await stall(MemberReason.ClusterNotFound, `BrokerCluster ${clusterName} does not exist in namespace ${ns}`));
-  const clusterParsed = parseResource(clusterObj, ns);
-  if (!clusterParsed.ok || clusterParsed.value.kind !== 'BrokerCluster') return waitFor(`BrokerCluster ${clusterName} has a spec the operator cannot read (see its status)`);
-  const cluster = clusterParsed.value as BrokerCluster;
+  // Parsed once per resourceVersion: every User of the cluster reads it.
+  const clusterParsed = env.clusters.parse(clusterObj);
+  if (clusterParsed?.kind !== 'BrokerCluster') return waitFor(`BrokerCluster ${clusterName} has a spec the operator cannot read (see its status)`);
+  const cluster = clusterParsed;
   const listener = chooseKafkaListener(cluster, auth.type);
   if (!listener) return void (await stall(UserReason.NoListener, `no Kafka listener of BrokerCluster ${clusterName} accepts ${auth.type} users (spec.listeners[].authentication)`));
   const bootstrap = listenerAddresses(cluster).find((l) => l.name === listener.name)!.bootstrap;
