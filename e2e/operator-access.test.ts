@@ -13,12 +13,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
 import { nodeUnavailableReason, startNode, type ClientHost, type TestNode } from '../test/harness/node.ts';
+import { useTempDirs } from '../test/harness/temp.ts';
 import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, installBulwark, kubectlJson, OPERATOR_NAMESPACE, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
 
 const skip = nodeUnavailableReason();
@@ -40,6 +40,8 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
   let ns = '';
   let dir = '';
   let javaEnv: Record<string, string> = {};
+  // The users' Secrets are written there as files: removed after the suite (passwords and keys do not stay in /tmp).
+  const tempDir = useTempDirs('e2e-access');
   const timings: Record<string, number> = {};
 
   const apply = (doc: unknown) => node.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify(doc), check: true });
@@ -114,7 +116,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
     ns = await createBrokerNamespace(node, 'e2e-access');
     await createLocalVolumes(node, REPLICAS + 1);
     host = await node.clientHost();
-    dir = await mkdtemp(join(tmpdir(), 'bulwark-e2e-access-'));
+    dir = tempDir();
     const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
     javaEnv = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
   });
