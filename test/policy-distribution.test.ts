@@ -87,6 +87,61 @@ describe('emptySnapshot: what a broker given nothing enforces and reports', () =
   });
 });
 
+describe('decodeSnapshot verifies the content, whatever order its keys were written in', () => {
+  const b64 = (n: number) => Buffer.alloc(n, n).toString('base64');
+  const rule = { source: 'TopicGrant default/orders', effect: 'Allow' as const, subject: 'User:alice', resourceType: 'topic' as const, pattern: 'orders', actions: ['read' as const, 'describe' as const], hosts: [] };
+  const full = sealSnapshot(
+    {
+      cluster: { namespace: 'default', name: MARKER },
+      settings: compileSettings(undefined),
+      users: [
+        {
+          name: 'alice',
+          source: 'User default/alice',
+          authentication: 'scram-sha-512',
+          disabled: false,
+          groups: ['team-a'],
+          hosts: ['10.0.0.0/8'],
+          limits: { maxConnections: 5, requestsPerSecond: 100 },
+          credentials: { scramSha512: { salt: b64(24), iterations: 8192, storedKey: b64(64), serverKey: b64(64) } },
+        },
+      ],
+      tokens: [{ id: 'AccessToken default/t', user: 'alice', sha256: 'a'.repeat(64), expiresAt: '2030-01-01T00:00:00.000Z', scope: [rule], scoped: true }],
+      rules: [rule],
+    },
+    7,
+  );
+
+  test('a snapshot with every kind of member decodes to what was sealed', () => {
+    assert.deepEqual(decodeSnapshot(encodeSnapshot(full)), full);
+  });
+
+  test('sent with its keys in another order and with whitespace: the same content, accepted with its hash', () => {
+    const reversed = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(reversed) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reversed(x)])) : v;
+    const text = JSON.stringify(reversed(JSON.parse(encodeSnapshot(full))), null, 2);
+    assert.notEqual(text, encodeSnapshot(full));
+    const decoded = decodeSnapshot(text);
+    assert.equal(decoded.hash, full.hash);
+    assert.deepEqual(decoded, full);
+    // What is persisted from it is the canonical form again.
+    assert.equal(encodeSnapshot(decoded), encodeSnapshot(full));
+  });
+
+  test('one value changed anywhere, in either form: refused as a hash mismatch', () => {
+    const canonical = encodeSnapshot(full);
+    for (const [from, to] of [
+      ['"iterations":8192', '"iterations":8193'],
+      ['"pattern":"orders"', '"pattern":"orderz"'],
+      ['"expiresAt":"2030', '"expiresAt":"2031'],
+    ] as const) {
+      assert.throws(() => decodeSnapshot(canonical.replace(from, to)), { code: 'BWK_ERR_SNAPSHOT_HASH_MISMATCH' }, from);
+      const pretty = JSON.stringify(JSON.parse(canonical.replace(from, to)), null, 1);
+      assert.throws(() => decodeSnapshot(pretty), { code: 'BWK_ERR_SNAPSHOT_HASH_MISMATCH' }, `${from} (indented)`);
+    }
+  });
+});
+
 // --- The client against a real broker --------------------------------------------------------------
 
 const scratch: string[] = [];

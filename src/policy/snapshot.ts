@@ -146,7 +146,11 @@ export function decodeSnapshot(text: string): PolicySnapshot {
     const first = parsed.error.issues[0]!;
     throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `${first.path.join('.') || '<root>'}: ${first.message} (${parsed.error.issues.length} issue(s))` });
   }
-  const json = contentJson(parsed.data);
+  // Hashed as received: the parsed text has its keys in the order it was sent, sorted when the
+  // sender wrote canonical JSON, so canonicalJson serializes it without copying an object (half
+  // the time of serializing the schema's output, whose keys are in declaration order). The schema
+  // neither adds nor transforms a member, so both are the same content.
+  const json = contentJson(raw as SnapshotContent);
   if (sha256(json) !== parsed.data.hash) throw new BulwarkError('BWK_ERR_SNAPSHOT_HASH_MISMATCH');
   // The canonical JSON just verified is kept: persisting the snapshot (encodeSnapshot) serializes nothing again.
   sealedContent.set(parsed.data, { json, hash: parsed.data.hash });
