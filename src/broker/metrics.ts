@@ -21,6 +21,19 @@ export class BrokerMetrics {
   readonly throttledSeconds = new Counter({ name: 'bulwark_throttle_seconds_total', help: 'Time answers were delayed by quotas (throttle_time_ms), in seconds.', registers: [this.registry] });
   readonly sessionsClosed = new Counter({ name: 'bulwark_sessions_closed_total', help: 'Connections the broker closed because the policy no longer accepts their principal, by reason.', labelNames: ['reason'] as const, registers: [this.registry] });
   readonly protocolErrors = new Counter({ name: 'bulwark_protocol_errors_total', help: 'Connections closed for malformed or oversized frames.', registers: [this.registry] });
+  readonly idleConnectionsClosed = new Counter({ name: 'bulwark_idle_connections_closed_total', help: 'Kafka connections closed after limits.connectionsMaxIdleMs without traffic, by listener.', labelNames: ['listener'] as const, registers: [this.registry] });
+  /** Set by the broker once its log is open: which encryption keys the segments on disk need. */
+  keyUsage: (() => ReadonlyMap<string, readonly string[]>) | undefined;
+  readonly keySegments: Gauge<'key_id'> = new Gauge({
+    name: 'bulwark_log_key_segments',
+    help: 'Log segments on disk holding batches sealed with each encryption key id ("(plaintext)": batches in the clear). A key id not listed may be retired.',
+    labelNames: ['key_id'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.keySegments.reset();
+      for (const [keyId, files] of this.keyUsage?.() ?? []) this.keySegments.set({ key_id: keyId }, files.length);
+    },
+  });
 
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_process_' });

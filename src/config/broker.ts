@@ -160,6 +160,11 @@ export const brokerConfigSchema = z.strictObject({
       maxMessageBytes: z.number().int().min(128).max(1 << 30).default(8 << 20),
       maxConnections: z.number().int().min(1).max(1_000_000).default(10_000),
       maxConnectionsPerIp: z.number().int().min(1).max(1_000_000).default(1_000),
+      /**
+       * A Kafka connection with no byte read or written for this long, and no request in flight,
+       * is closed (Kafka's connections.max.idle.ms, same default: 10 minutes). null: never.
+       */
+      connectionsMaxIdleMs: z.number().int().min(100).max(2 ** 31 - 1).nullable().default(600_000),
       /** Byte-rate limits per topic pattern (exact, prefix*, or *); the most specific wins. */
       topicRates: z
         .array(z.strictObject({ topic: z.string().min(1).max(250), produceBytesPerSecond: z.number().int().min(1).optional(), fetchBytesPerSecond: z.number().int().min(1).optional() }))

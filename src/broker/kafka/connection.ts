@@ -31,6 +31,13 @@ export interface ConnectionOptions {
   directFrames?: ByteBudget;
   /** Direct reads: whether this connection may have a frame allocated ahead of its bytes (the server: once it has logged in). */
   mayReadAhead?: () => boolean;
+  /**
+   * Closes the connection after this long without a byte read or written and with no request
+   * in flight (Kafka's connections.max.idle.ms). Left out, never.
+   */
+  idleTimeoutMs?: number;
+  /** Called just before an idle connection is closed. */
+  onIdle?: () => void;
 }
 
 /** Produce frames at least this large that span socket chunks are copied into pooled buffers. */
@@ -90,6 +97,18 @@ export class KafkaConnection {
       this.#direct = undefined;
     });
     socket.on('error', () => socket.destroy());
+    // The socket's own inactivity timer: Node refreshes it on every read and write, so an active
+    // connection costs nothing here. It fires once per quiet spell; a request still in flight
+    // (a long-polling Fetch) is not idleness, and its answer restarts the timer.
+    const idleMs = opts.idleTimeoutMs;
+    if (idleMs !== undefined) {
+      socket.setTimeout(idleMs);
+      socket.on('timeout', () => {
+        if (this.#closed || this.#pending.length > 0) return;
+        this.#opts.onIdle?.();
+        this.close();
+      });
+    }
   }
 
   get closed(): boolean {

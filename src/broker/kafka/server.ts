@@ -119,6 +119,11 @@ export class KafkaHandlers {
       // Before login nothing is read ahead: an unauthenticated client would get the broker to
       // allocate up to maxRequestBytes for six bytes sent.
       mayReadAhead: () => session.principal !== undefined,
+      ...(b.config.limits.connectionsMaxIdleMs !== null ? { idleTimeoutMs: b.config.limits.connectionsMaxIdleMs } : {}),
+      onIdle: () => {
+        b.metrics.idleConnectionsClosed.inc({ listener: listener.name });
+        this.#log.info({ listener: listener.name, user: session.principal?.user, idleMs: b.config.limits.connectionsMaxIdleMs }, 'closed an idle connection');
+      },
     });
     const session: KafkaSession = new KafkaSession(listener, conn);
     const refused = b.security.admit(session);
