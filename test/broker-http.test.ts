@@ -14,7 +14,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'bulwark-http-'));
 let broker: Broker;
 let base: string;
 const start = async () => {
-  broker = await startBroker(loadBrokerConfig({ overrides: { dataDir, http: { port: 0, authentication: ['anonymous'] }, kafka: { port: 0 }, policy: { dir: OPEN_POLICY_DIR } } }), { logger: createLogger({ level: 'silent' }) });
+  broker = await startBroker(loadBrokerConfig({ overrides: { dataDir, http: { port: 0, authentication: ['anonymous'] }, metrics: { port: 0 }, kafka: { port: 0 }, policy: { dir: OPEN_POLICY_DIR } } }), { logger: createLogger({ level: 'silent' }) });
   base = `http://127.0.0.1:${broker.httpPort}`;
 };
 // Responses are checked field by field below; `any` keeps those checks readable.
@@ -112,10 +112,12 @@ describe('HTTP API', () => {
     assert.deepEqual(r.body.records.map((x: { value: string }) => x.value), ['late']);
   });
 
-  test('metrics count what was produced; OpenAPI describes the API', async () => {
-    const metrics = (await call('GET', '/metrics')).body.toString();
+  test('metrics count what was produced (on the metrics listener; the API\'s /metrics needs describe on the cluster); OpenAPI describes the API', async () => {
+    const metrics = await (await fetch(`http://127.0.0.1:${broker.listenerPort('metrics')}/metrics`)).text();
     assert.match(metrics, /bulwark_produced_records_total\{topic="orders"\} 4/);
     assert.match(metrics, /bulwark_process_/);
+    // The open policy grants anonymous every topic, not the cluster.
+    assert.equal((await call('GET', '/metrics')).status, 403);
     const doc = (await call('GET', '/openapi.json')).body;
     assert.equal(doc.openapi, '3.0.3');
     assert.ok(doc.paths['/v1/topics/{topic}/records'].post.requestBody.content['application/json'].schema.properties.records);

@@ -129,7 +129,7 @@ describe('bulwark policy explain', () => {
 
 /** Runs `bulwark dev` until it has printed its banner; returns the output so far and a stop function. */
 async function startDev(dataDir: string): Promise<{ out: () => string; stop: () => Promise<number | null> }> {
-  const child = spawn(process.execPath, [bin, 'dev', '--kafka-port', '0', '--tls-port', '0', '--http-port', '0', '--data-dir', dataDir], { cwd: root });
+  const child = spawn(process.execPath, [bin, 'dev', '--kafka-port', '0', '--tls-port', '0', '--http-port', '0', '--metrics-port', '0', '--data-dir', dataDir], { cwd: root });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -169,6 +169,15 @@ test('bulwark dev runs the example BrokerCluster: SCRAM on one listener, TLS (PL
     const ca = join(dataDir, 'tls', 'ca.crt');
     const status = await run(`curl -s -o /dev/null -w '%{http_code}' --cacert ${ca} ${http}/v1/topics`);
     assert.equal(status.stdout, '401');
+    // Prometheus metrics: the printed curl reads the metrics listener; on HTTPS /metrics needs
+    // describe on the cluster, which the example token (dana's, consumer role) does not have.
+    const metricsCommand = out.split('\n').find((l) => /^ {2}curl -s http:\/\/127\.0\.0\.1:\d+\/metrics \| grep bulwark_produced$/.test(l));
+    assert.ok(metricsCommand, out);
+    assert.match((await run(metricsCommand.trim())).stdout, /bulwark_produced_records_total\{topic="orders-demo"\} 2/);
+    const token = /Bearer (bwk_\S+)'/.exec(commands[3]!)![1]!;
+    const metricsStatus = (auth: string) => run(`curl -s -o /dev/null -w '%{http_code}' --cacert ${ca} ${auth} ${http}/metrics`);
+    assert.equal((await metricsStatus('')).stdout, '401');
+    assert.equal((await metricsStatus(`-H 'authorization: Bearer ${token}'`)).stdout, '403');
     // The BrokerCluster's file audit sink records what happened.
     assert.match(readFileSync(join(dataDir, 'audit.jsonl'), 'utf8'), /"type":"authentication"/);
   } finally {

@@ -163,6 +163,9 @@ describe('one vocabulary', () => {
     assert.ok(!plainOnHttp.ok && plainOnHttp.errors.some((e) => e.path === 'spec.listeners[0].authentication' && /http listener accepts only password, bearer, mtls, anonymous/.test(e.message)));
     const passwordWithoutTls = parseResource({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'BrokerCluster', metadata: { name: 'c' }, spec: { ...base, listeners: [{ name: 'h', protocol: 'http', port: 8080, authentication: ['password'] }] } });
     assert.ok(!passwordWithoutTls.ok && passwordWithoutTls.errors.some((e) => /require tls\.enabled/.test(e.message)));
+    // A bearer token is as replayable as a password: the CRD refuses it without TLS too, as the broker config does.
+    const bearerWithoutTls = parseResource({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'BrokerCluster', metadata: { name: 'c' }, spec: { ...base, listeners: [{ name: 'h', protocol: 'http', port: 8080, authentication: ['bearer'] }] } });
+    assert.ok(!bearerWithoutTls.ok && bearerWithoutTls.errors.some((e) => e.path === 'spec.listeners[0].authentication' && /bearer .*require tls\.enabled/.test(e.message)), JSON.stringify(bearerWithoutTls));
   });
 });
 
@@ -238,11 +241,11 @@ const listenerArb = (name: string, port: number) =>
     ),
   );
 
-/** A listener made to satisfy the CRD's cross-field rules (TLS for passwords, client auth for mtls), as a user would write it. */
+/** A listener made to satisfy the CRD's cross-field rules (TLS for passwords and tokens, client auth for mtls), as a user would write it. */
 function coherent(l: Record<string, unknown>): Record<string, unknown> {
   const auth = (l.authentication as string[] | undefined) ?? [];
   let tls = l.tls as { enabled: boolean; clientAuth?: string; minVersion?: string } | undefined;
-  if (auth.includes('plain') || auth.includes('password') || auth.includes('mtls')) tls = { ...tls, enabled: true };
+  if (auth.includes('plain') || auth.includes('password') || auth.includes('bearer') || auth.includes('mtls')) tls = { ...tls, enabled: true };
   if (auth.includes('mtls') && (!tls?.clientAuth || tls.clientAuth === 'none')) tls = { ...tls!, clientAuth: 'optional' };
   if (tls && !tls.enabled && tls.clientAuth && tls.clientAuth !== 'none') tls = { enabled: false };
   return tls ? { ...l, tls } : l;

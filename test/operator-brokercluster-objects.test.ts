@@ -132,7 +132,7 @@ describe('buildObjects', () => {
     assert.deepEqual(c.args, ['broker', '--config', '/etc/bulwark/config/broker.json', '--broker-id-from-hostname', '--advertised-host', '$(POD_NAME).main-brokers.team.svc']);
     assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 9095, scheme: 'HTTP' });
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 9095, scheme: 'HTTP' });
-    assert.deepEqual(c.ports.map((p) => `${p.name}:${p.containerPort}`), ['kafka:9092', 'http:8080', 'internal:9443', 'probe:9095']);
+    assert.deepEqual(c.ports.map((p) => `${p.name}:${p.containerPort}`), ['kafka:9092', 'http:8080', 'internal:9443', 'probe:9095', 'metrics:9096']);
     assert.equal(pod.terminationGracePeriodSeconds, 60);
     assert.deepEqual(
       c.volumeMounts.map((m) => `${m.name}:${m.mountPath}${m.readOnly ? ':ro' : ''}`),
@@ -147,10 +147,13 @@ describe('buildObjects', () => {
     assert.deepEqual(c.env[0]!.valueFrom, { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } });
   });
 
-  test('the probe port moves out of the way of a listener on 9095', () => {
+  test('the probe and metrics ports move out of the way of listeners on 9095 and 9096', () => {
     const c = cluster({ listeners: [{ name: 'kafka', protocol: 'kafka', port: 9095 }, { name: 'more', protocol: 'kafka', port: 9096 }] });
-    const pod = podOf(buildObjects(c, options, inputs).statefulSet);
+    const built = buildObjects(c, options, inputs);
+    const pod = podOf(built.statefulSet);
     assert.equal(pod.containers[0]!.readinessProbe.httpGet.port, 9097);
+    assert.equal(pod.containers[0]!.ports.find((p) => p.name === 'metrics')!.containerPort, 9098);
+    assert.deepEqual(built.config.metrics, { host: '0.0.0.0', port: 9098 }, 'the broker serves /metrics on the port the pod declares');
   });
 
   test('the config hash changes with a setting the broker reads at start, and with a new server secret; not with replicas, resources or image (they change the template themselves)', () => {
@@ -177,7 +180,7 @@ describe('buildObjects', () => {
     assert.equal((objects.podDisruptionBudget.spec as { maxUnavailable: number }).maxUnavailable, 1);
   });
 
-  test('NetworkPolicy: only when enabled; client ports from the peers (the namespace by default), internal only from the operator, probes from anywhere', () => {
+  test('NetworkPolicy: only when enabled; client ports from the peers (the namespace by default), internal only from the operator, probes from anywhere, metrics only from the scrapers', () => {
     assert.equal(objects.networkPolicy, undefined);
     const peers = [{ namespaceSelector: { matchLabels: { team: 'apps' } } }];
     const np = buildObjects(cluster({ networkPolicy: { enabled: true, peers } }), options, inputs).networkPolicy!;
@@ -189,6 +192,15 @@ describe('buildObjects', () => {
     assert.deepEqual(ingress[1]!.ports.map((p) => p.port), [9443]);
     assert.equal(ingress[2]!.from, undefined);
     assert.deepEqual(ingress[2]!.ports.map((p) => p.port), [9095]);
+    // The metrics port (plain HTTP, no authentication, topic names in its labels): not the client
+    // peers, not everyone; by default pods labelled bulwark.dev/metrics-scraper=true.
+    assert.deepEqual(ingress[3]!.ports.map((p) => p.port), [9096]);
+    assert.deepEqual(ingress[3]!.from, [{ namespaceSelector: {}, podSelector: { matchLabels: { 'bulwark.dev/metrics-scraper': 'true' } } }]);
+    assert.equal(ingress.length, 4);
+    assert.ok(ingress.every((rule, i) => i === 3 || !rule.ports.some((p) => p.port === 9096)), 'no other rule opens the metrics port');
+    const scrapers = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } }];
+    const declared = buildObjects(cluster({ networkPolicy: { enabled: true, metricsPeers: scrapers } }), options, inputs).networkPolicy!;
+    assert.deepEqual((declared.spec as { ingress: { from: unknown[] }[] }).ingress[3]!.from, scrapers);
     const sameNs = buildObjects(cluster({ networkPolicy: { enabled: true } }), options, inputs).networkPolicy!;
     assert.deepEqual((sameNs.spec as { ingress: { from: unknown[] }[] }).ingress[0]!.from, [{ podSelector: {} }]);
     assert.equal(buildObjects(cluster({ networkPolicy: { enabled: false } }), options, inputs).networkPolicy, undefined);

@@ -31,6 +31,8 @@ const everyMechanismListed: Exclude<ListenerMechanism, (typeof LISTENER_MECHANIS
 void everyMechanismListed;
 /** Mechanisms that send the password itself over the connection: they need TLS. */
 export const CLEARTEXT_PASSWORD_MECHANISMS = ['plain', 'password'] as const;
+/** Mechanisms that send a replayable secret over the connection (a password, an access token or session JWT): they need TLS. */
+export const CLEARTEXT_SECRET_MECHANISMS = [...CLEARTEXT_PASSWORD_MECHANISMS, 'bearer'] as const;
 
 const celList = (words: readonly string[]) => `[${words.map((w) => `'${w}'`).join(', ')}]`;
 
@@ -53,13 +55,13 @@ const listener = cel(
       .optional()
       .meta({
         description:
-          'Authentication mechanisms accepted. Kafka listeners: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), mtls, anonymous. HTTP listeners: password (requires TLS; POST /login returns a session JWT), bearer (an access token or that JWT), mtls, anonymous. mtls requires clientAuth; anonymous also needs spec.authentication.allowAnonymous. Empty or left out: no client can authenticate, so every request is refused.',
+          'Authentication mechanisms accepted. Kafka listeners: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), mtls, anonymous. HTTP listeners: password (requires TLS; POST /login returns a session JWT), bearer (requires TLS; an access token or that JWT), mtls, anonymous. mtls requires clientAuth; anonymous also needs spec.authentication.allowAnonymous. Empty or left out: no client can authenticate, so every request is refused.',
         'x-kubernetes-list-type': 'set',
       }),
     allowedCidrs: hostList('Only clients from these addresses or CIDR blocks may connect. Left out, every address may.').optional(),
   }),
   'A listener clients connect to.',
-  { rule: `!has(self.authentication) || !self.authentication.exists(m, m in ${celList(CLEARTEXT_PASSWORD_MECHANISMS)}) || (has(self.tls) && self.tls.enabled)`, message: 'plain and password send the password itself: they require tls.enabled', fieldPath: '.authentication' },
+  { rule: `!has(self.authentication) || !self.authentication.exists(m, m in ${celList(CLEARTEXT_SECRET_MECHANISMS)}) || (has(self.tls) && self.tls.enabled)`, message: 'plain, password and bearer send the password or token itself: they require tls.enabled', fieldPath: '.authentication' },
   { rule: "!has(self.authentication) || !('mtls' in self.authentication) || (has(self.tls) && self.tls.enabled && has(self.tls.clientAuth) && self.tls.clientAuth != 'none')", message: 'mtls requires tls.enabled and tls.clientAuth optional or required', fieldPath: '.authentication' },
   { rule: `self.protocol == 'http' || !has(self.authentication) || self.authentication.all(m, m in ${celList(KAFKA_MECHANISMS)})`, message: `a kafka listener accepts only ${KAFKA_MECHANISMS.join(', ')}`, fieldPath: '.authentication' },
   { rule: `self.protocol == 'kafka' || !has(self.authentication) || self.authentication.all(m, m in ${celList(HTTP_MECHANISMS)})`, message: `an http listener accepts only ${HTTP_MECHANISMS.join(', ')} (SCRAM and plain are Kafka SASL mechanisms)`, fieldPath: '.authentication' },
@@ -202,6 +204,11 @@ export const brokerClusterSpec = cel(
       .strictObject({
         enabled: z.boolean().describe('Create a NetworkPolicy for the broker pods.'),
         peers: z.array(networkPeer).max(32).optional().describe('Who may reach the client listeners. Left out, only pods in the same namespace.'),
+        metricsPeers: z
+          .array(networkPeer)
+          .max(32)
+          .optional()
+          .describe('Who may reach the metrics port (plain HTTP GET /metrics without authentication; its labels name topics): the Prometheus pods. Left out, pods labelled bulwark.dev/metrics-scraper=true in any namespace.'),
       })
       .optional()
       .describe('Network isolation of the broker pods.'),

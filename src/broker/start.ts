@@ -4,7 +4,7 @@
 //
 // Start order: the probe listener first (alive, not ready, while the log recovers and the rest
 // comes up), then policy sources (a policy directory is compiled before any client can
-// connect), then the Kafka listeners, HTTP, the internal listener, timers. Stop order is the
+// connect), then the Kafka listeners, HTTP, metrics, the internal listener, timers. Stop order is the
 // reverse (Broker.stop runs the closers registered here last to first), then the log closes.
 import type { Server } from 'node:net';
 import type { BrokerConfig } from '../config/index.ts';
@@ -13,6 +13,7 @@ import { Broker, type BrokerStartOptions } from './broker.ts';
 import { startHttpServer } from './http/server.ts';
 import { startKafkaListeners } from './kafka/server.ts';
 import { PolicyDirectoryWatcher, startInternalListener } from './policy/index.ts';
+import { closeMetricsListener, startMetricsListener } from './metrics-listener.ts';
 import { closeProbeListener, startProbeListener, type ProbeTarget } from './probes.ts';
 
 /** Opens the data directory (recovering every partition), loads the policy, then starts every configured listener. */
@@ -75,6 +76,12 @@ export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions
       tls?.attach(http.server as unknown as Parameters<TlsContext['attach']>[0]);
       broker.addServer('http', http.server as unknown as Server);
       broker.onStop(() => http.close());
+    }
+
+    if (config.metrics) {
+      const metrics = await startMetricsListener(broker.metrics.registry, config.metrics.host, config.metrics.port);
+      broker.addServer('metrics', metrics);
+      broker.onStop(() => closeMetricsListener(metrics));
     }
 
     if (config.internal.enabled) {

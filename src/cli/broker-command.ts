@@ -192,7 +192,8 @@ export async function runBroker(config: BrokerConfig, io: Output, opts: RunOptio
   if (!DIRECT_READS) io.err("bulwark: build/sockfd.node is not built, so plaintext Kafka listeners read through Node's own buffers: the same results, about half the ingest rate with large batches (`npm start` builds it; docs/broker.md)");
   const http = config.http.enabled ? `HTTP${config.http.tls ? 'S' : ''} on ${config.http.host}:${broker.httpPort}` : 'no HTTP listener';
   const probes = config.probes ? `, probes on ${config.probes.host}:${broker.listenerPort('probes')}` : '';
-  const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, ${http}${probes}, data in ${config.dataDir}`];
+  const metrics = config.metrics ? `, metrics on ${config.metrics.host}:${broker.listenerPort('metrics')}` : '';
+  const lines = banner?.(broker) ?? [`bulwark broker ${config.brokerId}: Kafka on ${config.kafka.host}:${broker.kafkaPort}, ${http}${probes}${metrics}, data in ${config.dataDir}`];
   for (const l of lines) io.out(l);
   // The generated root password is shown once, here, and never again (only its hashes are kept).
   if (!banner && broker.generatedRootPassword) io.out(`root password (shown once; set BULWARK_ROOT_PASSWORD to choose one): ${broker.generatedRootPassword}`);

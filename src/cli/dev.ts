@@ -4,7 +4,10 @@
 //   used by every TLS listener of the example BrokerCluster;
 // - that BrokerCluster's listeners, limits and audit sinks, rendered as `bulwark broker` renders
 //   them: Kafka with SCRAM on 127.0.0.1:9092, TLS on 9093 (SCRAM, PLAIN and client certificates),
-//   HTTPS on 8080 with Bearer access tokens, audit to <data>/audit.jsonl and __audit;
+//   HTTPS on 8080 with Bearer access tokens (the dev CA's certificate: curl --cacert), audit to
+//   <data>/audit.jsonl and __audit;
+// - Prometheus metrics on http://127.0.0.1:9096/metrics (--metrics-port), the metrics listener a
+//   pod's NetworkPolicy restricts to scrapers; on HTTPS, /metrics needs describe on the cluster;
 // - the users, roles, grants and token of examples/policy/, reloaded when those files change;
 // - a root super user, its password printed on the first start only;
 // - topics created on first use by whoever may create them.
@@ -45,17 +48,24 @@ async function ensureClientCertificate(tlsDir: string, name: string, commonName:
   return { certFile, keyFile };
 }
 
+/** Dev's own flag `name` with a port number, taken out of argv. */
+function takePortFlag(argv: string[], name: string): { argv: string[]; port: number | undefined } {
+  const at = argv.indexOf(name);
+  if (at < 0) return { argv, port: undefined };
+  const v = argv[at + 1] ?? '';
+  if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `${name}: expected a port number, got ${JSON.stringify(v)}` });
+  return { argv: [...argv.slice(0, at), ...argv.slice(at + 2)], port: Number(v) };
+}
+
+/** Where dev serves Prometheus metrics when --metrics-port does not say. */
+const DEV_METRICS_PORT = 9096;
+
 export async function dev(argv: string[], io: Output): Promise<number> {
-  // --tls-port is dev's own (the port of the example's kafka-tls listener); the rest are the broker's flags.
-  const tlsAt = argv.indexOf('--tls-port');
-  let tlsPort: number | undefined;
-  if (tlsAt >= 0) {
-    const v = argv[tlsAt + 1] ?? '';
-    if (!/^\d{1,5}$/.test(v) || Number(v) > 65535) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `--tls-port: expected a port number, got ${JSON.stringify(v)}` });
-    tlsPort = Number(v);
-    argv = [...argv.slice(0, tlsAt), ...argv.slice(tlsAt + 2)];
-  }
-  const { file, overrides, local } = brokerFlags(argv);
+  // --tls-port (the port of the example's kafka-tls listener) and --metrics-port are dev's own; the rest are the broker's flags.
+  const tlsFlag = takePortFlag(argv, '--tls-port');
+  const metricsFlag = takePortFlag(tlsFlag.argv, '--metrics-port');
+  const tlsPort = tlsFlag.port;
+  const { file, overrides, local } = brokerFlags(metricsFlag.argv);
   const env = { BULWARK_DATA_DIR: '.bulwark/dev', ...process.env };
   const base = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides });
   const cluster = await directoryBrokerCluster(EXAMPLES_POLICY_DIR);
@@ -68,7 +78,8 @@ export async function dev(argv: string[], io: Output): Promise<number> {
   const mounts = { tls: Object.fromEntries(cluster.spec.listeners.filter((l) => l.tls?.enabled).map((l) => [l.name, files])), policyDir: EXAMPLES_POLICY_DIR };
   const ports = { ...(tlsPort !== undefined ? { [TLS_LISTENER]: tlsPort } : {}), ...local.ports };
   const source = clusterConfigSource(cluster, mounts, { bindHost: local.host ?? '127.0.0.1', ...(local.advertisedHost ? { advertisedHost: local.advertisedHost } : {}), ports });
-  const config = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides: { ...overrides, policy: { dir: EXAMPLES_POLICY_DIR } }, cluster: source });
+  const metrics = { host: local.host ?? '127.0.0.1', port: metricsFlag.port ?? DEV_METRICS_PORT };
+  const config = loadBrokerConfig({ ...(file ? { file } : {}), env, overrides: { ...overrides, policy: { dir: EXAMPLES_POLICY_DIR }, metrics }, cluster: source });
   const { snapshot, problems } = await loadPolicyDirectory(EXAMPLES_POLICY_DIR);
   for (const p of problems) (p.severity === 'error' ? io.err : io.out)(formatProblem(p));
 
@@ -81,13 +92,14 @@ export async function dev(argv: string[], io: Output): Promise<number> {
       const ca = rel(pki.caFile);
       const kafka = `${config.kafka.host}:${broker.kafkaPort}`;
       const tls = `${config.kafka.host}:${broker.listenerPort(TLS_LISTENER)}`;
+      const metricsUrl = `http://${metrics.host}:${broker.listenerPort('metrics')}/metrics`;
       const http = `${config.http.tls ? 'https' : 'http'}://${config.http.host}:${broker.httpPort}`;
       const curl = config.http.tls ? `curl -s --cacert ${ca}` : 'curl -s';
       const scram = `-X security.protocol=SASL_PLAINTEXT -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=${EXAMPLE.admin.user} -X 'sasl.password=${EXAMPLE.admin.password}'`;
       const plainTls = `-X security.protocol=SASL_SSL -X ssl.ca.location=${ca} -X sasl.mechanisms=PLAIN -X sasl.username=${EXAMPLE.dana.user} -X 'sasl.password=${EXAMPLE.dana.password}'`;
       const mtls = `-X security.protocol=SSL -X ssl.ca.location=${ca} -X ssl.certificate.location=${rel(client.certFile)} -X ssl.key.location=${rel(client.keyFile)}`;
       const lines = [
-        `bulwark dev: Kafka on ${kafka} (SCRAM), Kafka TLS on ${tls} (SCRAM, PLAIN, client certificates), HTTP on ${http} (Bearer tokens), data in ${config.dataDir}`,
+        `bulwark dev: Kafka on ${kafka} (SCRAM), Kafka TLS on ${tls} (SCRAM, PLAIN, client certificates), HTTP on ${http} (Bearer tokens), metrics on ${metricsUrl}, data in ${config.dataDir}`,
         `  BrokerCluster ${cluster.metadata.namespace}/${cluster.metadata.name} from examples/policy: its listeners, limits (records up to ${config.limits.maxMessageBytes} bytes) and audit sinks${config.audit.file ? ` (${rel(config.audit.file)}, ${config.audit.topic ? '__audit' : 'no topic'})` : ''}`,
         `  CA certificate: ${ca}${pki.created ? ' (new: clients must trust it)' : ''}`,
         `  policy from examples/policy (reloaded on change) for ${snapshot.cluster.namespace}/${snapshot.cluster.name}: ${snapshot.users.length} users, ${snapshot.tokens.length} tokens, ${snapshot.rules.length} rules`,
@@ -104,7 +116,7 @@ export async function dev(argv: string[], io: Output): Promise<number> {
         `  kcat -b ${tls} ${plainTls} -C -t orders-demo -o beginning -e`,
         `  echo "order 2" | kcat -b ${tls} ${mtls} -P -t orders-demo`,
         `  ${curl} -H 'authorization: Bearer ${EXAMPLE.token}' '${http}/v1/topics/orders-demo/partitions/0/records?offset=0'`,
-        `  ${curl} ${http}/metrics | grep bulwark_produced`,
+        `  curl -s ${metricsUrl} | grep bulwark_produced`,
         `  npx bulwark policy explain examples/policy --user dana@example.com --action read --resource topic:orders-pii-eu`,
         '',
         'Stop with Ctrl-C.',

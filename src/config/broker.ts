@@ -65,7 +65,8 @@ export const brokerConfigSchema = z.strictObject({
       port: port.default(8080),
       enabled: z.boolean().default(true),
       tls: tlsConfig.optional(),
-      authentication: z.array(z.enum(HTTP_MECHANISMS)).max(HTTP_MECHANISMS.length).default(['bearer']),
+      /** [] by default: bearer and password send a secret and need tls, so a plaintext listener accepts none unless told (anonymous). */
+      authentication: z.array(z.enum(HTTP_MECHANISMS)).max(HTTP_MECHANISMS.length).default([]),
       allowedCidrs: cidrs,
     })
     .prefault({}),
@@ -88,6 +89,18 @@ export const brokerConfigSchema = z.strictObject({
     .strictObject({
       host: host.default('127.0.0.1'),
       port: port.default(9095),
+    })
+    .optional(),
+  /**
+   * The metrics listener: plain HTTP without authentication for Prometheus, serving only GET
+   * /metrics. Its labels name topics, so it belongs on a port only the scraper can reach (the
+   * operator's NetworkPolicy admits spec.networkPolicy.metricsPeers to it). Left out, none; the
+   * HTTP listener's /metrics then needs describe on the cluster.
+   */
+  metrics: z
+    .strictObject({
+      host: host.default('127.0.0.1'),
+      port: port.default(9096),
     })
     .optional(),
   /**
@@ -315,7 +328,7 @@ function setKeys(value: Record<string, unknown>, prefix = ''): string[] {
   });
 }
 
-/** Rules across keys: mechanisms that send a password need TLS, certificates need a CA. */
+/** Rules across keys: mechanisms that send a password or a token need TLS, certificates need a CA. */
 function listenerProblems(c: BrokerConfig): string[] {
   const out: string[] = [];
   const check = (key: string, tls: ListenerTls | undefined, mechanisms: readonly string[], passwordMechanism: string) => {
@@ -330,7 +343,11 @@ function listenerProblems(c: BrokerConfig): string[] {
     if (names.has(l.name)) out.push(`listeners.${i}.name: ${l.name} is used twice`);
     names.add(l.name);
   });
-  if (c.http.enabled) check('http', c.http.tls, c.http.authentication, 'password');
+  if (c.http.enabled) {
+    check('http', c.http.tls, c.http.authentication, 'password');
+    // A bearer token (access token or session JWT) is a credential as replayable as a password.
+    if (c.http.authentication.includes('bearer') && !c.http.tls) out.push('http.authentication: bearer sends the token itself (an access token or session JWT) and needs TLS on this listener (set http.tls)');
+  }
   if (c.internal.enabled && (!c.internal.tls || c.internal.tls.clientAuth !== 'required' || !c.internal.tls.caFile)) {
     out.push('internal.tls: the internal listener needs TLS with clientAuth required and a caFile (the operator authenticates with its certificate)');
   }

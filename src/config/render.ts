@@ -13,6 +13,7 @@
 //   .port                       → <listener>.port, unless pod.ports names the listener
 //   spec.internalPort           → internal.port, when mounts.internalTls is given (the operator's pods)
 //   (pod.probePort)             → probes (the kubelet's /healthz and /readyz), on bindHost
+//   (pod.metricsPort)           → metrics (Prometheus' /metrics; the NetworkPolicy admits spec.networkPolicy.metricsPeers), on bindHost
 //   (mounts.serverSecretFile)   → serverSecretFile (the cluster's shared server secret)
 //   spec.limits.max*            → limits.max* (with the CRD's documented defaults: 1 MiB records)
 //   spec.audit                  → audit.logAllowed, audit.file (one file sink), audit.topic (topic __audit only)
@@ -74,6 +75,8 @@ export interface PodIdentity {
   internalClients?: readonly string[];
   /** Port of the probe listener (GET /healthz, /readyz; plain HTTP, no authentication) on bindHost. Left out, none. */
   probePort?: number;
+  /** Port of the metrics listener (GET /metrics; plain HTTP, no authentication) on bindHost. Left out, none. */
+  metricsPort?: number;
 }
 
 /** The configuration keys a BrokerCluster owns (nobody else may set them), and the field each comes from. */
@@ -180,6 +183,7 @@ export function renderBrokerConfig(cluster: BrokerCluster, mounts: BrokerMounts,
       : { enabled: false },
     ...(mounts.policyDir ? { policy: { dir: mounts.policyDir } } : {}),
     ...(pod.probePort !== undefined ? { probes: { host: pod.bindHost, port: pod.probePort } } : {}),
+    ...(pod.metricsPort !== undefined ? { metrics: { host: pod.bindHost, port: pod.metricsPort } } : {}),
     ...(mounts.serverSecretFile ? { serverSecretFile: mounts.serverSecretFile } : {}),
     audit: {
       file: auditFile === undefined ? null : isAbsolute(auditFile) ? auditFile : join(mounts.dataDir, auditFile),

@@ -41,6 +41,7 @@ export const ERRORS = {
   BWK_ERR_TOPIC_EXISTS: { status: 409, kafka: KafkaErrorCode.TOPIC_ALREADY_EXISTS, message: (d) => `topic ${d.topic} already exists` },
   BWK_ERR_TOPIC_INVALID: { status: 400, kafka: KafkaErrorCode.INVALID_TOPIC_EXCEPTION, message: (d) => `cannot create topic ${d.topic}: ${d.detail}` },
   BWK_ERR_HTTP_BODY_INVALID: { status: 400, message: (d) => `invalid request: ${d.detail}` },
+  BWK_ERR_HTTP_CREDENTIALS_NEED_TLS: { status: 400, message: () => 'credentials refused: this HTTP listener is plaintext, and an Authorization header sent over it can be read on the way; use the TLS listener (https) and replace the token or password that was sent' },
   BWK_ERR_HTTP_BODY_TOO_LARGE: { status: 413, message: () => 'the request body is larger than the listener accepts (limits.maxRequestBytes)' },
   BWK_ERR_PRODUCER_SEQUENCE: { status: 409, kafka: KafkaErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, message: (d) => `out-of-order batch for ${d.topic}-${d.partition}: sequence ${d.got}, expected ${d.expected}` },
   BWK_ERR_PRODUCER_FENCED: { status: 409, kafka: KafkaErrorCode.INVALID_PRODUCER_EPOCH, message: (d) => `a newer producer epoch has written to ${d.topic}-${d.partition}; this producer is fenced` },

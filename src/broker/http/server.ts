@@ -14,6 +14,7 @@ import { BulwarkError, bulwarkErrorHandler, fastifyLogging, type Logger } from '
 import { buildRecordBatch, decodeRecords, LOG_OVERHEAD, OFF } from '../../log/index.ts';
 import type { BrokerCore } from '../core.ts';
 import { isInternalTopic } from '../../cluster/index.ts';
+import { CLUSTER_RESOURCE } from '../kafka/permissions.ts';
 
 const encoding = z.enum(['utf8', 'base64']).default('utf8').describe('How keys and values are written in JSON: utf8 text or base64 bytes.');
 
@@ -81,7 +82,7 @@ export function openApiDocument(): Record<string, unknown> {
     paths: {
       '/healthz': { get: { summary: 'Liveness: the process serves HTTP.', responses: { 200: { description: 'alive' } } } },
       '/readyz': { get: { summary: 'Readiness: started, and no partition fenced.', responses: { 200: { description: 'ready' }, 503: { description: 'not ready, with reasons' } } } },
-      '/metrics': { get: { summary: 'Prometheus metrics.', responses: { 200: { description: 'text exposition format' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics (needs describe on the cluster: the labels name topics). Prometheus scrapes the metrics listener instead.', responses: { 200: { description: 'text exposition format' }, 401: error, 403: error } } },
       '/v1/topics': {
         get: { summary: 'List topics.', responses: { 200: { description: 'topics' } } },
         post: { summary: 'Create a topic.', requestBody: { content: { 'application/json': { schema: schema(createTopicBody) } } }, responses: { 201: { description: 'created' }, 400: error, 409: error } },
@@ -138,19 +139,24 @@ declare module 'fastify' {
 }
 
 /** Routes anyone may call: probes, the document, and login itself. */
-const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v1/login']);
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/openapi.json', '/v1/login']);
+
+const topicParam = (req: FastifyRequest) => (req.params as { topic: string }).topic;
 
 /**
  * What each route needs, in one table (as the Kafka listener's requiredPermissions): the action,
- * and the topic it acts on. A route missing here is refused (fail closed).
+ * and the resource it acts on. A route missing here is refused (fail closed).
  */
-const ROUTE_PERMISSIONS: Record<string, { action: Action; topic: (req: FastifyRequest) => string } | 'listing'> = {
+const ROUTE_PERMISSIONS: Record<string, { action: Action; type: ResourceType; name: (req: FastifyRequest) => string } | 'listing'> = {
+  // The metrics' labels name every topic: as much as a Kafka Metadata request for all topics,
+  // which needs describe on the cluster too.
+  'GET /metrics': { action: 'describe', type: 'cluster', name: () => CLUSTER_RESOURCE },
   'GET /v1/topics': 'listing',
-  'POST /v1/topics': { action: 'create', topic: (req) => String((req.body as { name?: unknown } | undefined)?.name ?? '') },
-  'GET /v1/topics/:topic': { action: 'describe', topic: (req) => (req.params as { topic: string }).topic },
-  'DELETE /v1/topics/:topic': { action: 'delete', topic: (req) => (req.params as { topic: string }).topic },
-  'POST /v1/topics/:topic/records': { action: 'write', topic: (req) => (req.params as { topic: string }).topic },
-  'GET /v1/topics/:topic/partitions/:partition/records': { action: 'read', topic: (req) => (req.params as { topic: string }).topic },
+  'POST /v1/topics': { action: 'create', type: 'topic', name: (req) => String((req.body as { name?: unknown } | undefined)?.name ?? '') },
+  'GET /v1/topics/:topic': { action: 'describe', type: 'topic', name: topicParam },
+  'DELETE /v1/topics/:topic': { action: 'delete', type: 'topic', name: topicParam },
+  'POST /v1/topics/:topic/records': { action: 'write', type: 'topic', name: topicParam },
+  'GET /v1/topics/:topic/partitions/:partition/records': { action: 'read', type: 'topic', name: topicParam },
 };
 
 const loginBody = z.strictObject({ username: z.string().min(1).max(255), password: z.string().min(1).max(4096) });
@@ -174,6 +180,10 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
   // The listener's address list comes first: a refused address learns nothing else.
   app.addHook('onRequest', async (req) => {
     if (!security.admit(ipOf(req))) throw new BulwarkError('BWK_ERR_FORBIDDEN');
+    // Credentials over plaintext are refused as PLAIN is on a Kafka listener without TLS: a
+    // Bearer token or Basic password seen on the wire is as good as stolen, so no route may
+    // accept one here (the configuration already refuses bearer and password without TLS).
+    if (req.headers.authorization !== undefined && !(req.raw.socket as TLSSocket).encrypted) throw new BulwarkError('BWK_ERR_HTTP_CREDENTIALS_NEED_TLS');
   });
 
   // Authentication, then the route's permission, before any handler runs.
@@ -186,7 +196,7 @@ export async function startHttpServer(core: BrokerCore, host: string, port: numb
     const needed = ROUTE_PERMISSIONS[`${req.method} ${route}`];
     if (needed === 'listing') return;
     // Refused whether the topic exists or not: no existence oracle.
-    if (!needed || !security.allowed(principal, ipOf(req), needed.action, 'topic', needed.topic(req))) {
+    if (!needed || !security.allowed(principal, ipOf(req), needed.action, needed.type, needed.name(req))) {
       throw new BulwarkError('BWK_ERR_FORBIDDEN');
     }
   });

@@ -84,6 +84,13 @@ export const MOUNTS = {
 export const SERVER_SECRET_KEY = 'secret';
 /** Default port of the kubelet's probe listener (plain HTTP /healthz, /readyz). */
 export const DEFAULT_PROBE_PORT = 9095;
+/** Default port of the metrics listener Prometheus scrapes (plain HTTP /metrics). */
+export const DEFAULT_METRICS_PORT = 9096;
+/**
+ * Who may reach the metrics port when spec.networkPolicy.metricsPeers is left out: pods labelled
+ * bulwark.dev/metrics-scraper=true, in any namespace (label the Prometheus pods).
+ */
+export const METRICS_SCRAPER_LABEL = 'bulwark.dev/metrics-scraper';
 /** Long enough for the broker to stop its listeners and flush every partition on SIGTERM. */
 export const TERMINATION_GRACE_SECONDS = 60;
 /** The restricted profile's numeric user, group and fsGroup (the distroless "nonroot" user). */
@@ -97,6 +104,14 @@ export function internalPort(cluster: BrokerCluster): number {
 export function probePort(cluster: BrokerCluster): number {
   const taken = new Set([...cluster.spec.listeners.map((l) => l.port), internalPort(cluster)]);
   let port = DEFAULT_PROBE_PORT;
+  while (taken.has(port)) port++;
+  return port;
+}
+
+/** The metrics port: 9096, or the first port above it that no listener, the internal listener or the probe port uses. */
+export function metricsPort(cluster: BrokerCluster): number {
+  const taken = new Set([...cluster.spec.listeners.map((l) => l.port), internalPort(cluster), probePort(cluster)]);
+  let port = DEFAULT_METRICS_PORT;
   while (taken.has(port)) port++;
   return port;
 }

@@ -16,6 +16,8 @@ import {
   CONFIG_HASH_ANNOTATION,
   internalPort,
   MAX_CLUSTER_NAME,
+  METRICS_SCRAPER_LABEL,
+  metricsPort,
   MOUNTS,
   objectNames,
   type ClusterBuildOptions,
@@ -48,7 +50,7 @@ export interface DesiredObjects {
 }
 
 /** Names a listener cannot take: they name the operator's own ports in the Services. */
-export const RESERVED_LISTENER_NAMES = ['internal', 'probe'] as const;
+export const RESERVED_LISTENER_NAMES = ['internal', 'probe', 'metrics'] as const;
 
 export function ownerReference(cluster: BrokerCluster): OwnerReference {
   return controllerReference(cluster);
@@ -97,6 +99,7 @@ export function renderClusterConfig(cluster: BrokerCluster, options: ClusterBuil
     clusterId: `${cluster.metadata.namespace}.${cluster.metadata.name}`.slice(0, 64),
     internalClients: [options.operatorIdentity],
     probePort: probePort(cluster),
+    metricsPort: metricsPort(cluster),
   });
 }
 
@@ -120,6 +123,7 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
   const selector = podSelectorLabels(name);
   const probe = probePort(cluster);
   const internal = internalPort(cluster);
+  const metrics = metricsPort(cluster);
   const listenerPorts = cluster.spec.listeners.map((l) => ({ name: l.name, port: l.port, targetPort: l.port, protocol: 'TCP' }));
 
   const serviceAccount: KubeObject = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(cluster, names.serviceAccount), automountServiceAccountToken: false };
@@ -188,6 +192,8 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
                 ...cluster.spec.listeners.map((l) => ({ ...portName(l.name), containerPort: l.port, protocol: 'TCP' })),
                 { name: 'internal', containerPort: internal, protocol: 'TCP' },
                 { name: 'probe', containerPort: probe, protocol: 'TCP' },
+                // For a PodMonitor's `port: metrics`; the NetworkPolicy admits only metricsPeers.
+                { name: 'metrics', containerPort: metrics, protocol: 'TCP' },
               ],
               // Recovery of a large log can take a while: the startup probe gives it five minutes before liveness applies.
               startupProbe: { ...httpProbe('/healthz'), periodSeconds: 5, failureThreshold: 60, timeoutSeconds: 2 },
@@ -239,6 +245,12 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
             },
             // The probe port serves only /healthz and /readyz; the kubelet must reach it (most CNIs do not apply NetworkPolicy to kubelet probes anyway).
             { ports: [{ protocol: 'TCP', port: probe }] },
+            // The metrics port: its labels name topics, so only the scrapers: the declared
+            // metricsPeers, or pods labelled bulwark.dev/metrics-scraper=true in any namespace.
+            {
+              from: np.metricsPeers ? structuredClone(np.metricsPeers) : [{ namespaceSelector: {}, podSelector: { matchLabels: { [METRICS_SCRAPER_LABEL]: 'true' } } }],
+              ports: [{ protocol: 'TCP', port: metrics }],
+            },
           ],
         },
       }
