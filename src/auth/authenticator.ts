@@ -44,6 +44,8 @@ export const AuthFailureReason = {
   Malformed: 'Malformed',
   /** Too many password verifications were already waiting; nothing was checked. */
   Busy: 'Busy',
+  /** A re-authentication on an open connection named another user than the connection's (KIP-368 forbids it). */
+  PrincipalChanged: 'PrincipalChanged',
 } as const;
 export type AuthFailureReason = (typeof AuthFailureReason)[keyof typeof AuthFailureReason];
 

@@ -73,6 +73,13 @@ export class BrokerSecurity {
       authenticator: this.authenticator,
       delayFor: (ip) => this.#backoff.delayFor(ip, this.#now()),
       finished: (session, outcome) => this.#loginFinished(session, outcome),
+      maxSessionLifetimeMs: config.auth.maxSessionLifetimeMs,
+      now: () => this.#now(),
+      reauthenticated: (session) =>
+        this.logger.info(
+          { session: session.id, user: session.principal?.user, clientIp: session.ip, listener: session.listener.name, reauthentications: session.reauthentications, sessionLifetimeMs: session.sessionExpiresAt === undefined ? null : session.sessionExpiresAt - this.#now() },
+          'SASL session re-authenticated',
+        ),
     };
   }
 
@@ -192,6 +199,12 @@ export class BrokerSecurity {
     const claimed = this.#limiter.claimConsumer(`session:${session.id}`, principal.user, this.#limits(principal).maxConsumers);
     if (claimed.ok) session.consuming = true;
     return claimed.ok;
+  }
+
+  /** A session's SASL login outlived its lifetime without a re-authentication (KIP-368); the server closes it. */
+  sessionExpired(session: KafkaSession): void {
+    this.#metrics.sessionsClosed.inc({ reason: 'SessionExpired' });
+    this.logger.info({ session: session.id, user: session.principal?.user, clientIp: session.ip, listener: session.listener.name }, 'SASL session expired without re-authentication; connection closed');
   }
 
   /** Why an open session must close under the policy in force now, or undefined. */

@@ -133,6 +133,13 @@ export const brokerConfigSchema = z.strictObject({
       authenticationTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
       /** How often sessions are checked for expired tokens (policy changes are checked at once). */
       sessionCheckIntervalMs: z.number().int().min(50).max(60_000).default(250),
+      /**
+       * The longest a SASL login lasts before the client must re-authenticate on its connection
+       * (KIP-368; Kafka's connections.max.reauth.ms). null: no limit but a token's expiry, which
+       * always bounds the session. An expired session's next request other than SaslHandshake or
+       * SaslAuthenticate closes the connection.
+       */
+      maxSessionLifetimeMs: z.number().int().min(1000).max(2 ** 31 - 1).nullable().default(null),
     })
     .prefault({}),
   audit: z

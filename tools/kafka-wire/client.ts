@@ -76,6 +76,8 @@ export interface LoginResult {
   step: 'handshake' | 'authenticate';
   /** The mechanisms the broker's SaslHandshake answer offered. */
   mechanisms: string[];
+  /** SaslAuthenticate v1+: how long the login lasts before the client must re-authenticate; 0 for no limit. */
+  sessionLifetimeMs?: number;
 }
 
 export interface LoginOptions {
@@ -234,7 +236,7 @@ export class KafkaWireClient {
   async scram(mechanism: ScramMechanism, username: string, password: string, opts: LoginOptions = {}): Promise<LoginResult> {
     const hs = await this.request(ApiKey.SaslHandshake, opts.handshake ?? 1, { mechanism });
     if (hs.errorCode !== KafkaErrorCode.NONE) return { errorCode: hs.errorCode, errorMessage: null, step: 'handshake', mechanisms: hs.mechanisms };
-    const done = (r: { errorCode: number; errorMessage: string | null }): LoginResult => ({ errorCode: r.errorCode, errorMessage: r.errorMessage, step: 'authenticate', mechanisms: hs.mechanisms });
+    const done = (r: { errorCode: number; errorMessage: string | null; sessionLifetimeMs?: number }): LoginResult => ({ errorCode: r.errorCode, errorMessage: r.errorMessage, step: 'authenticate', mechanisms: hs.mechanisms, sessionLifetimeMs: r.sessionLifetimeMs });
     const v = opts.authenticate ?? 1;
     const client = new ScramClient(mechanism, username, password, opts.keyCache);
     const first = await this.request(ApiKey.SaslAuthenticate, v, { authBytes: client.first() });
@@ -250,7 +252,7 @@ export class KafkaWireClient {
     const hs = await this.request(ApiKey.SaslHandshake, opts.handshake ?? 1, { mechanism: 'PLAIN' });
     if (hs.errorCode !== KafkaErrorCode.NONE) return { errorCode: hs.errorCode, errorMessage: null, step: 'handshake', mechanisms: hs.mechanisms };
     const r = await this.request(ApiKey.SaslAuthenticate, opts.authenticate ?? 1, { authBytes: Buffer.from(`\0${username}\0${password}`, 'utf8') });
-    return { errorCode: r.errorCode, errorMessage: r.errorMessage, step: 'authenticate', mechanisms: hs.mechanisms };
+    return { errorCode: r.errorCode, errorMessage: r.errorMessage, step: 'authenticate', mechanisms: hs.mechanisms, sessionLifetimeMs: r.sessionLifetimeMs };
   }
 
   /** Produce (v8, acks 1 unless told) of one batch of `count` records of `valueBytes` each (or `value`), to partition 0. */

@@ -175,6 +175,11 @@ export class KafkaHandlers {
       // Kafka closes a connection that skips authentication; so do we, before touching anything.
       throw new BulwarkError('BWK_ERR_KAFKA_REQUEST_BEFORE_AUTHENTICATION', { api: API_NAMES[req.apiKey] ?? String(req.apiKey) });
     }
+    if (session.sessionExpiresAt !== undefined && req.apiKey !== ApiKey.SaslHandshake && req.apiKey !== ApiKey.SaslAuthenticate && this.#broker.security.saslHooks.now() >= session.sessionExpiresAt) {
+      // KIP-368: the login's lifetime ended without a re-authentication; Kafka closes here too.
+      this.#broker.security.sessionExpired(session);
+      throw new BulwarkError('BWK_ERR_KAFKA_SESSION_EXPIRED', { api: API_NAMES[req.apiKey] ?? String(req.apiKey) });
+    }
     const api = API_NAMES[req.apiKey] ?? String(req.apiKey);
     const end = this.#broker.metrics.requestSeconds.startTimer({ api });
     try {

@@ -6,7 +6,8 @@ import type { Principal } from '../../policy/index.ts';
 import type { KafkaListenerConfig } from '../../config/index.ts';
 import type { KafkaConnection } from './connection.ts';
 
-export type SaslMechanismName = 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+const saslMechanismNames = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+export type SaslMechanismName = (typeof saslMechanismNames)[number];
 
 /** SASL mechanism names (as Kafka clients send them) of a listener's configured mechanisms. */
 export function saslMechanisms(listener: Pick<KafkaListenerConfig, 'authentication'>): SaslMechanismName[] {
@@ -33,6 +34,13 @@ export class KafkaSession {
   scram: ScramExchange | undefined;
   /** When the access token this session logged in with expires (ms since the epoch). */
   expiresAt: number | undefined;
+  /**
+   * When the SASL login ends unless the client re-authenticates (KIP-368), ms since the epoch:
+   * the token's expiry or auth.maxSessionLifetimeMs, the sooner. Undefined: no end.
+   */
+  sessionExpiresAt: number | undefined;
+  /** Re-authentications that succeeded on this connection. */
+  reauthentications = 0;
   /** Set once the session has produced (counted against the user's maxProducers). */
   producing = false;
   /** Set once the session has joined a consumer group (counted against the user's maxConsumers). */
@@ -48,10 +56,17 @@ export class KafkaSession {
     this.ip = raw.startsWith('::ffff:') && raw.includes('.') ? raw.slice(7) : raw;
   }
 
-  authenticated(principal: Principal, mechanism: string, expiresAt?: number): void {
+  /** Whether the principal came from a SASL login, which the client may repeat on this connection (re-authentication). */
+  get saslAuthenticated(): boolean {
+    return this.principal !== undefined && (saslMechanismNames as readonly string[]).includes(this.mechanism ?? '');
+  }
+
+  authenticated(principal: Principal, mechanism: string, expiresAt?: number, sessionExpiresAt?: number): void {
+    if (this.saslAuthenticated) this.reauthentications++;
     this.principal = principal;
     this.mechanism = mechanism;
     this.expiresAt = expiresAt;
+    this.sessionExpiresAt = sessionExpiresAt;
     this.handshake = undefined;
     this.scram = undefined;
   }
