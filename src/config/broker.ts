@@ -220,6 +220,14 @@ function leafPaths(schema: z.ZodType, prefix: string[] = []): { path: string[]; 
     else break;
   }
   const def = (s as unknown as { _zod: { def: { type: string; shape?: Record<string, z.ZodType> } } })._zod.def;
+      /**
+       * Limits on one record, checked on Produce (src/broker/limits/record-limits.ts): its key's
+       * bytes, its number of headers, and each header's bytes (key and value). null: no limit.
+       * With any set, batches compressed with snappy, lz4 or zstd are refused: the broker cannot read them.
+       */
+      maxRecordKeyBytes: z.number().int().min(0).max(1 << 30).nullable().default(null),
+      maxRecordHeaders: z.number().int().min(0).max(1_000_000).nullable().default(null),
+      maxRecordHeaderBytes: z.number().int().min(0).max(1 << 30).nullable().default(null),
   if (def.type === 'object' && def.shape) return Object.entries(def.shape).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
   return [{ path: prefix, leaf: schema }];
 }

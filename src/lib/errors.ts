@@ -27,6 +27,8 @@ export const ERRORS = {
   BWK_ERR_LOG_CORRUPT: { status: 500, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `corrupt log data in ${d.file} at byte ${d.position}: ${d.detail}` },
   BWK_ERR_LOG_PARTITION_FENCED: { status: 503, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `partition ${d.partition} is fenced after corruption was found; it serves nothing until repaired: ${d.detail}` },
   BWK_ERR_LOG_BATCH_INVALID: { status: 400, kafka: KafkaErrorCode.CORRUPT_MESSAGE, message: (d) => `invalid record batch at byte ${d.position} of the request: ${d.detail}` },
+  BWK_ERR_RECORD_LIMIT_EXCEEDED: { status: 400, kafka: KafkaErrorCode.INVALID_RECORD, message: (d) => `record ${d.record} of the batch is refused: ${d.detail} exceeds limits.${d.limit} (${d.max})` },
+  BWK_ERR_RECORD_LIMITS_UNCHECKABLE: { status: 400, kafka: KafkaErrorCode.INVALID_RECORD, message: (d) => `the batch is refused: record limits are set and cannot be checked, because ${d.detail}` },
   BWK_ERR_LOG_BATCH_TOO_LARGE: { status: 413, kafka: KafkaErrorCode.MESSAGE_TOO_LARGE, message: (d) => `record batch at byte ${d.position} of the request is too large: ${d.detail}` },
   BWK_ERR_LOG_RECORDS_UNDECODABLE: { status: 409, message: (d) => `cannot show the records of the batch at offset ${d.offset} as JSON (${d.detail}); ask for format=binary to get the raw batch` },
   BWK_ERR_LOG_SEGMENT_FULL: { status: 500, kafka: KafkaErrorCode.KAFKA_STORAGE_ERROR, message: (d) => `segment ${d.file} would exceed 2 GiB: the partition must roll first` },

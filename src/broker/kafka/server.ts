@@ -20,6 +20,7 @@ import { KafkaSession } from './session.ts';
 import { BufferPool, ByteBudget, SizeClassPool } from './buffer-pool.ts';
 import { KafkaConnection, POOLED_FRAME_BYTES, type DirectReads } from './connection.ts';
 import { DIRECT_READS, directSocket } from './direct-socket.ts';
+import { compileRecordLimits, type RecordLimitCheck } from '../limits/index.ts';
 import { KafkaErrorCode } from '../../kafka/index.ts';
 import { GroupCoordinator } from '../../groups/index.ts';
 import {
@@ -84,6 +85,8 @@ export class KafkaHandlers {
   readonly #directFrames = new ByteBudget(DIRECT_FRAME_BUDGET_BYTES);
   /** What DescribeConfigs reports for a topic config the topic does not set: built once, from the broker's config. */
   readonly #topicConfigDefaults: ReadonlyMap<string, string>;
+  /** The per-record limits (key, header count and size), or undefined when none is set. */
+  readonly #recordLimits: RecordLimitCheck | undefined;
   readonly #log: Logger;
 
   constructor(broker: KafkaListenerContext) {
@@ -96,6 +99,7 @@ export class KafkaHandlers {
       maxSessionTimeoutMs: broker.config.groups.maxSessionTimeoutMs,
     });
     this.#topicConfigDefaults = topicConfigDefaults(broker.config);
+    this.#recordLimits = compileRecordLimits(broker.config.limits, broker.config.limits.maxRequestBytes);
     // Producer ids unique across restarts without persisting a counter: start from the clock.
     this.#nextProducerId = Date.now() * 1000;
   }
@@ -416,6 +420,7 @@ export class KafkaHandlers {
             if (producerRefused) return { index: p.index, errorCode: KafkaErrorCode.THROTTLING_QUOTA_EXCEEDED, baseOffset: -1, errorMessage: 'this user has reached its maximum number of producers' };
             if (!topic!.ok) return { index: p.index, errorCode: topic!.errorCode, baseOffset: -1 };
             try {
+              if (p.records) this.#recordLimits?.(p.records);
               const r = await b.produce(t.name, p.index, p.records ?? EMPTY);
               return { index: p.index, errorCode: KafkaErrorCode.NONE, baseOffset: r.baseOffset, logStartOffset: b.topics.partition(t.name, p.index)?.logStartOffset ?? -1 };
             } catch (err) {
