@@ -71,7 +71,13 @@ describe('compilePolicy', () => {
   test('different salt keys give different salts for the same password', async () => {
     const a = await loadPolicyDirectory(examples, { saltKey });
     const b = await loadPolicyDirectory(examples, { saltKey: Buffer.alloc(32, 8) });
-    assert.notEqual(a.snapshot.users[0]!.credentials, b.snapshot.users[0]!.credentials);
+    const again = await loadPolicyDirectory(examples, { saltKey });
+    const salts = (loaded: typeof a) => loaded.snapshot.users.flatMap((u) => [u.credentials.scramSha256?.salt, u.credentials.scramSha512?.salt].filter((x) => x !== undefined));
+    assert.ok(salts(a).length >= 2, 'the examples have SCRAM users');
+    // Every SCRAM user's salt changes with the key, and stays with the same key.
+    assert.equal(salts(a).length, salts(b).length);
+    salts(a).forEach((salt, i) => assert.notEqual(salt, salts(b)[i]));
+    assert.deepEqual(salts(again), salts(a));
     assert.notEqual(a.snapshot.hash, b.snapshot.hash);
   });
 
@@ -169,6 +175,84 @@ describe('compilePolicy', () => {
       credentials: { tokens: new Map([['t', { sha256: 'a'.repeat(64), issuedAt: '2026-01-01T00:00:00Z' }]]) },
     });
     assert.equal(snapshot.tokens[0]!.expiresAt, '2026-01-02T00:00:00.000Z');
+  });
+});
+
+describe('limits and caps the compiler resolves', () => {
+  const cluster = (spec: Record<string, unknown>) =>
+    resource('BrokerCluster', CLUSTER, { replicas: 1, storage: { size: '1Gi' }, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092 }], ...spec });
+  const compile = (resources: Parameters<typeof compilePolicy>[0]['resources'], tokens: [string, string][] = []) =>
+    compilePolicy({ cluster: { namespace: NS, name: CLUSTER }, resources, credentials: { tokens: new Map(tokens.map(([id, hex]) => [id, { sha256: hex.repeat(64) }])) } });
+
+  test("a user's limits merge field by field: its own over its limit group's over the cluster's defaults", () => {
+    const { snapshot, diagnostics } = compile([
+      cluster({
+        limits: { users: { maxConnections: 10, requestsPerSecond: 100, maxTokens: 5 } },
+        limitGroups: [{ name: 'batch', limits: { requestsPerSecond: 1000, produceBytesPerSecond: 5000, maxConsumers: 2 } }],
+      }),
+      user('grouped', { limitGroup: 'batch', limits: { produceBytesPerSecond: 7000 } }),
+      user('plain'),
+      user('lost', { limitGroup: 'missing', limits: { maxProducers: 1 } }),
+    ]);
+    const limitsOf = (name: string) => snapshot.users.find((u) => u.name === name)!.limits;
+    assert.deepEqual(limitsOf('grouped'), { maxConnections: 10, requestsPerSecond: 1000, maxTokens: 5, produceBytesPerSecond: 7000, maxConsumers: 2 });
+    assert.deepEqual(limitsOf('plain'), { maxConnections: 10, requestsPerSecond: 100, maxTokens: 5 });
+    // An undeclared group is an error, and the user keeps the cluster's defaults and its own.
+    assert.deepEqual(limitsOf('lost'), { maxConnections: 10, requestsPerSecond: 100, maxTokens: 5, maxProducers: 1 });
+    assert.deepEqual(
+      diagnostics.map((d) => [d.resource, d.reason, d.path]),
+      [['User/lost', 'LimitGroupNotFound', 'spec.limitGroup']],
+    );
+  });
+
+  test("each user holds at most maxTokensPerUser tokens, or its own limits.maxTokens (from a group too); the extra ones are left out by name order, each with an error", () => {
+    const token = (name: string, userName: string) => resource('AccessToken', name, { clusterRef: { name: CLUSTER }, userRef: { name: userName } });
+    const { snapshot, diagnostics } = compile(
+      [
+        cluster({ authentication: { maxTokensPerUser: 2 }, limitGroups: [{ name: 'one-token', limits: { maxTokens: 1 } }] }),
+        user('alice'),
+        user('bob', { limitGroup: 'one-token' }),
+        user('carol', { limits: { maxTokens: 3 } }),
+        user('dave', { limits: { maxTokens: 0 } }),
+        token('a1', 'alice'), token('a3', 'alice'), token('a2', 'alice'),
+        token('b1', 'bob'), token('b2', 'bob'),
+        token('c1', 'carol'), token('c2', 'carol'), token('c3', 'carol'),
+        token('d1', 'dave'),
+      ],
+      [['a1', '1'], ['a2', '2'], ['a3', '3'], ['b1', '4'], ['b2', '5'], ['c1', '6'], ['c2', '7'], ['c3', '8'], ['d1', '9']],
+    );
+    assert.deepEqual(snapshot.tokens.map((t) => t.id), ['a1', 'a2', 'b1', 'c1', 'c2', 'c3']);
+    assert.deepEqual(
+      diagnostics.map((d) => [d.resource, d.reason, d.severity]),
+      [['AccessToken/a3', 'TokenLimitExceeded', 'error'], ['AccessToken/b2', 'TokenLimitExceeded', 'error'], ['AccessToken/d1', 'TokenLimitExceeded', 'error']],
+    );
+    // Left out, the cap is 100.
+    const many = Array.from({ length: 101 }, (_, i) => `t${String(i).padStart(3, '0')}`);
+    const capped = compile([user('alice'), ...many.map((n) => token(n, 'alice'))], many.map((n, i) => [n, (i % 16).toString(16)]));
+    assert.equal(capped.snapshot.tokens.length, 100);
+    assert.deepEqual(capped.diagnostics.map((d) => d.resource), ['AccessToken/t100']);
+  });
+
+  test('a User host or TopicGrant host that is not an address or CIDR block is an error naming the field, and fails closed', () => {
+    const { snapshot, diagnostics } = compile([
+      user('alice', { hosts: ['10.0.0.0/8', '10.0.0.0/33'] }),
+      grant('allow', { subjects: [{ kind: 'User', name: 'alice' }], topics: ['*'], actions: ['read'], hosts: ['300.1.1.1'] }),
+      grant('deny', { subjects: [{ kind: 'User', name: 'alice' }], topics: ['secret'], actions: ['read'], effect: 'Deny', hosts: ['192.168.0.0/16', '1.2.3.4/40'] }),
+    ]);
+    assert.deepEqual(
+      diagnostics.map((d) => [d.resource, d.reason, d.path, d.severity]),
+      [
+        ['User/alice', 'HostInvalid', 'spec.hosts[1]', 'error'],
+        ['TopicGrant/allow', 'HostInvalid', 'spec.hosts[0]', 'error'],
+        ['TopicGrant/deny', 'HostInvalid', 'spec.hosts[1]', 'error'],
+      ],
+    );
+    assert.match(diagnostics[0]!.message, /^10\.0\.0\.0\/33 is not an IP address or CIDR block/);
+    // The snapshot still builds (the broker would reject a rule host it cannot read, whole): the
+    // Allow grants nothing, the Deny applies from every host.
+    const authz = buildAuthorizer(snapshot);
+    assert.deepEqual(snapshot.rules.map((r) => [r.source, r.effect, r.hosts]), [['TopicGrant/deny', 'Deny', []]]);
+    assert.equal(authz.authorize({ principal: { user: 'alice' }, action: 'read', resource: { type: 'topic', name: 'secret' }, host: '10.1.1.1' }).allowed, false);
   });
 });
 

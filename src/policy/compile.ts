@@ -19,6 +19,7 @@ import {
 import type { DerivedCredentials } from './credentials.ts';
 import { DEFAULT_SCRAM_ITERATIONS, TOKEN_USERNAME } from './credentials.ts';
 import { formatPattern, intersectPatterns, parsePattern } from './pattern.ts';
+import { parseCidr } from '../lib/index.ts';
 import { sealSnapshot, type PolicySnapshot, type SnapshotRule, type SnapshotSettings, type SnapshotToken, type SnapshotUser } from './snapshot.ts';
 
 export interface TokenCredential {
@@ -57,6 +58,7 @@ export const DIAGNOSTIC_REASONS = [
   'IssuedAtUnknown',
   'RoleRulesIgnored',
   'RoleNotApplicable',
+  'HostInvalid',
 ] as const;
 export type DiagnosticReason = (typeof DIAGNOSTIC_REASONS)[number];
 
@@ -116,6 +118,11 @@ export function compilePolicy(input: CompileInput): CompileResult {
       report('error', u, 'ReservedUsername', `username ${TOKEN_USERNAME} is reserved for access-token logins (SASL PLAIN, HTTP), so this password user cannot log in; choose another username`, 'spec.username');
     const limitGroup = u.spec.limitGroup ? cluster?.spec.limitGroups?.find((g) => g.name === u.spec.limitGroup) : undefined;
     if (u.spec.limitGroup && !limitGroup) report('error', u, 'LimitGroupNotFound', `limit group ${u.spec.limitGroup} is not declared in BrokerCluster ${clusterName}; the cluster's default limits apply`, 'spec.limitGroup');
+    // The CRD's pattern lets 10.0.0.0/33 or 300.1.1.1 through; said here, by field. The broker
+    // refuses every login of a user whose list it cannot read (src/auth/credential-index.ts).
+    (u.spec.hosts ?? []).forEach((h, i) => {
+      if (!parseCidr(h)) report('error', u, 'HostInvalid', `${h} is not an IP address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32); this user cannot log in from any host until it is fixed`, `spec.hosts[${i}]`);
+    });
     const certificateSubject = type === 'tls' ? (u.spec.authentication.certificateSubject ?? username) : undefined;
     if (certificateSubject !== undefined) usersBySubject.set(certificateSubject, [...(usersBySubject.get(certificateSubject) ?? []), u]);
     users.push({
@@ -231,8 +238,18 @@ function roleRules(role: Role, subject: string, source: string): SnapshotRule[] 
 }
 
 function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (sev: Diagnostic['severity'], reason: DiagnosticReason, message: string, path?: string) => void): SnapshotRule[] {
-  const { effect, subjects, topics, consumerGroups = [], hosts = [] } = g.spec;
+  const { effect, subjects, topics, consumerGroups = [] } = g.spec;
+  let hosts = g.spec.hosts ?? [];
   const source = `TopicGrant/${g.metadata.name}`;
+  // A host the broker cannot read would make it reject the whole snapshot. Fail closed here
+  // instead: an Allow grant allows nothing, a Deny grant denies from every host.
+  const badHosts = hosts.map((h, i) => [h, i] as const).filter(([h]) => !parseCidr(h));
+  for (const [h, i] of badHosts)
+    report('error', 'HostInvalid', `${h} is not an IP address or CIDR block (such as 10.0.0.0/8 or 2001:db8::/32); ${effect === 'Allow' ? 'the grant allows nothing' : 'failing closed, this Deny applies from every host'} until it is fixed`, `spec.hosts[${i}]`);
+  if (badHosts.length > 0) {
+    if (effect === 'Allow') return [];
+    hosts = [];
+  }
   // Each target: a resource type, a pattern, and the actions on it.
   const targets: { type: ResourceType; pattern: string; actions: Action[]; source: string }[] = [];
   const add = (type: ResourceType, patterns: readonly string[], actions: readonly Action[], src: string) => {
