@@ -73,7 +73,7 @@ before(async () => {
       storage: { size: '1Gi' },
       listeners: [
         { name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true }, authentication: ['scram-sha-512', 'scram-sha-256', 'plain'] },
-        { name: 'http', protocol: 'http', port: 8080, authentication: ['bearer'] },
+        { name: 'http', protocol: 'http', port: 8080, tls: { enabled: true }, authentication: ['bearer'] },
       ],
     }),
   );

@@ -81,7 +81,7 @@ const spec = (extra: Record<string, unknown> = {}) => ({
   storage: { size: '1Gi' },
   listeners: [
     { name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true }, authentication: ['scram-sha-512'] },
-    { name: 'http', protocol: 'http', port: 8080, authentication: ['bearer'] },
+    { name: 'http', protocol: 'http', port: 8080, tls: { enabled: true }, authentication: ['bearer'] },
   ],
   tls: { duration: '100h', renewBefore: '30h' },
   ...extra,
@@ -133,7 +133,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     assert.match(condition(status, 'Ready').message, /2 independent brokers/);
     assert.deepEqual(status.listeners, [
       { name: 'kafka', protocol: 'kafka', tls: true, bootstrap: `main.${h.ns}.svc:9092` },
-      { name: 'http', protocol: 'http', tls: false, bootstrap: `main.${h.ns}.svc:8080` },
+      { name: 'http', protocol: 'http', tls: true, bootstrap: `main.${h.ns}.svc:8080` },
     ]);
     assert.deepEqual(status.certificates.map((c: any) => [c.name, c.secretName]), [['ca', 'main-ca'], ['server', 'main-tls'], ['internal', 'main-internal-tls'], ['operator', 'main-operator-tls']]);
     assert.equal(status.certificates[1].notAfter, '2027-01-05T04:00:00Z');
@@ -262,7 +262,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     await n.apply(spec({ networkPolicy: { enabled: true } }));
     await n.reconcile();
     const np: any = await n.get(KINDS.networkPolicy, 'main');
-    assert.deepEqual(np.spec.ingress.map((r: any) => r.ports.map((p: any) => p.port)), [[9092, 8080], [9443], [9095]]);
+    assert.deepEqual(np.spec.ingress.map((r: any) => r.ports.map((p: any) => p.port)), [[9092, 8080], [9443], [9095], [9096]]);
     await n.apply(spec({ networkPolicy: { enabled: false } }));
     await n.reconcile();
     assert.equal(await n.get(KINDS.networkPolicy, 'main'), undefined);
