@@ -185,6 +185,14 @@ export const brokerConfigSchema = z.strictObject({
        * is closed (Kafka's connections.max.idle.ms, same default: 10 minutes). null: never.
        */
       connectionsMaxIdleMs: z.number().int().min(100).max(2 ** 31 - 1).nullable().default(600_000),
+      /**
+       * Limits on one record, checked on Produce (src/broker/limits/record-limits.ts): its key's
+       * bytes, its number of headers, and each header's bytes (key and value). null: no limit.
+       * With any set, batches compressed with snappy, lz4 or zstd are refused: the broker cannot read them.
+       */
+      maxRecordKeyBytes: z.number().int().min(0).max(1 << 30).nullable().default(null),
+      maxRecordHeaders: z.number().int().min(0).max(1_000_000).nullable().default(null),
+      maxRecordHeaderBytes: z.number().int().min(0).max(1 << 30).nullable().default(null),
       /** Byte-rate limits per topic pattern (exact, prefix*, or *); the most specific wins. */
       topicRates: z
         .array(z.strictObject({ topic: z.string().min(1).max(250), produceBytesPerSecond: z.number().int().min(1).optional(), fetchBytesPerSecond: z.number().int().min(1).optional() }))
@@ -220,14 +228,6 @@ function leafPaths(schema: z.ZodType, prefix: string[] = []): { path: string[]; 
     else break;
   }
   const def = (s as unknown as { _zod: { def: { type: string; shape?: Record<string, z.ZodType> } } })._zod.def;
-      /**
-       * Limits on one record, checked on Produce (src/broker/limits/record-limits.ts): its key's
-       * bytes, its number of headers, and each header's bytes (key and value). null: no limit.
-       * With any set, batches compressed with snappy, lz4 or zstd are refused: the broker cannot read them.
-       */
-      maxRecordKeyBytes: z.number().int().min(0).max(1 << 30).nullable().default(null),
-      maxRecordHeaders: z.number().int().min(0).max(1_000_000).nullable().default(null),
-      maxRecordHeaderBytes: z.number().int().min(0).max(1 << 30).nullable().default(null),
   if (def.type === 'object' && def.shape) return Object.entries(def.shape).flatMap(([k, v]) => leafPaths(v, [...prefix, k]));
   return [{ path: prefix, leaf: schema }];
 }
