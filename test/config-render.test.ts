@@ -132,7 +132,7 @@ describe('renderBrokerConfig: field by field', () => {
   };
 
   test('fields the broker cannot honour are refused by name, never dropped', () => {
-    refused({ ...kafkaOnly, encryption: { enabled: true, keysSecretRef: { name: 'keys' }, activeKeyId: 'k1' } }, /spec\.encryption\.enabled: encryption at rest is not wired/);
+    refused({ ...kafkaOnly, encryption: { enabled: true, keysSecretRef: { name: 'keys' }, activeKeyId: 'k1' } }, /spec\.encryption\.keysSecretRef: no encryption key directory is mounted/);
     refused({ ...base, listeners: [{ name: 'web', protocol: 'http', port: 8080 }] }, /spec\.listeners: the broker serves at least one kafka listener/);
     refused({ ...base, listeners: [...kafkaOnly.listeners, { name: 'a', protocol: 'http', port: 8080 }, { name: 'b', protocol: 'http', port: 8081 }] }, /spec\.listeners\[2\]: the broker serves one http listener/);
     refused({ ...kafkaOnly, audit: { sinks: [{ type: 'topic', topic: 'audit-events' }] } }, /spec\.audit\.sinks\[0\]\.topic: .*__audit only/);
@@ -203,6 +203,19 @@ describe('loadBrokerConfig over a BrokerCluster (local mode)', () => {
     assert.equal(config.audit.file, join('/srv/bulwark', 'audit.jsonl'));
     assert.equal(config.kafka.port, 0, 'where a listener binds may be overridden');
     assert.deepEqual(config.kafka.authentication, ['scram-sha-256']);
+  });
+
+  test('spec.encryption renders to encryption with the mounted key directory and the active key id; left out or off, none', () => {
+    const on = cluster({ ...kafkaOnly, encryption: { enabled: true, keysSecretRef: { name: 'keys' }, activeKeyId: 'k2' } });
+    assert.deepEqual(brokerConfigSchema.parse(renderBrokerConfig(on, mountsFor(on, { encryptionKeysDir: '/etc/keys' }), pod)).encryption, { keyDir: '/etc/keys', activeKeyId: 'k2' });
+    const off = cluster({ ...kafkaOnly, encryption: { enabled: false } });
+    assert.equal(brokerConfigSchema.parse(renderBrokerConfig(off, mountsFor(off, { encryptionKeysDir: '/etc/keys' }), pod)).encryption, undefined);
+    assert.equal(brokerConfigSchema.parse(renderBrokerConfig(cluster(kafkaOnly), mountsFor(cluster(kafkaOnly)), pod)).encryption, undefined);
+    // The BrokerCluster owns encryption: a file, variable or flag cannot turn it on, off or point it elsewhere.
+    assert.throws(
+      () => loadBrokerConfig({ env: { BULWARK_ENCRYPTION_ACTIVE_KEY_ID: 'k9' }, cluster: clusterConfigSource(on, { tls: {}, encryptionKeysDir: '/etc/keys' }, { bindHost: '127.0.0.1' }) }),
+      (e) => isBulwarkError(e, 'BWK_ERR_CONFIG_INVALID') && /encryption\.activeKeyId is set by BrokerCluster streaming\/events \(spec\.encryption\)/.test(e.message),
+    );
   });
 
   test('keys the BrokerCluster owns cannot be set by a file, a variable or a flag', () => {
@@ -293,7 +306,7 @@ const specArb = fc.record(
 );
 
 /** The refusals the renderer documents, predicted from the spec alone. */
-function expectedRefusals(spec: BrokerCluster['spec']): string[] {
+function expectedRefusals(spec: BrokerCluster['spec'], keysMounted: boolean): string[] {
   const out: string[] = [];
   if (!spec.listeners.some((l) => l.protocol === 'kafka')) out.push('spec.listeners');
   spec.listeners.forEach((l, i) => {
@@ -304,7 +317,7 @@ function expectedRefusals(spec: BrokerCluster['spec']): string[] {
     if (s.type === 'file' && sinks.slice(0, i).some((t) => t.type === 'file')) out.push(`spec.audit.sinks[${i}]`);
     if (s.type === 'topic' && s.topic !== '__audit') out.push(`spec.audit.sinks[${i}].topic`);
   });
-  if (spec.encryption?.enabled) out.push('spec.encryption.enabled');
+  if (spec.encryption?.enabled && !keysMounted) out.push('spec.encryption.keysSecretRef');
   return out.sort();
 }
 
@@ -312,14 +325,14 @@ describe('property: every BrokerCluster the CRD accepts renders to a configurati
   test('or is refused for exactly the documented reasons, by field', () => {
     let rendered = 0;
     fc.assert(
-      fc.property(specArb, fc.boolean(), fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }), (spec, internal, brokerId) => {
+      fc.property(specArb, fc.boolean(), fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }), fc.boolean(), (spec, internal, brokerId, keysMounted) => {
         const parsed = parseResource({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'BrokerCluster', metadata: { name: 'p', namespace: 'ns' }, spec });
         fc.pre(parsed.ok);
         const c = (parsed as { value: BrokerCluster }).value;
         const internalTls = internal ? { internalTls: { certFile: '/i/tls.crt', keyFile: '/i/tls.key', caFile: '/i/ca.crt' } } : {};
-        const mounts = mountsFor(c, internalTls);
+        const mounts = mountsFor(c, { ...internalTls, ...(keysMounted ? { encryptionKeysDir: '/keys' } : {}) });
         const identity = { bindHost: '0.0.0.0', ...(brokerId !== undefined ? { brokerId } : {}) };
-        const expected = expectedRefusals(c.spec);
+        const expected = expectedRefusals(c.spec, keysMounted);
         assert.deepEqual(brokerClusterRefusals(c, mounts).map((r) => r.path).sort(), expected);
         if (expected.length > 0) {
           assert.throws(() => renderBrokerConfig(c, mounts, identity), (e) => isBulwarkError(e, 'BWK_ERR_CONFIG_INVALID'));
@@ -328,6 +341,7 @@ describe('property: every BrokerCluster the CRD accepts renders to a configurati
         const checked = brokerConfigProblems(renderBrokerConfig(c, mounts, identity));
         assert.ok(checked.ok, `refused: ${checked.ok ? '' : checked.problems.join('; ')}\n${JSON.stringify(c.spec)}`);
         assert.deepEqual(checkBrokerCluster(c), []);
+        assert.deepEqual(checked.config.encryption, c.spec.encryption?.enabled ? { keyDir: '/keys', activeKeyId: c.spec.encryption.activeKeyId } : undefined);
         rendered++;
         // Each listener is served once, with its own port and mechanisms.
         const served = [{ name: 'kafka', ...checked.config.kafka }, ...checked.config.listeners].map((l) => l.port).concat(checked.config.http.enabled ? [checked.config.http.port] : []);

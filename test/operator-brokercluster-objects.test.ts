@@ -166,6 +166,25 @@ describe('buildObjects', () => {
     assert.equal(hashOf(buildObjects(cluster({ image: 'other:1' }), options, inputs).statefulSet), base);
   });
 
+  test('spec.encryption: the keys Secret mounted read-only, the broker configured with it and the active key; a new active key rolls the pods', () => {
+    const encrypted = (activeKeyId: string) => buildObjects(cluster({ encryption: { enabled: true, keysSecretRef: { name: 'main-keys' }, activeKeyId } }), options, inputs);
+    const built = encrypted('k1');
+    const pod = (built.statefulSet.spec as { template: { spec: { containers: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[]; volumes: { name: string; secret?: unknown }[] } } }).template.spec;
+    assert.deepEqual(pod.volumes.find((v) => v.name === 'encryption-keys'), { name: 'encryption-keys', secret: { secretName: 'main-keys', defaultMode: 0o440 } });
+    assert.deepEqual(pod.containers[0]!.volumeMounts.find((m) => m.name === 'encryption-keys'), { name: 'encryption-keys', mountPath: '/etc/bulwark/encryption-keys', readOnly: true });
+    const config = JSON.parse((built.configMap.data as Record<string, string>)['broker.json']!) as Record<string, unknown>;
+    assert.deepEqual(config.encryption, { keyDir: '/etc/bulwark/encryption-keys', activeKeyId: 'k1' });
+    const checked = brokerConfigProblems(config);
+    assert.ok(checked.ok && checked.config.encryption?.activeKeyId === 'k1');
+    // The broker reads its keys at start: a new active key is a new config hash, so the StatefulSet rolls the brokers one by one.
+    assert.notEqual(hashOf(encrypted('k2').statefulSet), hashOf(built.statefulSet));
+    assert.equal(hashOf(encrypted('k1').statefulSet), hashOf(built.statefulSet));
+    // Off: no volume, no mount, no encryption in the configuration.
+    const plain = (objects.statefulSet.spec as { template: { spec: { volumes: { name: string }[] } } }).template.spec;
+    assert.ok(!plain.volumes.some((v) => v.name === 'encryption-keys'));
+    assert.equal((JSON.parse((objects.configMap.data as Record<string, string>)['broker.json']!) as Record<string, unknown>).encryption, undefined);
+  });
+
   test('the same inputs build the same objects (applying again changes nothing)', () => {
     assert.deepEqual(buildObjects(cluster(), options, inputs), objects);
   });
@@ -233,7 +252,8 @@ describe('refusals', () => {
 
   test('the spec: what the broker refuses, reserved listener names and names too long, each with its field', () => {
     assert.deepEqual(specRefusals(cluster()), []);
-    assert.deepEqual(specRefusals(cluster({ encryption: { enabled: true, keysSecretRef: { name: 'k' }, activeKeyId: 'a' } })).map((r) => r.path), ['spec.encryption.enabled']);
+    assert.deepEqual(specRefusals(cluster({ encryption: { enabled: true, keysSecretRef: { name: 'k' }, activeKeyId: 'a' } })), [], 'encryption at rest is honoured');
+    assert.deepEqual(specRefusals(cluster({ audit: { sinks: [{ type: 'topic', topic: 'other' }] } })).map((r) => r.path), ['spec.audit.sinks[0].topic']);
     assert.deepEqual(specRefusals(cluster({ listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092 }, { name: 'internal', protocol: 'kafka', port: 9093 }] })).map((r) => r.path), ['spec.listeners[1].name']);
     assert.deepEqual(specRefusals(cluster({}, 'a'.repeat(48))).map((r) => r.path), ['metadata.name']);
     assert.deepEqual(specRefusals(cluster({}, 'a'.repeat(47))), []);

@@ -226,10 +226,12 @@ spec:
   listeners:
     - { name: kafka, protocol: kafka, port: 9092, allowedCidrs: [10.0.0.0/33] }
   encryption: { enabled: true, keysSecretRef: { name: keys }, activeKeyId: k1 }
+  audit: { sinks: [{ type: topic, topic: audit-events }] }
 `,
     });
     assert.equal(r.code, 1);
     assert.match(r.err, /spec\.listeners\[0\]\.allowedCidrs\[0\]: 10\.0\.0\.0\/33 is not an IP address or CIDR block/);
-    assert.match(r.err, /spec\.encryption\.enabled: encryption at rest is not wired into the broker yet/);
+    assert.match(r.err, /spec\.audit\.sinks\[0\]\.topic: the broker writes audit events to the topic __audit only/);
+    assert.doesNotMatch(r.err, /spec\.encryption/, 'encryption at rest is honoured');
   });
 });

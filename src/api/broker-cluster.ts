@@ -214,11 +214,22 @@ export const brokerClusterSpec = cel(
       .describe('Network isolation of the broker pods.'),
     encryption: cel(
       z.strictObject({
-        enabled: z.boolean().describe('Encrypt record batches at rest with AES-256-GCM. Not yet honoured by the broker: a BrokerCluster with encryption enabled is refused (BWK_ERR_CONFIG_INVALID) until it is.'),
-        keysSecretRef: z.strictObject({ name: resourceName('Secret name.') }).optional().describe('Secret whose keys are key ids and whose values are 32-byte keys, base64-encoded.'),
-        activeKeyId: z.string().min(1).max(64).regex(/^[-._a-zA-Z0-9]+$/).optional().describe('The key id new batches are encrypted with; the others still decrypt.'),
+        enabled: z.boolean().describe('Encrypt record batches at rest with AES-256-GCM (docs/security.md). Cannot be turned off once on.'),
+        keysSecretRef: z
+          .strictObject({ name: resourceName('Secret name.') })
+          .optional()
+          .describe(
+            'Secret in the cluster\'s namespace whose keys are key ids and whose values are 32-byte keys (kubectl create secret generic NAME --from-literal=k1=$(openssl rand -base64 32)). Mounted read-only into the broker pods and read at start-up: keep every key the data on disk still needs (bulwark keys status, metric bulwark_log_key_segments); a broker missing one refuses to start.',
+          ),
+        activeKeyId: z
+          .string()
+          .min(1)
+          .max(64)
+          .regex(/^[-._a-zA-Z0-9]+$/)
+          .optional()
+          .describe('The key id new batches are encrypted with; the Secret\'s other keys still decrypt older batches. Changing it rolls the broker pods (add the new key to the Secret first).'),
       }),
-      'Encryption at rest.',
+      'Encryption at rest of the partitions\' record batches.',
       { rule: '!self.enabled || (has(self.keysSecretRef) && has(self.activeKeyId))', message: 'encryption needs keysSecretRef and activeKeyId' },
       { rule: '!oldSelf.enabled || self.enabled', message: 'encryption cannot be turned off once on: data on disk needs the keys' },
     ).optional(),

@@ -3,7 +3,7 @@
 import type { AddressInfo, Server } from 'node:net';
 import type { ClusterState } from '../cluster/index.ts';
 import { BulwarkError, createLogger, type Logger } from '../lib/index.ts';
-import { LogStore, type AppendResult, type FetchResult, type PartitionConfig } from '../log/index.ts';
+import { AesGcmBatchCipher, checkKeysAvailable, KeyRing, LogStore, PLAINTEXT_KEY, type AppendResult, type FetchResult, type PartitionConfig } from '../log/index.ts';
 import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerCore } from './core.ts';
 import { AppendWaiters } from './append-waiters.ts';
@@ -65,11 +65,24 @@ export class Broker implements BrokerCore {
     const logger = opts.logger ?? createLogger();
     const env = opts.env ?? process.env;
     const metrics = new BrokerMetrics({ defaultMetrics: true });
-    const store = LogStore.open(config.dataDir);
+    // Encryption at rest: every key file is read and checked before any data is touched.
+    const ring = config.encryption ? KeyRing.fromDirectory(config.encryption.keyDir, config.encryption.activeKeyId) : undefined;
+    const store = LogStore.open(config.dataDir, ring ? { cipher: new AesGcmBatchCipher(ring) } : {});
     const advertisedHost = config.kafka.advertisedHost ?? config.kafka.host;
     const topics = new TopicManager(store, { id: config.brokerId, host: advertisedHost, port: config.kafka.advertisedPort ?? config.kafka.port, rack: null }, config.clusterId, partitionDefaults(config));
     const closers: (() => Promise<void> | void)[] = [];
     try {
+      // Data sealed with a key that is gone (or encryption left out) would fail every fetch: refuse to start instead.
+      const usage = store.keyUsage();
+      checkKeysAvailable(usage, ring);
+      metrics.keyUsage = () => store.keyUsage();
+      if (ring) {
+        const needed = [...usage.keys()].filter((k) => k !== PLAINTEXT_KEY).sort();
+        logger.info(
+          { activeKeyId: ring.activeKeyId, keyIds: ring.keyIds, neededKeyIds: needed, plaintextSegments: usage.get(PLAINTEXT_KEY)?.length ?? 0 },
+          `encryption at rest on: new batches sealed with key ${ring.activeKeyId}; keys loaded: ${ring.keyIds.join(', ')}; the data on disk needs: ${needed.join(', ') || 'none yet'}`,
+        );
+      }
       const serverSecret = config.serverSecretFile ? readServerSecretFile(config.serverSecretFile) : loadServerSecret(config.dataDir);
       // Standalone (no operator pushing policy): the broker has its own root super user.
       let augment;

@@ -3,6 +3,7 @@
 import { BulwarkError } from '../lib/index.ts';
 import { brokerCommand, BROKER_USAGE } from './broker-command.ts';
 import { dev } from './dev.ts';
+import { keysCommand } from './keys-command.ts';
 import { policyCheck, policyExplain, type Output } from './policy-commands.ts';
 
 const HELP = `bulwark: a Kafka-compatible broker whose security is declared as Kubernetes resources
@@ -22,6 +23,9 @@ Usage:
   bulwark token revoke NAME [-n NS]      delete an AccessToken: the brokers refuse the token
                                          token commands use the API server (--kubeconfig, --context), or
                                          with --policy-dir DIR the files of local mode (\`bulwark token --help\`)
+  bulwark keys status (--config FILE | --data-dir DIR) [--key-dir DIR] [--active-key-id ID] [-o json]
+                                         encryption at rest: the key ids the data on disk still needs,
+                                         and which keys in the key directory may be retired
   bulwark help                           this text
 `;
 
@@ -43,6 +47,8 @@ export async function run(argv: string[], io: Output): Promise<number> {
         const { tokenCommand } = await import('./token-command.ts');
         return await tokenCommand(sub === undefined ? [] : [sub, ...rest], io);
       }
+      case 'keys':
+        return keysCommand(sub === undefined ? [] : [sub, ...rest], io);
       case 'policy':
         if (sub === 'check') return await policyCheck(rest, io);
         if (sub === 'explain') return await policyExplain(rest, io);

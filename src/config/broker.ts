@@ -109,6 +109,19 @@ export const brokerConfigSchema = z.strictObject({
    * unknown user looks the same on each. Left out, each broker makes its own in <dataDir>/__auth/server.key.
    */
   serverSecretFile: z.string().min(1).optional(),
+  /**
+   * Encryption at rest (docs/security.md): every record batch is sealed with AES-256-GCM under
+   * the key `activeKeyId` before it reaches the disk; the other keys in `keyDir` still decrypt
+   * older batches. `keyDir` holds one file per key, named by its id, with 32 bytes base64-encoded
+   * or raw (src/log/encryption.ts). Read at start-up only: a new active key takes a restart.
+   * Left out, batches are stored in the clear, and a data directory holding sealed batches is refused.
+   */
+  encryption: z
+    .strictObject({
+      keyDir: z.string().min(1),
+      activeKeyId: z.string().regex(/^[-._a-zA-Z0-9]{1,64}$/, 'a key id is 1-64 characters of letters, digits, ".", "_" and "-" (the key file\'s name)'),
+    })
+    .optional(),
   policy: z
     .strictObject({
       /** A directory of CR YAML compiled into the policy and reloaded when files change. */

@@ -3,6 +3,7 @@
 //
 //   <tls dir>/<listener name>/tls.crt, tls.key, ca.crt   that listener's certificate (and client CA)
 //   <tls dir>/tls.crt, tls.key, ca.crt                   the cluster's certificate, for every other TLS listener
+//   <policy dir>/keys/<key id>                            the encryption keys, when spec.encryption.enabled
 //
 // <tls dir> is `--tls-dir`, else `<policy dir>/tls`. Only listeners with tls.enabled need files;
 // ca.crt only those whose clientAuth is optional or required. The files are read by the
@@ -35,6 +36,11 @@ export function localMounts(cluster: BrokerCluster, where: { policyDir: string; 
     }
     tls[l.name] = needsCa || existsSync(files.caFile) ? files : { certFile: files.certFile, keyFile: files.keyFile };
   });
+  let encryptionKeysDir: string | undefined;
+  if (cluster.spec.encryption?.enabled) {
+    encryptionKeysDir = join(where.policyDir, 'keys');
+    if (!existsSync(encryptionKeysDir)) missing.push(`spec.encryption: the key directory ${encryptionKeysDir} is not found; put one file per key id in it (32 bytes, base64: openssl rand -base64 32 > ${join(encryptionKeysDir, cluster.spec.encryption.activeKeyId ?? 'KEY_ID')})`);
+  }
   if (missing.length > 0) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `BrokerCluster ${cluster.metadata.namespace}/${cluster.metadata.name}: ${missing.join('; ')}` });
-  return { tls, policyDir: where.policyDir };
+  return { tls, policyDir: where.policyDir, ...(encryptionKeysDir ? { encryptionKeysDir } : {}) };
 }

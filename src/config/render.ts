@@ -18,7 +18,7 @@
 //   spec.limits.max*            → limits.max* (with the CRD's documented defaults: 1 MiB records)
 //   spec.audit                  → audit.logAllowed, audit.file (one file sink), audit.topic (topic __audit only)
 //   spec.topics                 → topics.autoCreate, topics.defaultPartitions
-//   spec.encryption.enabled     → refused: the log can encrypt, but the broker has no switch yet (issue 15)
+//   spec.encryption             → encryption { keyDir: mounts.encryptionKeysDir, activeKeyId } when enabled
 //   spec.authentication, spec.authorization, spec.limits.users, spec.limitGroups
 //                               → the policy snapshot (src/policy/compile.ts), not the broker config
 //   spec.replicas, image, storage, tls (certificates), networkPolicy, env, resources
@@ -52,7 +52,7 @@ export interface BrokerMounts {
   internalTls?: TlsMount & { caFile: string };
   /** A directory of CR YAML the broker compiles its policy from (local mode). */
   policyDir?: string;
-  /** Where the encryption keys Secret is mounted; unused until the broker honours spec.encryption. */
+  /** Where the encryption keys Secret is mounted (one file per key id); needed by spec.encryption.enabled. */
   encryptionKeysDir?: string;
   /** The cluster's shared server secret (fake SCRAM salts, JWT key), e.g. /etc/bulwark/server-secret/secret. Left out, each broker makes its own. */
   serverSecretFile?: string;
@@ -96,6 +96,7 @@ export const CLUSTER_OWNED_KEYS: readonly { key: string; field: string }[] = [
   { key: 'limits.maxConnectionsPerIp', field: 'spec.limits.maxConnectionsPerIp' },
   { key: 'audit', field: 'spec.audit' },
   { key: 'topics', field: 'spec.topics' },
+  { key: 'encryption', field: 'spec.encryption' },
 ];
 
 type Listener = BrokerCluster['spec']['listeners'][number];
@@ -132,7 +133,7 @@ export function brokerClusterRefusals(cluster: BrokerCluster, mounts?: BrokerMou
     if (s.type === 'file' && sinks.findIndex((t) => t.type === 'file') !== i) refuse(`spec.audit.sinks[${i}]`, 'the broker writes one audit file; keep one file sink');
     if (s.type === 'topic' && s.topic !== BROKER_AUDIT_TOPIC) refuse(`spec.audit.sinks[${i}].topic`, `the broker writes audit events to the topic ${BROKER_AUDIT_TOPIC} only; use that name`);
   });
-  if (spec.encryption?.enabled) refuse('spec.encryption.enabled', 'encryption at rest is not wired into the broker yet (issue 15): the log can encrypt, but the broker configuration has no switch for it, and running unencrypted would ignore the setting');
+  if (mounts && spec.encryption?.enabled && !mounts.encryptionKeysDir) refuse('spec.encryption.keysSecretRef', 'no encryption key directory is mounted for it');
   return out;
 }
 
@@ -185,6 +186,7 @@ export function renderBrokerConfig(cluster: BrokerCluster, mounts: BrokerMounts,
     ...(pod.probePort !== undefined ? { probes: { host: pod.bindHost, port: pod.probePort } } : {}),
     ...(pod.metricsPort !== undefined ? { metrics: { host: pod.bindHost, port: pod.metricsPort } } : {}),
     ...(mounts.serverSecretFile ? { serverSecretFile: mounts.serverSecretFile } : {}),
+    ...(spec.encryption?.enabled ? { encryption: { keyDir: mounts.encryptionKeysDir!, activeKeyId: spec.encryption.activeKeyId! } } : {}),
     audit: {
       file: auditFile === undefined ? null : isAbsolute(auditFile) ? auditFile : join(mounts.dataDir, auditFile),
       topic: sinks.some((s) => s.type === 'topic'),
@@ -218,7 +220,7 @@ export function checkBrokerCluster(cluster: BrokerCluster): FieldError[] {
   const refusals = brokerClusterRefusals(cluster);
   if (refusals.length > 0) return refusals;
   const files = (name: string): TlsMount => ({ certFile: `/tls/${name}/tls.crt`, keyFile: `/tls/${name}/tls.key`, caFile: `/tls/${name}/ca.crt` });
-  const mounts: BrokerMounts = { dataDir: '/data', tls: Object.fromEntries(cluster.spec.listeners.map((l) => [l.name, files(l.name)])) };
+  const mounts: BrokerMounts = { dataDir: '/data', tls: Object.fromEntries(cluster.spec.listeners.map((l) => [l.name, files(l.name)])), encryptionKeysDir: '/keys' };
   const checked = brokerConfigProblems(renderBrokerConfig(cluster, mounts, { bindHost: '0.0.0.0' }));
   return checked.ok ? [] : checked.problems.map((message) => ({ path: 'spec', message: `the broker configuration it renders is refused: ${message}` }));
 }

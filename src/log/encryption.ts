@@ -9,8 +9,12 @@
 // timestamps, producer fields), fails authentication and is never served. Each batch names its
 // key id, so the active key can rotate while older keys, still mounted, keep decrypting.
 //
-// Keys come from a directory (a mounted Secret): one file per key, named by its id, holding 32
-// bytes base64-encoded. Dotfiles (Kubernetes' ..data links) are ignored.
+// Keys come from a directory (a mounted Secret): one file per key, named by its id
+// ([-._a-zA-Z0-9], 1-64 characters), holding the 32-byte key either base64-encoded (44
+// characters, a trailing newline allowed: `openssl rand -base64 32 > k1`) or as the 32 raw bytes
+// (`head -c 32 /dev/urandom > k1`). Dotfiles (Kubernetes' ..data links) and other names are
+// ignored. Every key file is read and checked at start-up; errors name the key id and file, never
+// a key's bytes. The directory is read once: a new key or a new active key takes a restart.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +25,17 @@ import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, computeBatchCrc, LOG_OVERHEAD, OFF, 
 const NONCE = 12;
 const TAG = 16;
 const KEY_ID = /^[-._a-zA-Z0-9]{1,64}$/;
+
+/** The key ids a key directory offers (file names), without reading the keys: for `bulwark keys status`. */
+export function keyFileIds(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    throw new BulwarkError('BWK_ERR_LOG_KEY_DIR_UNREADABLE', { dir, detail: (err as NodeJS.ErrnoException).code ?? 'unreadable' });
+  }
+  return names.filter((n) => !n.startsWith('.') && KEY_ID.test(n)).sort();
+}
 
 export class KeyRing {
   readonly #keys: Map<string, Buffer>;
@@ -36,22 +51,48 @@ export class KeyRing {
   /** Loads every key file in `dir`; the active key must be among them. */
   static fromDirectory(dir: string, activeKeyId: string): KeyRing {
     const keys = new Map<string, Buffer>();
-    for (const name of readdirSync(dir)) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch (err) {
+      throw new BulwarkError('BWK_ERR_LOG_KEY_DIR_UNREADABLE', { dir, detail: (err as NodeJS.ErrnoException).code ?? 'unreadable' });
+    }
+    for (const name of names.sort()) {
       if (name.startsWith('.') || !KEY_ID.test(name)) continue;
       const file = join(dir, name);
-      if (!statSync(file).isFile()) continue;
-      const text = readFileSync(file, 'utf8').trim();
-      const key = Buffer.from(text, 'base64');
-      if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(text)) throw new BulwarkError('BWK_ERR_LOG_KEY_INVALID', { file });
-      keys.set(name, key);
+      const invalid = (detail: string) => new BulwarkError('BWK_ERR_LOG_KEY_INVALID', { keyId: name, file, detail });
+      let bytes: Buffer;
+      try {
+        if (!statSync(file).isFile()) continue;
+        bytes = readFileSync(file);
+      } catch (err) {
+        throw invalid(`cannot read it (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+      }
+      keys.set(name, parseKey(bytes) ?? throwError(invalid(`expected 32 bytes, base64-encoded (44 characters) or raw; found ${bytes.length} bytes that are neither`)));
     }
     if (!keys.has(activeKeyId)) throw new BulwarkError('BWK_ERR_LOG_KEY_MISSING', { keyId: activeKeyId, dir });
     return new KeyRing(dir, keys, activeKeyId);
   }
 
+  /** The key ids loaded, sorted. */
+  get keyIds(): string[] {
+    return [...this.#keys.keys()];
+  }
+
   key(id: string): Buffer | undefined {
     return this.#keys.get(id);
   }
+}
+
+function throwError(err: Error): never {
+  throw err;
+}
+
+/** 32 raw bytes, or their base64 text (whitespace around it allowed); undefined otherwise. */
+function parseKey(bytes: Buffer): Buffer | undefined {
+  const text = bytes.toString('latin1').trim();
+  if (/^[A-Za-z0-9+/]{43}=$/.test(text)) return Buffer.from(text, 'base64');
+  return bytes.length === 32 ? Buffer.from(bytes) : undefined;
 }
 
 function associatedData(topic: string, partition: number, sealedHeader: Buffer): Buffer {

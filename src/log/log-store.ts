@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BulwarkError, TOPIC_NAME } from '../lib/index.ts';
 
+import { mergeKeyUsage, type KeyUsage } from './key-usage.ts';
 import { OffsetStore } from './offset-store.ts';
 import { Partition, type BatchCipher, type PartitionConfig, type RecoveryReport } from './partition.ts';
 
@@ -74,6 +75,13 @@ export class LogStore {
     let deleted = 0;
     for (const p of this.#partitions.values()) if (!p.fenced) deleted += p.enforceRetention();
     return deleted;
+  }
+
+  /** Which encryption keys the open partitions' segments need (key-usage.ts). */
+  keyUsage(): KeyUsage {
+    const usage: KeyUsage = new Map();
+    for (const p of this.#partitions.values()) if (!p.fenced) mergeKeyUsage(usage, p.keyUsage());
+    return usage;
   }
 
   async close(): Promise<void> {

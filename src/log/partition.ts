@@ -191,7 +191,7 @@ export class Partition {
       .sort((a, b) => a - b);
     // Index files whose log is gone (a crash during retention) are leftovers.
     for (const f of files) {
-      const m = /^(\d{20})\.(index|timeindex)$/.exec(f);
+      const m = /^(\d{20})\.(index|timeindex|keys)$/.exec(f);
       if (m && !bases.includes(Number(m[1]))) unlinkSync(`${dir}/${f}`);
     }
     try {
@@ -432,6 +432,13 @@ export class Partition {
       else hi = mid - 1;
     }
     return this.#segments[lo]!;
+  }
+
+  /** The segments' log files by the key id they need (PLAINTEXT_KEY: batches in the clear). */
+  keyUsage(): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const s of this.#segments) for (const id of s.keyIds) out.set(id, [...(out.get(id) ?? []), s.logPath]);
+    return out;
   }
 
   /** ListOffsets: earliest, latest, or the first offset whose timestamp is >= the given one. */

@@ -28,6 +28,22 @@ export const LOG_OVERHEAD = 12;
 export const MAGIC_V2 = 2;
 export const ATTR_COMPRESSION_MASK = 0x07;
 export const ATTR_ENCRYPTED = 0x0100;
+/** What a segment's key list (segment.ts, `.keys`) records for batches stored in the clear. */
+export const PLAINTEXT_KEY = '(plaintext)';
+
+/**
+ * The key id a stored batch was sealed with (encryption.ts: keyIdLength u8 and the ASCII id right
+ * after the header), or PLAINTEXT_KEY for a batch in the clear; undefined when the bytes given
+ * (at least the header) do not hold a whole id.
+ */
+export function storedKeyId(buf: Buffer, pos: number): string | undefined {
+  if (buf.length < pos + BATCH_HEADER_SIZE) return undefined;
+  if (!(buf.readInt16BE(pos + OFF.attributes) & ATTR_ENCRYPTED)) return PLAINTEXT_KEY;
+  if (buf.length < pos + BATCH_HEADER_SIZE + 1) return undefined;
+  const n = buf.readUInt8(pos + BATCH_HEADER_SIZE);
+  const at = pos + BATCH_HEADER_SIZE + 1;
+  return n >= 1 && buf.length >= at + n ? buf.toString('ascii', at, at + n) : undefined;
+}
 
 export const OFF = {
   baseOffset: 0,

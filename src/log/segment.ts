@@ -10,6 +10,11 @@
 //   <baseOffset, 20 digits>.timeindex  entries of 12 bytes: timestamp i64 BE, relativeOffset u32
 //                                      BE: every batch from that offset on has maxTimestamp at
 //                                      least that timestamp's predecessors'. Ascending.
+//   <baseOffset, 20 digits>.keys       the encryption key ids the segment's batches were sealed
+//                                      with, one per line, sorted, and "(plaintext)" when some
+//                                      batch is stored in the clear. Written whole with the
+//                                      indexes; it is what says which keys the data still needs
+//                                      (`bulwark keys status`) without reading every batch.
 // Invariants, checked on every append: batches are framed (length, magic), offsets continue
 // without gaps, positions fit in 31 bits (a segment stays under 2 GiB).
 //
@@ -17,21 +22,24 @@
 // whole at roll and close), so after a crash they may lag or be missing. Opening one of the last
 // two segments scans it from the start, checks each batch's framing and CRC, truncates a torn or
 // corrupt tail and rebuilds both indexes; an older segment is checked structurally (index sane,
-// last batch framed and ending exactly at end of file) and its index rebuilt if wrong.
+// last batch framed and ending exactly at end of file) and its index rebuilt if wrong. The key
+// list is rebuilt with the indexes (a segment written before key lists existed gets one then).
 //
 // Concurrency: one partition owns its segments; appends and reads are issued from the event
 // loop, writes are synchronous (page cache), fdatasync and reads go to the libuv pool.
 import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, openSync, read, readSync, unlinkSync, writeSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BulwarkError, isBulwarkError } from '../lib/index.ts';
-import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, decodeRecords, isTruncation, LOG_OVERHEAD, OFF, readInt64 } from './record-batch.ts';
+import { ATTR_ENCRYPTED, BATCH_HEADER_SIZE, checkBatchFraming, crcMatches, decodeRecords, isTruncation, LOG_OVERHEAD, OFF, PLAINTEXT_KEY, readInt64, storedKeyId } from './record-batch.ts';
 
 export const INDEX_ENTRY = 8;
 export const TIME_INDEX_ENTRY = 12;
 /** Positions are stored as u32 and must fit a signed 32-bit read too. */
 export const MAX_SEGMENT_BYTES = 0x7fff_ffff;
 
-export function segmentFileName(baseOffset: number, ext: 'log' | 'index' | 'timeindex'): string {
+const KEY_ID_LINE = /^[-._a-zA-Z0-9]{1,64}$/;
+
+export function segmentFileName(baseOffset: number, ext: 'log' | 'index' | 'timeindex' | 'keys'): string {
   return `${String(baseOffset).padStart(20, '0')}.${ext}`;
 }
 
@@ -118,6 +126,9 @@ export class Segment {
   /** maxTimestamp -> relativeOffset */
   readonly #timeIndex = new SparseIndex();
   #scan: ScanState;
+  /** Key ids of the batches here (PLAINTEXT_KEY for batches in the clear), and whether the .keys file lags them. */
+  readonly #keyIds = new Set<string>();
+  #keysDirty = false;
   /** When this segment started taking writes, for time-based rolling. */
   readonly createdAt: number;
   #closed = false;
@@ -151,10 +162,14 @@ export class Segment {
   get isEmpty(): boolean {
     return this.#size === 0;
   }
+  /** The encryption key ids this segment's batches need, and PLAINTEXT_KEY if some are in the clear. */
+  get keyIds(): ReadonlySet<string> {
+    return this.#keyIds;
+  }
 
   static create(dir: string, baseOffset: number, opts: SegmentOptions, now: number): Segment {
     const fd = openSync(join(dir, segmentFileName(baseOffset, 'log')), 'wx+');
-    for (const ext of ['index', 'timeindex'] as const) writeFileSync(join(dir, segmentFileName(baseOffset, ext)), '');
+    for (const ext of ['index', 'timeindex', 'keys'] as const) writeFileSync(join(dir, segmentFileName(baseOffset, ext)), '');
     return new Segment(dir, baseOffset, opts, fd, now);
   }
 
@@ -175,7 +190,7 @@ export class Segment {
         const { end, problem } = segment.#rebuildFromScan(false);
         // An older segment was complete and synced when it rolled: anything wrong is corruption.
         if (problem !== undefined || end !== segment.#size) throw segment.#corrupt(end, problem ?? 'data after the last batch');
-        notes.push({ file: segment.#indexPath('index'), action: 'index-rebuilt', detail: 'index missing, stale or inconsistent with the log; rebuilt by scanning it' });
+        notes.push({ file: segment.#indexPath('index'), action: 'index-rebuilt', detail: 'index or key list missing, stale or inconsistent with the log; rebuilt by scanning it' });
         segment.seal();
       }
     } catch (err) {
@@ -185,7 +200,7 @@ export class Segment {
     return segment;
   }
 
-  #indexPath(ext: 'index' | 'timeindex'): string {
+  #indexPath(ext: 'index' | 'timeindex' | 'keys'): string {
     return join(this.dir, segmentFileName(this.baseOffset, ext));
   }
 
@@ -216,6 +231,8 @@ export class Segment {
   #rebuildFromScan(verifyCrc: boolean): { end: number; problem: string | undefined } {
     this.#index.clear();
     this.#timeIndex.clear();
+    this.#keyIds.clear();
+    this.#keysDirty = true;
     this.#scan = { nextOffset: this.baseOffset, maxTimestamp: -1, bytesSinceIndex: 0 };
     const chunk = Buffer.allocUnsafe(Math.max(1 << 20, this.#opts.maxBatchBytes));
     let pos = 0;
@@ -246,6 +263,7 @@ export class Segment {
           break;
         }
         this.#track(pos + p, base, base + batch.readInt32BE(OFF.lastOffsetDelta), readInt64(batch, OFF.maxTimestamp), size);
+        this.#keyIds.add(storedKeyId(batch, 0) ?? PLAINTEXT_KEY);
         p += size;
       }
       if (problem !== undefined) return { end: pos + p, problem };
@@ -272,7 +290,12 @@ export class Segment {
   #loadIndexes(): boolean {
     const indexPath = this.#indexPath('index');
     const timePath = this.#indexPath('timeindex');
-    if (!existsSync(indexPath) || !existsSync(timePath)) return false;
+    const keysPath = this.#indexPath('keys');
+    if (!existsSync(indexPath) || !existsSync(timePath) || !existsSync(keysPath)) return false;
+    const keyLines = readFileSync(keysPath, 'utf8').split('\n').filter((l) => l !== '');
+    if (!keyLines.every((l) => l === PLAINTEXT_KEY || KEY_ID_LINE.test(l)) || (this.#size > 0 && keyLines.length === 0)) return false;
+    this.#keyIds.clear();
+    for (const l of keyLines) this.#keyIds.add(l);
     const idx = readFileSync(indexPath);
     const tix = readFileSync(timePath);
     if (idx.length % INDEX_ENTRY !== 0 || tix.length % TIME_INDEX_ENTRY !== 0) return false;
@@ -355,6 +378,10 @@ export class Segment {
       }
       index.persisted = index.length;
     }
+    if (all || this.#keysDirty) {
+      writeFileSync(this.#indexPath('keys'), [...this.#keyIds].sort().map((k) => `${k}\n`).join(''));
+      this.#keysDirty = false;
+    }
   }
 
   /**
@@ -373,6 +400,11 @@ export class Segment {
       const size = batches.readInt32BE(p + OFF.batchLength) + LOG_OVERHEAD;
       const baseOffset = readInt64(batches, p + OFF.baseOffset);
       this.#track(base + p, baseOffset, baseOffset + batches.readInt32BE(p + OFF.lastOffsetDelta), readInt64(batches, p + OFF.maxTimestamp), size);
+      const keyId = storedKeyId(batches, p) ?? PLAINTEXT_KEY;
+      if (!this.#keyIds.has(keyId)) {
+        this.#keyIds.add(keyId);
+        this.#keysDirty = true;
+      }
     }
     // Index files trail the log; flushing them every 256 entries keeps that to one small write
     // per ~1 MiB of log at the default interval.
@@ -492,7 +524,7 @@ export class Segment {
       this.#closeWhenIdle = false;
       closeSync(this.#fd);
     }
-    for (const ext of ['log', 'index', 'timeindex'] as const) {
+    for (const ext of ['log', 'index', 'timeindex', 'keys'] as const) {
       try {
         unlinkSync(join(this.dir, segmentFileName(this.baseOffset, ext)));
       } catch (err) {

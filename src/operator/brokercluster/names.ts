@@ -78,6 +78,8 @@ export const MOUNTS = {
   internalTls: '/etc/bulwark/tls/internal',
   serverSecret: '/etc/bulwark/server-secret',
   serverSecretFile: '/etc/bulwark/server-secret/secret',
+  /** spec.encryption.keysSecretRef, read-only: one file per key id. */
+  encryptionKeys: '/etc/bulwark/encryption-keys',
   tmp: '/tmp',
 } as const;
 

@@ -74,6 +74,7 @@ export function brokerMounts(cluster: BrokerCluster): BrokerMounts {
     tls: Object.fromEntries(cluster.spec.listeners.filter((l) => l.tls?.enabled).map((l) => [l.name, files(`${MOUNTS.listenerTls}/${l.name}`)])),
     internalTls: files(MOUNTS.internalTls),
     serverSecretFile: MOUNTS.serverSecretFile,
+    ...(cluster.spec.encryption?.enabled ? { encryptionKeysDir: MOUNTS.encryptionKeys } : {}),
   };
 }
 
@@ -142,6 +143,8 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
   const clientService: KubeObject = { apiVersion: 'v1', kind: 'Service', metadata: meta(cluster, names.clientService), spec: { type: 'ClusterIP', selector, ports: listenerPorts } };
 
   const tlsListeners = cluster.spec.listeners.filter((l) => l.tls?.enabled);
+  // The keys Secret is read at start-up; activeKeyId is in the rendered config, so changing it rolls the pods.
+  const keysSecret = cluster.spec.encryption?.enabled ? cluster.spec.encryption.keysSecretRef?.name : undefined;
   const env = [
     { name: OPERATOR_ENV[0], valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     { name: OPERATOR_ENV[1], valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
@@ -207,6 +210,7 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
                 ...tlsListeners.map((l) => ({ name: 'tls', mountPath: `${MOUNTS.listenerTls}/${l.name}`, readOnly: true })),
                 { name: 'internal-tls', mountPath: MOUNTS.internalTls, readOnly: true },
                 { name: 'server-secret', mountPath: MOUNTS.serverSecret, readOnly: true },
+                ...(keysSecret ? [{ name: 'encryption-keys', mountPath: MOUNTS.encryptionKeys, readOnly: true }] : []),
                 { name: 'tmp', mountPath: MOUNTS.tmp },
               ],
             },
@@ -216,6 +220,7 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
             { name: 'tls', secret: { secretName: certs.server } },
             { name: 'internal-tls', secret: { secretName: certs.internal } },
             { name: 'server-secret', secret: { secretName: names.serverSecret, items: [{ key: SERVER_SECRET_KEY, path: SERVER_SECRET_KEY }] } },
+            ...(keysSecret ? [{ name: 'encryption-keys', secret: { secretName: keysSecret, defaultMode: 0o440 } }] : []),
             { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
           ],
         },
