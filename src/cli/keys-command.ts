@@ -1,6 +1,6 @@
 // `bulwark keys status`: which encryption keys the data on disk still needs, so an admin knows
 // when a key may be retired (removed from the key directory or the BrokerCluster's Secret).
-// Read-only: it can run beside the broker (`kubectl exec <pod> -- bulwark keys status --config
+// Read-only: it can run beside the broker (`kubectl exec <pod> -- /usr/bin/node /app/bin/bulwark.js keys status --config
 // /etc/bulwark/config/broker.json`). The running broker reports the same per key id as the
 // metric bulwark_log_key_segments.
 import { parseArgs } from 'node:util';
