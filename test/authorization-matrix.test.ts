@@ -380,6 +380,71 @@ const MATRIX: Row[] = [
     denied: { lists: ['pub'], omits: ['m-topic'] },
   },
   {
+    api: 'DescribeAcls',
+    needs: 'describe on the cluster (who may do what is itself sensitive)',
+    call: async (c, v) => {
+      const r = await c.request(ApiKey.DescribeAcls, v, { resourceTypeFilter: 1, resourceNameFilter: null, patternTypeFilter: 1, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 });
+      // alice's role: all on m-* topics, a PREFIXED binding (pattern type 4) of operation ALL (2), ALLOW (3).
+      const works = () => assert.ok(r.resources.some((x) => x.type === 2 && x.name === 'm-' && x.patternType === 4 && x.acls.some((a) => a.principal === 'User:alice' && a.operation === 2 && a.permissionType === 3)));
+      return { codes: [r.errorCode], works };
+    },
+    allowed: NONE,
+    denied: { codes: E.CLUSTER_AUTHORIZATION_FAILED },
+  },
+  ...(['CreateAcls', 'DeleteAcls'] as const).map(
+    (api): Row => ({
+      api,
+      needs: 'alter on the cluster; then refused all the same, pointing to the custom resources (grants are not Kafka ACLs)',
+      call: async (c, v) => {
+        const binding = { resourceType: 2, resourceName: 'm-topic', principal: 'User:bob', host: '*', operation: 3, permissionType: 3 };
+        const results =
+          api === 'CreateAcls'
+            ? (await c.request(ApiKey.CreateAcls, v, { creations: [{ ...binding, resourcePatternType: 3 }] })).results
+            : (await c.request(ApiKey.DeleteAcls, v, { filters: [{ resourceTypeFilter: 2, resourceNameFilter: 'm-topic', patternTypeFilter: 3, principalFilter: null, hostFilter: null, operation: 1, permissionType: 1 }] })).filterResults;
+        return { codes: codesOf(results), works: () => assert.match(results[0]!.errorMessage ?? '', /custom resources/) };
+      },
+      allowed: { codes: E.POLICY_VIOLATION },
+      denied: { codes: E.CLUSTER_AUTHORIZATION_FAILED },
+    }),
+  ),
+  {
+    api: 'DeleteGroups',
+    needs: 'delete on each group',
+    prepare: async (v) => assert.deepEqual(codesOf((await offsetCommit(alice, 7, `g-deleted-v${v}`, 'm-topic', 4)).topics[0]!.partitions), [E.NONE]),
+    call: async (c, v) => {
+      const r = await c.request(ApiKey.DeleteGroups, v, { groupsNames: [`g-deleted-v${v}`] });
+      return { codes: codesOf(r.results), works: async () => assert.equal(await committed(`g-deleted-v${v}`), -1) };
+    },
+    allowed: NONE,
+    denied: GROUP_DENIED,
+    untouched: (v) => committed(`g-deleted-v${v}`),
+  },
+  {
+    api: 'OffsetDelete',
+    needs: 'delete on the group',
+    prepare: async (v) => assert.deepEqual(codesOf((await offsetCommit(alice, 7, `g-offdel-v${v}`, 'm-topic', 4)).topics[0]!.partitions), [E.NONE]),
+    call: async (c, v) => {
+      const r = await c.request(ApiKey.OffsetDelete, v, { groupId: `g-offdel-v${v}`, topics: [{ name: 'm-topic', partitions: [{ partitionIndex: 0 }] }] });
+      return { codes: [r.errorCode, ...codesOf(r.topics.flatMap((x) => x.partitions))], works: async () => assert.equal(await committed(`g-offdel-v${v}`), -1) };
+    },
+    allowed: NONE,
+    denied: GROUP_DENIED,
+    untouched: (v) => committed(`g-offdel-v${v}`),
+  },
+  {
+    api: 'OffsetDelete',
+    needs: 'read on each topic (in a group both may delete from)',
+    prepare: async (v) => assert.deepEqual(codesOf((await offsetCommit(alice, 7, `g-offdel-topic-v${v}`, 'm-topic', 4)).topics[0]!.partitions), [E.NONE]),
+    call: async (_c, v, _, side) => {
+      // bob may delete from no group, so both sides are alice's, who may not read secret-a.
+      const r = await alice.request(ApiKey.OffsetDelete, v, { groupId: `g-offdel-topic-v${v}`, topics: [{ name: side === 'allowed' ? 'm-topic' : 'secret-a', partitions: [{ partitionIndex: 0 }] }] });
+      return { codes: codesOf(r.topics.flatMap((x) => x.partitions)) };
+    },
+    allowed: NONE,
+    denied: TOPIC_DENIED,
+    untouched: (v) => committed(`g-offdel-topic-v${v}`),
+  },
+  {
     api: 'ListGroups',
     needs: 'describe on the cluster, or else on each group listed',
     prepare: async () => {

@@ -1,7 +1,7 @@
 // The consumer-group coordinator: Kafka's classic group protocol with eager rebalancing,
 // independent of any transport. The Kafka listener's JoinGroup, SyncGroup, Heartbeat,
-// LeaveGroup, OffsetCommit, OffsetFetch, ListGroups and DescribeGroups handlers each call one
-// method with the decoded request and encode what it returns (messages.ts).
+// LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups and
+// OffsetDelete handlers each call one method with the decoded request and encode what it returns (messages.ts).
 //
 // Lifecycle of a group (states in group.ts):
 // - The first JoinGroup creates it. From Empty, a rebalance first waits the initial delay
@@ -33,6 +33,7 @@ import { KafkaErrorCode } from '../kafka/index.ts';
 import { realClock, type Clock } from '../lib/index.ts';
 import { ClassicGroup, GroupState, sameProtocols, type GroupMember } from './group.ts';
 import type {
+  DeleteGroupsResult,
   DescribedGroup,
   DescribeGroupsRequest,
   DescribeGroupsResponse,
@@ -47,6 +48,8 @@ import type {
   ListGroupsResponse,
   OffsetCommitRequest,
   OffsetCommitResponse,
+  OffsetDeleteRequest,
+  OffsetDeleteResponse,
   OffsetFetchRequest,
   OffsetFetchResponse,
   OffsetFetchResponsePartition,
@@ -601,6 +604,99 @@ export class GroupCoordinator {
     };
   }
 
+  // ---- DeleteGroups / OffsetDelete ------------------------------------------------------
+
+  /**
+   * Deletes groups with no members, and their committed offsets, as Kafka does: a group with
+   * members is NON_EMPTY_GROUP, one nobody knows GROUP_ID_NOT_FOUND. Resolves once the
+   * deletions are on disk.
+   */
+  async deleteGroups(groupIds: readonly string[]): Promise<DeleteGroupsResult[]> {
+    const results: DeleteGroupsResult[] = [];
+    const entries: { group: string; topic: string; partition: number; offset: number; metadata: string | null }[] = [];
+    const deleted: DeleteGroupsResult[] = [];
+    for (const groupId of groupIds) {
+      const answer = (errorCode: number) => results.push({ groupId, errorCode });
+      if (this.#closed) answer(KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
+      else if (!validGroupId(groupId)) answer(KafkaErrorCode.INVALID_GROUP_ID);
+      else {
+        const group = this.#groups.get(groupId);
+        const committed = this.#offsets.forGroup(groupId);
+        if (group && !group.is(GroupState.Empty)) answer(KafkaErrorCode.NON_EMPTY_GROUP);
+        else if (!group && committed.length === 0) answer(KafkaErrorCode.GROUP_ID_NOT_FOUND);
+        else if (results.some((r) => r.groupId === groupId)) answer(KafkaErrorCode.GROUP_ID_NOT_FOUND);
+        else {
+          if (group) this.#forgetEmptyGroup(group);
+          for (const c of committed) entries.push({ group: groupId, topic: c.topic, partition: c.partition, offset: -1, metadata: null });
+          const result = { groupId, errorCode: KafkaErrorCode.NONE as number };
+          results.push(result);
+          deleted.push(result);
+        }
+      }
+    }
+    if (entries.length > 0 && !(await this.#deleteOffsets(entries))) for (const r of deleted) r.errorCode = KafkaErrorCode.NOT_COORDINATOR;
+    return results;
+  }
+
+  /**
+   * Deletes a group's committed offsets for some partitions. An Empty group (or one known only
+   * by its offsets) loses them all; an active consumer group keeps those of topics a member is
+   * subscribed to (GROUP_SUBSCRIBED_TO_TOPIC), and an active group of another protocol type
+   * keeps everything (NON_EMPTY_GROUP), as in Kafka.
+   */
+  async offsetDelete(request: OffsetDeleteRequest): Promise<OffsetDeleteResponse> {
+    const fail = (errorCode: number): OffsetDeleteResponse => ({ errorCode, topics: [] });
+    if (this.#closed) return fail(KafkaErrorCode.COORDINATOR_NOT_AVAILABLE);
+    if (!validGroupId(request.groupId)) return fail(KafkaErrorCode.INVALID_GROUP_ID);
+    const group = this.#groups.get(request.groupId);
+    if (!group && this.#offsets.forGroup(request.groupId).length === 0) return fail(KafkaErrorCode.GROUP_ID_NOT_FOUND);
+    let subscribed: (topic: string) => boolean = () => false;
+    if (group && !group.is(GroupState.Empty)) {
+      if (group.protocolType !== 'consumer') return fail(KafkaErrorCode.NON_EMPTY_GROUP);
+      const topics = subscribedTopics(group);
+      // Metadata that cannot be read could name any topic: keep every offset (fail closed).
+      subscribed = topics === undefined ? () => true : (topic) => topics.has(topic);
+    }
+    const entries: { group: string; topic: string; partition: number; offset: number; metadata: string | null }[] = [];
+    const response: OffsetDeleteResponse = {
+      errorCode: KafkaErrorCode.NONE,
+      topics: request.topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitions.map((p) => {
+          if (subscribed(t.name)) return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.GROUP_SUBSCRIBED_TO_TOPIC };
+          if (this.#offsets.get(request.groupId, t.name, p.partitionIndex)) entries.push({ group: request.groupId, topic: t.name, partition: p.partitionIndex, offset: -1, metadata: null });
+          return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.NONE };
+        }),
+      })),
+    };
+    if (entries.length > 0 && !(await this.#deleteOffsets(entries))) return fail(KafkaErrorCode.NOT_COORDINATOR);
+    return response;
+  }
+
+  /** Writes deletions (offset -1) to the OffsetStore; false if the write failed. */
+  async #deleteOffsets(entries: { group: string; topic: string; partition: number; offset: number; metadata: string | null }[]): Promise<boolean> {
+    const commit = this.#offsets.commit(entries, this.#clock.now());
+    this.#commitsInFlight.add(commit);
+    try {
+      await commit;
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.#commitsInFlight.delete(commit);
+    }
+  }
+
+  /** An Empty group is dropped from memory, with the member ids it handed out and its timers. */
+  #forgetEmptyGroup(group: ClassicGroup): void {
+    for (const timer of group.pendingMembers.values()) this.#clock.clearTimeout(timer);
+    group.pendingMembers.clear();
+    this.#clearTimer(group, 'joinTimer');
+    this.#clearTimer(group, 'syncTimer');
+    group.transitionTo(GroupState.Dead);
+    this.#groups.delete(group.groupId);
+  }
+
   // ---- ListGroups / DescribeGroups -------------------------------------------------------
 
   /** Groups with members, and groups known only by their committed offsets (Empty). */
@@ -747,4 +843,29 @@ export class GroupCoordinator {
 function rebalanceTimeoutOf(request: JoinGroupRequest): number {
   const t = request.rebalanceTimeoutMs;
   return t === undefined || t < 0 ? request.sessionTimeoutMs : Math.min(t, INT32_MAX);
+}
+
+/**
+ * The topics an active consumer group's members subscribe to, from their metadata for the
+ * selected protocol (ConsumerProtocolSubscription: version int16, then topics as an int32
+ * count of int16-length strings, in every version). Undefined when any of it cannot be read.
+ */
+function subscribedTopics(group: ClassicGroup): Set<string> | undefined {
+  const topics = new Set<string>();
+  for (const member of group.members.values()) {
+    const metadata = group.protocolName === null ? undefined : member.protocols.find((p) => p.name === group.protocolName)?.metadata;
+    if (metadata === undefined || metadata.length < 6) return undefined;
+    const count = metadata.readInt32BE(2);
+    if (count < 0) return undefined;
+    let pos = 6;
+    for (let i = 0; i < count; i++) {
+      if (pos + 2 > metadata.length) return undefined;
+      const length = metadata.readInt16BE(pos);
+      pos += 2;
+      if (length < 0 || pos + length > metadata.length) return undefined;
+      topics.add(metadata.toString('utf8', pos, pos + length));
+      pos += length;
+    }
+  }
+  return topics;
 }

@@ -197,3 +197,18 @@ export interface DescribedGroup {
 export interface DescribeGroupsResponse {
   groups: DescribedGroup[];
 }
+
+export interface DeleteGroupsResult {
+  groupId: string;
+  errorCode: number;
+}
+
+export interface OffsetDeleteRequest {
+  groupId: string;
+  topics: readonly { name: string; partitions: readonly { partitionIndex: number }[] }[];
+}
+
+export interface OffsetDeleteResponse {
+  errorCode: number;
+  topics: { name: string; partitions: { partitionIndex: number; errorCode: number }[] }[];
+}

@@ -1,8 +1,12 @@
 // The APIs we speak: their keys, the versions we advertise, and their codecs, compiled for
 // every advertised version when this module loads (a definition error fails start-up).
 import { ApiVersions } from './apis/api-versions.ts';
+import { CreateAcls } from './apis/create-acls.ts';
 import { CreateTopics } from './apis/create-topics.ts';
+import { DeleteAcls } from './apis/delete-acls.ts';
+import { DeleteGroups } from './apis/delete-groups.ts';
 import { DeleteTopics } from './apis/delete-topics.ts';
+import { DescribeAcls } from './apis/describe-acls.ts';
 import { DescribeConfigs } from './apis/describe-configs.ts';
 import { DescribeGroups } from './apis/describe-groups.ts';
 import { Fetch } from './apis/fetch.ts';
@@ -15,6 +19,7 @@ import { ListGroups } from './apis/list-groups.ts';
 import { ListOffsets } from './apis/list-offsets.ts';
 import { Metadata } from './apis/metadata.ts';
 import { OffsetCommit } from './apis/offset-commit.ts';
+import { OffsetDelete } from './apis/offset-delete.ts';
 import { OffsetFetch } from './apis/offset-fetch.ts';
 import { Produce } from './apis/produce.ts';
 import { SaslAuthenticate } from './apis/sasl-authenticate.ts';
@@ -42,8 +47,13 @@ export const APIS = {
   CreateTopics,
   DeleteTopics,
   InitProducerId,
+  DescribeAcls,
+  CreateAcls,
+  DeleteAcls,
   DescribeConfigs,
   SaslAuthenticate,
+  DeleteGroups,
+  OffsetDelete,
 } as const;
 
 export type ApiName = keyof typeof APIS;

@@ -62,6 +62,7 @@ export const ERRORS = {
   BWK_ERR_FORBIDDEN: { status: 403, message: () => 'not allowed: the policy does not grant this action on this resource' },
   BWK_ERR_KAFKA_REQUEST_BEFORE_AUTHENTICATION: { status: 401, message: (d) => `${d.api} before authentication: the connection is closed` },
   BWK_ERR_KAFKA_SESSION_EXPIRED: { status: 401, message: (d) => `${d.api} after the SASL session's lifetime ended without a re-authentication: the connection is closed` },
+  BWK_ERR_KAFKA_ACLS_READ_ONLY: { status: 405, kafka: KafkaErrorCode.POLICY_VIOLATION, message: (d) => `${d.api} refused: Kafka ACLs on this broker are a read-only view of the Bulwark policy. Grant or revoke access with the custom resources (Role, the User's spec.roles, TopicGrant) and list the result with DescribeAcls (kafka-acls.sh --list)` },
   BWK_ERR_TOKEN_EXISTS: { status: 409, message: (d) => `AccessToken ${d.token} already exists${d.where ? ` (${d.where})` : ''}: a token is printed only when it is created, never again; revoke it first (bulwark token revoke) or choose another name` },
   BWK_ERR_TOKEN_NOT_FOUND: { status: 404, message: (d) => `AccessToken ${d.token} not found${d.where ? ` ${d.where}` : ''}` },
   BWK_ERR_TOKEN_SPEC_INVALID: { status: 400, message: (d) => `AccessToken ${d.token} would be invalid: ${d.detail}` },

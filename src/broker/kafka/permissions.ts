@@ -11,7 +11,10 @@
 // FindCoordinator, DescribeGroups, OffsetFetch and ListGroups) on the group, plus read/describe
 // on the topics of OffsetCommit/OffsetFetch. As in Kafka since KIP-679, a producer id carries no
 // permission (every Produce is still checked), so a non-transactional InitProducerId needs
-// nothing beyond authentication.
+// nothing beyond authentication. DescribeAcls needs describe on the cluster (who may do what is
+// itself sensitive); CreateAcls and DeleteAcls, alter on the cluster (they are refused anyway:
+// grants are custom resources). DeleteGroups needs delete on each group; OffsetDelete, delete on
+// the group and read on each topic.
 import type { Action, ResourceType } from '../../api/index.ts';
 import { ApiKey, type DecodedRequest } from '../../kafka/index.ts';
 
@@ -96,6 +99,15 @@ export function requiredPermissions(req: DecodedRequest, ctx: PermissionContext)
       return [quiet(cluster('describe')), ...ctx.groupIds().map((g) => quiet(group('describe', g)))];
     case ApiKey.DescribeGroups:
       return req.body.groups.map((g) => group('describe', g));
+    case ApiKey.DescribeAcls:
+      return [cluster('describe')];
+    case ApiKey.CreateAcls:
+    case ApiKey.DeleteAcls:
+      return [cluster('alter')];
+    case ApiKey.DeleteGroups:
+      return req.body.groupsNames.map((g) => group('delete', g));
+    case ApiKey.OffsetDelete:
+      return [group('delete', req.body.groupId), ...req.body.topics.map((t) => topic('read', t.name))];
     case ApiKey.InitProducerId:
       return req.body.transactionalId === null ? NONE : [{ action: 'write', type: 'transactionalId', name: req.body.transactionalId }];
   }

@@ -15,6 +15,7 @@ import type { OffsetStore } from '../../log/index.ts';
 import type { BrokerConfig, KafkaListenerConfig } from '../../config/index.ts';
 import { TlsContext } from '../../pki/index.ts';
 import { CLUSTER_RESOURCE, requiredPermissions, Verdict, type PermissionContext } from './permissions.ts';
+import { describeAcls, invalidFilter } from './acl-bindings.ts';
 import { authenticate, handshake } from './sasl.ts';
 import { KafkaSession } from './session.ts';
 import { BufferPool, ByteBudget, SizeClassPool } from './buffer-pool.ts';
@@ -38,6 +39,9 @@ import {
   type ProduceRequest,
   type CreateTopicsRequest,
   type DeleteTopicsRequest,
+  type DeleteGroupsRequest,
+  type DescribeAclsRequest,
+  type OffsetDeleteRequest,
   type DescribeConfigsRequest,
   type OffsetCommitRequest,
   type OffsetFetchRequest,
@@ -321,6 +325,20 @@ export class KafkaHandlers {
         );
         return encodeResponse(req.header, { throttleTimeMs: t, groups });
       }
+      case ApiKey.DescribeAcls:
+        return encodeResponse(req.header, { throttleTimeMs: t, ...this.#describeAcls(req.body, verdict) });
+      case ApiKey.CreateAcls: {
+        const result = this.#aclChangeRefusal(verdict, 'CreateAcls');
+        return encodeResponse(req.header, { throttleTimeMs: t, results: req.body.creations.map(() => result) });
+      }
+      case ApiKey.DeleteAcls: {
+        const result = this.#aclChangeRefusal(verdict, 'DeleteAcls');
+        return encodeResponse(req.header, { throttleTimeMs: t, filterResults: req.body.filters.map(() => ({ ...result, matchingAcls: [] })) });
+      }
+      case ApiKey.DeleteGroups:
+        return encodeResponse(req.header, { throttleTimeMs: t, results: await this.#deleteGroups(req.body, verdict, session) });
+      case ApiKey.OffsetDelete:
+        return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.#offsetDelete(req.body, verdict)) });
       case ApiKey.SaslHandshake:
         return encodeResponse(req.header, handshake(session, req.body, h.apiVersion));
       case ApiKey.SaslAuthenticate: {
@@ -526,6 +544,49 @@ export class KafkaHandlers {
         }
         const code = { exists: KafkaErrorCode.TOPIC_ALREADY_EXISTS, 'invalid-name': KafkaErrorCode.INVALID_TOPIC_EXCEPTION, 'invalid-partitions': KafkaErrorCode.INVALID_PARTITIONS, 'invalid-config': KafkaErrorCode.INVALID_REQUEST }[r.reason];
         return fail(code, r.message);
+      }),
+    };
+  }
+
+  /** The policy in force as Kafka ACL bindings (acl-bindings.ts), for principals that may describe the cluster. */
+  #describeAcls(body: DescribeAclsRequest, verdict: Verdict) {
+    if (!verdict.allows('cluster', CLUSTER_RESOURCE, 'describe')) return { errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: null, resources: [] };
+    const invalid = invalidFilter(body);
+    if (invalid !== undefined) return { errorCode: KafkaErrorCode.INVALID_REQUEST, errorMessage: `invalid ACL filter: ${invalid}`, resources: [] };
+    const resources = describeAcls(this.#broker.security.policy.snapshot.rules, body);
+    return { errorCode: KafkaErrorCode.NONE, errorMessage: null, resources: resources.map((r) => ({ type: r.resourceType, name: r.resourceName, patternType: r.patternType, acls: r.acls })) };
+  }
+
+  /** CreateAcls and DeleteAcls change nothing: grants are custom resources. Who may not alter the cluster learns only that. */
+  #aclChangeRefusal(verdict: Verdict, api: 'CreateAcls' | 'DeleteAcls') {
+    if (!verdict.allows('cluster', CLUSTER_RESOURCE, 'alter')) return { errorCode: KafkaErrorCode.CLUSTER_AUTHORIZATION_FAILED, errorMessage: null };
+    const refusal = new BulwarkError('BWK_ERR_KAFKA_ACLS_READ_ONLY', { api });
+    return { errorCode: kafkaErrorOf(refusal), errorMessage: refusal.message };
+  }
+
+  async #deleteGroups(body: DeleteGroupsRequest, verdict: Verdict, session: KafkaSession) {
+    const allowed = body.groupsNames.filter((g) => verdict.allows('group', g, 'delete'));
+    const results = allowed.length > 0 ? await this.groups.deleteGroups(allowed) : [];
+    const deleted = results.filter((r) => r.errorCode === KafkaErrorCode.NONE).map((r) => r.groupId);
+    if (deleted.length > 0) this.#log.info({ user: session.principal?.user, groups: deleted }, 'consumer groups deleted');
+    let next = 0;
+    // In the request's order; allowed groups' answers come back in theirs.
+    return body.groupsNames.map((groupId) => (verdict.allows('group', groupId, 'delete') ? results[next++]! : { groupId, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED }));
+  }
+
+  async #offsetDelete(body: OffsetDeleteRequest, verdict: Verdict) {
+    if (!verdict.allows('group', body.groupId, 'delete')) return { errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, topics: [] };
+    // Kafka's order: read on the topic first (no existence oracle), then the topic must exist.
+    const refused = (name: string) => (!verdict.allows('topic', name, 'read') ? KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED : !this.#broker.topics.topic(name) ? KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION : undefined);
+    const asked = body.topics.filter((t) => refused(t.name) === undefined);
+    const r = await this.groups.offsetDelete({ groupId: body.groupId, topics: asked });
+    if (r.errorCode !== KafkaErrorCode.NONE) return r;
+    const answered = new Map(r.topics.map((x) => [x.name, x]));
+    return {
+      errorCode: KafkaErrorCode.NONE,
+      topics: body.topics.map((x) => {
+        const code = refused(x.name);
+        return code === undefined ? answered.get(x.name)! : { name: x.name, partitions: x.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) };
       }),
     };
   }
