@@ -4,7 +4,9 @@
 // - build/*.node from native/*.c (scripts/build-native.mjs): CRC-32C, and dup(2) for direct socket reads;
 // - dist/, the compiled code bin/bulwark.js runs (tsc -p tsconfig.build.json), when it is missing or
 //   older than a file of src/ or a tsconfig (`npm start` itself runs src/ under tsx);
-// - with --test: kcat (Debian package), the real Kafka client the tests run against.
+// - with --test: kcat (Debian package), the real Kafka client the tests run against, and rsyslog
+//   (Debian package), the real syslog receiver the audit syslog sink is tested against (the tests
+//   start their own rsyslogd on loopback ports and a socket in a temp dir; nothing system-wide).
 // (kube-apiserver and etcd are built by the tests themselves: scripts/controlplane-build.sh.)
 import { execSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
@@ -52,13 +54,21 @@ const has = (cmd) => {
   }
 };
 
-if (process.argv.includes('--test') && !has('kcat')) {
+// Debian packages the tests run, by the command each provides.
+const testPackages = [
+  { command: 'kcat', pkg: 'kcat', hint: 'Debian/Ubuntu: sudo apt-get install kcat; macOS: brew install kcat' },
+  { command: 'rsyslogd', pkg: 'rsyslog', hint: 'Debian/Ubuntu: sudo apt-get install rsyslog; macOS: brew install rsyslog' },
+];
+// rsyslogd lives in /usr/sbin, which is not on every user's PATH.
+const missing = process.argv.includes('--test') ? testPackages.filter((p) => !has(p.command) && !existsSync(`/usr/sbin/${p.command}`)) : [];
+if (missing.length > 0) {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const pkgs = missing.map((p) => p.pkg).join(' ');
   if (root && has('apt-get')) {
-    console.error('bulwark: installing kcat (apt-get install kcat)…');
-    execSync('apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat', { stdio: 'inherit', shell: '/bin/sh' });
+    console.error(`bulwark: installing ${pkgs} (apt-get install ${pkgs})…`);
+    execSync(`apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${pkgs}`, { stdio: 'inherit', shell: '/bin/sh' });
   } else {
-    console.error('bulwark: the tests need kcat: install it (Debian/Ubuntu: sudo apt-get install kcat; macOS: brew install kcat)');
+    for (const p of missing) console.error(`bulwark: the tests need ${p.command}: install it (${p.hint})`);
     process.exit(1);
   }
 }

@@ -1,5 +1,6 @@
 // Audit sinks: where event lines go. Lines are queued in memory and written in batches, one
-// write per event-loop turn (file: one appending write; topic: one RecordBatch).
+// write per event-loop turn (file: one appending write; topic: one RecordBatch; syslog:
+// syslog-sink.ts). The process-log sink, used when no other is configured, writes at once.
 import { open, type FileHandle } from 'node:fs/promises';
 import { BulwarkError } from '../lib/index.ts';
 import { buildRecordBatch } from '../log/index.ts';
@@ -33,9 +34,13 @@ export interface AuditQueueOptions {
   maxQueuedBytes?: number;
   /** Told about each failed write or append (say, to log it). Never given event contents. */
   onError?: (err: unknown) => void;
+  /** Told when events start being dropped (the first drop, then at most once per `dropWarningIntervalMs`), with the total so far. */
+  onDropped?: (dropped: number) => void;
+  /** Default 10,000. */
+  dropWarningIntervalMs?: number;
 }
 
-interface QueuedLine {
+export interface QueuedLine {
   line: string;
   timeMs: number;
 }
@@ -46,7 +51,7 @@ interface QueuedLine {
  * broker stays available and its memory bounded at the cost of completeness of the audit log;
  * the `dropped` counter (exported as a metric) makes every loss visible.
  */
-abstract class QueuedAuditSink implements AuditSink {
+export abstract class QueuedAuditSink implements AuditSink {
   abstract readonly kind: string;
   #queue: QueuedLine[] = [];
   #queuedBytes = 0;
@@ -59,12 +64,17 @@ abstract class QueuedAuditSink implements AuditSink {
   #failed = 0;
   readonly #maxEvents: number;
   readonly #maxBytes: number;
+  readonly #onDropped: (dropped: number) => void;
+  readonly #dropWarningIntervalMs: number;
+  #lastDropWarningMs = -Infinity;
   protected readonly onError: (err: unknown) => void;
 
   constructor(opts: AuditQueueOptions) {
     this.#maxEvents = opts.maxQueuedEvents ?? 10_000;
     this.#maxBytes = opts.maxQueuedBytes ?? 4 << 20;
     this.onError = opts.onError ?? (() => {});
+    this.#onDropped = opts.onDropped ?? (() => {});
+    this.#dropWarningIntervalMs = opts.dropWarningIntervalMs ?? 10_000;
   }
 
   /** Writes a batch; returns how many of its events failed (or throws: all of them failed). */
@@ -76,6 +86,11 @@ abstract class QueuedAuditSink implements AuditSink {
     // Length in UTF-16 units: close enough to bytes for a bound, and free to compute.
     if (this.#closing || this.#queue.length >= this.#maxEvents || this.#queuedBytes + line.length > this.#maxBytes) {
       this.#dropped++;
+      const now = Date.now();
+      if (now - this.#lastDropWarningMs >= this.#dropWarningIntervalMs) {
+        this.#lastDropWarningMs = now;
+        this.#onDropped(this.#dropped);
+      }
       return false;
     }
     this.#queue.push({ line, timeMs });
@@ -137,6 +152,46 @@ abstract class QueuedAuditSink implements AuditSink {
       this.#written += batch.length - failed;
       this.#failed += failed;
     }
+  }
+}
+
+/**
+ * Writes each event to the broker's own log (pino: one JSON line on stdout per event, the event
+ * under `audit`), at once and unqueued: the logger does its own buffering. The broker uses it when
+ * no other sink is configured, so that no event is dropped without a trace.
+ */
+export class ProcessLogAuditSink implements AuditSink {
+  readonly kind = 'log';
+  readonly #log: (event: Record<string, unknown>) => void;
+  #written = 0;
+  #dropped = 0;
+  #closed = false;
+
+  /** `log` writes one event; the broker passes `(audit) => logger.info({ audit }, 'audit event')`. */
+  constructor(log: (event: Record<string, unknown>) => void) {
+    this.#log = log;
+  }
+
+  write(line: string): boolean {
+    if (this.#closed) {
+      this.#dropped++;
+      return false;
+    }
+    // Parsed back so the event nests as an object in the log line (one parse per event; this sink
+    // is the fallback when nothing else is configured, not the high-volume path).
+    this.#log(JSON.parse(line) as Record<string, unknown>);
+    this.#written++;
+    return true;
+  }
+
+  async flush(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  stats(): AuditSinkStats {
+    return { written: this.#written, dropped: this.#dropped, failed: 0 };
   }
 }
 

@@ -7,7 +7,7 @@ import { AesGcmBatchCipher, checkKeysAvailable, KeyRing, LogStore, PLAINTEXT_KEY
 import type { BrokerConfig } from '../config/index.ts';
 import type { BrokerCore } from './core.ts';
 import { AppendWaiters } from './append-waiters.ts';
-import { AuditLog, FileAuditSink, TopicAuditSink, type AuditSink } from '../audit/index.ts';
+import { AuditLog, describeSyslogTarget, FileAuditSink, ProcessLogAuditSink, SyslogAuditSink, TopicAuditSink, type AuditSink } from '../audit/index.ts';
 import { ensureRootUser, loadServerSecret, readServerSecretFile, withRootUser } from './policy/index.ts';
 import { BrokerMetrics } from './metrics.ts';
 import { PolicyStore } from './policy/index.ts';
@@ -93,14 +93,29 @@ export class Broker implements BrokerCore {
         augment = (s: Parameters<typeof withRootUser>[0]) => withRootUser(s, root.credentials);
       }
       const policy = PolicyStore.open(config.dataDir, augment ? { augment } : {});
+      const auditLogger = logger.child({ component: 'audit' });
+      // Failures and drops are logged without event contents (the events are in the sink, or lost).
+      const sinkOptions = (kind: string) => ({
+        onError: (err: unknown) => auditLogger.warn({ sink: kind, code: (err as { code?: string }).code }, `audit sink ${kind}: ${(err as Error).message}`),
+        onDropped: (dropped: number) => auditLogger.warn({ sink: kind, dropped }, `audit sink ${kind} is falling behind: ${dropped} event(s) dropped so far (bulwark_audit_events_total{outcome="dropped"})`),
+      });
       const sinks: AuditSink[] = [];
-      if (config.audit.file) sinks.push(await FileAuditSink.open(config.audit.file));
+      if (config.audit.file) sinks.push(await FileAuditSink.open(config.audit.file, sinkOptions('file')));
       let broker: Broker | undefined;
       if (config.audit.topic) {
         if (!topics.topic(AUDIT_TOPIC)) topics.createTopic(AUDIT_TOPIC, 1, {}, false, true);
-        sinks.push(new TopicAuditSink((batch) => broker!.produce(AUDIT_TOPIC, 0, batch)));
+        sinks.push(new TopicAuditSink((batch) => broker!.produce(AUDIT_TOPIC, 0, batch), sinkOptions('topic')));
       }
+      const syslog = config.audit.syslog;
+      if (syslog) {
+        const target = syslog.transport === 'unix' ? { transport: syslog.transport, path: syslog.path } : { transport: syslog.transport, host: syslog.host, port: syslog.port };
+        sinks.push(new SyslogAuditSink({ target, facility: syslog.facility, appName: syslog.appName, hostname: syslog.hostname, maxQueuedEvents: syslog.maxQueuedEvents, ...sinkOptions('syslog') }));
+        auditLogger.info({ target: describeSyslogTarget(target), facility: syslog.facility }, `audit events also go to syslog at ${describeSyslogTarget(target)}`);
+      }
+      // Nothing configured: the process log, so that no event is dropped without a trace.
+      if (sinks.length === 0) sinks.push(new ProcessLogAuditSink((event) => auditLogger.info({ audit: event }, 'audit event')));
       const audit = new AuditLog({ sinks, logAllowed: config.audit.logAllowed });
+      metrics.auditStats = () => audit.stats();
       closers.push(() => audit.close());
       const security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics, logger: logger.child({ component: 'security' }) });
       const policyLog = logger.child({ component: 'policy' });

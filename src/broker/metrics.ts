@@ -35,6 +35,19 @@ export class BrokerMetrics {
     },
   });
 
+  /** Set by the broker once its audit log exists: each sink's counters. */
+  auditStats: (() => readonly { kind: string; written: number; dropped: number; failed: number }[]) | undefined;
+  readonly auditEvents: Counter<'sink' | 'outcome'> = new Counter({
+    name: 'bulwark_audit_events_total',
+    help: 'Audit events by sink (file, topic, syslog, log) and outcome: written, dropped (the sink fell behind; its queue was full), failed (a write or send failed).',
+    labelNames: ['sink', 'outcome'] as const,
+    registers: [this.registry],
+    collect: () => {
+      this.auditEvents.reset();
+      for (const s of this.auditStats?.() ?? []) for (const outcome of ['written', 'dropped', 'failed'] as const) this.auditEvents.inc({ sink: s.kind, outcome }, s[outcome]);
+    },
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_process_' });
   }

@@ -37,6 +37,17 @@ const cidrs = z
   .max(1024)
   .optional();
 
+const syslogFields = {
+  /** The names of src/audit/syslog-sink.ts SYSLOG_FACILITIES (config may not import audit; the broker's wiring type-checks them). */
+  facility: z.enum(['kern', 'user', 'mail', 'daemon', 'auth', 'syslog', 'lpr', 'news', 'uucp', 'cron', 'authpriv', 'ftp', 'local0', 'local1', 'local2', 'local3', 'local4', 'local5', 'local6', 'local7']).default('authpriv'),
+  /** RFC 5424 APP-NAME: printable ASCII, no spaces, at most 48 characters. */
+  appName: z.string().regex(/^[\x21-\x7e]{1,48}$/, 'an APP-NAME is 1-48 printable ASCII characters without spaces').default('bulwark'),
+  /** RFC 5424 HOSTNAME; left out, the machine's host name. */
+  hostname: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'a HOSTNAME is 1-255 printable ASCII characters without spaces').optional(),
+  /** Most events waiting for the receiver; past that, new events are dropped and counted. */
+  maxQueuedEvents: z.number().int().min(1).max(1_000_000).default(10_000),
+};
+
 const kafkaListenerFields = {
   host: host.default('127.0.0.1'),
   port: port.default(9092),
@@ -161,6 +172,17 @@ export const brokerConfigSchema = z.strictObject({
       file: z.string().min(1).nullable().default(null),
       /** Also write audit events to the internal topic __audit. */
       topic: z.boolean().default(false),
+      /**
+       * Also send audit events to a syslog receiver, one RFC 5424 message each (src/audit/syslog-sink.ts).
+       * With no file, topic or syslog sink, events go to the broker's own log instead.
+       */
+      syslog: z
+        .discriminatedUnion('transport', [
+          z.strictObject({ transport: z.enum(['udp', 'tcp']), ...syslogFields, host: host.default('127.0.0.1'), port: port.min(1).default(514) }),
+          z.strictObject({ transport: z.literal('unix'), ...syslogFields, path: z.string().min(1).max(107) }),
+        ])
+        .nullable()
+        .default(null),
       /** Log allowed requests too, not only denials. */
       logAllowed: z.boolean().default(false),
     })
