@@ -202,6 +202,33 @@ describe('informers', () => {
       inf.stop();
     }
   });
+
+  test("the cache keeps objects without managedFields and kubectl's last-applied annotation, listed or watched (memory at 10k Users)", async () => {
+    const ns = await cp.createNamespace('inf');
+    const withAnnotations = (name: string) => ({ ...configMap(ns, name, { v: '1' }), metadata: { ...configMap(ns, name, {}).metadata, annotations: { keep: 'me' } } });
+    const listed = await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(withAnnotations('listed')) });
+    assert.equal(listed.code, 0, listed.stderr);
+    const inf = new Informer({ client, api, kind: KINDS.configMap, namespace: ns, clock: realClock, log });
+    inf.start();
+    try {
+      await inf.synced;
+      const watched = await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(withAnnotations('watched')) });
+      assert.equal(watched.code, 0, watched.stderr);
+      for (const name of ['listed', 'watched']) {
+        const fromServer = await api.get(KINDS.configMap, { namespace: ns, name });
+        const meta = fromServer!.metadata as { managedFields?: unknown[]; annotations?: Record<string, string> };
+        assert.ok(meta.managedFields?.length, `${name}: the server has managedFields`);
+        assert.ok(meta.annotations?.['kubectl.kubernetes.io/last-applied-configuration'], `${name}: the server has the last-applied annotation`);
+        const inCache = await until(`${name} in the cache`, () => inf.get(ns, name));
+        assert.equal((inCache.metadata as { managedFields?: unknown }).managedFields, undefined, name);
+        assert.deepEqual(inCache.metadata.annotations, { keep: 'me' }, name);
+        assert.deepEqual((inCache as { data?: unknown }).data, { v: '1' }, name);
+        assert.equal(inCache.metadata.resourceVersion, fromServer!.metadata.resourceVersion, name);
+      }
+    } finally {
+      inf.stop();
+    }
+  });
 });
 
 describe('events', () => {
