@@ -72,7 +72,7 @@ describe('renderBrokerConfig: the example BrokerCluster', () => {
   });
 
   test('its audit sinks: a relative file path lives under the data directory', () => {
-    assert.deepEqual(config.audit, { file: join('/data', 'audit.jsonl'), topic: true, logAllowed: false });
+    assert.deepEqual(config.audit, { file: join('/data', 'audit.jsonl'), topic: true, syslog: null, logAllowed: false });
   });
 
   test('passes `bulwark policy check`', () => {
@@ -87,7 +87,7 @@ describe('renderBrokerConfig: field by field', () => {
     assert.deepEqual(config.kafka.authentication, []);
     assert.equal(config.http.enabled, false, 'no http listener declared');
     assert.equal(config.limits.maxMessageBytes, 1 << 20, 'the CRD default, not the config file default');
-    assert.deepEqual(config.audit, { file: null, topic: false, logAllowed: false });
+    assert.deepEqual(config.audit, { file: null, topic: false, syslog: null, logAllowed: false });
     assert.deepEqual(config.topics, { autoCreate: false, defaultPartitions: 1 });
   });
 
@@ -111,7 +111,7 @@ describe('renderBrokerConfig: field by field', () => {
     assert.deepEqual(config.http.tls, { ...files('web'), clientAuth: 'required', minVersion: 'TLSv1.3' });
     assert.deepEqual(config.limits, { ...config.limits, maxMessageBytes: 4096, maxRequestBytes: 8192, maxConnections: 5, maxConnectionsPerIp: 2 });
     assert.deepEqual(config.topics, { autoCreate: true, defaultPartitions: 3 });
-    assert.deepEqual(config.audit, { file: '/var/log/bulwark/audit.jsonl', topic: false, logAllowed: true });
+    assert.deepEqual(config.audit, { file: '/var/log/bulwark/audit.jsonl', topic: false, syslog: null, logAllowed: true });
   });
 
   test('with the internal TLS files mounted (the operator’s pods), the internal listener on spec.internalPort', () => {

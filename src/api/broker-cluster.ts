@@ -251,7 +251,7 @@ export const brokerClusterSpec = cel(
           )
           .max(4)
           .optional()
-          .describe('Audit sinks. Left out, audit events are not recorded.'),
+          .describe('Audit sinks. Left out, each broker writes audit events to its own log (stdout, one JSON line per event).'),
       })
       .optional()
       .describe('Audit log of authentication, authorization and policy events.'),
