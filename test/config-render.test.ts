@@ -218,6 +218,40 @@ describe('loadBrokerConfig over a BrokerCluster (local mode)', () => {
     );
   });
 
+  test('spec.authentication.oauthBearer renders to auth.oauthBearer, with the defaults the CRD documents and the mounted CA; the BrokerCluster owns it', () => {
+    const listeners = [{ name: 'kafka', protocol: 'kafka', port: 9093, tls: { enabled: true }, authentication: ['oauthbearer', 'scram-sha-512'] }];
+    const oauth = { issuer: 'https://idp.example.com/realms/apps', audience: 'bulwark-kafka', jwksUrl: 'https://idp.example.com/realms/apps/certs' };
+    const plain = cluster({ ...base, listeners, authentication: { oauthBearer: oauth } });
+    const rendered = brokerConfigSchema.parse(renderBrokerConfig(plain, mountsFor(plain), pod));
+    assert.deepEqual(rendered.kafka.authentication, ['oauthbearer', 'scram-sha-512']);
+    assert.deepEqual(rendered.auth.oauthBearer, { ...oauth, usernameClaim: 'sub', algorithms: ['RS256', 'ES256'], clockToleranceSeconds: 30 });
+    const withCa = cluster({ ...base, listeners, authentication: { oauthBearer: { ...oauth, usernameClaim: 'preferred_username', algorithms: ['ES384'], caRef: { configMapName: 'idp-ca', key: 'ca.pem' } } } });
+    assert.deepEqual(brokerConfigSchema.parse(renderBrokerConfig(withCa, mountsFor(withCa, { oauthBearerCaFile: '/etc/idp/ca.crt' }), pod)).auth.oauthBearer, {
+      ...oauth,
+      usernameClaim: 'preferred_username',
+      algorithms: ['ES384'],
+      clockToleranceSeconds: 30,
+      caFile: '/etc/idp/ca.crt',
+    });
+    assert.deepEqual(brokerClusterRefusals(withCa, mountsFor(withCa)), [{ path: 'spec.authentication.oauthBearer.caRef', message: 'no CA file is mounted for it' }]);
+    assert.equal(brokerConfigSchema.parse(renderBrokerConfig(cluster(kafkaOnly), mountsFor(cluster(kafkaOnly)), pod)).auth.oauthBearer, undefined);
+    assert.throws(
+      () => loadBrokerConfig({ overrides: { auth: { oauthBearer: { ...oauth, issuer: 'https://elsewhere.example.com' } } }, cluster: clusterConfigSource(plain, { tls: { kafka: files('kafka') } }, { bindHost: '127.0.0.1' }) }),
+      (e) => isBulwarkError(e, 'BWK_ERR_CONFIG_INVALID') && /auth\.oauthBearer\.issuer is set by BrokerCluster streaming\/events \(spec\.authentication\.oauthBearer\)/.test(e.message),
+    );
+    // What the CRD refuses: oauthbearer without TLS, or without spec.authentication.oauthBearer; a JWKS over http; HS256; a CA from both kinds of object.
+    const errors = (spec: unknown) => {
+      const r = parseResource({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'BrokerCluster', metadata: { name: 'c' }, spec });
+      return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.message}`);
+    };
+    assert.ok(errors({ ...base, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9093, authentication: ['oauthbearer'] }], authentication: { oauthBearer: oauth } }).some((e) => /^spec\.listeners\[0\]\.authentication: .*oauthbearer .*require tls\.enabled/.test(e)));
+    assert.ok(errors({ ...base, listeners }).some((e) => /^spec\.listeners: a listener lists oauthbearer: set spec\.authentication\.oauthBearer/.test(e)));
+    assert.ok(errors({ ...base, listeners, authentication: { oauthBearer: { ...oauth, jwksUrl: 'http://idp.example.com/certs' } } }).some((e) => e.startsWith('spec.authentication.oauthBearer.jwksUrl')));
+    assert.ok(errors({ ...base, listeners, authentication: { oauthBearer: { ...oauth, algorithms: ['HS256'] } } }).some((e) => e.startsWith('spec.authentication.oauthBearer.algorithms')));
+    assert.ok(errors({ ...base, listeners, authentication: { oauthBearer: { ...oauth, caRef: { secretName: 'a', configMapName: 'b', key: 'ca.crt' } } } }).some((e) => /caRef: set exactly one of secretName or configMapName/.test(e)));
+    assert.deepEqual(errors({ ...base, listeners, authentication: { oauthBearer: oauth } }), []);
+  });
+
   test('keys the BrokerCluster owns cannot be set by a file, a variable or a flag', () => {
     const owned = (sources: Parameters<typeof loadBrokerConfig>[0], key: RegExp) =>
       assert.throws(() => loadBrokerConfig({ ...sources, cluster: source }), (e) => isBulwarkError(e, 'BWK_ERR_CONFIG_INVALID') && key.test(e.message));
@@ -258,7 +292,7 @@ const listenerArb = (name: string, port: number) =>
 function coherent(l: Record<string, unknown>): Record<string, unknown> {
   const auth = (l.authentication as string[] | undefined) ?? [];
   let tls = l.tls as { enabled: boolean; clientAuth?: string; minVersion?: string } | undefined;
-  if (auth.includes('plain') || auth.includes('password') || auth.includes('bearer') || auth.includes('mtls')) tls = { ...tls, enabled: true };
+  if (auth.includes('plain') || auth.includes('password') || auth.includes('bearer') || auth.includes('oauthbearer') || auth.includes('mtls')) tls = { ...tls, enabled: true };
   if (auth.includes('mtls') && (!tls?.clientAuth || tls.clientAuth === 'none')) tls = { ...tls!, clientAuth: 'optional' };
   if (tls && !tls.enabled && tls.clientAuth && tls.clientAuth !== 'none') tls = { enabled: false };
   return tls ? { ...l, tls } : l;
@@ -293,7 +327,15 @@ const specArb = fc.record(
     internalPort: fc.integer({ min: 20000, max: 20010 }),
     tls: fc.record({ duration: fc.constantFrom('2160h', '24h'), renewBefore: fc.constantFrom('1h', '12h') }, { requiredKeys: [] }),
     authentication: fc.record(
-      { allowAnonymous: fc.boolean(), scramIterations: fc.integer({ min: 4096, max: 65536 }), maxTokensPerUser: fc.integer({ min: 0, max: 10000 }) },
+      {
+        allowAnonymous: fc.boolean(),
+        scramIterations: fc.integer({ min: 4096, max: 65536 }),
+        maxTokensPerUser: fc.integer({ min: 0, max: 10000 }),
+        oauthBearer: fc.record(
+          { issuer: fc.constant('https://idp.example.com'), audience: fc.constant('kafka'), jwksUrl: fc.constant('https://idp.example.com/jwks'), usernameClaim: fc.constantFrom('sub', 'preferred_username'), caRef: fc.constant({ secretName: 'idp-ca', key: 'ca.crt' }) },
+          { requiredKeys: ['issuer', 'audience', 'jwksUrl'] },
+        ),
+      },
       { requiredKeys: [] },
     ),
     authorization: fc.record({ superUsers: fc.uniqueArray(fc.constantFrom('admin', 'root', 'ops'), { maxLength: 3 }) }, { requiredKeys: [] }),
@@ -303,7 +345,12 @@ const specArb = fc.record(
     topics: fc.record({ autoCreate: fc.boolean(), defaultPartitions: fc.integer({ min: 1, max: 10000 }) }, { requiredKeys: [] }),
   },
   { requiredKeys: ['replicas', 'storage', 'listeners'] },
-);
+).map((spec) => {
+  // As a user would write it: a listener that lists oauthbearer comes with spec.authentication.oauthBearer (the CRD's rule).
+  const listsOAuth = spec.listeners.some((l) => ((l as { authentication?: string[] }).authentication ?? []).includes('oauthbearer'));
+  if (!listsOAuth || spec.authentication?.oauthBearer) return spec;
+  return { ...spec, authentication: { ...spec.authentication, oauthBearer: { issuer: 'https://idp.example.com', audience: 'kafka', jwksUrl: 'https://idp.example.com/jwks' } } };
+});
 
 /** The refusals the renderer documents, predicted from the spec alone. */
 function expectedRefusals(spec: BrokerCluster['spec'], keysMounted: boolean): string[] {
@@ -318,6 +365,7 @@ function expectedRefusals(spec: BrokerCluster['spec'], keysMounted: boolean): st
     if (s.type === 'topic' && s.topic !== '__audit') out.push(`spec.audit.sinks[${i}].topic`);
   });
   if (spec.encryption?.enabled && !keysMounted) out.push('spec.encryption.keysSecretRef');
+  if (spec.authentication?.oauthBearer?.caRef && !keysMounted) out.push('spec.authentication.oauthBearer.caRef');
   return out.sort();
 }
 
@@ -330,7 +378,7 @@ describe('property: every BrokerCluster the CRD accepts renders to a configurati
         fc.pre(parsed.ok);
         const c = (parsed as { value: BrokerCluster }).value;
         const internalTls = internal ? { internalTls: { certFile: '/i/tls.crt', keyFile: '/i/tls.key', caFile: '/i/ca.crt' } } : {};
-        const mounts = mountsFor(c, { ...internalTls, ...(keysMounted ? { encryptionKeysDir: '/keys' } : {}) });
+        const mounts = mountsFor(c, { ...internalTls, ...(keysMounted ? { encryptionKeysDir: '/keys', oauthBearerCaFile: '/oauth/ca.crt' } : {}) });
         const identity = { bindHost: '0.0.0.0', ...(brokerId !== undefined ? { brokerId } : {}) };
         const expected = expectedRefusals(c.spec, keysMounted);
         assert.deepEqual(brokerClusterRefusals(c, mounts).map((r) => r.path).sort(), expected);
@@ -342,6 +390,7 @@ describe('property: every BrokerCluster the CRD accepts renders to a configurati
         assert.ok(checked.ok, `refused: ${checked.ok ? '' : checked.problems.join('; ')}\n${JSON.stringify(c.spec)}`);
         assert.deepEqual(checkBrokerCluster(c), []);
         assert.deepEqual(checked.config.encryption, c.spec.encryption?.enabled ? { keyDir: '/keys', activeKeyId: c.spec.encryption.activeKeyId } : undefined);
+        assert.equal(checked.config.auth.oauthBearer?.issuer, c.spec.authentication?.oauthBearer?.issuer);
         rendered++;
         // Each listener is served once, with its own port and mechanisms.
         const served = [{ name: 'kafka', ...checked.config.kafka }, ...checked.config.listeners].map((l) => l.port).concat(checked.config.http.enabled ? [checked.config.http.port] : []);

@@ -185,6 +185,31 @@ describe('buildObjects', () => {
     assert.equal((JSON.parse((objects.configMap.data as Record<string, string>)['broker.json']!) as Record<string, unknown>).encryption, undefined);
   });
 
+  test('spec.authentication.oauthBearer: the broker configured with the issuer, and the CA of caRef (a Secret or a ConfigMap key) mounted read-only as ca.crt', () => {
+    const oauth = { issuer: 'https://idp.example.com/realms/apps', audience: 'bulwark-kafka', jwksUrl: 'https://idp.example.com/realms/apps/certs', usernameClaim: 'preferred_username' };
+    const listeners = [{ name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true }, authentication: ['oauthbearer'] }];
+    type PodSpec = { containers: { volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[] }[]; volumes: { name: string }[] };
+    const built = (caRef?: Record<string, string>) => {
+      const b = buildObjects(cluster({ listeners, authentication: { oauthBearer: { ...oauth, ...(caRef ? { caRef } : {}) } } }), options, inputs);
+      const pod = (b.statefulSet.spec as { template: { spec: PodSpec } }).template.spec;
+      const config = JSON.parse((b.configMap.data as Record<string, string>)['broker.json']!) as Record<string, unknown>;
+      return { pod, config };
+    };
+    const fromSecret = built({ secretName: 'idp-ca', key: 'ca.pem' });
+    assert.deepEqual(fromSecret.pod.volumes.find((v) => v.name === 'oauth-bearer-ca'), { name: 'oauth-bearer-ca', secret: { secretName: 'idp-ca', items: [{ key: 'ca.pem', path: 'ca.crt' }] } });
+    assert.deepEqual(fromSecret.pod.containers[0]!.volumeMounts.find((m) => m.name === 'oauth-bearer-ca'), { name: 'oauth-bearer-ca', mountPath: '/etc/bulwark/oauth-bearer-ca', readOnly: true });
+    const checked = brokerConfigProblems(fromSecret.config);
+    assert.ok(checked.ok, JSON.stringify(checked));
+    assert.deepEqual(checked.config.auth.oauthBearer, { ...oauth, algorithms: ['RS256', 'ES256'], clockToleranceSeconds: 30, caFile: '/etc/bulwark/oauth-bearer-ca/ca.crt' });
+    assert.deepEqual(checked.config.kafka.authentication, ['oauthbearer']);
+    const fromConfigMap = built({ configMapName: 'idp-ca', key: 'ca.crt' });
+    assert.deepEqual(fromConfigMap.pod.volumes.find((v) => v.name === 'oauth-bearer-ca'), { name: 'oauth-bearer-ca', configMap: { name: 'idp-ca', items: [{ key: 'ca.crt', path: 'ca.crt' }] } });
+    // No caRef: the system CAs, nothing mounted.
+    const system = built();
+    assert.ok(!system.pod.volumes.some((v) => v.name === 'oauth-bearer-ca'));
+    assert.equal((system.config.auth as { oauthBearer: { caFile?: string } }).oauthBearer.caFile, undefined);
+  });
+
   test('the same inputs build the same objects (applying again changes nothing)', () => {
     assert.deepEqual(buildObjects(cluster(), options, inputs), objects);
   });

@@ -17,22 +17,63 @@ export type TlsVersion = (typeof TLS_VERSIONS)[number];
 export const TLS_CLIENT_AUTH = ['none', 'optional', 'required'] as const;
 export type TlsClientAuth = (typeof TLS_CLIENT_AUTH)[number];
 
-/** Kafka SASL mechanisms, and the connection-level identities (mtls, anonymous) a Kafka listener accepts. */
-export const KAFKA_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'mtls', 'anonymous'] as const;
+/** Kafka SASL mechanisms (oauthbearer: JWTs of spec.authentication.oauthBearer), and the connection-level identities (mtls, anonymous) a Kafka listener accepts. */
+export const KAFKA_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'oauthbearer', 'mtls', 'anonymous'] as const;
 /** How HTTP clients authenticate: password (POST /login, returns a session JWT), bearer (an access token or that JWT), mtls, anonymous. */
 export const HTTP_MECHANISMS = ['password', 'bearer', 'mtls', 'anonymous'] as const;
 export type KafkaMechanism = (typeof KAFKA_MECHANISMS)[number];
 export type HttpMechanism = (typeof HTTP_MECHANISMS)[number];
 /** Every mechanism word, in one list: what a BrokerCluster listener may name (CEL narrows it by protocol). */
 export type ListenerMechanism = KafkaMechanism | HttpMechanism;
-export const LISTENER_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'password', 'bearer', 'mtls', 'anonymous'] as const satisfies readonly ListenerMechanism[];
+export const LISTENER_MECHANISMS = ['scram-sha-256', 'scram-sha-512', 'plain', 'oauthbearer', 'password', 'bearer', 'mtls', 'anonymous'] as const satisfies readonly ListenerMechanism[];
 // A word added to KAFKA_MECHANISMS or HTTP_MECHANISMS and not here is a type error.
 const everyMechanismListed: Exclude<ListenerMechanism, (typeof LISTENER_MECHANISMS)[number]> extends never ? true : never = true;
 void everyMechanismListed;
 /** Mechanisms that send the password itself over the connection: they need TLS. */
 export const CLEARTEXT_PASSWORD_MECHANISMS = ['plain', 'password'] as const;
-/** Mechanisms that send a replayable secret over the connection (a password, an access token or session JWT): they need TLS. */
-export const CLEARTEXT_SECRET_MECHANISMS = [...CLEARTEXT_PASSWORD_MECHANISMS, 'bearer'] as const;
+/** Mechanisms that send a replayable secret over the connection (a password, an access token, a session JWT or an identity provider's JWT): they need TLS. */
+export const CLEARTEXT_SECRET_MECHANISMS = [...CLEARTEXT_PASSWORD_MECHANISMS, 'bearer', 'oauthbearer'] as const;
+/** The JWS algorithms an OAUTHBEARER token may be signed with: asymmetric only (a JWKS holds no shared secret; never none). */
+export const OAUTH_BEARER_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+export type OAuthBearerAlgorithm = (typeof OAUTH_BEARER_ALGORITHMS)[number];
+/** The algorithms accepted when none are listed: what identity providers sign with by default. */
+export const DEFAULT_OAUTH_BEARER_ALGORITHMS = ['RS256', 'ES256'] as const satisfies readonly OAuthBearerAlgorithm[];
+
+const oauthBearer = z
+  .strictObject({
+    issuer: z.string().min(1).max(1024).describe('The iss claim every token must carry: the identity provider\'s issuer, such as https://idp.example.com/realms/apps.'),
+    audience: z.string().min(1).max(1024).describe('The aud claim every token must carry (one of its values): the name the identity provider gives this cluster, such as bulwark-kafka.'),
+    jwksUrl: z
+      .string()
+      .min(9)
+      .max(2048)
+      .regex(/^https:\/\/\S+$/)
+      .describe('The https URL of the identity provider\'s JSON Web Key Set (its jwks_uri), whose keys sign the tokens. Each broker fetches it at the first login, for an unknown key id (at most every 30 s) and every 10 minutes.'),
+    usernameClaim: z
+      .string()
+      .min(1)
+      .max(64)
+      .optional()
+      .describe('The claim whose value is the username: a User of this cluster, of any authentication type (the identity provider vouches for it). Left out, sub. Keycloak: preferred_username.'),
+    algorithms: z
+      .array(z.enum(OAUTH_BEARER_ALGORITHMS).describe('A JWS algorithm.'))
+      .min(1)
+      .max(OAUTH_BEARER_ALGORITHMS.length)
+      .optional()
+      .meta({ description: `Signature algorithms accepted, asymmetric only: ${OAUTH_BEARER_ALGORITHMS.join(', ')}. Left out, ${DEFAULT_OAUTH_BEARER_ALGORITHMS.join(' and ')}.`, 'x-kubernetes-list-type': 'set' }),
+    caRef: cel(
+      z.strictObject({
+        secretName: resourceName('A Secret in the cluster\'s namespace.').optional(),
+        configMapName: resourceName('A ConfigMap in the cluster\'s namespace.').optional(),
+        key: z.string().min(1).max(253).regex(/^[-._a-zA-Z0-9]+$/).describe('The key holding the PEM CA certificates.'),
+      }),
+      'The CA certificates (PEM) that sign the JWKS endpoint\'s certificate, from a Secret or a ConfigMap, mounted into the broker pods; they replace the system CAs for this fetch. Left out, the broker image\'s system CAs.',
+      { rule: 'has(self.secretName) != has(self.configMapName)', message: 'set exactly one of secretName or configMapName' },
+    ).optional(),
+  })
+  .describe(
+    'SASL OAUTHBEARER: Kafka clients log in with JWTs of an external identity provider (OpenID Connect, OAuth 2), on the listeners that list oauthbearer. A token must be signed by a key of jwksUrl, carry issuer, audience and exp, and name a User in usernameClaim; its expiry ends the session unless the client re-authenticates with a newer one.',
+  );
 
 const celList = (words: readonly string[]) => `[${words.map((w) => `'${w}'`).join(', ')}]`;
 
@@ -55,13 +96,13 @@ const listener = cel(
       .optional()
       .meta({
         description:
-          'Authentication mechanisms accepted. Kafka listeners: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), mtls, anonymous. HTTP listeners: password (requires TLS; POST /login returns a session JWT), bearer (requires TLS; an access token or that JWT), mtls, anonymous. mtls requires clientAuth; anonymous also needs spec.authentication.allowAnonymous. Empty or left out: no client can authenticate, so every request is refused.',
+          'Authentication mechanisms accepted. Kafka listeners: scram-sha-256, scram-sha-512, plain (requires TLS; username "token" takes an access token), oauthbearer (requires TLS and spec.authentication.oauthBearer), mtls, anonymous. HTTP listeners: password (requires TLS; POST /login returns a session JWT), bearer (requires TLS; an access token or that JWT), mtls, anonymous. mtls requires clientAuth; anonymous also needs spec.authentication.allowAnonymous. Empty or left out: no client can authenticate, so every request is refused.',
         'x-kubernetes-list-type': 'set',
       }),
     allowedCidrs: hostList('Only clients from these addresses or CIDR blocks may connect. Left out, every address may.').optional(),
   }),
   'A listener clients connect to.',
-  { rule: `!has(self.authentication) || !self.authentication.exists(m, m in ${celList(CLEARTEXT_SECRET_MECHANISMS)}) || (has(self.tls) && self.tls.enabled)`, message: 'plain, password and bearer send the password or token itself: they require tls.enabled', fieldPath: '.authentication' },
+  { rule: `!has(self.authentication) || !self.authentication.exists(m, m in ${celList(CLEARTEXT_SECRET_MECHANISMS)}) || (has(self.tls) && self.tls.enabled)`, message: 'plain, password, bearer and oauthbearer send the password or token itself: they require tls.enabled', fieldPath: '.authentication' },
   { rule: "!has(self.authentication) || !('mtls' in self.authentication) || (has(self.tls) && self.tls.enabled && has(self.tls.clientAuth) && self.tls.clientAuth != 'none')", message: 'mtls requires tls.enabled and tls.clientAuth optional or required', fieldPath: '.authentication' },
   { rule: `self.protocol == 'http' || !has(self.authentication) || self.authentication.all(m, m in ${celList(KAFKA_MECHANISMS)})`, message: `a kafka listener accepts only ${KAFKA_MECHANISMS.join(', ')}`, fieldPath: '.authentication' },
   { rule: `self.protocol == 'kafka' || !has(self.authentication) || self.authentication.all(m, m in ${celList(HTTP_MECHANISMS)})`, message: `an http listener accepts only ${HTTP_MECHANISMS.join(', ')} (SCRAM and plain are Kafka SASL mechanisms)`, fieldPath: '.authentication' },
@@ -165,6 +206,7 @@ export const brokerClusterSpec = cel(
         allowAnonymous: z.boolean().optional().describe('Let clients on listeners that list anonymous act as system:anonymous. Left out means false.'),
         scramIterations: z.number().int().min(4096).max(65536).optional().describe('PBKDF2 iterations for SCRAM credentials. Left out, 8192.'),
         maxTokensPerUser: z.number().int().min(0).max(10000).optional().describe('Most AccessTokens per user. Left out, 100.'),
+        oauthBearer: oauthBearer.optional(),
         certificatePrincipal: z
           .strictObject({
             source: z.enum(['commonName', 'sanDns', 'sanUri']).describe('Which part of the client certificate names the user.'),
@@ -278,6 +320,11 @@ export const brokerClusterSpec = cel(
   'Desired state of the broker cluster.',
   { rule: 'self.listeners.all(l, self.listeners.exists_one(m, m.port == l.port))', message: 'listener ports must be distinct', fieldPath: '.listeners' },
   { rule: '!has(self.internalPort) || self.listeners.all(l, l.port != self.internalPort)', message: 'internalPort clashes with a listener port', fieldPath: '.internalPort' },
+  {
+    rule: "!self.listeners.exists(l, has(l.authentication) && 'oauthbearer' in l.authentication) || (has(self.authentication) && has(self.authentication.oauthBearer))",
+    message: 'a listener lists oauthbearer: set spec.authentication.oauthBearer (issuer, audience, jwksUrl)',
+    fieldPath: '.listeners',
+  },
 );
 
 export const brokerClusterStatus = z

@@ -27,6 +27,7 @@ import { credentialIndex, type CredentialIndex, type IndexedToken } from './cred
 import { PasswordVerifier, VerifyResult, type PasswordVerifierOptions } from './password-verifier.ts';
 import { parseSaslPlain, MAX_PLAIN_IDENTITY_BYTES, MAX_PLAIN_PASSWORD_BYTES } from './sasl-plain.ts';
 import { isScramMechanism, ScramError, ScramServer, type ScramMechanism, type ScramStep } from './scram.ts';
+import { OAuthBearerFailure, parseOAuthBearerMessage, type OAuthBearerVerifier } from './oauth-bearer.ts';
 
 /** Why a login failed. Stable names: the audit log prints them. */
 export const AuthFailureReason = {
@@ -54,6 +55,8 @@ export const AuthMechanism = {
   Plain: 'PLAIN',
   ScramSha256: 'SCRAM-SHA-256',
   ScramSha512: 'SCRAM-SHA-512',
+  /** SASL OAUTHBEARER: a JWT from the configured identity provider. */
+  OAuthBearer: 'OAUTHBEARER',
   /** HTTP login with a username and password. */
   Password: 'password',
   /** HTTP Bearer access token. */
@@ -79,6 +82,8 @@ export interface AuthenticatorOptions {
   serverSecret: Buffer;
   verifier?: PasswordVerifierOptions;
   now?: () => number;
+  /** SASL OAUTHBEARER's token verifier (auth.oauthBearer); without it OAUTHBEARER logs nobody in. */
+  oauthBearer?: OAuthBearerVerifier;
 }
 
 export interface ScramExchange {
@@ -118,6 +123,7 @@ export class Authenticator {
   readonly #secret: Buffer;
   readonly #now: () => number;
   readonly #verifier: PasswordVerifier;
+  readonly #oauthBearer: OAuthBearerVerifier | undefined;
 
   constructor(opts: AuthenticatorOptions) {
     if (!Buffer.isBuffer(opts.serverSecret) || opts.serverSecret.length < 32) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: 'auth serverSecret must be at least 32 bytes' });
@@ -125,6 +131,7 @@ export class Authenticator {
     this.#secret = Buffer.from(opts.serverSecret); // a copy: the caller may wipe or reuse its buffer
     this.#now = opts.now ?? Date.now;
     this.#verifier = new PasswordVerifier(opts.verifier);
+    this.#oauthBearer = opts.oauthBearer;
   }
 
   /** Verifications running and waiting, for metrics. */
@@ -146,6 +153,29 @@ export class Authenticator {
     const parsed = parseSaslPlain(message);
     if (!parsed.ok) return fail(AuthFailureReason.Malformed, AuthMechanism.Plain, undefined, parsed.detail);
     return this.#login(parsed.value.username, parsed.value.password, AuthMechanism.Plain, context);
+  }
+
+  /**
+   * SASL OAUTHBEARER: a JWT of the configured issuer, whose user claim names a user of the policy
+   * (of any authentication type: the identity provider vouches for it, as an access token does).
+   * The outcome's expiresAt is the token's expiry, which ends the session.
+   */
+  async oauthBearer(message: Buffer, context: AuthContext = {}): Promise<AuthOutcome> {
+    const mechanism = AuthMechanism.OAuthBearer;
+    if (this.#oauthBearer === undefined) return fail(AuthFailureReason.WrongMechanism, mechanism, undefined, 'auth.oauthBearer is not configured');
+    const token = parseOAuthBearerMessage(message);
+    if (token === undefined) return fail(AuthFailureReason.Malformed, mechanism, undefined, 'not an RFC 7628 initial response with a bearer token');
+    const verified = await this.#oauthBearer.verify(token, this.#now());
+    if (!verified.ok) {
+      const reason = verified.reason === OAuthBearerFailure.Expired ? AuthFailureReason.TokenExpired : verified.reason === OAuthBearerFailure.Malformed ? AuthFailureReason.Malformed : AuthFailureReason.BadCredentials;
+      // No user: an unverified token's claims are the sender's word, not worth an audit field.
+      return fail(reason, mechanism, undefined, `token ${verified.reason}`);
+    }
+    const index = this.#index();
+    const user = index.user(verified.user);
+    if (user === undefined) return fail(AuthFailureReason.UnknownUser, mechanism, verified.user);
+    const admitted = admit(index, user, mechanism, context);
+    return admitted.ok ? { ...admitted, expiresAt: verified.expiresAt } : admitted;
   }
 
   /** HTTP login: the same rules as PLAIN. */

@@ -41,3 +41,4 @@ export {
 } from './scram.ts';
 export { certificateIdentity } from './certificate-identity.ts';
 export { issueSessionToken, verifySessionToken, VerifyFailure, type SessionVerification } from './jwt.ts';
+export { OAuthBearerFailure, OAuthBearerVerifier, parseOAuthBearerMessage, type OAuthBearerOptions, type OAuthBearerVerification } from './oauth-bearer.ts';

@@ -5,7 +5,7 @@
 import { createHmac } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Action, ResourceType } from '../api/index.ts';
-import { AuthMechanism, Authenticator, certificateIdentity, issueSessionToken, LoginBackoff, stillValid, verifySessionToken, type AuthOutcome } from '../auth/index.ts';
+import { AuthMechanism, Authenticator, certificateIdentity, issueSessionToken, LoginBackoff, OAuthBearerVerifier, stillValid, verifySessionToken, type AuthOutcome } from '../auth/index.ts';
 import { ANONYMOUS_USER, type Principal } from '../policy/index.ts';
 import type { AuditLog } from '../audit/index.ts';
 import { kafkaListenersOf, type BrokerConfig } from '../config/index.ts';
@@ -66,6 +66,9 @@ export class BrokerSecurity {
       serverSecret: opts.serverSecret,
       verifier: { maxConcurrent: config.auth.argon2.maxConcurrent, maxQueued: config.auth.argon2.maxQueued },
       now: this.#now,
+      ...(config.auth.oauthBearer
+        ? { oauthBearer: new OAuthBearerVerifier({ ...config.auth.oauthBearer, onJwksUnavailable: (err) => this.logger.warn({ code: err.code }, err.message) }) }
+        : {}),
     });
     this.#quotas = new QuotaManager({ topics: config.limits.topicRates });
     this.#limiter = new ConnectionLimiter({ maxConnections: config.limits.maxConnections, maxConnectionsPerIp: config.limits.maxConnectionsPerIp });
@@ -211,7 +214,9 @@ export class BrokerSecurity {
   revoked(session: KafkaSession): string | undefined {
     const principal = session.principal;
     if (!principal) return undefined;
-    const valid = stillValid(principal, this.policy.snapshot, this.#now(), session.ip);
+    // An external token (OAUTHBEARER) is known only to its session: its expiry is checked here.
+    const expired = session.expiresAt !== undefined && this.#now() >= session.expiresAt;
+    const valid = expired ? { reason: 'TokenExpired' as const } : stillValid(principal, this.policy.snapshot, this.#now(), session.ip);
     if (valid === true) return undefined;
     const reason = valid.reason === 'UnknownToken' ? 'TokenRevoked' : valid.reason === 'UnknownUser' ? 'UserDeleted' : valid.reason;
     this.#metrics.sessionsClosed.inc({ reason });

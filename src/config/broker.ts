@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
-import { HTTP_MECHANISMS, KAFKA_MECHANISMS, TLS_CLIENT_AUTH, TLS_VERSIONS } from '../api/index.ts';
+import { DEFAULT_OAUTH_BEARER_ALGORITHMS, HTTP_MECHANISMS, KAFKA_MECHANISMS, OAUTH_BEARER_ALGORITHMS, TLS_CLIENT_AUTH, TLS_VERSIONS } from '../api/index.ts';
 import { BulwarkError, parseCidr } from '../lib/index.ts';
 
 /** Where data lives when nothing says otherwise. */
@@ -164,6 +164,22 @@ export const brokerConfigSchema = z.strictObject({
        * SaslAuthenticate closes the connection.
        */
       maxSessionLifetimeMs: z.number().int().min(1000).max(2 ** 31 - 1).nullable().default(null),
+      /**
+       * SASL OAUTHBEARER on the listeners that list `oauthbearer`: JWTs signed by a key of the
+       * issuer's JWKS (fetched over https, trusting caFile when given), with this issuer and
+       * audience; the claim usernameClaim names the policy user. Left out, none.
+       */
+      oauthBearer: z
+        .strictObject({
+          issuer: z.string().min(1).max(1024),
+          audience: z.string().min(1).max(1024),
+          jwksUrl: z.string().max(2048).refine((u) => URL.canParse(u) && new URL(u).protocol === 'https:', { message: 'must be an https URL' }),
+          usernameClaim: z.string().min(1).max(64).default('sub'),
+          algorithms: z.array(z.enum(OAUTH_BEARER_ALGORITHMS)).min(1).max(OAUTH_BEARER_ALGORITHMS.length).default([...DEFAULT_OAUTH_BEARER_ALGORITHMS]),
+          clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+          caFile: z.string().min(1).optional(),
+        })
+        .optional(),
     })
     .prefault({}),
   audit: z
@@ -382,6 +398,8 @@ function setKeys(value: Record<string, unknown>, prefix = ''): string[] {
 function listenerProblems(c: BrokerConfig): string[] {
   const out: string[] = [];
   const check = (key: string, tls: ListenerTls | undefined, mechanisms: readonly string[], passwordMechanism: string) => {
+    if (mechanisms.includes('oauthbearer') && !tls) out.push(`${key}.authentication: oauthbearer sends a bearer token and needs TLS on this listener (set ${key}.tls)`);
+    if (mechanisms.includes('oauthbearer') && !c.auth.oauthBearer) out.push(`${key}.authentication: oauthbearer needs auth.oauthBearer (issuer, audience, jwksUrl)`);
     if (mechanisms.includes(passwordMechanism) && !tls) out.push(`${key}.authentication: ${passwordMechanism} sends the password itself and needs TLS on this listener (set ${key}.tls)`);
     if (mechanisms.includes('mtls') && (!tls || tls.clientAuth === 'none' || !tls.caFile)) out.push(`${key}.authentication: mtls needs ${key}.tls with clientAuth optional or required and a caFile`);
     if (tls && tls.clientAuth !== 'none' && !tls.caFile) out.push(`${key}.tls.caFile: clientAuth ${tls.clientAuth} needs the CA that signs client certificates`);

@@ -19,13 +19,14 @@
 //   spec.audit                  → audit.logAllowed, audit.file (one file sink), audit.topic (topic __audit only)
 //   spec.topics                 → topics.autoCreate, topics.defaultPartitions
 //   spec.encryption             → encryption { keyDir: mounts.encryptionKeysDir, activeKeyId } when enabled
-//   spec.authentication, spec.authorization, spec.limits.users, spec.limitGroups
+//   spec.authentication.oauthBearer → auth.oauthBearer (caRef → caFile: mounts.oauthBearerCaFile)
+//   spec.authentication (but oauthBearer), spec.authorization, spec.limits.users, spec.limitGroups
 //                               → the policy snapshot (src/policy/compile.ts), not the broker config
 //   spec.replicas, image, storage, tls (certificates), networkPolicy, env, resources
 //                               → the operator's objects (StatefulSet, PVCs, Certificates, NetworkPolicy)
 // A field the broker cannot honour is refused with BWK_ERR_CONFIG_INVALID naming it, never dropped.
 import { isAbsolute, join } from 'node:path';
-import { HTTP_MECHANISMS, KAFKA_MECHANISMS, type BrokerCluster, type FieldError, type HttpMechanism, type KafkaMechanism } from '../api/index.ts';
+import { DEFAULT_OAUTH_BEARER_ALGORITHMS, HTTP_MECHANISMS, KAFKA_MECHANISMS, type BrokerCluster, type FieldError, type HttpMechanism, type KafkaMechanism } from '../api/index.ts';
 import { BulwarkError, parseCidr } from '../lib/index.ts';
 import { brokerConfigProblems, type BrokerConfigInput, type ClusterConfigSource, type ListenerTls } from './broker.ts';
 
@@ -56,6 +57,8 @@ export interface BrokerMounts {
   encryptionKeysDir?: string;
   /** The cluster's shared server secret (fake SCRAM salts, JWT key), e.g. /etc/bulwark/server-secret/secret. Left out, each broker makes its own. */
   serverSecretFile?: string;
+  /** The PEM CA file of spec.authentication.oauthBearer.caRef; needed when caRef is given. */
+  oauthBearerCaFile?: string;
 }
 
 /** Who this broker is. */
@@ -97,6 +100,7 @@ export const CLUSTER_OWNED_KEYS: readonly { key: string; field: string }[] = [
   { key: 'audit', field: 'spec.audit' },
   { key: 'topics', field: 'spec.topics' },
   { key: 'encryption', field: 'spec.encryption' },
+  { key: 'auth.oauthBearer', field: 'spec.authentication.oauthBearer' },
 ];
 
 type Listener = BrokerCluster['spec']['listeners'][number];
@@ -119,6 +123,7 @@ export function brokerClusterRefusals(cluster: BrokerCluster, mounts?: BrokerMou
     (l.authentication ?? []).forEach((m, j) => {
       if (!words.includes(m)) refuse(`${at}.authentication[${j}]`, `${m} is not a ${l.protocol} mechanism (expected ${words.join(', ')})`);
     });
+    if (l.protocol === 'kafka' && l.authentication?.includes('oauthbearer') && !spec.authentication?.oauthBearer) refuse(`${at}.authentication`, 'oauthbearer needs spec.authentication.oauthBearer (issuer, audience, jwksUrl)');
     (l.allowedCidrs ?? []).forEach((c, j) => {
       if (!parseCidr(c)) refuse(`${at}.allowedCidrs[${j}]`, `${c} is not an IP address or CIDR block`);
     });
@@ -134,6 +139,7 @@ export function brokerClusterRefusals(cluster: BrokerCluster, mounts?: BrokerMou
     if (s.type === 'topic' && s.topic !== BROKER_AUDIT_TOPIC) refuse(`spec.audit.sinks[${i}].topic`, `the broker writes audit events to the topic ${BROKER_AUDIT_TOPIC} only; use that name`);
   });
   if (mounts && spec.encryption?.enabled && !mounts.encryptionKeysDir) refuse('spec.encryption.keysSecretRef', 'no encryption key directory is mounted for it');
+  if (mounts && spec.authentication?.oauthBearer?.caRef && !mounts.oauthBearerCaFile) refuse('spec.authentication.oauthBearer.caRef', 'no CA file is mounted for it');
   return out;
 }
 
@@ -163,6 +169,7 @@ export function renderBrokerConfig(cluster: BrokerCluster, mounts: BrokerMounts,
   const sinks = spec.audit?.sinks ?? [];
   const auditFile = sinks.find((s) => s.type === 'file')?.path;
   const limits = spec.limits ?? {};
+  const oauth = spec.authentication?.oauthBearer;
 
   return {
     ...(pod.brokerId !== undefined ? { brokerId: pod.brokerId } : {}),
@@ -187,6 +194,20 @@ export function renderBrokerConfig(cluster: BrokerCluster, mounts: BrokerMounts,
     ...(pod.metricsPort !== undefined ? { metrics: { host: pod.bindHost, port: pod.metricsPort } } : {}),
     ...(mounts.serverSecretFile ? { serverSecretFile: mounts.serverSecretFile } : {}),
     ...(spec.encryption?.enabled ? { encryption: { keyDir: mounts.encryptionKeysDir!, activeKeyId: spec.encryption.activeKeyId! } } : {}),
+    ...(oauth
+      ? {
+          auth: {
+            oauthBearer: {
+              issuer: oauth.issuer,
+              audience: oauth.audience,
+              jwksUrl: oauth.jwksUrl,
+              usernameClaim: oauth.usernameClaim ?? 'sub',
+              algorithms: [...(oauth.algorithms ?? DEFAULT_OAUTH_BEARER_ALGORITHMS)],
+              ...(oauth.caRef ? { caFile: mounts.oauthBearerCaFile! } : {}),
+            },
+          },
+        }
+      : {}),
     audit: {
       file: auditFile === undefined ? null : isAbsolute(auditFile) ? auditFile : join(mounts.dataDir, auditFile),
       topic: sinks.some((s) => s.type === 'topic'),
@@ -220,7 +241,7 @@ export function checkBrokerCluster(cluster: BrokerCluster): FieldError[] {
   const refusals = brokerClusterRefusals(cluster);
   if (refusals.length > 0) return refusals;
   const files = (name: string): TlsMount => ({ certFile: `/tls/${name}/tls.crt`, keyFile: `/tls/${name}/tls.key`, caFile: `/tls/${name}/ca.crt` });
-  const mounts: BrokerMounts = { dataDir: '/data', tls: Object.fromEntries(cluster.spec.listeners.map((l) => [l.name, files(l.name)])), encryptionKeysDir: '/keys' };
+  const mounts: BrokerMounts = { dataDir: '/data', tls: Object.fromEntries(cluster.spec.listeners.map((l) => [l.name, files(l.name)])), encryptionKeysDir: '/keys', oauthBearerCaFile: '/oauth-bearer-ca/ca.crt' };
   const checked = brokerConfigProblems(renderBrokerConfig(cluster, mounts, { bindHost: '0.0.0.0' }));
   return checked.ok ? [] : checked.problems.map((message) => ({ path: 'spec', message: `the broker configuration it renders is refused: ${message}` }));
 }

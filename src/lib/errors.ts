@@ -58,6 +58,7 @@ export const ERRORS = {
   BWK_ERR_ROOT_PASSWORD_WEAK: { status: 400, message: (d) => `BULWARK_ROOT_PASSWORD is too weak: ${d.detail}` },
   BWK_ERR_AUDIT_FILE_UNWRITABLE: { status: 500, message: (d) => `cannot open the audit log file ${d.path}: ${d.detail}` },
   BWK_ERR_AUDIT_SYSLOG_UNREACHABLE: { status: 503, message: (d) => `cannot send audit events to the syslog receiver ${d.target}: ${d.detail}` },
+  BWK_ERR_OAUTH_JWKS_UNAVAILABLE: { status: 503, message: (d) => `cannot fetch the JWKS of auth.oauthBearer from ${d.url}: ${d.detail}; OAUTHBEARER logins are refused until it can` },
   BWK_ERR_POLICY_PUSH_REJECTED: { status: 409, message: (d) => `policy snapshot version ${d.version} not applied: ${d.detail}` },
   BWK_ERR_UNAUTHENTICATED: { status: 401, message: () => 'authentication required: send valid credentials' },
   BWK_ERR_FORBIDDEN: { status: 403, message: () => 'not allowed: the policy does not grant this action on this resource' },

@@ -76,6 +76,9 @@ export async function authenticate(session: KafkaSession, body: SaslAuthenticate
   let response: Buffer = EMPTY;
   if (mechanism === 'PLAIN') {
     outcome = await hooks.authenticator.plain(body.authBytes, { host: session.ip });
+  } else if (mechanism === 'OAUTHBEARER') {
+    // A refused token gets SASL_AUTHENTICATION_FAILED at once, not RFC 7628's error challenge: Kafka's clients handle both.
+    outcome = await hooks.authenticator.oauthBearer(body.authBytes, { host: session.ip });
   } else {
     session.scram ??= hooks.authenticator.scram(mechanism, { host: session.ip });
     const step = await session.scram.step(body.authBytes);

@@ -6,7 +6,7 @@ import type { Principal } from '../../policy/index.ts';
 import type { KafkaListenerConfig } from '../../config/index.ts';
 import type { KafkaConnection } from './connection.ts';
 
-const saslMechanismNames = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512'] as const;
+const saslMechanismNames = ['PLAIN', 'SCRAM-SHA-256', 'SCRAM-SHA-512', 'OAUTHBEARER'] as const;
 export type SaslMechanismName = (typeof saslMechanismNames)[number];
 
 /** SASL mechanism names (as Kafka clients send them) of a listener's configured mechanisms. */
@@ -15,6 +15,7 @@ export function saslMechanisms(listener: Pick<KafkaListenerConfig, 'authenticati
   if (listener.authentication.includes('scram-sha-256')) out.push('SCRAM-SHA-256');
   if (listener.authentication.includes('scram-sha-512')) out.push('SCRAM-SHA-512');
   if (listener.authentication.includes('plain')) out.push('PLAIN');
+  if (listener.authentication.includes('oauthbearer')) out.push('OAUTHBEARER');
   return out;
 }
 
@@ -32,7 +33,7 @@ export class KafkaSession {
   /** The mechanism chosen by SaslHandshake, awaiting SaslAuthenticate. */
   handshake: SaslMechanismName | undefined;
   scram: ScramExchange | undefined;
-  /** When the access token this session logged in with expires (ms since the epoch). */
+  /** When the access token or OAUTHBEARER JWT this session logged in with expires (ms since the epoch): the session ends then. */
   expiresAt: number | undefined;
   /**
    * When the SASL login ends unless the client re-authenticates (KIP-368), ms since the epoch:

@@ -80,6 +80,9 @@ export const MOUNTS = {
   serverSecretFile: '/etc/bulwark/server-secret/secret',
   /** spec.encryption.keysSecretRef, read-only: one file per key id. */
   encryptionKeys: '/etc/bulwark/encryption-keys',
+  /** spec.authentication.oauthBearer.caRef, read-only: the one key as ca.crt. */
+  oauthBearerCa: '/etc/bulwark/oauth-bearer-ca',
+  oauthBearerCaFile: '/etc/bulwark/oauth-bearer-ca/ca.crt',
   tmp: '/tmp',
 } as const;
 

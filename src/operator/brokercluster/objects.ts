@@ -75,6 +75,7 @@ export function brokerMounts(cluster: BrokerCluster): BrokerMounts {
     internalTls: files(MOUNTS.internalTls),
     serverSecretFile: MOUNTS.serverSecretFile,
     ...(cluster.spec.encryption?.enabled ? { encryptionKeysDir: MOUNTS.encryptionKeys } : {}),
+    ...(cluster.spec.authentication?.oauthBearer?.caRef ? { oauthBearerCaFile: MOUNTS.oauthBearerCaFile } : {}),
   };
 }
 
@@ -145,6 +146,9 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
   const tlsListeners = cluster.spec.listeners.filter((l) => l.tls?.enabled);
   // The keys Secret is read at start-up; activeKeyId is in the rendered config, so changing it rolls the pods.
   const keysSecret = cluster.spec.encryption?.enabled ? cluster.spec.encryption.keysSecretRef?.name : undefined;
+  // The JWKS endpoint's CA, one key mounted as ca.crt; the broker reads it at each JWKS fetch, so a changed CA needs no roll.
+  const oauthCa = cluster.spec.authentication?.oauthBearer?.caRef;
+  const oauthCaItems = oauthCa ? [{ key: oauthCa.key, path: 'ca.crt' }] : [];
   const env = [
     { name: OPERATOR_ENV[0], valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
     { name: OPERATOR_ENV[1], valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
@@ -211,6 +215,7 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
                 { name: 'internal-tls', mountPath: MOUNTS.internalTls, readOnly: true },
                 { name: 'server-secret', mountPath: MOUNTS.serverSecret, readOnly: true },
                 ...(keysSecret ? [{ name: 'encryption-keys', mountPath: MOUNTS.encryptionKeys, readOnly: true }] : []),
+                ...(oauthCa ? [{ name: 'oauth-bearer-ca', mountPath: MOUNTS.oauthBearerCa, readOnly: true }] : []),
                 { name: 'tmp', mountPath: MOUNTS.tmp },
               ],
             },
@@ -221,6 +226,8 @@ export function buildObjects(cluster: BrokerCluster, options: ClusterBuildOption
             { name: 'internal-tls', secret: { secretName: certs.internal } },
             { name: 'server-secret', secret: { secretName: names.serverSecret, items: [{ key: SERVER_SECRET_KEY, path: SERVER_SECRET_KEY }] } },
             ...(keysSecret ? [{ name: 'encryption-keys', secret: { secretName: keysSecret, defaultMode: 0o440 } }] : []),
+            ...(oauthCa?.secretName ? [{ name: 'oauth-bearer-ca', secret: { secretName: oauthCa.secretName, items: oauthCaItems } }] : []),
+            ...(oauthCa?.configMapName ? [{ name: 'oauth-bearer-ca', configMap: { name: oauthCa.configMapName, items: oauthCaItems } }] : []),
             { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
           ],
         },
