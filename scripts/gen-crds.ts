@@ -1,8 +1,9 @@
-// Writes crds/*.yaml and docs/api-reference.md from the zod schemas in src/api.
+// Writes crds/*.yaml and docs/api-reference.md from the zod schemas in src/api, and the table of
+// built-in roles in docs/concepts.md.
 // `npm run gen:crds`; a test fails when the files on disk differ from what this would write.
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderApiReference, renderCrds } from '../src/api/render.ts';
+import { renderApiReference, renderCrds, withBuiltinRoles } from '../src/api/render.ts';
 
 const root = join(import.meta.dirname, '..');
 const dir = join(root, 'crds');
@@ -14,3 +15,6 @@ for (const { fileName, text } of renderCrds()) {
 }
 writeFileSync(join(root, 'docs', 'api-reference.md'), renderApiReference());
 console.log('wrote docs/api-reference.md');
+const concepts = join(root, 'docs', 'concepts.md');
+writeFileSync(concepts, withBuiltinRoles(readFileSync(concepts, 'utf8')));
+console.log('wrote the built-in roles table of docs/concepts.md');

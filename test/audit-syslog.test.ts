@@ -152,8 +152,8 @@ describe('the broker', () => {
       security: {
         policy: {
           'cluster.yaml': brokerClusterYaml(),
-          'roles.yaml': roleYaml('reader', [{ topics: ['orders'], actions: ['read'] }]),
-          'dana.yaml': userYaml('dana', { type: 'scram-sha-256', password, roles: ['reader'] }),
+          'roles.yaml': roleYaml('orders-reader', [{ topics: ['orders'], actions: ['read'] }]),
+          'dana.yaml': userYaml('dana', { type: 'scram-sha-256', password, roles: ['orders-reader'] }),
         },
       },
       config: { audit: { syslog: { transport: 'tcp', host: '127.0.0.1', port: rsyslog.tcpPort, hostname } } },

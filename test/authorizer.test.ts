@@ -124,9 +124,9 @@ describe('authorize', () => {
     const s = compile(
       [
         alice,
-        role('reader', [{ resources: [{ type: 'topic', pattern: 'orders-*' }], actions: ['read'] }]),
+        role('orders-reader', [{ resources: [{ type: 'topic', pattern: 'orders-*' }], actions: ['read'] }]),
         grant('alice-all', { subjects: [{ kind: 'User', name: 'alice' }], topics: ['orders-*', 'payments'], actions: ['read', 'write'] }),
-        resource('AccessToken', 'narrow', { clusterRef: { name: CLUSTER }, userRef: { name: 'alice' }, roles: ['reader'], expiresAt: '2030-01-01T00:00:00Z' }),
+        resource('AccessToken', 'narrow', { clusterRef: { name: CLUSTER }, userRef: { name: 'alice' }, roles: ['orders-reader'], expiresAt: '2030-01-01T00:00:00Z' }),
         resource('AccessToken', 'full', { clusterRef: { name: CLUSTER }, userRef: { name: 'alice' } }),
       ],
       { credentials: { tokens: new Map([['narrow', { sha256: 'a'.repeat(64) }], ['full', { sha256: 'b'.repeat(64) }]]) } },

@@ -62,7 +62,7 @@ describe('CRDs on a real API server', { skip }, () => {
     assert.ok(names.includes('brokercluster.bulwark.dev/events'));
     assert.ok(names.includes('accesstoken.bulwark.dev/dana-ci'));
     assert.ok(names.includes('topicgrant.bulwark.dev/interns-no-pii'));
-    assert.ok(names.includes('role.bulwark.dev/consumer'));
+    assert.ok(names.includes('role.bulwark.dev/orders-producer'));
 
     const users = await cp.kubectl(['get', 'bwuser', '-n', 'streaming']);
     assert.match(users.stdout.split('\n')[0]!, /^NAME\s+CLUSTER\s+AUTH\s+READY\s+AGE$/);

@@ -370,9 +370,9 @@ describe('the runner', () => {
       name: 'secret-reader',
       primary: KINDS.role,
       owns: [],
-      watches: [{ kind: KINDS.secret, map: (o) => [{ namespace: o.metadata.namespace!, name: 'reader' }] }],
+      watches: [{ kind: KINDS.secret, map: (o) => [{ namespace: o.metadata.namespace!, name: 'topic-reader' }] }],
       async reconcile(key, ctx) {
-        if (key.name !== 'reader') return;
+        if (key.name !== 'topic-reader') return;
         found.push(ctx.cache.get(KINDS.secret, { namespace: key.namespace, name: 'creds' }) ? 'found' : 'missing');
       },
     };
@@ -384,7 +384,7 @@ describe('the runner', () => {
       const secretInformers = () => op3.runner.informers().filter((i) => i.kind === KINDS.secret).map((i) => i.namespace);
       assert.ok(!secretInformers().includes(undefined), 'no cluster-wide Secret informer');
       assert.ok(!secretInformers().includes(ns2), 'none yet where no primary object is');
-      await cp.kubectl(['apply', '-n', ns2, '-f', '-'], { input: JSON.stringify({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'Role', metadata: { name: 'reader' }, spec: { rules: [{ resources: [{ type: 'topic', pattern: '*' }], actions: ['read'] }] } }), check: true });
+      await cp.kubectl(['apply', '-n', ns2, '-f', '-'], { input: JSON.stringify({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'Role', metadata: { name: 'topic-reader' }, spec: { rules: [{ resources: [{ type: 'topic', pattern: '*' }], actions: ['read'] }] } }), check: true });
       await until('the reconcile', () => (found.length > 0 ? true : undefined));
       assert.equal(found[0], 'found', 'the Secret informer of the namespace had synced before the reconcile');
       assert.ok(secretInformers().includes(ns2));

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseStatus, cel, clusterRef, duration, immutable, resourceName } from './common.ts';
+import { baseStatus, cel, clusterRef, duration, immutable, resourceName, ROLE_NAME_DESCRIPTION } from './common.ts';
 
 export const accessTokenSpec = cel(
   z.strictObject({
@@ -12,10 +12,10 @@ export const accessTokenSpec = cel(
     expiresAt: z.iso.datetime().optional().describe('When the token stops working (RFC 3339, UTC). Checked by the broker on every use.'),
     lifetime: duration('How long the token works after it is created, as a duration such as 720h. Mutually exclusive with expiresAt.').optional(),
     roles: z
-      .array(resourceName('Name of a Role in the same namespace.'))
+      .array(resourceName(ROLE_NAME_DESCRIPTION))
       .max(16)
       .optional()
-      .meta({ description: 'Narrows the token to these roles: a request must be allowed both by the user\'s own permissions and by one of these roles. Left out, the token has the user\'s permissions.', 'x-kubernetes-list-type': 'set' }),
+      .meta({ description: 'Narrows the token to these roles (declared Roles, or the built-in admin, reader, producer and consumer): a request must be allowed both by the user\'s own permissions and by one of these roles. Left out, the token has the user\'s permissions.', 'x-kubernetes-list-type': 'set' }),
     secretName: resourceName('The Secret the operator writes the token to. Left out, it is <metadata.name>-token. In local mode, the Secret that holds the token.').optional(),
     description: z.string().max(1024).optional().describe('What the token is for.'),
   }),

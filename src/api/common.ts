@@ -76,6 +76,12 @@ export const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
 export const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._@:-]{0,127}$/;
 export const BUILTIN_GROUPS = ['system:authenticated', 'system:unauthenticated'] as const;
 
+/** The built-in roles (builtin-roles.ts): named without a Role, and no Role may take their names. */
+export const BUILTIN_ROLE_NAMES = ['admin', 'reader', 'producer', 'consumer'] as const;
+export type BuiltinRoleName = (typeof BUILTIN_ROLE_NAMES)[number];
+/** What a field that names a Role says about the names it takes. */
+export const ROLE_NAME_DESCRIPTION = `Name of a Role in the same namespace, or of a built-in role: ${BUILTIN_ROLE_NAMES.join(', ')} (docs/concepts.md, "Built-in roles").`;
+
 /** An IPv4 or IPv6 address or CIDR block; checked precisely by the compiler. */
 export const CIDR = /^([0-9]{1,3}(\.[0-9]{1,3}){3}|[0-9a-fA-F:]{2,39})(\/[0-9]{1,3})?$/;
 export const hostList = (description: string) =>

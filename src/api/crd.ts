@@ -82,6 +82,7 @@ export function buildCrd(def: KindDefinition): Record<string, unknown> {
       spec,
       status,
     },
+    ...(def.rules ? { 'x-kubernetes-validations': def.rules } : {}),
   };
   const problems = auditSchema({ ...root, properties: { spec, status } });
   if (problems.length > 0) throw new Error(`CRD ${def.kind} is incomplete:\n  ${problems.join('\n  ')}`);

@@ -3,6 +3,7 @@ export * from './permissions.ts';
 export * from './limits.ts';
 export * from './user.ts';
 export * from './role.ts';
+export * from './builtin-roles.ts';
 export * from './access-token.ts';
 export * from './topic-grant.ts';
 export * from './broker-cluster.ts';

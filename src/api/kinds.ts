@@ -1,5 +1,6 @@
 // The five kinds: their names as the API server knows them, their schemas, their columns.
 import { z } from 'zod';
+import { BUILTIN_ROLE_NAMES, type CelRule } from './common.ts';
 import { accessTokenSpec, accessTokenStatus } from './access-token.ts';
 import { brokerClusterSpec, brokerClusterStatus } from './broker-cluster.ts';
 import { roleSpec, roleStatus } from './role.ts';
@@ -23,6 +24,8 @@ export interface KindDefinition {
   spec: z.ZodType;
   status: z.ZodType;
   columns: PrinterColumn[];
+  /** CEL rules on the whole object: the only place a rule can read metadata.name. */
+  rules?: CelRule[];
 }
 
 const ready: PrinterColumn = {
@@ -79,6 +82,8 @@ export const KINDS = [
     description: 'A named set of permissions (resource patterns × actions), shared by the clusters of its namespace.',
     spec: roleSpec,
     status: roleStatus,
+    // The compiler also reports a Role that took one of these names before this rule existed.
+    rules: [{ rule: `!(self.metadata.name in [${BUILTIN_ROLE_NAMES.map((n) => `'${n}'`).join(', ')}])`, message: `metadata.name: ${BUILTIN_ROLE_NAMES.join(', ')} are built-in roles; a Role cannot take their names (use the built-in role, or choose another name)` }],
     columns: [{ name: 'Description', type: 'string', jsonPath: '.spec.description', description: 'What the role is for.', priority: 1 }, ready, reason, age],
   },
   {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { baseStatus, BUILTIN_GROUPS, cel, clusterRef, GROUP_NAME, hostList, resourceName, resourcePattern, USERNAME } from './common.ts';
+import { baseStatus, BUILTIN_GROUPS, BUILTIN_ROLE_NAMES, cel, clusterRef, GROUP_NAME, hostList, resourceName, resourcePattern, USERNAME } from './common.ts';
 import { ACTIONS_BY_TYPE, actionList } from './permissions.ts';
 
 const subject = cel(
@@ -28,7 +28,7 @@ export const topicGrantSpec = cel(
       .optional()
       .meta({ description: 'Consumer groups the grant also covers, for consumers: the grant\'s actions that apply to groups (read, describe, delete, all) are granted on them too.', 'x-kubernetes-list-type': 'set' }),
     actions: actionList.optional(),
-    role: resourceName('A Role whose topic and group rules are applied, narrowed to the topics and consumerGroups above. Mutually exclusive with actions.').optional(),
+    role: resourceName(`A Role whose topic and group rules are applied, narrowed to the topics and consumerGroups above: a Role of this namespace, or a built-in role (${BUILTIN_ROLE_NAMES.join(', ')}; docs/concepts.md, "Built-in roles"). Mutually exclusive with actions.`).optional(),
     effect: z.enum(['Allow', 'Deny']).describe('Allow or Deny. A Deny beats every Allow, from any grant or role.'),
     hosts: hostList('Client addresses the grant applies to. Left out, it applies from every host.').optional(),
   }),

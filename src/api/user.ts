@@ -6,6 +6,7 @@ import {
   GROUP_NAME,
   hostList,
   resourceName,
+  ROLE_NAME_DESCRIPTION,
   secretKeyRef,
   USERNAME,
 } from './common.ts';
@@ -55,10 +56,10 @@ export const userSpec = z
       .optional()
       .meta({ description: 'Groups the user belongs to; TopicGrants can name groups as subjects. Names starting with system: are reserved.', 'x-kubernetes-list-type': 'set', 'x-kubernetes-validations': [{ rule: "self.all(g, !g.startsWith('system:'))", message: 'group names starting with system: are reserved' }] }),
     roles: z
-      .array(resourceName('Name of a Role in the same namespace.'))
+      .array(resourceName(ROLE_NAME_DESCRIPTION))
       .max(64)
       .optional()
-      .meta({ description: 'Roles granted to this user on the resources the roles name.', 'x-kubernetes-list-type': 'set' }),
+      .meta({ description: 'Roles granted to this user on the resources the roles name: declared Roles, or the built-in admin, reader, producer and consumer (on every name).', 'x-kubernetes-list-type': 'set' }),
     hosts: hostList('Host access list: the user may connect only from these addresses or CIDR blocks. Empty or left out allows every host.').optional(),
     limitGroup: resourceName('Name of a limit group declared in the BrokerCluster\'s spec.limitGroups.').optional(),
     limits: limits.optional(),

@@ -6,6 +6,7 @@
 // a missing role is left out, a Deny whose role is missing denies everything on its topics.
 import {
   ACTIONS_BY_TYPE,
+  BUILTIN_ROLES,
   type AccessToken,
   type Action,
   type BrokerCluster,
@@ -13,6 +14,7 @@ import {
   type Limits,
   type ResourceType,
   type Role,
+  type RoleSpec,
   type TopicGrant,
   type User,
 } from '../api/index.ts';
@@ -59,6 +61,7 @@ export const DIAGNOSTIC_REASONS = [
   'RoleRulesIgnored',
   'RoleNotApplicable',
   'HostInvalid',
+  'RoleNameReserved',
 ] as const;
 export type DiagnosticReason = (typeof DIAGNOSTIC_REASONS)[number];
 
@@ -90,7 +93,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
 
   const cluster = inNamespace.find((r): r is BrokerCluster => r.kind === 'BrokerCluster' && r.metadata.name === clusterName);
   const settings = compileSettings(cluster);
-  const roles = new Map(inNamespace.filter((r): r is Role => r.kind === 'Role').map((r) => [r.metadata.name, r]));
+  const roles = resolveRoles(inNamespace.filter((r): r is Role => r.kind === 'Role'), report);
   const rules: SnapshotRule[] = [];
 
   // Users --------------------------------------------------------------------------------
@@ -146,7 +149,8 @@ export function compilePolicy(input: CompileInput): CompileResult {
         report('error', u, 'RoleNotFound', `Role ${roleName} does not exist in namespace ${namespace}; its permissions are not granted`, 'spec.roles');
         continue;
       }
-      rules.push(...roleRules(role, `User:${username}`, `User/${u.metadata.name} via Role/${roleName}`));
+      if (role.shadowsBuiltin) report('warning', u, 'RoleNameReserved', shadowWarning(roleName), 'spec.roles');
+      rules.push(...roleRules(role, `User:${username}`, `User/${u.metadata.name} via ${role.label}`));
     }
   }
 
@@ -163,6 +167,7 @@ export function compilePolicy(input: CompileInput): CompileResult {
   const tokensPerUser = new Map<string, number>();
   for (const t of [...ofCluster('AccessToken')].sort((a, b) => compare(a.metadata.name, b.metadata.name))) {
     const token = compileToken(t, usernameOf, roles, input.credentials?.tokens?.get(t.metadata.name), (r, m, p) => report('error', t, r, m, p));
+    for (const roleName of t.spec.roles ?? []) if (roles.get(roleName)?.shadowsBuiltin) report('warning', t, 'RoleNameReserved', shadowWarning(roleName), 'spec.roles');
     if (!token) continue;
     const count = (tokensPerUser.get(token.user) ?? 0) + 1;
     const cap = userByName.get(token.user)?.limits.maxTokens ?? settings.maxTokensPerUser;
@@ -203,7 +208,7 @@ export function compileSettings(cluster: BrokerCluster | undefined): SnapshotSet
 function compileToken(
   t: AccessToken,
   usernameOf: ReadonlyMap<string, string>,
-  roles: ReadonlyMap<string, Role>,
+  roles: ReadonlyMap<string, ResolvedRole>,
   credential: TokenCredential | undefined,
   fail: (reason: DiagnosticReason, message: string, path?: string) => void,
 ): SnapshotToken | undefined {
@@ -220,13 +225,43 @@ function compileToken(
     const role = roles.get(roleName);
     // Fail closed: a token meant to be narrowed must never fall back to the user's full access.
     if (!role) return void fail('RoleNotFound', `Role ${roleName} does not exist; the token is not accepted`, 'spec.roles');
-    scope.push(...roleRules(role, `User:${user}`, `AccessToken/${t.metadata.name} via Role/${roleName}`));
+    scope.push(...roleRules(role, `User:${user}`, `AccessToken/${t.metadata.name} via ${role.label}`));
   }
   scope.sort(compareRules);
   return { id: t.metadata.name, user, sha256: credential.sha256, expiresAt, scope, scoped: (t.spec.roles ?? []).length > 0 };
 }
 
-function roleRules(role: Role, subject: string, source: string): SnapshotRule[] {
+/** A Role as references see it: a declared one, or a built-in (src/api/builtin-roles.ts). */
+interface ResolvedRole {
+  spec: RoleSpec;
+  /** How rule sources name it: Role/<name>, or built-in role <name>. */
+  label: string;
+  builtin: boolean;
+  /** A declared Role with a built-in role's name: one made before the CRD refused such names. */
+  shadowsBuiltin: boolean;
+}
+
+/**
+ * The roles references resolve to: the built-in roles, and the namespace's Roles. A Role that
+ * takes a built-in name (the CRD refuses them; one made before that rule existed may remain) is
+ * an error, yet still applies where it is named: switching its references to the built-in could
+ * give them more than the author meant, and dropping them could cut off applications. Local mode
+ * compiles nothing while the error stands.
+ */
+function resolveRoles(declared: readonly Role[], report: (severity: Diagnostic['severity'], resource: BulwarkResource, reason: DiagnosticReason, message: string, path?: string) => void): Map<string, ResolvedRole> {
+  const roles = new Map<string, ResolvedRole>(BUILTIN_ROLES.map((b) => [b.name, { spec: b.spec, label: `built-in role ${b.name}`, builtin: true, shadowsBuiltin: false }]));
+  for (const r of declared) {
+    const shadowsBuiltin = roles.get(r.metadata.name)?.builtin === true;
+    if (shadowsBuiltin)
+      report('error', r, 'RoleNameReserved', `${r.metadata.name} is the name of a built-in role, which a Role can no longer take; until this Role is renamed (and the resources naming it changed) or deleted, resources naming ${r.metadata.name} keep getting this Role, not the built-in one`, 'metadata.name');
+    roles.set(r.metadata.name, { spec: r.spec, label: `Role/${r.metadata.name}`, builtin: false, shadowsBuiltin });
+  }
+  return roles;
+}
+
+const shadowWarning = (name: string) => `${name} names a Role of this namespace that takes a built-in role's name; it gets that Role, not the built-in ${name}, until the Role is renamed or deleted`;
+
+function roleRules(role: ResolvedRole, subject: string, source: string): SnapshotRule[] {
   const out: SnapshotRule[] = [];
   for (const rule of role.spec.rules) {
     for (const res of rule.resources) {
@@ -237,7 +272,7 @@ function roleRules(role: Role, subject: string, source: string): SnapshotRule[] 
   return out;
 }
 
-function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (sev: Diagnostic['severity'], reason: DiagnosticReason, message: string, path?: string) => void): SnapshotRule[] {
+function grantRules(g: TopicGrant, roles: ReadonlyMap<string, ResolvedRole>, report: (sev: Diagnostic['severity'], reason: DiagnosticReason, message: string, path?: string) => void): SnapshotRule[] {
   const { effect, subjects, topics, consumerGroups = [] } = g.spec;
   let hosts = g.spec.hosts ?? [];
   const source = `TopicGrant/${g.metadata.name}`;
@@ -271,7 +306,8 @@ function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (se
         report('error', 'RoleNotFound', `Role ${roleName} does not exist; the grant allows nothing`, 'spec.role');
       }
     } else {
-      const via = `${source} via Role/${roleName}`;
+      const via = `${source} via ${role.label}`;
+      if (role.shadowsBuiltin) report('warning', 'RoleNameReserved', shadowWarning(roleName), 'spec.role');
       let used = false;
       for (const rule of role.spec.rules) {
         for (const res of rule.resources) {
@@ -286,9 +322,12 @@ function grantRules(g: TopicGrant, roles: ReadonlyMap<string, Role>, report: (se
           }
         }
       }
-      if (role.spec.rules.some((r) => r.resources.some((res) => res.type !== 'topic' && res.type !== 'group')))
+      // A built-in role's other rules are documented as ignored here (docs/concepts.md).
+      if (!role.builtin && role.spec.rules.some((r) => r.resources.some((res) => res.type !== 'topic' && res.type !== 'group')))
         report('warning', 'RoleRulesIgnored', `Role ${roleName} has rules for resources other than topics and groups; a TopicGrant applies only its topic and group rules`, 'spec.role');
       if (!used) report('warning', 'RoleNotApplicable', `Role ${roleName} covers none of this grant's topics or groups; the grant has no effect`, 'spec.role');
+      else if (effect === 'Allow' && consumerGroups.length === 0 && role.spec.rules.some((r) => r.resources.some((res) => res.type === 'group')))
+        report('warning', 'RoleNotApplicable', `Role ${roleName} has rules for consumer groups, but this grant names no consumerGroups, so it allows nothing on groups (consuming in a group needs read on the group)`, 'spec.consumerGroups');
     }
   }
   const out: SnapshotRule[] = [];
