@@ -82,7 +82,7 @@ stringData: { password: "S3cret-Example-Value!" }
     assert.ok(!(r.stdout + r.stderr).includes('S3cret-Example-Value!'), 'a password reached the output');
   });
 
-  test('a weak password is a warning that never shows the password', async () => {
+  test('a weak password is an error naming the field and the rule, never the password', async () => {
     const dir = policyDir({
       'all.yaml': `apiVersion: bulwark.dev/v1alpha1
 kind: User
@@ -98,8 +98,8 @@ stringData: { p: hunter2 }
 `,
     });
     const r = await bulwark('policy', 'check', dir);
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /warning: .*all\.yaml \(document 1\): spec\.authentication\.passwordSecretRef: weak password: shorter than 12 characters/);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /^error: .*all\.yaml \(document 1\): spec\.authentication\.passwordSecretRef: the password in Secret pw \(key p\) fails the password policy's minLength rule: shorter than 12 characters; this user cannot log in/m);
     assert.ok(!(r.stdout + r.stderr).includes('hunter2'));
   });
 

@@ -217,3 +217,83 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     assert.equal(await hashesComputed(operator), 1, 'the rotation derived once');
   });
 });
+
+describe('the cluster\'s password policy and authorization mode, as the operator carries them out', { timeout: 240_000 }, () => {
+  // A cluster of its own, so that tightening its policy touches none of the Users above.
+  const strict = (extra: Record<string, unknown>) =>
+    bw('BrokerCluster', 'strict', {
+      replicas: 1,
+      storage: { size: '1Gi' },
+      listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true }, authentication: ['scram-sha-512'] }],
+      ...extra,
+    });
+  const stalled = (name: string) =>
+    until(`${name} Stalled`, async () => {
+      const u = await get(KINDS.user, name);
+      return condition(u, 'Stalled')?.status === 'True' ? u : undefined;
+    });
+
+  test('a brought password the policy forbids: Stalled WeakPassword naming the field and the rule, never the password; tightened, the password in force is withdrawn and generated ones are made anew', async () => {
+    const SHORT = 'Correct-Horse-Battery-1'; // 23 characters: fine by default, not under minLength 24
+    const LONG = 'Correct-Horse-Battery-Staple-2024'; // 33 characters
+    await apply(strict({ authentication: { passwordPolicy: { minLength: 24 } } }));
+    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'short-password', namespace: ns }, stringData: { password: SHORT } });
+    await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'long-password', namespace: ns }, stringData: { password: LONG } });
+    await apply(bw('User', 'short', { clusterRef: { name: 'strict' }, authentication: { type: 'scram-sha-512', passwordSecretRef: { name: 'short-password', key: 'password' } } }));
+    await apply(bw('User', 'long', { clusterRef: { name: 'strict' }, authentication: { type: 'scram-sha-512', passwordSecretRef: { name: 'long-password', key: 'password' } } }));
+    await apply(bw('User', 'gen', { clusterRef: { name: 'strict' }, authentication: { type: 'scram-sha-512' } }));
+
+    const short = await stalled('short');
+    const message = condition(short, 'Stalled').message as string;
+    assert.equal(condition(short, 'Stalled').reason, 'WeakPassword');
+    assert.match(message, /^spec\.authentication\.passwordSecretRef: the password in Secret short-password \(key password\) fails the password policy's minLength rule: shorter than 24 characters/);
+    assert.ok(!JSON.stringify(short.status).includes(SHORT), 'the password reached the status');
+    assert.equal(await get(KINDS.secret, 'short-credentials'), undefined, 'nothing is written for a user that cannot log in');
+    const long = await until('long derived', async () => {
+      const s = await get(KINDS.secret, 'long-credentials');
+      return s?.data?.['bulwark.derived'] ? s : undefined;
+    });
+    assert.equal(text(long, 'password'), LONG);
+    const firstGen = text(await until('gen derived', async () => get(KINDS.secret, 'gen-credentials')), 'password')!;
+    assert.equal(firstGen.length, 32);
+
+    // Tightened: the Users of the cluster are checked again at once.
+    await apply(strict({ authentication: { passwordPolicy: { minLength: 40 } } }));
+    await until('long withdrawn', async () => {
+      const s = await get(KINDS.secret, 'long-credentials');
+      return s && !s.data?.['bulwark.derived'] ? s : undefined;
+    });
+    const longUser = await stalled('long');
+    assert.equal(condition(longUser, 'Stalled').reason, 'WeakPassword');
+    assert.match(condition(longUser, 'Stalled').message, /minLength rule: shorter than 40 characters/);
+    const gen = await until('gen regenerated', async () => {
+      const s = await get(KINDS.secret, 'gen-credentials');
+      return text(s, 'password')?.length === 40 ? s : undefined;
+    });
+    assert.notEqual(text(gen, 'password'), firstGen);
+    assert.ok(readDerivedRecord(gen as never)?.credentials.scramSha512);
+  });
+
+  test('authenticatedFullAccess: the BrokerCluster says so in a condition while it is on', async () => {
+    await apply(strict({ authentication: { passwordPolicy: { minLength: 40 } }, authorization: { mode: 'authenticatedFullAccess' } }));
+    const open = await until('AuthorizationOpen', async () => {
+      const c = await get(KINDS.brokerCluster, 'strict');
+      return condition(c, 'AuthorizationOpen')?.status === 'True' ? c : undefined;
+    });
+    const cond = condition(open, 'AuthorizationOpen');
+    assert.equal(cond.reason, 'AuthenticatedFullAccess');
+    assert.match(cond.message, /^spec\.authorization\.mode is authenticatedFullAccess: every authenticated user may do every action on every resource/);
+    assert.equal(cond.observedGeneration, open.metadata.generation);
+    // A Warning event when it is turned on.
+    await until('the AuthorizationOpen event', async () => {
+      const events = await api.list<Obj & { reason?: string; type?: string; involvedObject?: { name?: string } }>(KINDS.event, ns);
+      return events.items.some((e) => e.reason === 'AuthorizationOpen' && e.type === 'Warning' && e.involvedObject?.name === 'strict');
+    });
+
+    await apply(strict({ authentication: { passwordPolicy: { minLength: 40 } } }));
+    await until('AuthorizationOpen gone', async () => {
+      const c = await get(KINDS.brokerCluster, 'strict');
+      return c?.status?.observedGeneration === c?.metadata.generation && condition(c, 'AuthorizationOpen') === undefined;
+    });
+  });
+});

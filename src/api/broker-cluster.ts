@@ -109,6 +109,37 @@ const listener = cel(
   { rule: "!has(self.tls) || self.tls.enabled || !has(self.tls.clientAuth) || self.tls.clientAuth == 'none'", message: 'clientAuth needs tls.enabled', fieldPath: '.tls.clientAuth' },
 );
 
+/** How requests are authorized: by the grants (policy), or every authenticated user may do everything (authenticatedFullAccess). */
+export const AUTHORIZATION_MODES = ['policy', 'authenticatedFullAccess'] as const;
+export type AuthorizationMode = (typeof AUTHORIZATION_MODES)[number];
+
+/** What a password must be (src/policy/credentials.ts passwordWeakness); the defaults are DEFAULT_PASSWORD_POLICY there. */
+const passwordPolicy = cel(
+  z.strictObject({
+    minLength: z.number().int().min(8).max(1024).optional().describe('Fewest characters (Unicode code points) a password may have. Left out, 12. No password may be longer than 1024.'),
+    minCharacterClasses: z
+      .number()
+      .int()
+      .min(1)
+      .max(4)
+      .optional()
+      .describe('How many of the four classes (lowercase letters, uppercase letters, digits, anything else) a password must mix. Left out, 3.'),
+    passphraseLength: z
+      .number()
+      .int()
+      .min(0)
+      .max(1024)
+      .optional()
+      .describe('A password at least this long need not mix classes (a passphrase); 0: every password must. Left out, 20.'),
+  }),
+  'What a password must be: passwords Users bring (passwordSecretRef, or the Secrets of a policy directory) that fail it are refused (the User is Stalled with reason WeakPassword and cannot log in); the operator\'s generated passwords always pass it. Left out, 12 characters or more, mixing 3 classes unless 20 characters or more.',
+  {
+    rule: '!has(self.passphraseLength) || self.passphraseLength == 0 || self.passphraseLength >= (has(self.minLength) ? self.minLength : 12)',
+    message: 'passphraseLength must be 0 or at least minLength',
+    fieldPath: '.passphraseLength',
+  },
+);
+
 const labelSelector = z
   .strictObject({
     matchLabels: z.record(z.string().max(317), z.string().max(63)).optional().meta({ description: 'Labels the selected objects carry.', maxProperties: 32 }),
@@ -214,6 +245,7 @@ export const brokerClusterSpec = cel(
           })
           .optional()
           .describe('How a client certificate maps to a username. Left out, the subject common name.'),
+        passwordPolicy: passwordPolicy.optional(),
       })
       .optional()
       .describe('Cluster-wide authentication settings.'),
@@ -224,6 +256,12 @@ export const brokerClusterSpec = cel(
           .max(16)
           .optional()
           .meta({ description: 'Usernames that bypass every grant, deny included (as Kafka super.users). Keep this list short.', 'x-kubernetes-list-type': 'set' }),
+        mode: z
+          .enum(AUTHORIZATION_MODES)
+          .optional()
+          .describe(
+            'policy: only what the grants allow (the default). authenticatedFullAccess: every authenticated user may do every action on every resource, as in SwiftMQ\'s password-check-only mode; Deny grants, token scopes, disabled users and host lists still apply, anonymous clients get nothing from it, and the brokers log a warning, the metric bulwark_authorization_full_access is 1 and the condition AuthorizationOpen is True while it is on. Left out means policy.',
+          ),
       })
       .optional()
       .describe('Cluster-wide authorization settings.'),

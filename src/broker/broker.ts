@@ -9,6 +9,7 @@ import type { BrokerCore } from './core.ts';
 import { AppendWaiters } from './append-waiters.ts';
 import { AuditLog, describeSyslogTarget, FileAuditSink, ProcessLogAuditSink, SyslogAuditSink, TopicAuditSink, type AuditSink } from '../audit/index.ts';
 import { ensureRootUser, loadServerSecret, readServerSecretFile, withRootUser } from './policy/index.ts';
+import { openAuthorization, openAuthorizationWarning } from '../policy/index.ts';
 import { BrokerMetrics } from './metrics.ts';
 import { PolicyStore } from './policy/index.ts';
 import { BrokerSecurity } from './security.ts';
@@ -119,9 +120,20 @@ export class Broker implements BrokerCore {
       closers.push(() => audit.close());
       const security = new BrokerSecurity({ config, policy, serverSecret, audit, metrics, logger: logger.child({ component: 'security' }) });
       const policyLog = logger.child({ component: 'policy' });
+      // spec.authorization.mode authenticatedFullAccess: said at start and at every policy applied while it is on.
+      let open = openAuthorization(policy.snapshot);
+      const warnIfOpen = () => {
+        if (open) policyLog.warn({ accessMode: open.mode, sources: open.sources, version: policy.applied.version }, openAuthorizationWarning(open));
+      };
+      warnIfOpen();
+      metrics.authorizationFullAccess = () => open !== undefined;
       policy.onChange((change) => {
         audit.policy(change.received, change.previous, change.source);
         policyLog.info({ source: change.source, version: change.received.version, previousVersion: change.previous.version }, `policy ${change.source}: version ${change.received.version} (${change.received.hash.slice(0, 19)}…) in force, was ${change.previous.version}`);
+        const wasOpen = open !== undefined;
+        open = openAuthorization(change.snapshot);
+        warnIfOpen();
+        if (wasOpen && !open) policyLog.info({ accessMode: 'policy', version: change.received.version }, 'authorization mode policy: the grants are enforced again');
       });
       broker = new Broker(config, metrics, store, topics, security, logger, generated);
       broker.#closers.push(...closers);

@@ -48,6 +48,17 @@ export class BrokerMetrics {
     },
   });
 
+  /** Set by the broker once its policy is open: whether spec.authorization.mode authenticatedFullAccess is in force. */
+  authorizationFullAccess: (() => boolean) | undefined;
+  readonly authorizationFullAccessGauge: Gauge = new Gauge({
+    name: 'bulwark_authorization_full_access',
+    help: '1 while the policy in force lets every authenticated user do everything (BrokerCluster spec.authorization.mode authenticatedFullAccess), else 0.',
+    registers: [this.registry],
+    collect: () => {
+      this.authorizationFullAccessGauge.set(this.authorizationFullAccess?.() ? 1 : 0);
+    },
+  });
+
   constructor(opts: { defaultMetrics?: boolean } = {}) {
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'bulwark_process_' });
   }

@@ -22,6 +22,7 @@ import type { DerivedCredentials } from './credentials.ts';
 import { DEFAULT_SCRAM_ITERATIONS, TOKEN_USERNAME } from './credentials.ts';
 import { formatPattern, intersectPatterns, parsePattern } from './pattern.ts';
 import { parseCidr } from '../lib/index.ts';
+import { authorizationModeRules } from './authorization-mode.ts';
 import { sealSnapshot, type PolicySnapshot, type SnapshotRule, type SnapshotSettings, type SnapshotToken, type SnapshotUser } from './snapshot.ts';
 
 export interface TokenCredential {
@@ -186,6 +187,9 @@ export function compilePolicy(input: CompileInput): CompileResult {
       if (s.kind === 'User' && s.name !== 'system:anonymous' && !userByName.has(s.name)) report('warning', g, 'SubjectNotFound', `subject User ${s.name} is not a user of cluster ${clusterName}`, 'spec.subjects');
     }
   }
+
+  // spec.authorization.mode: authenticatedFullAccess is rules for Group:system:authenticated (authorization-mode.ts).
+  rules.push(...authorizationModeRules(cluster));
 
   users.sort((a, b) => compare(a.name, b.name));
   rules.sort(compareRules);

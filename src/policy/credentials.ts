@@ -7,7 +7,7 @@
 import { hash as argon2Hash } from '@node-rs/argon2';
 import { createHash, createHmac, pbkdf2, randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
-import type { AuthenticationType } from '../api/index.ts';
+import type { AuthenticationType, BrokerCluster } from '../api/index.ts';
 
 const pbkdf2Async = promisify(pbkdf2);
 
@@ -86,11 +86,62 @@ export function tokenHash(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** Weak passwords are refused where Bulwark takes a password from the user. */
-export function passwordWeakness(password: string): string | undefined {
-  if (password.length < 12) return 'shorter than 12 characters';
-  if (password.length > 1024) return 'longer than 1024 characters';
-  const classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter((r) => r.test(password)).length;
-  if (classes < 3 && password.length < 20) return 'needs three of: lowercase, uppercase, digits, symbols (or 20+ characters)';
+/** What a password must be: a BrokerCluster's spec.authentication.passwordPolicy with its defaults filled in. */
+export interface PasswordPolicy {
+  minLength: number;
+  minCharacterClasses: number;
+  /** A password at least this long need not mix classes; 0: every password must. */
+  passphraseLength: number;
+}
+
+/** No password is longer: argon2id and PBKDF2 hash all of it, on every login. */
+export const MAX_PASSWORD_LENGTH = 1024;
+/** What the CRD documents for a policy left out, and what the standalone root password must pass. */
+export const DEFAULT_PASSWORD_POLICY: PasswordPolicy = Object.freeze({ minLength: 12, minCharacterClasses: 3, passphraseLength: 20 });
+
+/** The policy a BrokerCluster sets (spec.authentication.passwordPolicy), or the default's values for what it leaves out. */
+export function passwordPolicyOf(cluster: BrokerCluster | undefined): PasswordPolicy {
+  const p = cluster?.spec.authentication?.passwordPolicy;
+  return {
+    minLength: p?.minLength ?? DEFAULT_PASSWORD_POLICY.minLength,
+    minCharacterClasses: p?.minCharacterClasses ?? DEFAULT_PASSWORD_POLICY.minCharacterClasses,
+    passphraseLength: p?.passphraseLength ?? DEFAULT_PASSWORD_POLICY.passphraseLength,
+  };
+}
+
+/** The rule of the policy a password fails: a field of spec.authentication.passwordPolicy, or maxLength (fixed). */
+export type PasswordRule = 'minLength' | 'maxLength' | 'minCharacterClasses';
+export interface PasswordWeakness {
+  rule: PasswordRule;
+  /** What the rule asks for; never anything about the password beyond failing it. */
+  message: string;
+}
+
+const CHARACTER_CLASSES = [/\p{Ll}/u, /\p{Lu}/u, /[0-9]/, /[^\p{Ll}\p{Lu}0-9]/u];
+
+/**
+ * Why a password fails the policy, or undefined when it passes. Lengths count Unicode code
+ * points (what a person typing it counts). The classes: lowercase letters, uppercase letters,
+ * ASCII digits, and anything else (symbols, spaces, letters without case).
+ */
+export function passwordWeakness(password: string, policy: PasswordPolicy = DEFAULT_PASSWORD_POLICY): PasswordWeakness | undefined {
+  let length = 0;
+  for (let i = 0; i < password.length; i++) {
+    const unit = password.charCodeAt(i);
+    if (unit < 0xdc00 || unit > 0xdfff) length++; // a low surrogate ends a code point already counted
+  }
+  if (length < policy.minLength) return { rule: 'minLength', message: `shorter than ${policy.minLength} characters` };
+  if (length > MAX_PASSWORD_LENGTH) return { rule: 'maxLength', message: `longer than ${MAX_PASSWORD_LENGTH} characters` };
+  if (policy.passphraseLength > 0 && length >= policy.passphraseLength) return undefined;
+  const classes = CHARACTER_CLASSES.filter((r) => r.test(password)).length;
+  if (classes < policy.minCharacterClasses) {
+    const or = policy.passphraseLength > 0 ? ` (or ${policy.passphraseLength}+ characters)` : '';
+    return { rule: 'minCharacterClasses', message: `needs ${policy.minCharacterClasses} of: lowercase letters, uppercase letters, digits, symbols${or}` };
+  }
   return undefined;
+}
+
+/** Why a brought password is refused, for a status or a policy check: the Secret and the rule, never the password. */
+export function passwordPolicyFailure(secret: { name: string; key: string }, weakness: PasswordWeakness): string {
+  return `the password in Secret ${secret.name} (key ${secret.key}) fails the password policy's ${weakness.rule} rule: ${weakness.message}; this user cannot log in until it is changed`;
 }

@@ -12,7 +12,8 @@ import { LineCounter, parseAllDocuments } from 'yaml';
 import { isBulwarkApiVersion, parseResource, type BrokerCluster, type BulwarkResource } from '../api/index.ts';
 import { BulwarkError } from '../lib/index.ts';
 import { compilePolicy, type TokenCredential } from './compile.ts';
-import { deriveCredentials, passwordWeakness, tokenHash, TOKEN_FORMAT, type DerivedCredentials } from './credentials.ts';
+import { deriveCredentials, passwordPolicyFailure, passwordPolicyOf, passwordWeakness, tokenHash, TOKEN_FORMAT, type DerivedCredentials } from './credentials.ts';
+import { openAuthorization } from './authorization-mode.ts';
 import type { PolicySnapshot } from './snapshot.ts';
 
 export interface LocatedError {
@@ -184,6 +185,7 @@ export async function compilePolicyDirectory(directory: PolicyDirectory, dir: st
   const secretValue = (name: string, key: string) => directory.secrets.get(`${cluster.namespace}/${name}`)?.data.get(key);
   const brokerCluster = findBrokerCluster(directory.resources, cluster);
   const scramIterations = brokerCluster?.spec.authentication?.scramIterations;
+  const passwordPolicy = passwordPolicyOf(brokerCluster);
 
   const userCredentials = new Map<string, DerivedCredentials>();
   const tokenCredentials = new Map<string, TokenCredential>();
@@ -201,8 +203,12 @@ export async function compilePolicyDirectory(directory: PolicyDirectory, dir: st
         located('User', r.metadata.name, 'spec.authentication.passwordSecretRef', `Secret ${ref.name} with key ${ref.key} is not in the directory`);
         continue;
       }
-      const weakness = passwordWeakness(password);
-      if (weakness) located('User', r.metadata.name, 'spec.authentication.passwordSecretRef', `weak password: ${weakness}`, 'warning');
+      // Refused, not derived: the user cannot log in with a password the cluster's policy forbids.
+      const weakness = passwordWeakness(password, passwordPolicy);
+      if (weakness) {
+        located('User', r.metadata.name, 'spec.authentication.passwordSecretRef', passwordPolicyFailure(ref, weakness));
+        continue;
+      }
       const identity = `${cluster.namespace}/${cluster.name}/${r.spec.username ?? r.metadata.name}`;
       derivations.push(deriveCredentials(r.spec.authentication.type, password, { saltKey, identity, ...(scramIterations ? { scramIterations } : {}) }).then((c) => void userCredentials.set(r.metadata.name, c)));
     }
@@ -238,5 +244,7 @@ export async function compilePolicyDirectory(directory: PolicyDirectory, dir: st
     if (alreadyReported) continue;
     located(kind, name, d.path ?? '', d.message, d.severity);
   }
+  const open = openAuthorization(snapshot);
+  if (open) located('BrokerCluster', cluster.name, 'spec.authorization.mode', `${open.mode}: every authenticated user may do every action on every resource; only Deny grants, token scopes, disabled users and host lists still refuse anything`, 'warning');
   return { snapshot, directory, problems, brokerCluster };
 }

@@ -40,3 +40,5 @@ export {
   type PushResult,
   type ReadResult,
 } from './distribution.ts';
+export { DEFAULT_PASSWORD_POLICY, MAX_PASSWORD_LENGTH, passwordPolicyFailure, passwordPolicyOf, type PasswordPolicy, type PasswordRule, type PasswordWeakness } from './credentials.ts';
+export { authorizationModeRules, FULL_ACCESS_MODE, openAuthorization, openAuthorizationWarning, type OpenAuthorization } from './authorization-mode.ts';

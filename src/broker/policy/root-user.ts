@@ -95,7 +95,8 @@ export async function ensureRootUser(dataDir: string, serverSecret: Buffer, envP
   let generated: string | undefined;
   if (password === undefined) password = generated = generatePassword();
   const weakness = passwordWeakness(password);
-  if (weakness) throw new BulwarkError('BWK_ERR_ROOT_PASSWORD_WEAK', { detail: weakness });
+  // The root password has no BrokerCluster to take a policy from: the default policy applies.
+  if (weakness) throw new BulwarkError('BWK_ERR_ROOT_PASSWORD_WEAK', { detail: weakness.message });
   const opts = { saltKey: serverSecret, identity: `standalone/${ROOT_USER}` };
   const [a, b, c] = await Promise.all([deriveCredentials('scram-sha-256', password, opts), deriveCredentials('scram-sha-512', password, opts), deriveCredentials('password', password, opts)]);
   const credentials = { scramSha256: a.scramSha256!, scramSha512: b.scramSha512!, argon2id: c.argon2id! };

@@ -9,11 +9,11 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { type BrokerCluster, type FieldError, parseResource } from '../../api/index.ts';
 import { builtinCertificateSource, type CertificateOutcome, type CertificateReader, type CertificateSource, chooseCertificateSource, type SecretObject } from '../certificates/index.ts';
 import { KINDS, type KindRef, type KubeObject, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
-import { statusChanged } from '../status/index.ts';
+import { findCondition, isConditionTrue, statusChanged } from '../status/index.ts';
 import { envRefusals } from './env.ts';
 import { CONFIG_HASH_ANNOTATION, clusterLabels, DEFAULT_BUILD_OPTIONS, objectNames, type ClusterBuildOptions } from './names.ts';
 import { buildObjects, ownerReference, serverSecretObject, sha256Hex, specRefusals } from './objects.ts';
-import { type BrokerClusterStatus, decideConditions, withoutPolicyFields, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
+import { type BrokerClusterStatus, CONDITION_AUTHORIZATION_OPEN, decideConditions, withoutPolicyFields, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
 
 export interface BrokerClusterReconcilerOptions extends Partial<ClusterBuildOptions> {
   /** Certificate sources; the built-in CA by default. cert-manager mode needs `certManager`. */
@@ -29,6 +29,8 @@ export const BrokerClusterEventReason = {
   ServerSecretCreated: 'ServerSecretCreated',
   Stalled: 'Stalled',
   StorageNotResized: 'StorageNotResized',
+  /** spec.authorization.mode turned authenticatedFullAccess on (the condition AuthorizationOpen says so while it is). */
+  AuthorizationOpen: 'AuthorizationOpen',
 } as const;
 
 type StoredCluster = KubeObject & { spec?: unknown; status?: BrokerClusterStatus };
@@ -77,7 +79,7 @@ async function reconcileBrokerCluster(
     ctx.events.emit(stored, 'Warning', BrokerClusterEventReason.Stalled, decision.message);
     ctx.log.warn({ cluster: `${key.namespace}/${key.name}`, reason: decision.reason }, 'BrokerCluster stalled: nothing applied');
     const sts = ctx.cache.get<KubeObject & ObservedStatefulSet>(KINDS.statefulSet, { namespace: key.namespace, name: objectNames(key.name).statefulSet });
-    await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: sts?.status?.readyReplicas ?? 0, ...(cluster ? { listeners: listenerAddresses(cluster) } : {}) }, now));
+    await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: sts?.status?.readyReplicas ?? 0, ...(cluster ? { listeners: listenerAddresses(cluster), cluster } : {}) }, now));
   };
   if (env.length > 0) return stall('env', env, parsed.ok ? (parsed.value as BrokerCluster) : undefined);
   if (!parsed.ok) return stall('spec', parsed.errors);
@@ -133,7 +135,13 @@ async function reconcileBrokerCluster(
   // 4. Status, written only when it changed.
   const rollout = rolloutState(sts, cluster.spec.replicas);
   const decision = decideConditions({ replicas: cluster.spec.replicas, envRefusals: [], specRefusals: [], certificates: certs, rollout });
-  await writeStatus(nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates }, now));
+  const status = nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates, cluster }, now);
+  const open = findCondition(status.conditions, CONDITION_AUTHORIZATION_OPEN);
+  if (open && !isConditionTrue(stored.status?.conditions, CONDITION_AUTHORIZATION_OPEN)) {
+    ctx.events.emit(stored, 'Warning', BrokerClusterEventReason.AuthorizationOpen, open.message);
+    ctx.log.warn({ cluster: `${key.namespace}/${key.name}` }, `BrokerCluster ${key.namespace}/${key.name}: ${open.message}`);
+  }
+  await writeStatus(status);
   return certs.requeueAfterMs !== undefined ? { requeueAfterMs: certs.requeueAfterMs } : undefined;
 }
 

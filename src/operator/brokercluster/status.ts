@@ -5,7 +5,7 @@
 // reasons are the constants below, documented in docs/operator.md.
 import type { BrokerCluster, FieldError } from '../../api/index.ts';
 import type { CertificateState } from '../certificates/index.ts';
-import { applyDecision, type Condition, type StatusDecision } from '../status/index.ts';
+import { applyDecision, type Condition, removeCondition, setCondition, type StatusDecision } from '../status/index.ts';
 
 export { applyDecision, type StatusDecision };
 import { serviceHost } from './names.ts';
@@ -27,6 +27,26 @@ export const BrokerClusterReason = {
   Progressing: 'Progressing',
 } as const;
 export type BrokerClusterReason = (typeof BrokerClusterReason)[keyof typeof BrokerClusterReason];
+
+/**
+ * Present, and True, only while spec.authorization.mode is authenticatedFullAccess: every
+ * authenticated user may do everything. Absent otherwise.
+ */
+export const CONDITION_AUTHORIZATION_OPEN = 'AuthorizationOpen';
+export const AuthorizationOpenReason = { AuthenticatedFullAccess: 'AuthenticatedFullAccess' } as const;
+
+/** The AuthorizationOpen condition for a cluster's spec.authorization.mode; undefined when the grants are enforced. */
+export function authorizationOpenCondition(cluster: BrokerCluster, generation: number | undefined): Omit<Condition, 'lastTransitionTime'> | undefined {
+  if (cluster.spec.authorization?.mode !== 'authenticatedFullAccess') return undefined;
+  return {
+    type: CONDITION_AUTHORIZATION_OPEN,
+    status: 'True',
+    reason: AuthorizationOpenReason.AuthenticatedFullAccess,
+    message:
+      'spec.authorization.mode is authenticatedFullAccess: every authenticated user may do every action on every resource, whatever the grants (Deny grants, token scopes, disabled users and host lists still refuse); anonymous clients get nothing from it. Leave the field out (or set policy) to enforce the grants.',
+    ...(generation === undefined ? {} : { observedGeneration: generation }),
+  };
+}
 
 /** The StatefulSet fields readiness is read from. */
 export interface ObservedStatefulSet {
@@ -108,16 +128,22 @@ export function nextStatus(
   old: BrokerClusterStatus | undefined,
   generation: number | undefined,
   decision: StatusDecision,
-  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[] },
+  facts: { readyReplicas: number; listeners?: BrokerClusterStatus['listeners']; certificates?: CertificateState[]; cluster?: BrokerCluster },
   nowMs: number,
 ): BrokerClusterStatus {
   const { certificates: oldCertificates, listeners: oldListeners, ...rest } = withoutPolicyFields(old);
   const certificates = facts.certificates ?? oldCertificates;
   const listeners = facts.listeners ?? oldListeners;
+  let conditions = applyDecision(old?.conditions, decision, generation, nowMs);
+  // AuthorizationOpen follows the spec the cluster parsed to; a spec that does not parse leaves it as it was.
+  if (facts.cluster) {
+    const open = authorizationOpenCondition(facts.cluster, generation);
+    conditions = open ? setCondition(conditions, open, nowMs) : removeCondition(conditions, CONDITION_AUTHORIZATION_OPEN);
+  }
   return {
     ...rest,
     ...(generation === undefined ? {} : { observedGeneration: generation }),
-    conditions: applyDecision(old?.conditions, decision, generation, nowMs),
+    conditions,
     readyReplicas: facts.readyReplicas,
     ...(listeners ? { listeners } : {}),
     ...(certificates ? { certificates } : {}),

@@ -11,7 +11,7 @@
 // gets a client certificate signed by the cluster's CA (built-in) or cert-manager's issuer.
 import { createHmac } from 'node:crypto';
 import type { BrokerCluster, BulwarkResource, User } from '../../api/index.ts';
-import { deriveCredentials, passwordWeakness } from '../../policy/index.ts';
+import { deriveCredentials, passwordPolicyFailure, passwordPolicyOf, passwordWeakness } from '../../policy/index.ts';
 import { certificateSecretNames, type SecretObject } from '../certificates/index.ts';
 import { listenerAddresses, objectNames, SERVER_SECRET_KEY } from '../brokercluster/index.ts';
 import { controllerReference, KINDS, controllerOwnerKey, keyString, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
@@ -49,7 +49,7 @@ export const UserReason = {
   InvalidConnection: 'InvalidConnection',
 } as const;
 
-export const UserEventReason = { CredentialsDerived: 'CredentialsDerived', CertificateIssued: 'CertificateIssued' } as const;
+export const UserEventReason = { CredentialsDerived: 'CredentialsDerived', CertificateIssued: 'CertificateIssued', PasswordRegenerated: 'PasswordRegenerated', CredentialsWithdrawn: 'CredentialsWithdrawn' } as const;
 
 /** While the cluster's own Secrets (server secret, CA) are not there yet, look again this soon. */
 const CLUSTER_WAIT_MS = 3_000;
@@ -74,6 +74,8 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
   const broughtBy = new Map<string, string>();
   const derived: Env['derived'] = new Map();
   const clusters = new ParseCache(parseAny);
+  // BrokerCluster (namespace/name) → its password policy as last seen: a change re-checks every User of the cluster.
+  const passwordPolicies = new Map<string, string>();
   let cache: ObjectCache | undefined;
   const usersOf = (namespace: string, cluster: string): ObjectKey[] =>
     (cache?.list<KubeObject & { spec?: { clusterRef?: { name?: string } } }>(KINDS.user, namespace) ?? []).filter((u) => u.spec?.clusterRef?.name === cluster).map((u) => ({ namespace, name: u.metadata.name }));
@@ -84,7 +86,18 @@ export function userReconciler(options: UserReconcilerOptions = {}): Reconciler 
     primary: KINDS.user,
     owns: [KINDS.secret, ...(options.certManager ? [KINDS.certificate] : [])],
     watches: [
-      { kind: KINDS.brokerCluster, map: () => [] },
+      {
+        kind: KINDS.brokerCluster,
+        map: (c) => {
+          const ns = c.metadata.namespace ?? '';
+          const id = `${ns}/${c.metadata.name}`;
+          const policy = JSON.stringify((c as KubeObject & { spec?: { authentication?: { passwordPolicy?: unknown } } }).spec?.authentication?.passwordPolicy ?? null);
+          const before = passwordPolicies.get(id);
+          passwordPolicies.set(id, policy);
+          // Not on the first sight of a cluster: its Users are reconciled anyway then.
+          return before !== undefined && before !== policy ? usersOf(ns, c.metadata.name) : [];
+        },
+      },
       {
         kind: KINDS.secret,
         map: (s) => {
@@ -177,7 +190,8 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   const own = await secret(secretName);
   if (own && !controlledBy(own, stored.metadata.uid)) return void (await stall(UserReason.SecretConflict, `Secret ${secretName} exists and does not belong to this User; delete or rename it`));
 
-  // 3. The password: brought (and checked against the password policy), kept, or generated once.
+  // 3. The password: brought (and checked against the cluster's password policy), kept, or generated once.
+  const passwordPolicy = passwordPolicyOf(cluster);
   let password: string | undefined;
   let generated = false;
   if (auth.type !== 'tls') {
@@ -185,12 +199,24 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
       const ref = auth.passwordSecretRef;
       password = secretText(await secret(ref.name), ref.key);
       if (password === undefined) return void (await stall(UserReason.PasswordSecretNotFound, `Secret ${ref.name} with key ${ref.key} does not exist in namespace ${ns}`));
-      const weakness = passwordWeakness(password);
-      if (weakness) return void (await stall(UserReason.WeakPassword, `the password in Secret ${ref.name} (key ${ref.key}) fails the password policy: ${weakness}`));
+      const weakness = passwordWeakness(password, passwordPolicy);
+      if (weakness) {
+        // The password in force (the one the user's Secret holds) stays only if it passes the
+        // policy itself: a refused change keeps a good password working, a tightened policy
+        // leaves no weak one that logs in.
+        const inForce = controlledBy(own, stored.metadata.uid) ? secretText(own, 'password') : undefined;
+        if (own && readDerivedRecord(own) && (inForce === undefined || passwordWeakness(inForce, passwordPolicy))) {
+          await withdrawCredentials(ctx, own);
+          ctx.events.emit(stored, 'Warning', UserEventReason.CredentialsWithdrawn, 'the password in force fails the password policy: its credentials are withdrawn and the user cannot log in');
+        }
+        return void (await stall(UserReason.WeakPassword, `spec.authentication.passwordSecretRef: ${passwordPolicyFailure(ref, weakness)}`));
+      }
     } else {
       password = controlledBy(own, stored.metadata.uid) ? secretText(own, 'password') : undefined;
-      if (password === undefined || password === '') {
-        password = generatePassword(env.random);
+      const weakness = password ? passwordWeakness(password, passwordPolicy) : undefined;
+      if (weakness) ctx.events.emit(stored, 'Normal', UserEventReason.PasswordRegenerated, `the generated password fails the password policy's ${weakness.rule} rule (the policy changed): generated a new one`);
+      if (password === undefined || password === '' || weakness) {
+        password = generatePassword(env.random, passwordPolicy);
         generated = true;
       }
     }
@@ -255,6 +281,12 @@ async function reconcileUser(key: ObjectKey, ctx: ReconcileContext, env: Env): P
   const held = await write(undefined, record?.fingerprint);
   const waits = [held?.requeueAfterMs, requeueAfterMs].filter((ms): ms is number => ms !== undefined);
   return waits.length > 0 ? { requeueAfterMs: Math.min(...waits) } : undefined;
+}
+
+/** The user's Secret without its derived credentials: the next snapshot has none for the user, who then cannot log in. */
+async function withdrawCredentials(ctx: ReconcileContext, own: SecretObject): Promise<void> {
+  const data = Object.fromEntries(Object.entries(own.data ?? {}).filter(([k]) => k !== DERIVED_KEY));
+  await ctx.api.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: own.metadata.name, namespace: own.metadata.namespace, labels: own.metadata.labels ?? {}, ownerReferences: own.metadata.ownerReferences ?? [] }, type: 'Opaque', data });
 }
 
 /** The record remembered for this very User (not an earlier one of the same name). */
