@@ -3,10 +3,13 @@
 // e2e/operator-access.test.ts). What a platform team checks here: the Secrets the operator writes
 // (a generated password, client configurations, the derived credentials; the token), the Stalled
 // reasons of what cannot work, that derived credentials are computed once per password (not
-// again after a restart), that a brought password rotates, and that a token is marked Expired.
+// again after a restart), that a brought password rotates, that a token is marked Expired, and
+// that the built-in roles need no Role while a Role cannot take their names.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { parse } from 'yaml';
 import { createLogger } from '../src/lib/index.ts';
 import { KINDS, KubeClient, KubeObjectApi, loadKubeConfig, type KindRef, type KubeObject } from '../src/operator/controller/index.ts';
 import { startOperator, type OperatorHandle } from '../src/operator/index.ts';
@@ -79,8 +82,8 @@ before(async () => {
   );
   await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'app-password', namespace: ns }, stringData: { password: 'Correct-Horse-Battery-1' } });
   await apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'weak-password', namespace: ns }, stringData: { password: 'qqq' } });
-  await apply(bw('Role', 'reader', { rules: [{ resources: [{ type: 'topic', pattern: 'orders-*' }], actions: ['read'] }] }));
-  await apply(bw('User', 'alice', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512' }, roles: ['reader'] }));
+  await apply(bw('Role', 'orders-reader', { rules: [{ resources: [{ type: 'topic', pattern: 'orders-*' }], actions: ['read'] }] }));
+  await apply(bw('User', 'alice', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512' }, roles: ['orders-reader'] }));
   await apply(bw('User', 'app', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-256', passwordSecretRef: { name: 'app-password', key: 'password' } } }));
   await apply(bw('User', 'weak', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512', passwordSecretRef: { name: 'weak-password', key: 'password' } } }));
   await apply(bw('User', 'bob', { clusterRef: { name: 'main' }, authentication: { type: 'scram-sha-512' }, roles: ['missing-role'] }));
@@ -156,8 +159,27 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     // Fixing it (creating the Role) clears it.
     await apply(bw('Role', 'no-such-role', { rules: [{ resources: [{ type: 'topic', pattern: 'orders' }], actions: ['write'] }] }));
     await until('grant no longer Stalled', async () => condition(await get(KINDS.topicGrant, 'orders'), 'Stalled')?.status === 'False');
-    const role = await get(KINDS.role, 'reader');
+    const role = await get(KINDS.role, 'orders-reader');
     assert.equal(condition(role, 'Ready')?.reason, 'Propagating');
+  });
+
+  test('a built-in role needs no Role: a TopicGrant naming consumer is compiled, not Stalled; a Role cannot take the name', async () => {
+    await apply(bw('TopicGrant', 'billing', { clusterRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], topics: ['orders'], consumerGroups: ['billing-*'], role: 'consumer', effect: 'Allow' }));
+    await apply(bw('TopicGrant', 'typo', { clusterRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], topics: ['orders'], role: 'consumers', effect: 'Allow' }));
+    // The same operator pass compiles both: the misspelt one is Stalled, the built-in one waits only for the broker.
+    await until('typo Stalled', async () => condition(await get(KINDS.topicGrant, 'typo'), 'Stalled')?.reason === 'RoleNotFound');
+    const grant = await until('billing compiled', async () => {
+      const g = await get(KINDS.topicGrant, 'billing');
+      return condition(g, 'Ready')?.message === 'applied on 0/1 brokers' ? g : undefined;
+    });
+    assert.equal(condition(grant, 'Stalled')?.status, 'False');
+    assert.equal(condition(grant, 'Ready')?.reason, 'Propagating', 'in the snapshot, on its way to the one broker (none runs in a bare control plane)');
+    assert.equal(await get(KINDS.role, 'consumer'), undefined, 'no Role named consumer exists');
+
+    const refused = await cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(bw('Role', 'consumer', { rules: [{ resources: [{ type: 'topic', pattern: '*' }], actions: ['all'] }] })) });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /admin, reader, producer, consumer are built-in roles; a Role cannot take their names/);
+    assert.equal(await get(KINDS.role, 'consumer'), undefined);
   });
 
   test('an AccessToken: generated once into its Secret, expiry in status', async () => {
@@ -295,5 +317,45 @@ describe('the cluster\'s password policy and authorization mode, as the operator
       const c = await get(KINDS.brokerCluster, 'strict');
       return c?.status?.observedGeneration === c?.metadata.generation && condition(c, 'AuthorizationOpen') === undefined;
     });
+  });
+});
+
+describe('a Role that took a built-in role\'s name before the CRD refused such names (an upgrade)', { timeout: 240_000 }, () => {
+  test('it still applies where it is named; the API server refuses every change to it, status included, but not its deletion', async () => {
+    const crdFile = join(root, 'crds', 'bulwark.dev_roles.yaml');
+    const older = parse(readFileSync(crdFile, 'utf8'));
+    delete older.spec.versions[0].schema.openAPIV3Schema['x-kubernetes-validations'];
+    const legacy = JSON.stringify(bw('Role', 'producer', { rules: [{ resources: [{ type: 'topic', pattern: 'legacy-*' }], actions: ['write'] }] }));
+    const probe = JSON.stringify(bw('Role', 'admin', { rules: [{ resources: [{ type: 'topic', pattern: '*' }], actions: ['all'] }] }));
+    const dryRun = (doc: string) => cp.kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], { input: doc });
+
+    // Before the upgrade: the CRD without the rule, and a Role named producer made then.
+    await operator!.stop();
+    await cp.kubectl(['apply', '-f', '-'], { input: JSON.stringify(older), check: true });
+    await until('the older CRD in force', async () => (await dryRun(legacy)).code === 0);
+    await apply(JSON.parse(legacy));
+    await apply(bw('TopicGrant', 'legacy', { clusterRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], topics: ['legacy-orders'], role: 'producer', effect: 'Allow' }));
+    // The upgrade: this CRD, then the operator.
+    await cp.kubectl(['apply', '-f', crdFile], { check: true });
+    await until('the rule in force', async () => (await dryRun(probe)).code !== 0);
+    operator = await start();
+    await operator.synced();
+
+    // The grant naming it compiled (with the declared Role, the compiler's unit tests show which): not Stalled.
+    const grant = await until('legacy compiled', async () => {
+      const g = await get(KINDS.topicGrant, 'legacy');
+      return condition(g, 'Ready')?.message === 'applied on 0/1 brokers' ? g : undefined;
+    });
+    assert.equal(condition(grant, 'Stalled')?.status, 'False');
+
+    const changed = await cp.kubectl(['label', 'roles.bulwark.dev', 'producer', '-n', ns, 'edited=yes']);
+    assert.notEqual(changed.code, 0);
+    assert.match(changed.stderr, /are built-in roles/);
+    // Its status too: the API server checks the rule on every write of the object, so the
+    // operator cannot mark it Stalled (the compiler's error is in its log and policy check).
+    const status = await cp.kubectl(['patch', 'roles.bulwark.dev', 'producer', '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"observedGeneration":1}}']);
+    assert.notEqual(status.code, 0);
+    assert.match(status.stderr, /are built-in roles/);
+    await cp.kubectl(['delete', 'roles.bulwark.dev', 'producer', '-n', ns], { check: true });
   });
 });
