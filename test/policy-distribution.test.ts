@@ -140,6 +140,17 @@ describe('decodeSnapshot verifies the content, whatever order its keys were writ
       assert.throws(() => decodeSnapshot(pretty), { code: 'BWK_ERR_SNAPSHOT_HASH_MISMATCH' }, `${from} (indented)`);
     }
   });
+
+  test('in the wire form: the version is read as sent, and a member added or another hash is refused', () => {
+    const canonical = encodeSnapshot(full);
+    const resealed = decodeSnapshot(canonical.replace('"version":7}', '"version":9}'));
+    assert.equal(resealed.version, 9);
+    assert.equal(encodeSnapshot(resealed), encodeSnapshot(sealSnapshot(full, 9)));
+    // A member between the content and the version: JSON.parse keeps the last of two "rules".
+    assert.throws(() => decodeSnapshot(canonical.replace(',"version":7}', ',"rules":[],"version":7}')), { code: 'BWK_ERR_SNAPSHOT_HASH_MISMATCH' });
+    const otherHash = `sha256:${'0'.repeat(64)}`;
+    assert.throws(() => decodeSnapshot(canonical.replace(full.hash, otherHash)), { code: 'BWK_ERR_SNAPSHOT_HASH_MISMATCH' });
+  });
 });
 
 // --- The client against a real broker --------------------------------------------------------------

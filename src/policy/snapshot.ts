@@ -146,13 +146,30 @@ export function decodeSnapshot(text: string): PolicySnapshot {
     const first = parsed.error.issues[0]!;
     throw new BulwarkError('BWK_ERR_SNAPSHOT_INVALID', { detail: `${first.path.join('.') || '<root>'}: ${first.message} (${parsed.error.issues.length} issue(s))` });
   }
-  // Hashed as received: the parsed text has its keys in the order it was sent, sorted when the
-  // sender wrote canonical JSON, so canonicalJson serializes it without copying an object (half
-  // the time of serializing the schema's output, whose keys are in declaration order). The schema
-  // neither adds nor transforms a member, so both are the same content.
-  const json = contentJson(raw as SnapshotContent);
-  if (sha256(json) !== parsed.data.hash) throw new BulwarkError('BWK_ERR_SNAPSHOT_HASH_MISMATCH');
+  const { hash, version } = parsed.data;
+  // Text in the wire form (the operator's, a persisted file) is the content's canonical JSON with
+  // hash and version spliced in: cut them out, and if what is left hashes to `hash` it is that
+  // canonical JSON (finding other bytes with the same SHA-256 is a second preimage), so nothing
+  // is serialized again. Any other text is hashed as received: its parsed keys are in the order
+  // sent, sorted when the sender wrote canonical JSON, so canonicalJson copies no object (half the
+  // time of serializing the schema's output). The schema neither adds nor transforms a member.
+  let json = wireContent(text, hash, version);
+  if (json === undefined || sha256(json) !== hash) {
+    json = contentJson(raw as SnapshotContent);
+    if (sha256(json) !== hash) throw new BulwarkError('BWK_ERR_SNAPSHOT_HASH_MISMATCH');
+  }
   // The canonical JSON just verified is kept: persisting the snapshot (encodeSnapshot) serializes nothing again.
-  sealedContent.set(parsed.data, { json, hash: parsed.data.hash });
+  sealedContent.set(parsed.data, { json, hash });
   return parsed.data;
+}
+
+/** spliceWire undone: the content JSON of text in the wire form of (hash, version), or undefined when it is not in that form. */
+function wireContent(text: string, hash: string, version: number): string | undefined {
+  const at = text.indexOf(FORMAT_MEMBER);
+  if (at < 0) return undefined;
+  const hashAt = at + FORMAT_MEMBER.length;
+  const hashMember = `,"hash":${JSON.stringify(hash)}`;
+  const versionMember = `,"version":${version}}`;
+  if (!text.startsWith(hashMember, hashAt) || !text.endsWith(versionMember)) return undefined;
+  return `${text.slice(0, hashAt)}${text.slice(hashAt + hashMember.length, text.length - versionMember.length)}}`;
 }

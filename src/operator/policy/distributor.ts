@@ -6,7 +6,7 @@
 // pushed it and never recorded it in status) makes the next version exceed it. Pods are pushed to
 // before they are Ready: a broker reports Ready only once it holds a snapshot (src/broker/probes.ts).
 import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
-import { compilePolicy, pushSnapshot, sealSnapshot, type CompileInput, type Diagnostic, type DistributionTls, type PolicySnapshot, type PushResult, type SnapshotRef } from '../../policy/index.ts';
+import { compilePolicy, pushSnapshot, sealSnapshot, type CompileInput, type CompileResult, type Diagnostic, type DistributionTls, type PolicySnapshot, type PushResult, type SnapshotRef } from '../../policy/index.ts';
 
 /** The part of a Pod the distributor reads. */
 export interface BrokerPod {
@@ -40,6 +40,8 @@ export interface DistributionOutcome {
   pushMs: number;
   /** Pushes sent (brokers that already confirmed this snapshot are not sent it again). */
   pushed: number;
+  /** The compile this outcome was sealed from: the caller may hand it back while the inputs stay the same. */
+  compiled: CompileResult;
 }
 
 /** The version a snapshot with content hash `hash` gets, given what was last distributed. */
@@ -77,16 +79,24 @@ export interface DistributeInput {
    * reconciles: a broker that confirmed this very snapshot is not pushed to again. Updated here.
    */
   confirmed?: Map<string, SnapshotRef>;
+  /**
+   * The compile of these very inputs, when the caller knows none changed since (its own status
+   * write, a pod event): it is sealed and pushed as is, and nothing is compiled.
+   */
+  compiled?: CompileResult;
 }
 
 export async function distributePolicy(input: DistributeInput): Promise<DistributionOutcome> {
   const push = input.push ?? pushSnapshot;
   const t0 = performance.now();
-  const { snapshot: compiled, diagnostics } = compilePolicy({
-    cluster: { namespace: input.cluster.metadata.namespace!, name: input.cluster.metadata.name },
-    resources: input.resources,
-    ...(input.credentials ? { credentials: input.credentials } : {}),
-  });
+  const compile =
+    input.compiled ??
+    compilePolicy({
+      cluster: { namespace: input.cluster.metadata.namespace!, name: input.cluster.metadata.name },
+      resources: input.resources,
+      ...(input.credentials ? { credentials: input.credentials } : {}),
+    });
+  const { snapshot: compiled, diagnostics } = compile;
   let snapshot = sealSnapshot(compiled, nextVersion(input.previous, compiled.hash));
   const compileMs = performance.now() - t0;
   let pushed = 0;
@@ -123,6 +133,7 @@ export async function distributePolicy(input: DistributeInput): Promise<Distribu
     compileMs,
     pushMs: performance.now() - t0 - compileMs,
     pushed,
+    compiled: compile,
   };
 }
 

@@ -11,7 +11,7 @@
 // each kind's reconciler writes its own status.
 import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
-import type { DerivedCredentials, SnapshotRef, TokenCredential } from '../../policy/index.ts';
+import type { CompileResult, DerivedCredentials, SnapshotRef, TokenCredential } from '../../policy/index.ts';
 import type { SecretObject } from '../certificates/index.ts';
 import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/index.ts';
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
@@ -80,6 +80,12 @@ interface ClusterMemory {
   lastMs: number;
   /** Whether more input changes arrived while it ran than it started for: a burst is on. */
   burst: boolean;
+  /**
+   * The last compile and what it was compiled from (every input object's uid and resourceVersion,
+   * the cluster's generation): a reconcile with the same inputs (after the cluster's own status
+   * write, a pod event, a retry) pushes it again without compiling.
+   */
+  last?: { inputs: string; compiled: CompileResult };
 }
 
 /** More input events than this during one compile-and-push mean a burst (a bulk apply), not a person's change. */
@@ -186,13 +192,18 @@ async function reconcilePolicy(
     generations.set(memberKey(kind, obj.metadata.name), { kind, generation: obj.metadata.generation ?? 0, ...(digest ? { digest } : {}) });
   };
   const ofCluster = (o: KubeObject) => (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name === cluster.metadata.name;
+  // What the compile reads, as uid@resourceVersion (the cluster: its generation; its status is not read).
+  const inputs: string[] = [`${stored.metadata.uid}@${stored.metadata.generation}`];
+  const input = (o: KubeObject | undefined) => inputs.push(o ? `${o.metadata.uid}@${o.metadata.resourceVersion}` : '-');
   for (const obj of ctx.cache.list<KubeObject>(KINDS.user, ns).filter(ofCluster)) {
+    input(obj);
     const user = env.mem.resources.parse(obj);
     if (!user || user.kind !== 'User') continue;
     resources.push(user);
     let digest: string | undefined;
     if (user.spec.authentication.type !== 'tls') {
       const s = secret(userSecretName(obj.metadata.name));
+      input(s);
       const record = s && controlledBy(s, obj.metadata.uid) ? env.mem.records.parse(s) : undefined;
       if (record && record.type === user.spec.authentication.type) {
         users.set(obj.metadata.name, record.credentials);
@@ -202,21 +213,25 @@ async function reconcilePolicy(
     add('User', obj, digest);
   }
   for (const obj of ctx.cache.list<KubeObject>(KINDS.accessToken, ns).filter(ofCluster)) {
+    input(obj);
     const token = env.mem.resources.parse(obj);
     if (!token || token.kind !== 'AccessToken') continue;
     resources.push(token);
     const s = secret(tokenSecretName(token));
+    input(s);
     const credential = controlledBy(s, obj.metadata.uid) ? readTokenCredential(s) : undefined;
     if (credential) tokens.set(obj.metadata.name, credential);
     add('AccessToken', obj, credential?.sha256);
   }
   for (const obj of ctx.cache.list<KubeObject>(KINDS.topicGrant, ns).filter(ofCluster)) {
+    input(obj);
     const grant = env.mem.resources.parse(obj);
     if (!grant || grant.kind !== 'TopicGrant') continue;
     resources.push(grant);
     add('TopicGrant', obj);
   }
   for (const obj of ctx.cache.list<KubeObject>(KINDS.role, ns)) {
+    input(obj);
     const role = env.mem.resources.parse(obj);
     if (!role || role.kind !== 'Role') continue;
     resources.push(role);
@@ -237,7 +252,10 @@ async function reconcilePolicy(
 
   // 3. Compile and push (compiled even with no broker to push to: the resources' statuses need the diagnostics).
   const previous = stored.status?.policyVersion !== undefined && stored.status.policyHash ? { version: stored.status.policyVersion, hash: stored.status.policyHash } : undefined;
+  const fingerprint = inputs.join(',');
+  const unchanged = env.mem.last?.inputs === fingerprint ? env.mem.last.compiled : undefined;
   const outcome = await distributePolicy({
+    ...(unchanged ? { compiled: unchanged } : {}),
     cluster,
     resources,
     credentials: { users, tokens },
@@ -247,10 +265,11 @@ async function reconcilePolicy(
     tls: { ca: ca ?? '', cert: cert ?? '', key: privateKey ?? '' },
     confirmed: env.mem.confirmed,
   });
+  env.mem.last = { inputs: fingerprint, compiled: outcome.compiled };
   for (const f of outcome.failures) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}`, pod: f.pod, reason: f.message }, 'policy snapshot not applied on a broker yet');
   const metrics = ctx.metrics;
   if (metrics) {
-    metrics.policyCompileSeconds.observe(outcome.compileMs / 1000);
+    if (!unchanged) metrics.policyCompileSeconds.observe(outcome.compileMs / 1000);
     if (outcome.pushed > 0) {
       metrics.policyPushSeconds.observe(outcome.pushMs / 1000);
       metrics.policyPushes.inc({ result: 'applied' }, outcome.pushed - outcome.failures.length);
