@@ -349,6 +349,36 @@ describe('encryption at rest', () => {
     await r.close();
   });
 
+  test('each segment lists the key ids its batches need (.keys); a segment without the list gets it back at open', async () => {
+    const dir = tempDir();
+    const small = { segmentBytes: 1024, flush: { mode: 'messages' as const, messages: 1_000_000 } };
+    const { partition: p } = Partition.open(dir, 'orders', 0, { config: small });
+    await p.append(batchOf(0, 1, 600)); // in the clear, before encryption was on
+    await p.close();
+    const { partition: q } = Partition.open(dir, 'orders', 0, { config: small, cipher: new AesGcmBatchCipher(KeyRing.fromDirectory(keysDir({ k1 }), 'k1')) });
+    for (let i = 1; i < 3; i++) await q.append(batchOf(i, 1, 600));
+    await q.close();
+    const { partition: r } = Partition.open(dir, 'orders', 0, { config: small, cipher: new AesGcmBatchCipher(KeyRing.fromDirectory(keysDir({ k1, k2 }), 'k2')) });
+    for (let i = 3; i < 5; i++) await r.append(batchOf(i, 1, 600));
+    const usage = (x: Partition) => Object.fromEntries([...x.keyUsage()].map(([id, files]) => [id, files.map((f) => basename(f))]));
+    const expected = {
+      '(plaintext)': ['00000000000000000000.log'],
+      k1: ['00000000000000000001.log', '00000000000000000002.log'],
+      k2: ['00000000000000000003.log', '00000000000000000004.log'],
+    };
+    assert.deepEqual(usage(r), expected);
+    await r.close();
+    assert.equal(readFileSync(join(dir, '00000000000000000001.keys'), 'utf8'), 'k1\n');
+    // A data directory from before key lists (or a lost one): the older segments are scanned once and their lists written.
+    for (const f of readdirSync(dir).filter((f) => f.endsWith('.keys'))) unlinkSync(join(dir, f));
+    const { partition: s, report } = Partition.open(dir, 'orders', 0, { config: small, cipher: new AesGcmBatchCipher(KeyRing.fromDirectory(keysDir({ k1, k2 }), 'k2')) });
+    assert.deepEqual(usage(s), expected);
+    assert.ok(report.notes.some((n) => n.action === 'index-rebuilt' && /key list/.test(n.detail)));
+    assert.equal(readFileSync(join(dir, '00000000000000000000.keys'), 'utf8'), '(plaintext)\n');
+    assert.deepEqual((await readAll(s)).map((x) => x.offset), [0, 1, 2, 3, 4]);
+    await s.close();
+  });
+
   test('a key file that is not 32 bytes is refused, naming the file', () => {
     const d = keysDir({ short: randomBytes(16) });
     assert.throws(() => KeyRing.fromDirectory(d, 'short'), (e) => isBulwarkError(e, 'BWK_ERR_LOG_KEY_INVALID') && e.message.includes(join(d, 'short')));
