@@ -115,7 +115,8 @@ ruleset(name="audit") {
 }
 `,
   );
-  const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter((l) => l !== '') : []);
+  // Complete lines only: rsyslogd may be writing the last one as it is read.
+  const read = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').slice(0, -1).filter((l) => l !== '') : []);
   let child: ChildProcess | undefined;
   let output = '';
   const start = async () => {
