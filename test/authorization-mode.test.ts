@@ -14,7 +14,7 @@ import type { Action, ResourceType } from '../src/api/index.ts';
 import { buildAuthorizer, compilePolicy, openAuthorization, Reason, type PolicySnapshot } from '../src/policy/index.ts';
 import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
 import { kafkajs, kafkajsRoundTrip, kcat, kcatRoundTrip, kcatScram } from './harness/clients.ts';
-import { CLUSTER, NAMESPACE, topicGrantYaml, userYaml } from './harness/policy.ts';
+import { brokerClusterYaml, CLUSTER, topicGrantYaml, userYaml } from './harness/policy.ts';
 import { CLUSTER as RES_CLUSTER, grant, NS, resource, role, user } from './harness/resources.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -71,20 +71,7 @@ describe('the compiled mode', () => {
 });
 
 /** The BrokerCluster of the broker's policy directory, with or without the mode. */
-function clusterYaml(mode?: 'authenticatedFullAccess' | 'policy'): string {
-  return JSON.stringify({
-    apiVersion: 'bulwark.dev/v1alpha1',
-    kind: 'BrokerCluster',
-    metadata: { name: CLUSTER, namespace: NAMESPACE },
-    spec: {
-      replicas: 1,
-      storage: { size: '1Gi' },
-      listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, authentication: ['scram-sha-256', 'scram-sha-512'] }],
-      authentication: { allowAnonymous: true },
-      ...(mode ? { authorization: { mode } } : {}),
-    },
-  });
-}
+const clusterYaml = (mode?: 'authenticatedFullAccess' | 'policy') => brokerClusterYaml({ allowAnonymous: true, ...(mode ? { mode } : {}) });
 
 describe('a broker with authenticatedFullAccess, then without', () => {
   const NOBODY = 'Nobody-Has-Grants-1!';

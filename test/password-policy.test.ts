@@ -16,7 +16,7 @@ import { DEFAULT_PASSWORD_POLICY, passwordWeakness, type PasswordPolicy } from '
 import { generatePassword } from '../src/operator/user/password.ts';
 import { startTestBroker } from './harness/broker.ts';
 import { kcat, kcatScram } from './harness/clients.ts';
-import { CLUSTER, NAMESPACE, roleYaml, userYaml } from './harness/policy.ts';
+import { brokerClusterYaml, roleYaml, userYaml } from './harness/policy.ts';
 import { useTempDirs } from './harness/temp.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -34,19 +34,7 @@ async function bulwark(args: string[], env: NodeJS.ProcessEnv = process.env): Pr
 }
 
 /** A BrokerCluster with this password policy, as the YAML of a policy directory (JSON is YAML). */
-function clusterYaml(passwordPolicy?: Record<string, number>): string {
-  return JSON.stringify({
-    apiVersion: 'bulwark.dev/v1alpha1',
-    kind: 'BrokerCluster',
-    metadata: { name: CLUSTER, namespace: NAMESPACE },
-    spec: {
-      replicas: 1,
-      storage: { size: '1Gi' },
-      listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, authentication: ['scram-sha-256', 'scram-sha-512'] }],
-      ...(passwordPolicy ? { authentication: { passwordPolicy } } : {}),
-    },
-  });
-}
+const clusterYaml = (passwordPolicy?: Record<string, number>) => brokerClusterYaml(passwordPolicy ? { passwordPolicy } : {});
 
 describe('the password rules', () => {
   const policy = (p: Partial<PasswordPolicy>): PasswordPolicy => ({ ...DEFAULT_PASSWORD_POLICY, ...p });
