@@ -10,3 +10,4 @@ export * from './logger.ts';
 export * from './redact.ts';
 export * from './names.ts';
 export * from './package-root.ts';
+export * from './internal-https.ts';
