@@ -182,6 +182,24 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     assert.equal(await get(KINDS.role, 'consumer'), undefined);
   });
 
+  test('a change is compiled once: the statuses written after it and events that are not inputs reuse that compile', async () => {
+    const op = operator!;
+    const compiles = async () => (await op.metrics.registry.getSingleMetric('bulwark_operator_policy_compile_seconds')!.get()).values.find((v) => (v as { metricName?: string }).metricName?.endsWith('_count'))?.value ?? 0;
+    await apply(bw('TopicGrant', 'once', { clusterRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], topics: ['once-*'], actions: ['read'], effect: 'Allow' }));
+    await until('grant once has a status', async () => (await get(KINDS.topicGrant, 'once'))?.status?.observedGeneration === 1);
+    await idle(op);
+    const before = await compiles();
+    await apply(bw('TopicGrant', 'once', { clusterRef: { name: 'main' }, subjects: [{ kind: 'User', name: 'alice' }], topics: ['once-*'], actions: ['describe'], effect: 'Allow' }));
+    await until('grant once observed at generation 2', async () => (await get(KINDS.topicGrant, 'once'))?.status?.observedGeneration === 2);
+    await idle(op);
+    // Then something that is not an input wakes the policy reconciler (as a pod event or the
+    // cluster's own status write does): the grant's status, written since, is not a change.
+    await cp.kubectl(['-n', ns, 'annotate', '--overwrite', 'brokerclusters.bulwark.dev/main', `test.bulwark.dev/poke=${Date.now()}`], { check: true });
+    await new Promise((r) => setTimeout(r, 500));
+    await idle(op);
+    assert.equal(await compiles(), before + 1, 'one compile for one change');
+  });
+
   test('an AccessToken: generated once into its Secret, expiry in status', async () => {
     const secret = await until('ci-token', async () => get(KINDS.secret, 'ci-token'));
     const token = text(secret, 'token')!;

@@ -81,9 +81,9 @@ interface ClusterMemory {
   /** Whether more input changes arrived while it ran than it started for: a burst is on. */
   burst: boolean;
   /**
-   * The last compile and what it was compiled from (every input object's uid and resourceVersion,
-   * the cluster's generation): a reconcile with the same inputs (after the cluster's own status
-   * write, a pod event, a retry) pushes it again without compiling.
+   * The last compile and what it was compiled from (every custom resource's uid and generation,
+   * every Secret's uid and resourceVersion): a reconcile with the same inputs (after the statuses
+   * the operator writes, a pod event, a retry) pushes it again without compiling.
    */
   last?: { inputs: string; compiled: CompileResult };
 }
@@ -192,9 +192,11 @@ async function reconcilePolicy(
     generations.set(memberKey(kind, obj.metadata.name), { kind, generation: obj.metadata.generation ?? 0, ...(digest ? { digest } : {}) });
   };
   const ofCluster = (o: KubeObject) => (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name === cluster.metadata.name;
-  // What the compile reads, as uid@resourceVersion (the cluster: its generation; its status is not read).
+  // What the compile reads: of each custom resource its spec (uid@generation: the statuses the
+  // operator writes after every push must not count as a change), of each Secret its data
+  // (uid@resourceVersion: a Secret has no generation).
   const inputs: string[] = [`${stored.metadata.uid}@${stored.metadata.generation}`];
-  const input = (o: KubeObject | undefined) => inputs.push(o ? `${o.metadata.uid}@${o.metadata.resourceVersion}` : '-');
+  const input = (o: KubeObject | undefined) => inputs.push(o ? `${o.metadata.uid}@${o.metadata.generation ?? `rv${o.metadata.resourceVersion}`}` : '-');
   for (const obj of ctx.cache.list<KubeObject>(KINDS.user, ns).filter(ofCluster)) {
     input(obj);
     const user = env.mem.resources.parse(obj);
