@@ -5,11 +5,17 @@
 #   scripts/kafka-peer.sh env      resolve the jars if needed; print KAFKA_VERSION, KAFKA_LIB,
 #                                  KAFKA_LOG4J, JAVA as KEY=VALUE lines (for bench/broker.ts)
 #   scripts/kafka-peer.sh start [--dir DIR] [--port N] [--controller-port N] [--heap SIZE]
-#                                  format and run a single-node KRaft cluster (broker+controller,
-#                                  node.id 1) on 127.0.0.1 until SIGTERM/SIGINT; prints
-#                                  "kafka-peer: Kafka <version> on 127.0.0.1:<port> ..." when ready.
-#                                  Without --dir a temp dir is used and deleted on exit; free
-#                                  ports are picked when not given.
+#                               [--node-id N --voters ID@HOST:PORT,... --cluster-id ID]
+#                                  format and run a KRaft node (broker+controller) on 127.0.0.1
+#                                  until SIGTERM/SIGINT; prints "kafka-peer: Kafka <version> on
+#                                  127.0.0.1:<port> ..." when ready. Alone: a single-node cluster
+#                                  (node.id 1). With --node-id, --voters (every node's controller
+#                                  address) and --cluster-id (the same for all): one node of a
+#                                  multi-node cluster; start them all together (each waits for the
+#                                  quorum). Without --dir a temp dir is used and deleted on exit;
+#                                  free ports are picked when not given.
+#   scripts/kafka-peer.sh cluster-id
+#                                  print a new cluster id for --cluster-id.
 #   scripts/kafka-peer.sh run CLASS [ARGS...]
 #                                  run a class from the jars, e.g.
 #                                  org.apache.kafka.tools.ProducerPerformance --help
@@ -91,9 +97,12 @@ free_port() {
 }
 
 cmd_start() {
-  local dir="" port="" cport="" heap="1g" own_dir=0
+  local dir="" port="" cport="" heap="1g" own_dir=0 node_id=1 voters="" cluster_id=""
   while [[ $# -gt 0 ]]; do
     case "$1" in
+      --node-id) node_id="$2"; shift 2 ;;
+      --voters) voters="$2"; shift 2 ;;
+      --cluster-id) cluster_id="$2"; shift 2 ;;
       --dir) dir="$2"; shift 2 ;;
       --port) port="$2"; shift 2 ;;
       --controller-port) cport="$2"; shift 2 ;;
@@ -104,6 +113,13 @@ cmd_start() {
   [[ -n "$port" ]] || port="$(free_port)"
   [[ -n "$cport" ]] || cport="$(free_port)"
   [[ "$port" != "$cport" ]] || die "start: broker and controller ports must differ"
+  [[ "$node_id" =~ ^[0-9]+$ ]] || die "start: --node-id must be a number"
+  [[ -n "$voters" ]] || voters="$node_id@127.0.0.1:$cport"
+  [[ "$voters" == *"$node_id@127.0.0.1:$cport"* ]] || die "start: --voters must list this node as $node_id@127.0.0.1:$cport"
+  local nodes
+  nodes="$(echo "$voters" | tr ',' '\n' | wc -l)"
+  local rf=1
+  [[ "$nodes" -ge 3 ]] && rf=3
   if [[ -z "$dir" ]]; then dir="$(mktemp -d "${TMPDIR:-/tmp}/bulwark-kafka-peer-XXXXXX")"; own_dir=1; fi
   mkdir -p "$dir/data"
   local cp="$LIB/*" props="$dir/server.properties" log="$dir/kafka.log" pid=""
@@ -122,14 +138,15 @@ cmd_start() {
   trap cleanup EXIT
   trap 'exit 0' INT TERM
 
-  # KRaft, combined mode, static voter set of one (controller.quorum.voters): `format -t ID` is
-  # enough (a dynamic quorum would need controller.quorum.bootstrap.servers + format --standalone).
+  # KRaft, combined mode, a static voter set (controller.quorum.voters): `format -t ID` is enough
+  # (a dynamic quorum would need controller.quorum.bootstrap.servers + format --standalone).
+  # Internal topics (offsets, transactions) are replicated 3 ways when the cluster has 3 nodes.
   # Durability is Kafka's default: no log.flush.interval.* set, so flush.messages = Long.MAX_VALUE
   # (the page cache; fsync only on segment roll and shutdown).
   cat >"$props" <<EOF
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
+node.id=$node_id
+controller.quorum.voters=$voters
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
 controller.listener.names=CONTROLLER
@@ -139,16 +156,16 @@ log.dirs=$dir/data
 num.partitions=1
 default.replication.factor=1
 auto.create.topics.enable=true
-offsets.topic.replication.factor=1
-offsets.topic.num.partitions=1
-transaction.state.log.replication.factor=1
+offsets.topic.replication.factor=$rf
+offsets.topic.num.partitions=${KAFKA_OFFSETS_TOPIC_PARTITIONS:-1}
+transaction.state.log.replication.factor=$rf
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=${KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS:-0}
 EOF
-  local id
-  id="$("$JAVA" -Dlog4j2.configurationFile="$LOG4J" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -1)"
+  local id="$cluster_id"
+  [[ -n "$id" ]] || id="$("$JAVA" -Dlog4j2.configurationFile="$LOG4J" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$log" | tail -1)"
   [[ -n "$id" ]] || { cat "$log" >&2; die "StorageTool random-uuid failed"; }
   "$JAVA" -Dlog4j2.configurationFile="$LOG4J" -cp "$cp" kafka.tools.StorageTool format -t "$id" -c "$props" >>"$log" 2>&1 ||
     { tail -20 "$log" >&2; die "StorageTool format failed"; }
@@ -161,11 +178,11 @@ EOF
   local waited=0
   until grep -q "Kafka Server started" "$log" 2>/dev/null; do
     kill -0 "$pid" 2>/dev/null || { tail -30 "$log" >&2; die "broker exited during start-up"; }
-    [[ "$waited" -lt 600 ]] || { tail -30 "$log" >&2; die "broker not started after 60 s"; }
+    [[ "$waited" -lt 1200 ]] || { tail -30 "$log" >&2; die "broker not started after 120 s"; }
     sleep 0.1
     waited=$((waited + 1))
   done
-  echo "kafka-peer: Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller 127.0.0.1:$cport, cluster $id), data in $dir/data, log $log, pid $pid"
+  echo "kafka-peer: Kafka $KAFKA_VERSION on 127.0.0.1:$port (node $node_id, controller 127.0.0.1:$cport, cluster $id), data in $dir/data, log $log, pid $pid"
   wait "$pid" || true
 }
 
@@ -185,6 +202,12 @@ case "${1:-}" in
     ensure_jars
     write_log4j
     cmd_start "$@"
+    ;;
+  cluster-id)
+    check_java
+    ensure_jars
+    write_log4j
+    "$JAVA" -Dlog4j2.configurationFile="$LOG4J" -cp "$LIB/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -1
     ;;
   run)
     shift

@@ -255,11 +255,11 @@ export class KafkaWireClient {
     return { errorCode: r.errorCode, errorMessage: r.errorMessage, step: 'authenticate', mechanisms: hs.mechanisms, sessionLifetimeMs: r.sessionLifetimeMs };
   }
 
-  /** Produce (v8, acks 1 unless told) of one batch of `count` records of `valueBytes` each (or `value`), to partition 0. */
-  async produce(topic: string, opts: { count?: number; valueBytes?: number; value?: string; acks?: number } = {}) {
+  /** Produce (v8, acks 1 unless told) of one batch of `count` records of `valueBytes` each (or `value`), to `partition` (0 unless told). */
+  async produce(topic: string, opts: { count?: number; valueBytes?: number; value?: string; acks?: number; partition?: number } = {}) {
     const value = opts.value !== undefined ? Buffer.from(opts.value) : Buffer.alloc(opts.valueBytes ?? 10, 'x');
     const records = buildRecordBatch(Array.from({ length: opts.count ?? 1 }, () => ({ key: null, value })));
-    const body = await this.request(ApiKey.Produce, 8, { transactionalId: null, acks: opts.acks ?? 1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records }] }] });
+    const body = await this.request(ApiKey.Produce, 8, { transactionalId: null, acks: opts.acks ?? 1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: opts.partition ?? 0, records }] }] });
     const p = body.responses[0]!.partitionResponses[0]!;
     return { errorCode: p.errorCode, baseOffset: p.baseOffset, throttleTimeMs: body.throttleTimeMs, batchBytes: records.length };
   }
