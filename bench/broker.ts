@@ -43,7 +43,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cpuSeconds, kafkaEnv, loadavgNow, log, logJsonRawWrite, loopbackCeiling, machineInfo, median, MiB, OUR_BROKER, rawWriteCeiling, round, run, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
+import { cpuSeconds, loadavgNow, log, logJsonRawWrite, loopbackCeiling, machineInfo, median, MiB, OUR_BROKER, rawWriteCeiling, round, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
+import { perfTools, type ConsumeResult, type ProduceResult } from './perf-tools.ts';
 
 const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 3);
 const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 2);
@@ -87,94 +88,12 @@ async function withCpu<T extends { records: number }>(pid: number, totalRecords:
 // --- Kafka jars and the Java client ------------------------------------------------------------------
 
 log('resolving Apache Kafka jars (scripts/kafka-peer.sh env)…');
-const kenv = kafkaEnv();
+const tools = perfTools({ producerProps: PRODUCER_PROPS, consumerFetchBytes: CONSUMER_FETCH_SIZE, heap: CLIENT_HEAP, timeoutMs: TOOL_TIMEOUT_MS });
+const kenv = tools.kenv;
 const javaVersion = kenv.javaVersion;
 log(`Kafka ${kenv.KAFKA_VERSION}, ${javaVersion}`);
-const javaTool = (cls: string, args: string[]) =>
-  run(kenv.JAVA, [CLIENT_HEAP, `-Dlog4j2.configurationFile=${kenv.KAFKA_LOG4J}`, '-cp', `${kenv.KAFKA_LIB}/*`, cls, ...args], TOOL_TIMEOUT_MS);
-
-interface ProduceResult {
-  records: number;
-  recordsPerSec: number;
-  mbPerSec: number;
-  avgMs: number;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  p999Ms: number;
-  maxMs: number;
-}
-
-const PRODUCE_LINE =
-  /(\d+) (steady state )?records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, ([\d.]+) ms max latency, (\d+) ms 50th, (\d+) ms 95th, (\d+) ms 99th, (\d+) ms 99\.9th/g;
-
-/** Lines of a tool's stderr that are not the expected deprecation or metadata-retry noise. */
-function problems(stderr: string): string[] {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() && !/has been deprecated|UNKNOWN_TOPIC_OR_PARTITION|LEADER_NOT_AVAILABLE/.test(l))
-    .slice(0, 20);
-}
-
-async function produce(port: number, topic: string, recordBytes: number, records: number, throughput: number, warmup: number): Promise<ProduceResult> {
-  const props = Object.entries({ 'bootstrap.servers': `127.0.0.1:${port}`, ...PRODUCER_PROPS }).map(([k, v]) => `${k}=${v}`);
-  const args = ['--topic', topic, '--num-records', String(records), '--record-size', String(recordBytes), '--throughput', String(throughput), '--command-property', ...props];
-  if (warmup > 0) args.push('--warmup-records', String(warmup));
-  const r = await javaTool('org.apache.kafka.tools.ProducerPerformance', args);
-  const lines = [...r.stdout.matchAll(PRODUCE_LINE)];
-  // With warm-up, the last summary line is the steady state; without, the only one.
-  const m = lines.filter((x) => (warmup > 0 ? x[2] : !x[2])).at(-1);
-  const errs = problems(r.stderr);
-  if (r.code !== 0 || !m || errs.some((l) => /Exception|ERROR/.test(l)))
-    throw new Error(`ProducerPerformance failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${errs.join('\n')}`);
-  const n = Number(m[1]);
-  const rps = Number(m[3]);
-  return {
-    records: n,
-    recordsPerSec: Math.round(rps),
-    mbPerSec: round((rps * recordBytes) / 1e6),
-    avgMs: Number(m[5]),
-    maxMs: Number(m[6]),
-    p50Ms: Number(m[7]),
-    p95Ms: Number(m[8]),
-    p99Ms: Number(m[9]),
-    p999Ms: Number(m[10]),
-  };
-}
-
-interface ConsumeResult {
-  records: number;
-  recordsPerSec: number;
-  mbPerSec: number;
-  fetchSeconds: number;
-  rebalanceMs: number;
-  totalRecordsPerSec: number;
-}
-
-async function consume(port: number, topic: string, recordBytes: number, records: number): Promise<ConsumeResult> {
-  const args = ['--bootstrap-server', `127.0.0.1:${port}`, '--topic', topic, '--num-records', String(records), '--fetch-size', String(CONSUMER_FETCH_SIZE), '--group', `bench-${topic}`, '--timeout', '30000'];
-  const r = await javaTool('org.apache.kafka.tools.ConsumerPerformance', args);
-  const lines = r.stdout.trim().split('\n');
-  const hi = lines.findIndex((l) => l.startsWith('start.time'));
-  const header = hi >= 0 ? lines[hi]!.split(',').map((s) => s.trim()) : [];
-  const values = hi >= 0 ? (lines[hi + 1] ?? '').split(',').map((s) => s.trim()) : [];
-  const get = (k: string) => Number(values[header.indexOf(k)]);
-  const errs = problems(r.stderr);
-  if (r.code !== 0 || hi < 0 || !Number.isFinite(get('nMsg.sec')) || errs.some((l) => /Exception|ERROR/.test(l)))
-    throw new Error(`ConsumerPerformance failed (exit ${r.code}):\n${r.stdout.slice(-1500)}\n${errs.join('\n')}`);
-  const n = get('data.consumed.in.nMsg');
-  if (n !== records) throw new Error(`ConsumerPerformance consumed ${n} records, expected ${records}`);
-  const fetchSeconds = get('fetch.time.ms') / 1000;
-  const rps = n / fetchSeconds;
-  return {
-    records: n,
-    recordsPerSec: Math.round(rps),
-    mbPerSec: round((rps * recordBytes) / 1e6),
-    fetchSeconds: round(fetchSeconds, 3),
-    rebalanceMs: get('rebalance.time.ms'),
-    totalRecordsPerSec: Math.round(get('nMsg.sec')),
-  };
-}
+const produce = (port: number, topic: string, recordBytes: number, records: number, throughput: number, warmup: number) => tools.produce(`127.0.0.1:${port}`, topic, recordBytes, records, throughput, warmup);
+const consume = (port: number, topic: string, recordBytes: number, records: number) => tools.consume(`127.0.0.1:${port}`, topic, recordBytes, records);
 
 // --- the run -----------------------------------------------------------------------------------------
 
