@@ -18,8 +18,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { execFile } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import type { Kafka } from 'kafkajs';
+import { promisify } from 'node:util';
+import type { Consumer, Kafka } from 'kafkajs';
 import {
   answerTopicRequest,
   clusterStateHash,
@@ -39,6 +41,9 @@ import { startTestCluster, topicId, type ClusterBroker, type TestCluster } from 
 
 const ORDERS = { name: 'orders', id: topicId(), partitions: 6 };
 const EVENTS = { name: 'events', id: topicId(), partitions: 6 };
+const JAVA = { name: 'java', id: topicId(), partitions: 6 };
+/** The topics every state of this file lists. */
+const BASE = [ORDERS, EVENTS, JAVA];
 const PAYMENTS_ID = topicId();
 
 let cluster: TestCluster;
@@ -133,7 +138,7 @@ describe('a ClusterState pushed by the operator', () => {
   });
 
   test('pushed to every broker: applied, reported by GET, and every broker is ready', async () => {
-    const state = nextState([ORDERS, EVENTS]);
+    const state = nextState(BASE);
     await pushEverywhere(state);
     for (const b of cluster.brokers) {
       assert.deepEqual(await readClusterState(b.target, cluster.operatorTls), { outcome: 'ok', value: { version: state.version, hash: clusterStateHash(state), source: 'push' } });
@@ -265,9 +270,11 @@ describe('Kafka clients through one bootstrap address', () => {
     const coordinator = coordinatorFor(inForce, groupId);
     const assignments = new Map<number, number[]>();
     const seen: { member: number; value: string; partition: number }[] = [];
+    const members: Consumer[] = [];
     for (const [member, b] of cluster.brokers.entries()) {
       const consumer = kafkajsFor(b).consumer({ groupId, sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000 });
       clients.push(consumer);
+      members.push(consumer);
       consumer.on(consumer.events.GROUP_JOIN, (e) => assignments.set(member, e.payload.memberAssignment['events'] ?? []));
       await consumer.connect();
       await consumer.subscribe({ topic: 'events', fromBeginning: true });
@@ -298,10 +305,38 @@ describe('Kafka clients through one bootstrap address', () => {
       assert.ok(Date.now() < deadline + 40_000, `no offsets of ${groupId} committed on its coordinator, broker ${coordinator.id}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    await Promise.all(members.map((m) => m.disconnect()));
     for (const b of cluster.brokers) {
       const listed = b.broker.store.offsets.groups();
       assert.equal(listed.includes(groupId), b.id === coordinator.id, `broker ${b.id} has offsets of ${groupId}: ${listed}`);
     }
+  });
+});
+
+describe('the Apache Kafka Java client', () => {
+  let java: (cls: string, args: string[]) => Promise<{ stdout: string; stderr: string }>;
+  before(async () => {
+    // Resolves the jars once (~45 MB from Maven Central) into ~/.cache/bulwark/kafka.
+    const run = promisify(execFile);
+    const { stdout } = await run('bash', [join(import.meta.dirname, '..', 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
+    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    java = (cls, args) => run(env.JAVA!, ['-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, cls, ...args], { timeout: 120_000, maxBuffer: 8 << 20 });
+  }, { timeout: 20 * 60_000 });
+
+  test('its idempotent producer (acks=all) writes every partition exactly once, and its consumer group reads them all, through one bootstrap address', async () => {
+    const bootstrap = cluster.brokers[2]!.bootstrap;
+    // Small batches: the sticky partitioner moves on after each, so all six partitions get some.
+    const produced = await java('org.apache.kafka.tools.ProducerPerformance', [
+      '--topic', 'java', '--num-records', '2000', '--record-size', '100', '--throughput', '-1',
+      '--producer-props', `bootstrap.servers=${bootstrap}`, 'acks=all', 'enable.idempotence=true', 'batch.size=1000', 'linger.ms=0',
+    ]);
+    assert.match(produced.stdout, /2000 records sent/);
+    const counts = [0, 1, 2, 3, 4, 5].map((p) => brokerById(leaderOf('java', p)).broker.topics.partition('java', p)!.nextOffset);
+    assert.equal(counts.reduce((a, b) => a + b, 0), 2000, `every record appended exactly once: ${counts}`);
+    assert.ok(counts.every((n) => n > 0), `every partition written: ${counts}`);
+    const consumed = await java('org.apache.kafka.tools.ConsumerPerformance', ['--bootstrap-server', bootstrap, '--topic', 'java', '--messages', '2000', '--group', 'java-perf', '--timeout', '30000', '--hide-header']);
+    const fields = consumed.stdout.trim().split('\n').at(-1)!.split(',').map((f) => f.trim());
+    assert.equal(Number(fields[4]), 2000, consumed.stdout);
   });
 });
 
@@ -365,7 +400,7 @@ describe('CreateTopics and DeleteTopics forwarded to the operator', () => {
     assert.deepEqual(await answerTopicRequest(broker.target, cluster.operatorTls, id, { outcome: 'done', topicId: PAYMENTS_ID }), { outcome: 'ok', value: true });
     const settled = await Promise.race([created.then(() => 'answered'), new Promise((r) => setTimeout(() => r('waiting'), 300))]);
     assert.equal(settled, 'waiting');
-    await pushEverywhere(nextState([ORDERS, EVENTS, { name: 'payments', id: PAYMENTS_ID, partitions: 3 }]));
+    await pushEverywhere(nextState([...BASE, { name: 'payments', id: PAYMENTS_ID, partitions: 3 }]));
     assert.equal(await created, true);
     // It works like any topic: kcat writes to each of its partitions.
     for (let p = 0; p < 3; p++) {
@@ -418,7 +453,7 @@ describe('CreateTopics and DeleteTopics forwarded to the operator', () => {
     const { broker, request } = await nextTopicRequest();
     assert.deepEqual(request, { id: request.id, op: 'delete', topic: 'payments', principal: 'system:anonymous' });
     await answerTopicRequest(broker.target, cluster.operatorTls, request.id, { outcome: 'done' });
-    await pushEverywhere(nextState([ORDERS, EVENTS]));
+    await pushEverywhere(nextState(BASE));
     await deleted;
     for (const dir of dirs) assert.equal(existsSync(dir), false, `${dir} is deleted`);
     // Topics that stay, and the never-listed legacy data, are untouched.
@@ -437,6 +472,6 @@ describe('a broker restarted', () => {
     const consumed = await kcat(['-b', cluster.brokers[0]!.bootstrap, '-C', '-t', 'orders', '-p', String(p), '-o', 'beginning', '-e', '-f', '%s\\n']);
     assert.deepEqual(consumed.stdout.split('\n').filter((l) => l !== ''), [`kcat-${p}-a`, `kcat-${p}-b`, `kafkajs-${p}`]);
     // The next push moves it forward as usual.
-    await pushEverywhere(nextState([ORDERS, EVENTS]));
+    await pushEverywhere(nextState(BASE));
   });
 });

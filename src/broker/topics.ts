@@ -146,7 +146,9 @@ export class TopicManager {
     if (!this.clustered) {
       this.#path = join(dir, 'state.json');
       const saved = existsSync(this.#path) ? readSavedState(this.#path) : undefined;
-      this.#state = { clusterId: saved?.clusterId ?? clusterId, version: saved?.version ?? 0, controllerId: self.id, brokers: [self], topics: saved?.topics ?? [] };
+      // Its own controller, alone: every partition is led here, whatever broker id saved it.
+      const topics = (saved?.topics ?? []).map((t) => ({ ...t, partitions: t.partitions.map((p) => ({ ...p, leader: self.id, replicas: [self.id], isr: [self.id] })) }));
+      this.#state = { clusterId: saved?.clusterId ?? clusterId, version: saved?.version ?? 0, controllerId: self.id, brokers: [self], topics };
       this.#source = 'self';
       for (const t of this.#state.topics) {
         for (const p of t.partitions) this.reports.push(this.#store.openPartition(t.name, p.partition, partitionConfigFor(t.config, defaults)).report);

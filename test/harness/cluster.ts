@@ -15,12 +15,10 @@ import {
   type BrokerInfo,
   type ClusterState,
   type ClusterStatePushResult,
-  type DistributionTarget,
-  type DistributionTls,
   type TopicState,
 } from '../../src/cluster/index.ts';
 import { loadBrokerConfig, type BrokerConfigInput } from '../../src/config/index.ts';
-import { createLogger } from '../../src/lib/index.ts';
+import { createLogger, type DistributionTarget, type DistributionTls } from '../../src/lib/index.ts';
 import { loadPolicyDirectory, pushSnapshot, sealSnapshot } from '../../src/policy/index.ts';
 import { OPEN_POLICY_DIR } from './broker.ts';
 import { sharedTestPki } from './pki.ts';

@@ -415,11 +415,14 @@ export class KafkaHandlers {
     const partitions = b.config.topics.defaultPartitions;
     const principal = session.principal;
     void requests.submit({ op: 'create', topic: name, partitions, replicationFactor: 1, config: {}, principal: principal?.user ?? '' }, AUTO_CREATE_WAIT_MS).then((outcome) => {
-      if (outcome.answered && outcome.answer.outcome === 'done') {
-        b.security.topicChanged('created', name, partitions, principal);
-        this.#log.info({ topic: name, partitions, user: principal?.user }, `topic ${name} auto-created by the operator`);
-      } else if (outcome.answered) {
-        this.#log.warn({ topic: name, errorCode: outcome.answer.errorCode }, `the operator refused to auto-create topic ${name}: ${outcome.answer.message}`);
+      if (outcome.answered) {
+        const answer = outcome.answer;
+        if (answer.outcome === 'done') {
+          b.security.topicChanged('created', name, partitions, principal);
+          this.#log.info({ topic: name, partitions, user: principal?.user }, `topic ${name} auto-created by the operator`);
+        } else {
+          this.#log.warn({ topic: name, errorCode: answer.errorCode }, `the operator refused to auto-create topic ${name}: ${answer.message}`);
+        }
       } else if (outcome.reason === 'timeout') {
         this.#log.warn({ topic: name, waitedMs: AUTO_CREATE_WAIT_MS }, `the operator did not answer the auto-creation of topic ${name} within ${AUTO_CREATE_WAIT_MS} ms`);
       }
