@@ -111,6 +111,7 @@ const fetchBody = (topic: string, partition: number, currentLeaderEpoch = -1) =>
 before(async () => {
   cluster = await startTestCluster({
     size: 3,
+    config: { topics: { autoCreate: true } },
     // Broker 2 holds data of a topic from before it joined the cluster: no state will list it.
     prepare: async (id, dataDir) => {
       if (id !== 2) return;
@@ -420,6 +421,25 @@ describe('CreateTopics and DeleteTopics forwarded to the operator', () => {
     assert.equal((await create('too-replicated', { replicationFactor: 4 })).topics[0]!.errorCode, E.INVALID_REPLICATION_FACTOR);
     await noTopicRequests();
     assert.equal(inForce.topics.some((t) => t.name === 'checked-only'), false);
+  });
+
+  test('auto-creation from Metadata: forwarded once, answered LEADER_NOT_AVAILABLE without waiting, served once the state shows the topic', async () => {
+    const c = await wire(cluster.brokers[1]!);
+    const metadata = () => c.request(ApiKey.Metadata, 8, { topics: [{ name: 'auto-made' }], allowAutoTopicCreation: true, includeClusterAuthorizedOperations: false, includeTopicAuthorizedOperations: false });
+    const started = Date.now();
+    assert.equal((await metadata()).topics[0]!.errorCode, E.LEADER_NOT_AVAILABLE);
+    assert.ok(Date.now() - started < 1000, 'the Metadata answer does not wait for the operator');
+    assert.equal((await metadata()).topics[0]!.errorCode, E.LEADER_NOT_AVAILABLE, 'asked again meanwhile');
+    const { broker, request } = await nextTopicRequest();
+    assert.deepEqual(request, { id: request.id, op: 'create', topic: 'auto-made', partitions: 1, replicationFactor: 1, config: {}, principal: 'system:anonymous' });
+    const held = await pollTopicRequests(broker.target, cluster.operatorTls, 0);
+    assert.ok(held.outcome === 'ok' && held.value.length === 1, `one request for the topic, however often it is asked for: ${JSON.stringify(held)}`);
+    const id = topicId();
+    await answerTopicRequest(broker.target, cluster.operatorTls, request.id, { outcome: 'done', topicId: id });
+    await pushEverywhere(nextState([...BASE, { name: 'payments', id: PAYMENTS_ID, partitions: 3 }, { name: 'auto-made', id, partitions: 1 }]));
+    const served = (await metadata()).topics[0]!;
+    assert.deepEqual([served.errorCode, served.partitions[0]!.leaderId], [E.NONE, leaderOf('auto-made', 0)]);
+    await noTopicRequests();
   });
 
   test("the operator's refusal reaches the client with its error code and message", async () => {
