@@ -485,7 +485,13 @@ describe('CreateTopics and DeleteTopics forwarded to the operator', () => {
 describe('a broker restarted', () => {
   test('serves the state it persisted (source disk), ready before any push, its partitions intact', async () => {
     const b1 = brokerById(1);
+    // The operator's long poll in flight is answered (with nothing) when the broker stops, not after its 30 s.
+    const polling = pollTopicRequests(b1.target, cluster.operatorTls, 30_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const stopping = Date.now();
     await b1.restart();
+    assert.deepEqual(await polling, { outcome: 'ok', value: [] });
+    assert.ok(Date.now() - stopping < 10_000, `the restart took ${Date.now() - stopping} ms`);
     assert.deepEqual(await readClusterState(b1.target, cluster.operatorTls), { outcome: 'ok', value: { version: inForce.version, hash: clusterStateHash(inForce), source: 'disk' } });
     assert.deepEqual(b1.broker.readiness(), { ready: true, reasons: [] });
     const p = [0, 1, 2, 3, 4, 5].find((x) => leaderOf('orders', x) === 1)!;
