@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { parseResource, type BrokerCluster } from '../src/api/index.ts';
+import { assignPartitions, pushClusterState } from '../src/cluster/index.ts';
 import { closeProbeListener, startBroker, startProbeListener, type Broker } from '../src/broker/index.ts';
 import { brokerConfigFromFlags, brokerIdFromHostname, brokerFlags } from '../src/cli/broker-command.ts';
 import { loadBrokerConfig, renderBrokerConfig, type BrokerConfigInput } from '../src/config/index.ts';
@@ -182,7 +183,7 @@ describe('the probe listener', () => {
     assert.equal((await get(port, '/healthz', 'DELETE')).status, 405);
   });
 
-  test('in operator mode /readyz is 503 until the operator pushed a snapshot, then 200; a restart with the persisted snapshot is ready at once', async () => {
+  test('in operator mode /readyz is 503 until the operator pushed a snapshot and a cluster state, then 200; a restart with both persisted is ready at once', async () => {
     const port = () => broker.listenerPort('probes')!;
     const before = await get(port(), '/readyz');
     assert.equal(before.status, 503);
@@ -190,6 +191,14 @@ describe('the probe listener', () => {
 
     const pushed = await pushSnapshot({ host: '127.0.0.1', port: broker.internalPort!, servername: 'localhost' }, operatorTls(pki), sealSnapshot(emptySnapshot(), 1));
     assert.equal(pushed.outcome, 'applied');
+    const policyOnly = await get(port(), '/readyz');
+    assert.equal(policyOnly.status, 503);
+    assert.deepEqual(JSON.parse(policyOnly.body).reasons, ['no cluster state yet: waiting for the operator to push one']);
+
+    const self = { id: broker.config.brokerId, host: '127.0.0.1', port: broker.kafkaPort!, rack: null };
+    const state = { clusterId: broker.config.clusterId, version: 1, controllerId: self.id, brokers: [self], topics: [] };
+    const stated = await pushClusterState({ host: '127.0.0.1', port: broker.internalPort!, servername: 'localhost' }, operatorTls(pki), state);
+    assert.equal(stated.outcome, 'applied', JSON.stringify(stated));
     const afterPush = await get(port(), '/readyz');
     assert.equal(afterPush.status, 200, afterPush.body);
     assert.deepEqual(JSON.parse(afterPush.body), { status: 'ready', reasons: [] });
@@ -197,6 +206,7 @@ describe('the probe listener', () => {
     await broker.stop();
     ({ broker } = await startPodBroker(pki, { dataDir }));
     assert.equal(broker.policy.applied.source, 'disk');
+    assert.equal(broker.topics.applied.source, 'disk');
     assert.equal((await get(port(), '/readyz')).status, 200);
   });
 
@@ -504,6 +514,11 @@ describe('bulwark broker as the operator runs it: the rendered JSON, Secret volu
       const policy = sealSnapshot(compiled.snapshot, 1);
       const pushed = await pushSnapshot({ host: '127.0.0.1', port: internalPort, servername: 'localhost' }, operatorTls(pki), policy);
       assert.equal(pushed.outcome, 'applied', JSON.stringify(pushed));
+      // And the ClusterState: this broker (id 1 from BULWARK_BROKER_ID) alone, leading pod-check.
+      const self = { id: 1, host: 'localhost', port: kafkaPort, rack: null };
+      const state = { clusterId: 'streaming.events', version: 1, controllerId: 1, brokers: [self], topics: [{ name: 'pod-check', id: 'c0ffee'.padEnd(32, '0'), partitions: assignPartitions([self], 'pod-check', 1, 1), config: {} }] };
+      const stated = await pushClusterState({ host: '127.0.0.1', port: internalPort, servername: 'localhost' }, operatorTls(pki), state);
+      assert.equal(stated.outcome, 'applied', JSON.stringify(stated));
       assert.equal((await get(probePort, '/readyz')).status, 200);
 
       const tls = ['-X', 'security.protocol=SSL', '-X', `ssl.ca.location=${secret.dir}/../tls/kafka/ca.crt`];

@@ -9,12 +9,13 @@
 //   damaged persisted snapshot stops it from starting.
 // - open sessions see a pushed policy at once, and a deleted user's connection is closed.
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startBroker as startBrokerProcess, type Broker } from '../src/broker/index.ts';
+import { assignPartitions, pushClusterState, type ClusterState } from '../src/cluster/index.ts';
 import { loadBrokerConfig } from '../src/config/index.ts';
 import { KafkaErrorCode as E } from '../src/kafka/error-codes.ts';
 import { ApiKey } from '../src/kafka/index.ts';
@@ -174,8 +175,19 @@ const produceCode = async (c: KafkaWireClient, topic: string) => {
   const r = await c.request(ApiKey.Produce, 8, { acks: -1, timeoutMs: 5000, topicData: [{ name: topic, partitionData: [{ index: 0, records: buildRecordBatch([{ key: null, value: Buffer.from('x') }]) }] }] });
   return r.responses[0]!.partitionResponses[0]!.errorCode;
 };
-function ensureTopics(broker: Broker, ...names: string[]): void {
-  for (const name of names) if (!broker.topics.topic(name)) assert.ok(broker.topics.createTopic(name, 1).ok);
+/** Operator mode: topics come in a ClusterState the operator pushes, as the policy does (one partition each, led by this broker). */
+async function ensureTopics(broker: Broker, ...names: string[]): Promise<void> {
+  if (names.every((name) => broker.topics.topic(name))) return;
+  const self = { id: broker.config.brokerId, host: '127.0.0.1', port: broker.kafkaPort!, rack: null };
+  const state: ClusterState = {
+    clusterId: broker.config.clusterId,
+    version: broker.topics.applied.version + 1,
+    controllerId: self.id,
+    brokers: [self],
+    topics: names.map((name) => ({ name, id: createHash('md5').update(name).digest('hex'), partitions: assignPartitions([self], name, 1, 1), config: {} })),
+  };
+  const r = await pushClusterState({ host: '127.0.0.1', port: broker.internalPort! }, { ca: pki.ca.certPem, cert: pki.operator.certPem, key: pki.operator.keyPem }, state);
+  assert.equal(r.outcome, 'applied', JSON.stringify(r));
 }
 
 /** Polls `check` until it holds; the time it took, or a failure after `ms`. */
@@ -251,7 +263,7 @@ describe('the internal listener: policy pushed over mTLS', () => {
     dataDir = tempDir('push-data');
     s = await startBroker({ dataDir, internal: true });
     assert.ok(s.broker.internalPort! > 0, 'broker.internalPort is the port the OS picked');
-    ensureTopics(s.broker, 't-live', 't-secret');
+    await ensureTopics(s.broker, 't-live', 't-secret');
     v5 = await compiled({ ola: { password: PASSWORDS.ola, write: ['t-*'], deny: ['t-secret'] } }, 5);
   });
   after(() => s?.broker.stop());
@@ -341,7 +353,7 @@ describe('the internal listener: policy pushed over mTLS', () => {
     assert.equal(last.version, 12);
     await s.broker.stop();
     s = await startBroker({ dataDir, internal: true });
-    ensureTopics(s.broker, 't-live', 't-secret');
+    await ensureTopics(s.broker, 't-live', 't-secret');
     assert.deepEqual((await applied(s.broker)).body, { ...last, source: 'disk' });
     // Its users log in, its grants and its denials hold, and users it removed stay out.
     const pia = await connectAndLogin(s.broker.kafkaPort!, 'SCRAM-SHA-256', 'pia', PASSWORDS.pia);

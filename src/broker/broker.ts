@@ -70,7 +70,10 @@ export class Broker implements BrokerCore {
     const ring = config.encryption ? KeyRing.fromDirectory(config.encryption.keyDir, config.encryption.activeKeyId) : undefined;
     const store = LogStore.open(config.dataDir, ring ? { cipher: new AesGcmBatchCipher(ring) } : {});
     const advertisedHost = config.kafka.advertisedHost ?? config.kafka.host;
-    const topics = new TopicManager(store, { id: config.brokerId, host: advertisedHost, port: config.kafka.advertisedPort ?? config.kafka.port, rack: null }, config.clusterId, partitionDefaults(config));
+    const topics = new TopicManager(store, { id: config.brokerId, host: advertisedHost, port: config.kafka.advertisedPort ?? config.kafka.port, rack: null }, config.clusterId, partitionDefaults(config), {
+      clustered: operatorMode(config),
+      logger: logger.child({ component: 'cluster' }),
+    });
     const closers: (() => Promise<void> | void)[] = [];
     try {
       // Data sealed with a key that is gone (or encryption left out) would fail every fetch: refuse to start instead.
@@ -190,9 +193,10 @@ export class Broker implements BrokerCore {
   }
 
   #partition(topic: string, partition: number) {
-    const p = this.topics.partition(topic, partition);
-    if (!p) throw this.topics.topic(topic) ? new BulwarkError('BWK_ERR_PARTITION_NOT_FOUND', { topic, partition }) : new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic });
-    return p;
+    const route = this.topics.route(topic, partition);
+    if (route?.led) return route.log;
+    if (route) throw new BulwarkError('BWK_ERR_PARTITION_NOT_LED', { topic, partition, leader: route.leader });
+    throw this.topics.topic(topic) ? new BulwarkError('BWK_ERR_PARTITION_NOT_FOUND', { topic, partition }) : new BulwarkError('BWK_ERR_TOPIC_NOT_FOUND', { topic });
   }
 
   async produce(topic: string, partition: number, records: Buffer): Promise<AppendResult> {
@@ -240,7 +244,7 @@ export class Broker implements BrokerCore {
    * everyone. It is not ready then.
    */
   get awaitsPolicy(): boolean {
-    return this.config.internal.enabled && !this.config.policy.dir && this.policy.applied.source === 'empty';
+    return operatorMode(this.config) && this.policy.applied.source === 'empty';
   }
 
   readiness(): { ready: boolean; reasons: string[] } {
@@ -248,6 +252,7 @@ export class Broker implements BrokerCore {
     if (this.#stopping) reasons.push('stopping');
     if (!this.#started) reasons.push('starting');
     if (this.awaitsPolicy) reasons.push('no policy snapshot yet: waiting for the operator to push one');
+    if (this.topics.awaitsState) reasons.push('no cluster state yet: waiting for the operator to push one');
     for (const t of this.cluster.topics) {
       for (const p of t.partitions) {
         const fenced = this.topics.partition(t.name, p.partition)?.fenced;
@@ -264,6 +269,14 @@ export class Broker implements BrokerCore {
     for (const close of this.#closers.splice(0).reverse()) await close();
     await this.store.close();
   }
+}
+
+/**
+ * Operator mode: an internal listener and no policy directory. The policy and the ClusterState
+ * then come only from the operator's pushes; otherwise the broker is standalone, its own controller.
+ */
+export function operatorMode(config: Pick<BrokerConfig, 'internal' | 'policy'>): boolean {
+  return config.internal.enabled && !config.policy.dir;
 }
 
 function partitionDefaults(config: BrokerConfig): Partial<PartitionConfig> {

@@ -13,6 +13,7 @@ import { Broker, type BrokerStartOptions } from './broker.ts';
 import { startHttpServer } from './http/server.ts';
 import { startKafkaListeners } from './kafka/server.ts';
 import { PolicyDirectoryWatcher, startInternalListener } from './policy/index.ts';
+import { registerClusterRoutes } from './cluster-routes.ts';
 import { closeMetricsListener, startMetricsListener } from './metrics-listener.ts';
 import { closeProbeListener, startProbeListener, type ProbeTarget } from './probes.ts';
 
@@ -85,9 +86,12 @@ export async function startBroker(config: BrokerConfig, opts: BrokerStartOptions
     }
 
     if (config.internal.enabled) {
-      const internal = await startInternalListener(broker, logger.child({ component: 'internal' }));
+      const requests = broker.topics.requests;
+      const internal = await startInternalListener(broker, logger.child({ component: 'internal' }), broker.topics.clustered ? (app) => registerClusterRoutes(app, broker.topics) : undefined);
       broker.addServer('internal', internal.server as unknown as Server);
       broker.onStop(() => internal.close());
+      // Before the listener closes (closers run last to first): a long poll in flight answers now, not after its wait.
+      if (requests) broker.onStop(() => requests.close());
     }
 
     const retentionTimer = setInterval(() => broker.store.enforceRetention(), config.log.retentionCheckIntervalMs);

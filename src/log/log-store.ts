@@ -61,6 +61,14 @@ export class LogStore {
     return opened;
   }
 
+  /** Closes a partition and keeps its data (a broker of a cluster that no longer leads it). */
+  async closePartition(topic: string, partition: number): Promise<void> {
+    const key = `${topic}-${partition}`;
+    const p = this.#partitions.get(key);
+    this.#partitions.delete(key);
+    await p?.close();
+  }
+
   /** Closes a partition and deletes its data. */
   async deletePartition(topic: string, partition: number): Promise<void> {
     const key = `${topic}-${partition}`;

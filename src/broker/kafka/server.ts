@@ -46,7 +46,7 @@ import {
   type OffsetCommitRequest,
   type OffsetFetchRequest,
 } from '../../kafka/index.ts';
-import { isInternalTopic, TOPIC_CONFIG_KEYS } from '../../cluster/index.ts';
+import { isInternalTopic, topicNameProblem, TOPIC_CONFIG_KEYS, type BrokerInfo } from '../../cluster/index.ts';
 
 /** Requests a client may send before it has authenticated. */
 const BEFORE_AUTHENTICATION: ReadonlySet<number> = new Set([ApiKey.ApiVersions, ApiKey.SaslHandshake, ApiKey.SaslAuthenticate]);
@@ -59,6 +59,23 @@ const PRODUCE_FRAME_POOL = 8;
 const PRODUCE_FRAME_POOL_BYTES = 32 << 20;
 /** Large Produce frames allocated ahead of their bytes, all connections together (connection.ts). */
 const DIRECT_FRAME_BUDGET_BYTES = 64 << 20;
+
+/** The Kafka error of a topic CreateTopics cannot create. */
+const createTopicErrorCode = {
+  exists: KafkaErrorCode.TOPIC_ALREADY_EXISTS,
+  'invalid-name': KafkaErrorCode.INVALID_TOPIC_EXCEPTION,
+  'invalid-partitions': KafkaErrorCode.INVALID_PARTITIONS,
+  'invalid-config': KafkaErrorCode.INVALID_REQUEST,
+} as const;
+
+/** How long a topic auto-created in a cluster (forwarded to the operator) may wait for its answer. */
+const AUTO_CREATE_WAIT_MS = 30_000;
+
+/** A request's current leader epoch against the one in force (-1: the client does not say). */
+function leaderEpochError(current: number, inForce: number): KafkaErrorCode | undefined {
+  if (current === -1 || current === inForce) return undefined;
+  return current < inForce ? KafkaErrorCode.FENCED_LEADER_EPOCH : KafkaErrorCode.UNKNOWN_LEADER_EPOCH;
+}
 
 /** A coded error from the log or the topics, as the Kafka error code the catalog gives it; anything else is UNKNOWN_SERVER_ERROR. */
 export function kafkaErrorOf(err: unknown): KafkaErrorCode {
@@ -268,9 +285,9 @@ export class KafkaHandlers {
       case ApiKey.ListOffsets:
         return encodeResponse(req.header, { ...this.#listOffsets(req.body, verdict), throttleTimeMs: t });
       case ApiKey.CreateTopics:
-        return encodeResponse(req.header, { ...this.#createTopics(req.body, verdict, session), throttleTimeMs: t });
+        return encodeResponse(req.header, { ...(this.#broker.topics.clustered ? await this.#forwardCreateTopics(req.body, verdict, session) : this.#createTopics(req.body, verdict, session)), throttleTimeMs: t });
       case ApiKey.DeleteTopics:
-        return encodeResponse(req.header, { ...(await this.#deleteTopics(req.body, verdict, session)), throttleTimeMs: t });
+        return encodeResponse(req.header, { ...(await (this.#broker.topics.clustered ? this.#forwardDeleteTopics(req.body, verdict, session) : this.#deleteTopics(req.body, verdict, session))), throttleTimeMs: t });
       case ApiKey.DescribeConfigs:
         return encodeResponse(req.header, { ...this.#describeConfigs(req.body, verdict), throttleTimeMs: t });
       case ApiKey.FindCoordinator: {
@@ -279,7 +296,7 @@ export class KafkaHandlers {
           const errorCode = req.body.keyType === 1 ? KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED : KafkaErrorCode.GROUP_AUTHORIZATION_FAILED;
           return encodeResponse(req.header, { throttleTimeMs: t, errorCode, errorMessage: null, nodeId: -1, host: '', port: -1 });
         }
-        return encodeResponse(req.header, { ...this.#findCoordinator(session), throttleTimeMs: t });
+        return encodeResponse(req.header, { ...this.#findCoordinator(req.body.key, session), throttleTimeMs: t });
       }
       case ApiKey.InitProducerId: {
         if (req.body.transactionalId !== null && !verdict.allows('transactionalId', req.body.transactionalId, 'write')) {
@@ -291,6 +308,9 @@ export class KafkaHandlers {
         if (!verdict.allows('group', req.body.groupId, 'read')) {
           return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
         }
+        if (this.#notCoordinator(req.body.groupId)) {
+          return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NOT_COORDINATOR, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
+        }
         if (!session.consuming && !this.#broker.security.claimConsumer(session)) {
           // The user is at its maxConsumers: Kafka's "group is full" is the closest answer clients know.
           return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_MAX_SIZE_REACHED, generationId: -1, protocolName: '', leader: '', memberId: '', members: [] });
@@ -300,28 +320,42 @@ export class KafkaHandlers {
       }
       case ApiKey.SyncGroup:
         if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, assignment: EMPTY });
+        if (this.#notCoordinator(req.body.groupId)) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NOT_COORDINATOR, assignment: EMPTY });
         return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.groups.syncGroup(req.body)) });
       case ApiKey.Heartbeat:
         if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED });
+        if (this.#notCoordinator(req.body.groupId)) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NOT_COORDINATOR });
         return encodeResponse(req.header, { throttleTimeMs: t, ...this.groups.heartbeat(req.body) });
       case ApiKey.LeaveGroup:
         if (!verdict.allows('group', req.body.groupId, 'read')) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, members: [] });
+        if (this.#notCoordinator(req.body.groupId)) return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NOT_COORDINATOR, members: [] });
         return encodeResponse(req.header, { throttleTimeMs: t, ...this.groups.leaveGroup(req.body) });
       case ApiKey.OffsetCommit:
         return encodeResponse(req.header, { throttleTimeMs: t, ...(await this.#offsetCommit(req.body, verdict)) });
       case ApiKey.OffsetFetch:
         return encodeResponse(req.header, { throttleTimeMs: t, ...this.#offsetFetch(req.body, verdict) });
       case ApiKey.ListGroups: {
-        const all = this.groups.listGroups(req.body);
+        // In a cluster each broker lists the groups it coordinates, as Kafka's do (admin clients ask every broker).
+        const listed = this.groups.listGroups(req.body);
+        const all = this.#broker.topics.clustered ? { ...listed, groups: listed.groups.filter((g) => !this.#notCoordinator(g.groupId)) } : listed;
         const seeAll = verdict.allows('cluster', CLUSTER_RESOURCE, 'describe');
         return encodeResponse(req.header, { throttleTimeMs: t, ...all, groups: seeAll ? all.groups : all.groups.filter((g) => verdict.allows('group', g.groupId, 'describe')) });
       }
       case ApiKey.DescribeGroups: {
-        const allowed = req.body.groups.filter((g) => verdict.allows('group', g, 'describe'));
+        const allowed = req.body.groups.filter((g) => verdict.allows('group', g, 'describe') && !this.#notCoordinator(g));
         const described = allowed.length > 0 ? this.groups.describeGroups({ ...req.body, groups: allowed }).groups : [];
         const byId = new Map(described.map((g) => [g.groupId, g]));
         const groups = req.body.groups.map(
-          (g) => byId.get(g) ?? { errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, groupId: g, groupState: '', protocolType: '', protocolData: '', members: [], authorizedOperations: -2147483648 },
+          (g) =>
+            byId.get(g) ?? {
+              errorCode: verdict.allows('group', g, 'describe') ? KafkaErrorCode.NOT_COORDINATOR : KafkaErrorCode.GROUP_AUTHORIZATION_FAILED,
+              groupId: g,
+              groupState: '',
+              protocolType: '',
+              protocolData: '',
+              members: [],
+              authorizedOperations: -2147483648,
+            },
         );
         return encodeResponse(req.header, { throttleTimeMs: t, groups });
       }
@@ -349,10 +383,19 @@ export class KafkaHandlers {
     }
   }
 
-  /** Whether a topic exists, creating it when auto-creation is on and the principal may create it. */
+  /**
+   * Whether a topic exists, creating it when auto-creation is on and the principal may create it.
+   * In a cluster the creation is forwarded to the operator and not waited for: the answer is
+   * LEADER_NOT_AVAILABLE meanwhile, as Kafka's, and clients retry.
+   */
   #topicFor(name: string, allowAutoCreate: boolean, mayCreate: boolean, session: KafkaSession): { ok: true } | { ok: false; errorCode: number } {
     const topics = this.#broker.topics;
     if (topics.topic(name)) return { ok: true };
+    if (allowAutoCreate && mayCreate && this.#broker.config.topics.autoCreate && topics.clustered) {
+      if (topicNameProblem(name)) return { ok: false, errorCode: KafkaErrorCode.INVALID_TOPIC_EXCEPTION };
+      this.#forwardAutoCreate(name, session);
+      return { ok: false, errorCode: KafkaErrorCode.LEADER_NOT_AVAILABLE };
+    }
     if (allowAutoCreate && mayCreate && this.#broker.config.topics.autoCreate) {
       const created = topics.createTopic(name, this.#broker.config.topics.defaultPartitions);
       if (created.ok) {
@@ -362,6 +405,28 @@ export class KafkaHandlers {
       return { ok: false, errorCode: created.reason === 'invalid-name' ? KafkaErrorCode.INVALID_TOPIC_EXCEPTION : KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
     }
     return { ok: false, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+  }
+
+  /** One forwarded auto-creation per topic name at a time; its outcome is logged (and audited when done). */
+  #forwardAutoCreate(name: string, session: KafkaSession): void {
+    const b = this.#broker;
+    const requests = b.topics.requests!;
+    if (requests.creating(name)) return;
+    const partitions = b.config.topics.defaultPartitions;
+    const principal = session.principal;
+    void requests.submit({ op: 'create', topic: name, partitions, replicationFactor: 1, config: {}, principal: principal?.user ?? '' }, AUTO_CREATE_WAIT_MS).then((outcome) => {
+      if (outcome.answered) {
+        const answer = outcome.answer;
+        if (answer.outcome === 'done') {
+          b.security.topicChanged('created', name, partitions, principal);
+          this.#log.info({ topic: name, partitions, user: principal?.user }, `topic ${name} auto-created by the operator`);
+        } else {
+          this.#log.warn({ topic: name, errorCode: answer.errorCode }, `the operator refused to auto-create topic ${name}: ${answer.message}`);
+        }
+      } else if (outcome.reason === 'timeout') {
+        this.#log.warn({ topic: name, waitedMs: AUTO_CREATE_WAIT_MS }, `the operator did not answer the auto-creation of topic ${name} within ${AUTO_CREATE_WAIT_MS} ms`);
+      }
+    });
   }
 
   #mayCreate(verdict: Verdict, name: string): boolean {
@@ -405,11 +470,17 @@ export class KafkaHandlers {
     };
   }
 
-  /** A broker's address as seen through the listener the client came in on (standalone: this broker's listener). */
-  #endpoint(x: { id: number; host: string; port: number }, session: KafkaSession): { host: string; port: number } {
-    if (x.id !== this.#broker.config.brokerId) return { host: x.host, port: x.port };
+  /**
+   * A broker's address as seen through the listener the client came in on. This broker: that
+   * listener's own address. Another broker of the cluster: its host from the ClusterState, and,
+   * since every broker of a cluster has the same listeners, the port of this listener; the
+   * ClusterState's port is that of the `kafka` listener (which tests, on OS-chosen ports, rely on).
+   */
+  #endpoint(x: BrokerInfo, session: KafkaSession): { host: string; port: number } {
     const l = session.listener;
-    return { host: l.advertisedHost ?? l.host, port: l.advertisedPort ?? session.localPort };
+    if (x.id === this.#broker.config.brokerId) return { host: l.advertisedHost ?? l.host, port: l.advertisedPort ?? session.localPort };
+    if (l.name === 'kafka') return { host: x.host, port: x.port };
+    return { host: x.host, port: l.advertisedPort ?? (l.port !== 0 ? l.port : x.port) };
   }
 
   async #produce(body: ProduceRequest, verdict: Verdict, session: KafkaSession) {
@@ -474,11 +545,18 @@ export class KafkaHandlers {
             partitions.push({ ...base, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED });
             continue;
           }
-          const log = b.topics.partition(t.topic, p.partition);
-          if (!log) {
+          // One Map lookup and an array index (topics.ts, "Routing"): the leader, its epoch, the open log.
+          const route = b.topics.route(t.topic, p.partition);
+          if (!route) {
             partitions.push({ ...base, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION });
             continue;
           }
+          const fenced = leaderEpochError(p.currentLeaderEpoch, route.leaderEpoch);
+          if (fenced !== undefined || !route.led) {
+            partitions.push({ ...base, errorCode: fenced ?? KafkaErrorCode.NOT_LEADER_OR_FOLLOWER });
+            continue;
+          }
+          const log = route.log;
           try {
             // Kafka returns at least one batch even past maxBytes, but only for the first partition with data.
             const max = Math.min(p.partitionMaxBytes, total === 0 ? Math.max(budget, 1) : budget);
@@ -512,12 +590,14 @@ export class KafkaHandlers {
         name: t.name,
         partitions: t.partitions.map((p) => {
           if (!verdict.allows('topic', t.name, 'describe')) return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
-          const log = b.topics.partition(t.name, p.partitionIndex);
-          if (!log) return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
+          const route = b.topics.route(t.name, p.partitionIndex);
+          if (!route) return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
+          const fenced = leaderEpochError(p.currentLeaderEpoch, route.leaderEpoch);
+          if (fenced !== undefined || !route.led) return { partitionIndex: p.partitionIndex, errorCode: fenced ?? KafkaErrorCode.NOT_LEADER_OR_FOLLOWER, oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           try {
             const spec = p.timestamp === -1 ? 'latest' : p.timestamp === -2 ? 'earliest' : { timestamp: p.timestamp };
-            const offset = log.listOffset(spec) ?? -1;
-            return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp: -1, offset, leaderEpoch: 0 };
+            const offset = route.log.listOffset(spec) ?? -1;
+            return { partitionIndex: p.partitionIndex, errorCode: KafkaErrorCode.NONE, oldStyleOffsets: offset >= 0 ? [offset] : [], timestamp: -1, offset, leaderEpoch: route.leaderEpoch };
           } catch (err) {
             return { partitionIndex: p.partitionIndex, errorCode: this.#errorCodeOf(err, 'ListOffsets', t.name, p.partitionIndex), oldStyleOffsets: [], timestamp: -1, offset: -1, leaderEpoch: -1 };
           }
@@ -542,10 +622,64 @@ export class KafkaHandlers {
           if (!body.validateOnly) b.security.topicChanged('created', t.name, partitions, session.principal);
           return { name: t.name, errorCode: KafkaErrorCode.NONE, errorMessage: null };
         }
-        const code = { exists: KafkaErrorCode.TOPIC_ALREADY_EXISTS, 'invalid-name': KafkaErrorCode.INVALID_TOPIC_EXCEPTION, 'invalid-partitions': KafkaErrorCode.INVALID_PARTITIONS, 'invalid-config': KafkaErrorCode.INVALID_REQUEST }[r.reason];
-        return fail(code, r.message);
+        return fail(createTopicErrorCode[r.reason], r.message);
       }),
     };
+  }
+
+  /**
+   * CreateTopics in a cluster: authorized and validated here as standalone (validateOnly is
+   * answered here), then forwarded to the operator (topic-requests.ts), whose answer is awaited
+   * within the request's timeout, and then a ClusterState showing the topic.
+   */
+  async #forwardCreateTopics(body: CreateTopicsRequest, verdict: Verdict, session: KafkaSession) {
+    const b = this.#broker;
+    const deadline = Date.now() + Math.max(0, body.timeoutMs);
+    const topics = await Promise.all(
+      body.topics.map(async (t) => {
+        const fail = (errorCode: number, errorMessage: string | null) => ({ name: t.name, errorCode, errorMessage });
+        if (!this.#mayCreate(verdict, t.name)) return fail(KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED, null);
+        // -1: the broker's default, which is 1 (no replication yet).
+        const replicationFactor = t.replicationFactor === -1 ? 1 : t.replicationFactor;
+        if (replicationFactor < 1 || replicationFactor > b.cluster.brokers.length) return fail(KafkaErrorCode.INVALID_REPLICATION_FACTOR, `replication factor ${replicationFactor} must be 1 to the ${b.cluster.brokers.length} broker(s) of the cluster`);
+        if (t.assignments.length > 0) return fail(KafkaErrorCode.INVALID_REQUEST, 'manual replica assignments are not supported; give numPartitions');
+        const partitions = t.numPartitions === -1 ? b.config.topics.defaultPartitions : t.numPartitions;
+        const config = Object.fromEntries(t.configs.filter((c) => c.value !== null).map((c) => [c.name, c.value as string]));
+        const r = b.topics.validateTopic(t.name, partitions, config);
+        if (!r.ok) return fail(createTopicErrorCode[r.reason], r.message);
+        if (body.validateOnly) return { name: t.name, errorCode: KafkaErrorCode.NONE, errorMessage: null };
+        const outcome = await b.topics.requests!.submit({ op: 'create', topic: t.name, partitions, replicationFactor, config, principal: session.principal?.user ?? '' }, deadline - Date.now());
+        if (!outcome.answered) return fail(KafkaErrorCode.REQUEST_TIMED_OUT, outcome.reason === 'stopping' ? 'the broker is stopping' : `the operator did not answer within ${body.timeoutMs} ms; topic ${t.name} was not created`);
+        if (outcome.answer.outcome === 'failed') return fail(outcome.answer.errorCode, outcome.answer.message);
+        const topicId = outcome.answer.topicId;
+        const shown = await b.topics.waitFor((s) => s.topics.some((x) => x.name === t.name && (topicId === undefined || x.id === topicId)), deadline - Date.now());
+        if (!shown) return fail(KafkaErrorCode.REQUEST_TIMED_OUT, `the operator created topic ${t.name}, but no cluster state showing it reached this broker within ${body.timeoutMs} ms`);
+        b.security.topicChanged('created', t.name, partitions, session.principal);
+        return { name: t.name, errorCode: KafkaErrorCode.NONE, errorMessage: null };
+      }),
+    );
+    return { throttleTimeMs: 0, topics };
+  }
+
+  /** DeleteTopics in a cluster: authorized here, forwarded to the operator, then awaited until the ClusterState no longer shows the topic. */
+  async #forwardDeleteTopics(body: DeleteTopicsRequest, verdict: Verdict, session: KafkaSession) {
+    const b = this.#broker;
+    const deadline = Date.now() + Math.max(0, body.timeoutMs);
+    const responses = await Promise.all(
+      body.topicNames.map(async (name) => {
+        if (!verdict.allows('topic', name, 'delete')) return { name, errorCode: KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED };
+        if (isInternalTopic(name)) return { name, errorCode: KafkaErrorCode.INVALID_TOPIC_EXCEPTION };
+        if (!b.cluster.topics.some((x) => x.name === name)) return { name, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+        const outcome = await b.topics.requests!.submit({ op: 'delete', topic: name, principal: session.principal?.user ?? '' }, deadline - Date.now());
+        if (!outcome.answered) return { name, errorCode: KafkaErrorCode.REQUEST_TIMED_OUT };
+        if (outcome.answer.outcome === 'failed') return { name, errorCode: outcome.answer.errorCode };
+        const gone = await b.topics.waitFor((s) => !s.topics.some((x) => x.name === name), deadline - Date.now());
+        if (!gone) return { name, errorCode: KafkaErrorCode.REQUEST_TIMED_OUT };
+        b.security.topicChanged('deleted', name, 0, session.principal);
+        return { name, errorCode: KafkaErrorCode.NONE };
+      }),
+    );
+    return { throttleTimeMs: 0, responses };
   }
 
   /** The policy in force as Kafka ACL bindings (acl-bindings.ts), for principals that may describe the cluster. */
@@ -565,17 +699,20 @@ export class KafkaHandlers {
   }
 
   async #deleteGroups(body: DeleteGroupsRequest, verdict: Verdict, session: KafkaSession) {
-    const allowed = body.groupsNames.filter((g) => verdict.allows('group', g, 'delete'));
+    const allowed = body.groupsNames.filter((g) => verdict.allows('group', g, 'delete') && !this.#notCoordinator(g));
     const results = allowed.length > 0 ? await this.groups.deleteGroups(allowed) : [];
     const deleted = results.filter((r) => r.errorCode === KafkaErrorCode.NONE).map((r) => r.groupId);
     if (deleted.length > 0) this.#log.info({ user: session.principal?.user, groups: deleted }, 'consumer groups deleted');
     let next = 0;
     // In the request's order; allowed groups' answers come back in theirs.
-    return body.groupsNames.map((groupId) => (verdict.allows('group', groupId, 'delete') ? results[next++]! : { groupId, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED }));
+    return body.groupsNames.map((groupId) =>
+      !verdict.allows('group', groupId, 'delete') ? { groupId, errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED } : this.#notCoordinator(groupId) ? { groupId, errorCode: KafkaErrorCode.NOT_COORDINATOR } : results[next++]!,
+    );
   }
 
   async #offsetDelete(body: OffsetDeleteRequest, verdict: Verdict) {
     if (!verdict.allows('group', body.groupId, 'delete')) return { errorCode: KafkaErrorCode.GROUP_AUTHORIZATION_FAILED, topics: [] };
+    if (this.#notCoordinator(body.groupId)) return { errorCode: KafkaErrorCode.NOT_COORDINATOR, topics: [] };
     // Kafka's order: read on the topic first (no existence oracle), then the topic must exist.
     const refused = (name: string) => (!verdict.allows('topic', name, 'read') ? KafkaErrorCode.TOPIC_AUTHORIZATION_FAILED : !this.#broker.topics.topic(name) ? KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION : undefined);
     const asked = body.topics.filter((t) => refused(t.name) === undefined);
@@ -638,15 +775,24 @@ export class KafkaHandlers {
     };
   }
 
-  /** Standalone, this broker coordinates every group (and transactional id). */
-  #findCoordinator(session: KafkaSession) {
-    const self = this.#broker.cluster.brokers.find((x) => x.id === this.#broker.config.brokerId)!;
-    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, errorMessage: null, nodeId: self.id, ...this.#endpoint(self, session) };
+  /** The group's (or transactional id's) coordinator from the ClusterState; standalone, this broker. */
+  #findCoordinator(key: string, session: KafkaSession) {
+    if (this.#broker.topics.awaitsState) return { throttleTimeMs: 0, errorCode: KafkaErrorCode.COORDINATOR_NOT_AVAILABLE, errorMessage: 'no cluster state yet', nodeId: -1, host: '', port: -1 };
+    const c = this.#broker.topics.coordinator(key);
+    return { throttleTimeMs: 0, errorCode: KafkaErrorCode.NONE, errorMessage: null, nodeId: c.id, ...this.#endpoint(c, session) };
+  }
+
+  /** In a cluster, whether another broker coordinates this group: the group APIs then answer NOT_COORDINATOR. */
+  #notCoordinator(groupId: string): boolean {
+    const topics = this.#broker.topics;
+    return topics.clustered && !topics.coordinates(groupId);
   }
 
   async #offsetCommit(body: OffsetCommitRequest, verdict: Verdict) {
     const denied = (code: number) => ({ topics: body.topics.map((t) => ({ name: t.name, partitions: t.partitions.map((p) => ({ partitionIndex: p.partitionIndex, errorCode: code })) })) });
     if (!verdict.allows('group', body.groupId, 'read')) return denied(KafkaErrorCode.GROUP_AUTHORIZATION_FAILED);
+    // The coordinator owns the group's committed offsets (its OffsetStore): no other broker takes them.
+    if (this.#notCoordinator(body.groupId)) return denied(KafkaErrorCode.NOT_COORDINATOR);
     const allowed = body.topics.filter((t) => verdict.allows('topic', t.name, 'read'));
     const committed = allowed.length > 0 ? await this.groups.offsetCommit({ ...body, topics: allowed }) : { topics: [] };
     const byName = new Map(committed.topics.map((t) => [t.name, t]));
@@ -656,8 +802,9 @@ export class KafkaHandlers {
   }
 
   #offsetFetch(body: OffsetFetchRequest, verdict: Verdict) {
-    if (!verdict.allows('group', body.groupId, 'describe')) {
-      const code = KafkaErrorCode.GROUP_AUTHORIZATION_FAILED;
+    const refused = !verdict.allows('group', body.groupId, 'describe') ? KafkaErrorCode.GROUP_AUTHORIZATION_FAILED : this.#notCoordinator(body.groupId) ? KafkaErrorCode.NOT_COORDINATOR : undefined;
+    if (refused !== undefined) {
+      const code = refused;
       return { errorCode: code, topics: (body.topics ?? []).map((t) => ({ name: t.name, partitions: t.partitionIndexes.map((i) => ({ partitionIndex: i, committedOffset: -1, committedLeaderEpoch: -1, metadata: '', errorCode: code })) })) };
     }
     const r = this.groups.offsetFetch(body);

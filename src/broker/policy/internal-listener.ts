@@ -9,6 +9,9 @@
 //                    400 when it is invalid. Persisted before it is enforced.
 //   GET  /v1/policy  the applied {version, hash, source}: what the operator writes to status.
 //
+// In operator mode the same listener serves the cluster contract (src/cluster/distribution.ts;
+// src/broker/cluster-routes.ts).
+//
 // Only certificates whose common name is in `internal.clients` may call it; any other verified
 // certificate gets 403, and a connection without one never completes the handshake.
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -36,8 +39,11 @@ export interface InternalListenerContext {
   onStop(close: () => Promise<void> | void): void;
 }
 
-/** `logger`: the broker's `internal` child; the shared error handler logs uncoded errors to it. */
-export async function startInternalListener(broker: InternalListenerContext, logger: Logger): Promise<FastifyInstance> {
+/**
+ * `logger`: the broker's `internal` child; the shared error handler logs uncoded errors to it.
+ * `routes`: more routes for the same callers (the cluster contract: src/broker/cluster-routes.ts).
+ */
+export async function startInternalListener(broker: InternalListenerContext, logger: Logger, routes?: (app: FastifyInstance) => void): Promise<FastifyInstance> {
   const cfg = broker.config.internal;
   const tls = new TlsContext(cfg.tls!, { onError: (err) => logger.warn({ err }, 'TLS files not reloaded; still serving the previous certificate') });
   const app = Fastify({ ...fastifyLogging(logger), bodyLimit: MAX_SNAPSHOT_BYTES, https: tls.serverOptions() as Record<string, unknown> }) as unknown as FastifyInstance;
@@ -66,6 +72,7 @@ export async function startInternalListener(broker: InternalListenerContext, log
     const rejected = { code: PUSH_REJECTED_CODE, message: err.message, reason: r.reason, ...broker.policy.applied } satisfies PushRejectedBody;
     return reply.code(err.status).send(rejected);
   });
+  routes?.(app);
   await app.listen({ host: cfg.host, port: cfg.port });
   return app;
 }
