@@ -78,6 +78,6 @@ describe('parseResource', () => {
   }
 
   test('each kind has a definition with schema and status', () => {
-    assert.deepEqual(KINDS.map((k) => k.kind), ['BrokerCluster', 'User', 'Role', 'AccessToken', 'TopicGrant']);
+    assert.deepEqual(KINDS.map((k) => k.kind), ['BrokerCluster', 'User', 'Role', 'AccessToken', 'TopicGrant', 'Topic']);
   });
 });

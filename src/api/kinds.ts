@@ -1,10 +1,11 @@
-// The five kinds: their names as the API server knows them, their schemas, their columns.
+// The six kinds: their names as the API server knows them, their schemas, their columns.
 import { z } from 'zod';
 import { BUILTIN_ROLE_NAMES, type CelRule } from './common.ts';
 import { accessTokenSpec, accessTokenStatus } from './access-token.ts';
 import { brokerClusterSpec, brokerClusterStatus } from './broker-cluster.ts';
 import { roleSpec, roleStatus } from './role.ts';
 import { topicGrantSpec, topicGrantStatus } from './topic-grant.ts';
+import { topicSpec, topicStatus } from './topic.ts';
 import { userSpec, userStatus } from './user.ts';
 
 export interface PrinterColumn {
@@ -60,6 +61,7 @@ export const KINDS = [
       ready,
       { name: 'Policy', type: 'integer', jsonPath: '.status.policyVersion', description: 'Policy snapshot version applied by every broker.' },
       { name: 'In sync', type: 'string', jsonPath: '.status.policyInSync', description: 'Brokers holding the current policy snapshot.' },
+      { name: 'State', type: 'string', jsonPath: '.status.clusterStateInSync', description: 'Brokers holding the current cluster state (topics, partition leaders).', priority: 1 },
       reason,
       age,
     ],
