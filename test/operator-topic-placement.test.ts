@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseResource } from '../src/api/index.ts';
-import { clusterStateHash, leaderLoad, placePartitions, type ClusterStatePushResult, type PartitionLeader } from '../src/cluster/index.ts';
-import { KafkaErrorCode } from '../src/lib/index.ts';
+import { clusterStateHash, leaderLoad, placePartitions, type ClusterStatePushResult, type PartitionLeader, type TopicRequest } from '../src/cluster/index.ts';
+import { createLogger, KafkaErrorCode } from '../src/lib/index.ts';
 import { scaleDownBlock } from '../src/operator/brokercluster/index.ts';
-import { compileClusterState, createRefusal, distributeClusterState, kubernetesTopicName, nameConflicts, nextClusterStateVersion, type StoredTopic } from '../src/operator/cluster-state/index.ts';
+import { compileClusterState, createRefusal, distributeClusterState, kubernetesTopicName, nameConflicts, nextClusterStateVersion, TopicRequestPollers, type StoredTopic } from '../src/operator/cluster-state/index.ts';
 import { nextTopicStatus, topicDecision } from '../src/operator/topic/index.ts';
 
 const leadersPerBroker = (ps: readonly PartitionLeader[]) => {
@@ -176,5 +176,47 @@ describe('topics created through the Kafka API', () => {
       const r = parseResource({ apiVersion: 'bulwark.dev/v1alpha1', kind: 'Topic', metadata: { name: n, namespace: 'team' }, spec: { clusterRef: { name: 'main' }, topicName: 'x', partitions: 1 } });
       assert.ok(r.ok, `${n}: ${JSON.stringify(!r.ok && r.errors)}`);
     }
+  });
+});
+
+describe('the topic-request polls', () => {
+  test('one poll per running broker; each request answered once; a broker that goes is no longer polled; stopAll ends them all', async () => {
+    const polled = new Map<string, number>();
+    const answered: { host: string; id: string; outcome: string }[] = [];
+    const queued = new Map<string, TopicRequest[]>([['10.0.0.1', [{ id: 'r1', op: 'delete', topic: 'orders', principal: 'User:alice' }]]]);
+    const poll = async (t: { host: string }, _tls: unknown, _wait: number, opts: { signal?: AbortSignal } = {}) => {
+      polled.set(t.host, (polled.get(t.host) ?? 0) + 1);
+      const requests = queued.get(t.host) ?? [];
+      queued.delete(t.host);
+      if (requests.length > 0) return { outcome: 'ok' as const, value: requests };
+      // A long poll: waits until aborted.
+      await new Promise<void>((resolve) => opts.signal?.addEventListener('abort', () => resolve(), { once: true }));
+      return { outcome: 'unreachable' as const, error: { code: 'ABORT_ERR', message: 'aborted' } };
+    };
+    const answer = async (t: { host: string }, _tls: unknown, id: string, a: { outcome: string }) => {
+      answered.push({ host: t.host, id, outcome: a.outcome });
+      return { outcome: 'ok' as const, value: true };
+    };
+    const decide = async () => ({ outcome: 'failed' as const, errorCode: KafkaErrorCode.UNKNOWN_TOPIC_OR_PARTITION, message: 'no such topic' });
+    const pollers = new TopicRequestPollers({ log: createLogger({ level: 'silent' }), poll: poll as never, answer: answer as never, decide: decide as never });
+    const cluster = { namespace: 'team', name: 'main' };
+    const env = {} as never;
+    const tls = { ca: 'ca', cert: 'cert', key: 'key' };
+    const target = (i: number) => ({ pod: `main-${i}`, instance: `uid-${i}/ctr`, host: `10.0.0.${i + 1}`, servername: `main-${i}` });
+    pollers.sync(cluster, [target(0), target(1)], 9443, tls, env);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(pollers.polling(cluster), ['main-0', 'main-1']);
+    assert.deepEqual(answered, [{ host: '10.0.0.1', id: 'r1', outcome: 'failed' }]);
+    pollers.sync(cluster, [target(0), target(1)], 9443, tls, env);
+    assert.equal(polled.get('10.0.0.2'), 1, 'a second sync with the same brokers starts no second poll');
+    pollers.sync(cluster, [target(0)], 9443, tls, env);
+    assert.deepEqual(pollers.polling(cluster), ['main-0']);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(polled.get('10.0.0.2'), 1, 'the broker that went is not polled again');
+    pollers.sync(cluster, [target(0)], 9443, undefined, env);
+    assert.deepEqual(pollers.polling(cluster), [], 'without the operator\'s certificate nothing is polled');
+    pollers.sync(cluster, [target(0), target(1)], 9443, tls, env);
+    await pollers.stopAll();
+    assert.deepEqual(pollers.polling(cluster), []);
   });
 });
