@@ -329,5 +329,22 @@ describe('Topics on a real API server, reconciled by the operator as its Service
     await until('the StatefulSet scaled to 2', async () => (await api.get<Obj>(KINDS.statefulSet, { namespace: ns, name: 'main' }))?.spec.replicas === 2);
     const c = condition(await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' }), 'Stalled');
     assert.equal(c.status, 'False');
+    await until('two brokers in the cluster state', async () => brokers.slice(0, 2).every((b) => b.current()?.brokers.length === 2));
+  });
+
+  test('scaling up adds brokers to the cluster state, and new partitions go to them too', async () => {
+    await applyOk({
+      apiVersion: 'bulwark.dev/v1alpha1',
+      kind: 'BrokerCluster',
+      metadata: { name: 'main', namespace: ns },
+      spec: { replicas: 4, internalPort, storage: { size: '1Gi' }, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true } }] },
+    });
+    await until('four brokers in the cluster state', async () => brokers.slice(0, 2).every((b) => b.current()?.brokers.map((x) => x.id).join() === '0,1,2,3'));
+    await applyOk(topicDoc('wide', { partitions: 4 }));
+    const wide = await until('wide placed', async () => {
+      const t = await get(KINDS.topic, 'wide');
+      return t?.status?.partitions?.length === 4 ? t : undefined;
+    });
+    assert.deepEqual(perBroker(wide.status.partitions), { 0: 1, 1: 1, 2: 1, 3: 1 });
   });
 });
