@@ -119,7 +119,7 @@ describe('the operator on a real node', { skip: skip ?? false, timeout: 1_800_00
     timings.clusterReady = (performance.now() - t0) / 1000;
     assert.equal(ready.status.readyReplicas, 2);
     assert.equal(ready.status.observedGeneration, ready.metadata.generation);
-    assert.match((await condition('Ready'))!.message, /2 independent brokers/, 'status says that two replicas are not one cluster yet');
+    assert.match((await condition('Ready'))!.message, /2 brokers, one Kafka cluster/, 'status says that two replicas are one cluster');
     assert.equal((await condition('Stalled'))!.status, 'False');
     assert.ok(ready.status.policyVersion >= 1, 'every broker applied the policy snapshot');
     assert.deepEqual(

@@ -1,4 +1,4 @@
-// The five kinds: their schemas, the CRDs generated from them, and the errors users see.
+// The six kinds: their schemas, the CRDs generated from them, and the errors users see.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -78,6 +78,6 @@ describe('parseResource', () => {
   }
 
   test('each kind has a definition with schema and status', () => {
-    assert.deepEqual(KINDS.map((k) => k.kind), ['BrokerCluster', 'User', 'Role', 'AccessToken', 'TopicGrant']);
+    assert.deepEqual(KINDS.map((k) => k.kind), ['BrokerCluster', 'User', 'Role', 'AccessToken', 'TopicGrant', 'Topic']);
   });
 });

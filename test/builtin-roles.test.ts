@@ -148,7 +148,8 @@ describe('the built-in names are reserved', () => {
     for (const name of BUILTIN_ROLE_NAMES) assert.equal(check({ self: { metadata: { name } } }), false, name);
     for (const name of ['orders-reader', 'consumers', 'admin2', 'readers']) assert.equal(check({ self: { metadata: { name } } }), true, name);
     assert.match(rules[0]!.message, /admin, reader, producer, consumer are built-in roles/);
-    for (const kind of KINDS.filter((k) => k.kind !== 'Role')) assert.equal((buildCrd(kind) as { spec: { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] } }).spec.versions[0]!.schema.openAPIV3Schema['x-kubernetes-validations'], undefined, kind.kind);
+    // Topic has a rule of its own on metadata.name (a name too long for Kafka needs spec.topicName).
+    for (const kind of KINDS.filter((k) => k.kind !== 'Role' && k.kind !== 'Topic')) assert.equal((buildCrd(kind) as { spec: { versions: { schema: { openAPIV3Schema: Record<string, unknown> } }[] } }).spec.versions[0]!.schema.openAPIV3Schema['x-kubernetes-validations'], undefined, kind.kind);
   });
 
   test('a Role that took a built-in name before the rule is an error, and still applies where it is named (never the wider built-in)', () => {

@@ -33,7 +33,7 @@ describe('CRDs on a real API server', { skip }, () => {
   }, { timeout: 60 * 60_000 });
   after(() => cp?.stop());
 
-  test('all five CRDs are Established, with their names accepted', async () => {
+  test('all six CRDs are Established, with their names accepted', async () => {
     for (const k of KINDS) {
       const r = await cp.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${k.plural}.bulwark.dev`);
       const status = r.json<{ status: { conditions: { type: string; status: string }[] } }>().status;

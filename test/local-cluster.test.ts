@@ -111,7 +111,7 @@ describe('examples/kubernetes', () => {
     .flatMap((f) => parseAllDocuments(readFileSync(join(root, EXAMPLE.dir, f), 'utf8')).map((d) => d.toJS()));
 
   test('the namespace (restricted, with the operator RoleBinding) comes before the BrokerCluster', () => {
-    assert.deepEqual(docs.map((d) => d.kind), ['Namespace', 'RoleBinding', 'BrokerCluster']);
+    assert.deepEqual(docs.map((d) => d.kind), ['Namespace', 'RoleBinding', 'BrokerCluster', 'Topic']);
     assert.equal(docs[0].metadata.name, EXAMPLE.namespace);
     assert.equal(docs[0].metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
     assert.equal(docs[1].roleRef.name, 'bulwark-operator-namespaced');
@@ -128,5 +128,13 @@ describe('examples/kubernetes', () => {
     const l = bc.spec.listeners.find((x: any) => x.name === EXAMPLE.listener);
     assert.equal(l.protocol, 'kafka');
     assert.equal(l.tls.enabled, true);
+  });
+
+  test('the Topic is valid and belongs to the example cluster', () => {
+    const topic = docs[3];
+    const parsed = parseResource(topic);
+    assert.equal(parsed.ok, true, JSON.stringify(parsed));
+    assert.equal(topic.spec.clusterRef.name, EXAMPLE.cluster);
+    assert.equal(topic.metadata.namespace, EXAMPLE.namespace);
   });
 });

@@ -328,9 +328,17 @@ describe('status', () => {
     assert.equal(d({ rollout: { done: false, ready: 0, message: 'creating' } }).reason, 'RollingOut');
   });
 
-  test('more than one replica: Ready says the brokers are independent', () => {
+  test('more than one replica: Ready says the brokers are one Kafka cluster', () => {
     const d = decideConditions({ ...base, replicas: 3, rollout: { done: true, ready: 3 } });
-    assert.match(d.message, /3 independent brokers: until the multi-broker issue lands, each broker has its own log, and topics are not shared/);
+    assert.match(d.message, /3 brokers, one Kafka cluster/);
+  });
+
+  test('a refused scale-down is Stalled with ScaleDownBlocked, after the spec refusals', () => {
+    const d = decideConditions({ ...base, replicas: 3, rollout: { done: true, ready: 3 }, scaleDownBlocked: { message: 'broker 2 leads 1 partition' } });
+    assert.equal(d.reason, 'ScaleDownBlocked');
+    assert.equal(d.stalled, true);
+    assert.equal(d.ready, false);
+    assert.equal(decideConditions({ ...base, specRefusals: [{ path: 'spec.x', message: 'no' }], scaleDownBlocked: { message: 'm' } }).reason, 'InvalidSpec');
   });
 
   test('lastTransitionTime moves only when a condition flips; observedGeneration is the generation decided from', () => {

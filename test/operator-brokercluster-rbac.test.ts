@@ -150,6 +150,10 @@ describe('the operator\'s RBAC', () => {
       ['list', 'secrets', '-n', bound],
       ['watch', 'configmaps', '-n', bound],
       ['patch', 'secrets', '-n', bound],
+      ['watch', 'topics.bulwark.dev', '--all-namespaces'],
+      ['create', 'topics.bulwark.dev', '-n', unbound],
+      ['delete', 'topics.bulwark.dev', '-n', unbound],
+      ['update', 'topics.bulwark.dev', '--subresource=status', '-n', unbound],
     ];
     const no: string[][] = [
       ['list', 'secrets', '--all-namespaces'],
@@ -165,6 +169,8 @@ describe('the operator\'s RBAC', () => {
       ['update', 'leases.coordination.k8s.io', '-n', bound],
       ['create', 'rolebindings.rbac.authorization.k8s.io', '-n', bound],
       ['create', 'clusterrolebindings.rbac.authorization.k8s.io'],
+      ['update', 'topics.bulwark.dev', '-n', bound],
+      ['patch', 'topics.bulwark.dev', '-n', bound],
     ];
     const wrong = [
       ...(await Promise.all(yes.map(async (a) => ((await can(a)) ? [] : [`cannot ${a.join(' ')}`])))).flat(),

@@ -130,7 +130,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     assert.equal(condition(status, 'Ready').reason, 'RollingOut');
     assert.equal(condition(status, 'Reconciling').status, 'True');
     assert.equal(condition(status, 'Stalled').status, 'False');
-    assert.match(condition(status, 'Ready').message, /2 independent brokers/);
+    assert.match(condition(status, 'Ready').message, /2 brokers, one Kafka cluster/);
     assert.deepEqual(status.listeners, [
       { name: 'kafka', protocol: 'kafka', tls: true, bootstrap: `main.${h.ns}.svc:9092` },
       { name: 'http', protocol: 'http', tls: true, bootstrap: `main.${h.ns}.svc:8080` },

@@ -400,6 +400,9 @@ export const brokerClusterStatus = z
     policyVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Version of the policy snapshot every ready broker applied.'),
     policyHash: z.string().max(80).optional().describe('Content hash of that snapshot.'),
     policyInSync: z.string().max(32).optional().describe('Brokers holding the current policy snapshot, of the broker pods running: 3/3.'),
+    clusterStateVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Version of the cluster state (brokers, topics, partition leaders and epochs) every running broker applied.'),
+    clusterStateHash: z.string().max(80).optional().describe('Content hash of that cluster state.'),
+    clusterStateInSync: z.string().max(32).optional().describe('Brokers holding the current cluster state, of the brokers of the cluster: 3/3.'),
   })
   .describe('Observed state of the BrokerCluster.');
 

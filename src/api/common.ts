@@ -1,4 +1,4 @@
-// Shapes shared by the five kinds: names, references, patterns, conditions, status.
+// Shapes shared by the six kinds: names, references, patterns, conditions, status.
 //
 // Every schema here is also a CRD schema (see crd.ts), so each field carries a description,
 // and each string, list and number carries bounds. CEL rules are attached with `cel()` and

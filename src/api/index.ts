@@ -6,6 +6,7 @@ export * from './role.ts';
 export * from './builtin-roles.ts';
 export * from './access-token.ts';
 export * from './topic-grant.ts';
+export * from './topic.ts';
 export * from './broker-cluster.ts';
 export * from './kinds.ts';
 export * from './resources.ts';

@@ -1,10 +1,11 @@
-// The five kinds: their names as the API server knows them, their schemas, their columns.
+// The six kinds: their names as the API server knows them, their schemas, their columns.
 import { z } from 'zod';
 import { BUILTIN_ROLE_NAMES, type CelRule } from './common.ts';
 import { accessTokenSpec, accessTokenStatus } from './access-token.ts';
 import { brokerClusterSpec, brokerClusterStatus } from './broker-cluster.ts';
 import { roleSpec, roleStatus } from './role.ts';
 import { topicGrantSpec, topicGrantStatus } from './topic-grant.ts';
+import { topicSpec, topicStatus } from './topic.ts';
 import { userSpec, userStatus } from './user.ts';
 
 export interface PrinterColumn {
@@ -60,6 +61,7 @@ export const KINDS = [
       ready,
       { name: 'Policy', type: 'integer', jsonPath: '.status.policyVersion', description: 'Policy snapshot version applied by every broker.' },
       { name: 'In sync', type: 'string', jsonPath: '.status.policyInSync', description: 'Brokers holding the current policy snapshot.' },
+      { name: 'State', type: 'string', jsonPath: '.status.clusterStateInSync', description: 'Brokers holding the current cluster state (topics, partition leaders).', priority: 1 },
       reason,
       age,
     ],
@@ -105,6 +107,27 @@ export const KINDS = [
     spec: topicGrantSpec,
     status: topicGrantStatus,
     columns: [cluster, { name: 'Effect', type: 'string', jsonPath: '.spec.effect', description: 'Allow or Deny.' }, { name: 'Role', type: 'string', jsonPath: '.spec.role', description: 'Role applied, if any.', priority: 1 }, ready, reason, age],
+  },
+  {
+    kind: 'Topic',
+    plural: 'topics',
+    singular: 'topic',
+    shortNames: ['bwtopic', 'bwtp'],
+    description: 'A Kafka topic of a BrokerCluster: partitions, replication factor, configs; its status says which broker leads each partition.',
+    spec: topicSpec,
+    status: topicStatus,
+    // Kubernetes names are narrower than Kafka's, except in length: a name of 250 to 253 characters needs spec.topicName.
+    rules: [{ rule: 'has(self.spec.topicName) || size(self.metadata.name) <= 249', message: 'metadata.name is longer than a Kafka topic name may be (249): set spec.topicName' }],
+    columns: [
+      cluster,
+      { name: 'Topic', type: 'string', jsonPath: '.status.topicName', description: 'The Kafka topic name.' },
+      { name: 'Partitions', type: 'integer', jsonPath: '.spec.partitions', description: 'Number of partitions.' },
+      { name: 'RF', type: 'integer', jsonPath: '.spec.replicationFactor', description: 'Replication factor (left out: 1).', priority: 1 },
+      ready,
+      { name: 'In sync', type: 'string', jsonPath: '.status.inSync', description: 'Brokers holding this generation of the topic.', priority: 1 },
+      reason,
+      age,
+    ],
   },
 ] as const satisfies readonly KindDefinition[];
 

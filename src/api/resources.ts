@@ -12,6 +12,7 @@ import { toStructuralSchema } from './crd.ts';
 import { kindDefinition, type KindName } from './kinds.ts';
 import type { RoleSpec } from './role.ts';
 import type { TopicGrantSpec } from './topic-grant.ts';
+import type { TopicSpec } from './topic.ts';
 import type { UserSpec } from './user.ts';
 
 export interface ResourceMeta {
@@ -32,7 +33,8 @@ export type User = Resource<'User', UserSpec>;
 export type Role = Resource<'Role', RoleSpec>;
 export type AccessToken = Resource<'AccessToken', AccessTokenSpec>;
 export type TopicGrant = Resource<'TopicGrant', TopicGrantSpec>;
-export type BulwarkResource = BrokerCluster | User | Role | AccessToken | TopicGrant;
+export type Topic = Resource<'Topic', TopicSpec>;
+export type BulwarkResource = BrokerCluster | User | Role | AccessToken | TopicGrant | Topic;
 
 export interface FieldError {
   /** Dotted field path from the top of the document, such as spec.listeners[0].port. */
@@ -58,7 +60,7 @@ export function parseResource(doc: unknown, defaultNamespace = 'default'): Parse
   const d = doc as Record<string, unknown>;
   if (d.apiVersion !== API_GROUP_VERSION) return fail('apiVersion', `expected ${API_GROUP_VERSION}, got ${JSON.stringify(d.apiVersion)}`);
   const def = typeof d.kind === 'string' ? kindDefinition(d.kind) : undefined;
-  if (!def) return fail('kind', `unknown kind ${JSON.stringify(d.kind)}: expected BrokerCluster, User, Role, AccessToken or TopicGrant`);
+  if (!def) return fail('kind', `unknown kind ${JSON.stringify(d.kind)}: expected BrokerCluster, User, Role, AccessToken, TopicGrant or Topic`);
 
   const errors: FieldError[] = [];
   const meta = (d.metadata ?? {}) as Record<string, unknown>;

@@ -1,9 +1,10 @@
 // Rules every topic obeys, wherever it is created: the configs Bulwark understands and the
 // names reserved for Bulwark's own topics.
+import { TOPIC_CONFIG_KEYS } from '../lib/index.ts';
 import type { TopicConfig } from './state.ts';
 
-/** Topic config keys Bulwark understands, with Kafka's names. */
-export const TOPIC_CONFIG_KEYS = ['retention.ms', 'retention.bytes', 'segment.bytes', 'segment.ms', 'flush.messages', 'flush.ms', 'max.message.bytes'] as const;
+/** Topic config keys Bulwark understands, with Kafka's names (defined in lib/, which the Topic kind in api/ shares). */
+export { TOPIC_CONFIG_KEYS };
 
 /** What is wrong with a topic's configs, if anything. */
 export function topicConfigProblem(config: TopicConfig): string | undefined {

@@ -18,6 +18,7 @@ export const KINDS = Object.freeze({
   role: kind(bulwark, 'Role', 'roles'),
   accessToken: kind(bulwark, 'AccessToken', 'accesstokens'),
   topicGrant: kind(bulwark, 'TopicGrant', 'topicgrants'),
+  topic: kind(bulwark, 'Topic', 'topics'),
   secret: kind('v1', 'Secret', 'secrets'),
   configMap: kind('v1', 'ConfigMap', 'configmaps'),
   service: kind('v1', 'Service', 'services'),

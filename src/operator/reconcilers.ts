@@ -5,7 +5,9 @@ import { builtinCertificateSource, certManagerCertificateSource } from './certif
 import type { Reconciler } from './controller/index.ts';
 import { accessTokenReconciler } from './accesstoken/index.ts';
 import { roleReconciler, topicGrantReconciler } from './grants/index.ts';
+import { ClusterStateTracker, clusterStateReconciler } from './cluster-state/index.ts';
 import { policyReconciler, PolicyTracker } from './policy/index.ts';
+import { topicReconciler } from './topic/index.ts';
 import { userReconciler } from './user/index.ts';
 
 export interface ReconcilerOptions {
@@ -23,6 +25,8 @@ export interface ReconcilerOptions {
 export function defaultReconcilers(options: ReconcilerOptions): Reconciler[] {
   // What every broker holds, shared: the policy reconciler records it, the others write their status from it.
   const tracker = new PolicyTracker();
+  // What every broker holds of the cluster state: the cluster-state reconciler records it, the Topic reconciler writes Topic statuses from it.
+  const clusterState = new ClusterStateTracker();
   return [
     brokerClusterReconciler({
       ...(options.brokerImage ? { brokerImage: options.brokerImage } : {}),
@@ -34,5 +38,7 @@ export function defaultReconcilers(options: ReconcilerOptions): Reconciler[] {
     accessTokenReconciler({ tracker }),
     topicGrantReconciler({ tracker }),
     roleReconciler({ tracker }),
+    clusterStateReconciler({ tracker: clusterState }),
+    topicReconciler({ tracker: clusterState }),
   ];
 }

@@ -4,3 +4,4 @@ export * from './names.ts';
 export * from './env.ts';
 export * from './objects.ts';
 export * from './status.ts';
+export * from './scale-down.ts';

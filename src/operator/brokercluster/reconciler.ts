@@ -9,11 +9,12 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { type BrokerCluster, type FieldError, parseResource } from '../../api/index.ts';
 import { builtinCertificateSource, type CertificateOutcome, type CertificateReader, type CertificateSource, chooseCertificateSource, type SecretObject } from '../certificates/index.ts';
 import { KINDS, type KindRef, type KubeObject, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
-import { findCondition, isConditionTrue, statusChanged } from '../status/index.ts';
+import { CONDITION_STALLED, findCondition, isConditionTrue, statusChanged } from '../status/index.ts';
 import { envRefusals } from './env.ts';
 import { CONFIG_HASH_ANNOTATION, clusterLabels, DEFAULT_BUILD_OPTIONS, objectNames, type ClusterBuildOptions } from './names.ts';
 import { buildObjects, ownerReference, serverSecretObject, sha256Hex, specRefusals } from './objects.ts';
-import { type BrokerClusterStatus, CONDITION_AUTHORIZATION_OPEN, decideConditions, withoutPolicyFields, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
+import { scaleDownBlock, type TopicLeaders } from './scale-down.ts';
+import { BrokerClusterReason, type BrokerClusterStatus, CONDITION_AUTHORIZATION_OPEN, decideConditions, withoutPolicyFields, listenerAddresses, nextStatus, type ObservedStatefulSet, rolloutState } from './status.ts';
 
 export interface BrokerClusterReconcilerOptions extends Partial<ClusterBuildOptions> {
   /** Certificate sources; the built-in CA by default. cert-manager mode needs `certManager`. */
@@ -46,11 +47,22 @@ export function brokerClusterReconciler(options: BrokerClusterReconcilerOptions 
   const sources = { builtin: options.certificates?.builtin ?? builtinCertificateSource(), ...(options.certificates?.certManager ? { certManager: options.certificates.certManager } : {}) };
   const random = options.randomBytes ?? cryptoRandomBytes;
 
+  // Clusters whose scale-down is refused: a change to one of their Topics (one deleted) is looked at again.
+  const blocked = new Set<string>();
   return {
     name: 'brokercluster',
     primary: KINDS.brokerCluster,
     owns: [KINDS.serviceAccount, KINDS.configMap, KINDS.service, KINDS.statefulSet, KINDS.podDisruptionBudget, KINDS.networkPolicy, KINDS.secret, ...(sources.certManager ? [KINDS.certificate] : [])],
-    reconcile: (key, ctx) => reconcileBrokerCluster(key, ctx, opts, sources, random),
+    watches: [
+      {
+        kind: KINDS.topic,
+        map: (o) => {
+          const ref = (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name;
+          return ref && blocked.has(`${o.metadata.namespace}/${ref}`) ? [{ namespace: o.metadata.namespace ?? '', name: ref }] : [];
+        },
+      },
+    ],
+    reconcile: (key, ctx) => reconcileBrokerCluster(key, ctx, opts, sources, random, blocked),
   };
 }
 
@@ -60,8 +72,10 @@ async function reconcileBrokerCluster(
   opts: ClusterBuildOptions,
   sources: { builtin: CertificateSource; certManager?: CertificateSource },
   random: (n: number) => Buffer,
+  blocked: Set<string>,
 ): Promise<ReconcileResult | void> {
   const stored = ctx.cache.get<StoredCluster>(KINDS.brokerCluster, key);
+  blocked.delete(`${key.namespace}/${key.name}`);
   if (!stored || stored.metadata.deletionTimestamp) return;
   const now = ctx.clock.now();
   const writeStatus = async (status: BrokerClusterStatus) => {
@@ -112,8 +126,16 @@ async function reconcileBrokerCluster(
   const existingSts = ctx.cache.get<KubeObject & ObservedStatefulSet & { spec?: { volumeClaimTemplates?: unknown[]; template?: { metadata?: { annotations?: Record<string, string> } } } }>(KINDS.statefulSet, { namespace: ns, name: names.statefulSet });
   const existingClaims = existingSts?.spec?.volumeClaimTemplates;
 
+  // A scale-down that would take away a broker leading partitions is refused: the StatefulSet keeps its replicas.
+  const scaleDown = scaleDownBlock(cluster.spec.replicas, existingSts?.spec?.replicas, clusterTopicLeaders(ctx, cluster));
+  if (scaleDown) {
+    blocked.add(`${key.namespace}/${key.name}`);
+    if (!isConditionTrue(stored.status?.conditions, CONDITION_STALLED) || findCondition(stored.status?.conditions, CONDITION_STALLED)?.message !== scaleDown.message) ctx.events.emit(stored, 'Warning', BrokerClusterReason.ScaleDownBlocked, scaleDown.message);
+  }
+  const built = scaleDown ? { ...cluster, spec: { ...cluster.spec, replicas: scaleDown.keep } } : cluster;
+
   // 3. Decide (pure) and apply.
-  const desired = buildObjects(cluster, opts, { serverSecretDigest: sha256Hex(server.bytes), ...(existingClaims ? { existingClaimTemplates: existingClaims } : {}) });
+  const desired = buildObjects(built, opts, { serverSecretDigest: sha256Hex(server.bytes), ...(existingClaims ? { existingClaimTemplates: existingClaims } : {}) });
   for (const obj of [desired.serviceAccount, desired.configMap, desired.headlessService, desired.clientService, desired.podDisruptionBudget]) await ctx.api.apply(obj);
   if (desired.networkPolicy) await ctx.api.apply(desired.networkPolicy);
   else {
@@ -128,13 +150,13 @@ async function reconcileBrokerCluster(
   if (certs.ready) {
     const before = existingSts?.spec?.template?.metadata?.annotations?.[CONFIG_HASH_ANNOTATION];
     sts = await ctx.api.apply(desired.statefulSet as KubeObject & ObservedStatefulSet);
-    if (!existingSts) ctx.events.emit(stored, 'Normal', BrokerClusterEventReason.Created, `created StatefulSet ${names.statefulSet} with ${cluster.spec.replicas} broker pod(s)`);
+    if (!existingSts) ctx.events.emit(stored, 'Normal', BrokerClusterEventReason.Created, `created StatefulSet ${names.statefulSet} with ${built.spec.replicas} broker pod(s)`);
     else if (before !== undefined && before !== desired.configHash) ctx.events.emit(stored, 'Normal', BrokerClusterEventReason.RollingUpdate, `the broker configuration changed: pods roll one at a time (config hash ${desired.configHash.slice(0, 12)})`);
   }
 
   // 4. Status, written only when it changed.
-  const rollout = rolloutState(sts, cluster.spec.replicas);
-  const decision = decideConditions({ replicas: cluster.spec.replicas, envRefusals: [], specRefusals: [], certificates: certs, rollout });
+  const rollout = rolloutState(sts, built.spec.replicas);
+  const decision = decideConditions({ replicas: built.spec.replicas, envRefusals: [], specRefusals: [], certificates: certs, rollout, ...(scaleDown ? { scaleDownBlocked: scaleDown } : {}) });
   const status = nextStatus(stored.status, generation, decision, { readyReplicas: rollout.ready, listeners: listenerAddresses(cluster), certificates: certs.certificates, cluster }, now);
   const open = findCondition(status.conditions, CONDITION_AUTHORIZATION_OPEN);
   if (open && !isConditionTrue(stored.status?.conditions, CONDITION_AUTHORIZATION_OPEN)) {
@@ -143,6 +165,15 @@ async function reconcileBrokerCluster(
   }
   await writeStatus(status);
   return certs.requeueAfterMs !== undefined ? { requeueAfterMs: certs.requeueAfterMs } : undefined;
+}
+
+/** The placement of the cluster's Topics, from their statuses (the Topic reconciler writes it). */
+function clusterTopicLeaders(ctx: ReconcileContext, cluster: BrokerCluster): TopicLeaders[] {
+  type StoredTopic = KubeObject & { spec?: { clusterRef?: { name?: string }; topicName?: string }; status?: { topicName?: string; partitions?: { partition: number; leader: number }[] } };
+  return ctx.cache
+    .list<StoredTopic>(KINDS.topic, cluster.metadata.namespace)
+    .filter((t) => t.spec?.clusterRef?.name === cluster.metadata.name && (t.status?.partitions?.length ?? 0) > 0)
+    .map((t) => ({ name: t.status?.topicName ?? t.spec?.topicName ?? t.metadata.name, partitions: t.status!.partitions! }));
 }
 
 function isOwnedBy(obj: KubeObject, cluster: BrokerCluster): boolean {

@@ -21,6 +21,8 @@ export const BrokerClusterReason = {
   InvalidEnv: 'InvalidEnv',
   /** The broker (or the operator) cannot run the spec as it is: the message names the fields. */
   InvalidSpec: 'InvalidSpec',
+  /** spec.replicas went down while a broker that would go still leads partitions: the StatefulSet keeps its replicas. */
+  ScaleDownBlocked: 'ScaleDownBlocked',
   /** Reconciling and Stalled are False: nothing left to do. */
   Reconciled: 'Reconciled',
   /** Stalled is False while work is in flight. */
@@ -70,11 +72,9 @@ export function rolloutState(sts: ObservedStatefulSet | undefined, replicas: num
   return { done: true, ready };
 }
 
-/** What Ready's message says about more than one replica, until clustering lands. */
+/** What Ready's message says about the brokers: one Kafka cluster, whatever their number. */
 export function replicasNote(replicas: number): string {
-  return replicas > 1
-    ? `${replicas} independent brokers: until the multi-broker issue lands, each broker has its own log, and topics are not shared across brokers (a client sees whichever broker it connects to)`
-    : '1 broker';
+  return replicas > 1 ? `${replicas} brokers, one Kafka cluster (topics and partition leaders in the cluster state)` : '1 broker';
 }
 
 /** The cluster's conditions, in order of what blocks it: refusals, certificates, the rollout. */
@@ -84,10 +84,13 @@ export function decideConditions(input: {
   specRefusals: readonly FieldError[];
   certificates: { ready: boolean; message: string; reason?: string };
   rollout: RolloutState;
+  /** A scale-down refused (scale-down.ts): the message names the brokers that block it. */
+  scaleDownBlocked?: { message: string };
 }): StatusDecision {
   const list = (errors: readonly FieldError[]) => errors.map((e) => `${e.path}: ${e.message}`).join('; ');
   if (input.envRefusals.length > 0) return { reason: BrokerClusterReason.InvalidEnv, message: `nothing is rolled out until spec.env is fixed: ${list(input.envRefusals)}`, stalled: true, reconciling: false, ready: false };
   if (input.specRefusals.length > 0) return { reason: BrokerClusterReason.InvalidSpec, message: `nothing is rolled out until the spec is fixed: ${list(input.specRefusals)}`, stalled: true, reconciling: false, ready: false };
+  if (input.scaleDownBlocked) return { reason: BrokerClusterReason.ScaleDownBlocked, message: input.scaleDownBlocked.message, stalled: true, reconciling: false, ready: false };
   if (!input.certificates.ready) return { reason: BrokerClusterReason.WaitingForCertificates, message: input.certificates.message, stalled: false, reconciling: true, ready: false };
   const note = replicasNote(input.replicas);
   if (!input.rollout.done) return { reason: BrokerClusterReason.RollingOut, message: `${input.rollout.message}; ${note}`, stalled: false, reconciling: true, ready: false };
@@ -110,12 +113,20 @@ export interface BrokerClusterStatus {
   policyVersion?: number;
   policyHash?: string;
   policyInSync?: string;
+  /** The cluster state every running broker applied, and how many hold it (the cluster-state reconciler's fields). */
+  clusterStateVersion?: number;
+  clusterStateHash?: string;
+  clusterStateInSync?: string;
   [k: string]: unknown;
 }
 
-/** The status without the policy reconciler's fields (policyVersion, policyHash, policyInSync): the part this reconciler writes. */
+/**
+ * The status without the policy reconciler's fields (policyVersion, policyHash, policyInSync) and
+ * the cluster-state reconciler's (clusterStateVersion, clusterStateHash, clusterStateInSync): the
+ * part this reconciler writes.
+ */
 export function withoutPolicyFields(status: BrokerClusterStatus | undefined): BrokerClusterStatus {
-  const { policyVersion: _v, policyHash: _h, policyInSync: _s, ...mine } = status ?? {};
+  const { policyVersion: _v, policyHash: _h, policyInSync: _s, clusterStateVersion: _cv, clusterStateHash: _ch, clusterStateInSync: _cs, ...mine } = status ?? {};
   return mine;
 }
 

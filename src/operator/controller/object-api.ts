@@ -66,6 +66,20 @@ export class KubeObjectApi implements ObjectApi {
     return this.#client.request<T>('PATCH', kindPath(kind, key.namespace, key.name), { body: patch, contentType: 'application/merge-patch+json' });
   }
 
+  async create<T extends KubeObject>(obj: T): Promise<T> {
+    const kind = refOf(obj, this.#kinds);
+    const ns = requireNamespace(obj.metadata, 'create');
+    const { resourceVersion: _rv, uid: _uid, creationTimestamp: _ct, ...metadata } = obj.metadata;
+    return this.#client.request<T>('POST', kindPath(kind, ns), { body: { ...obj, metadata }, query: { fieldManager: FIELD_MANAGER } });
+  }
+
+  async updateStatus<T extends KubeObject>(obj: T): Promise<T> {
+    const kind = refOf(obj, this.#kinds);
+    const ns = requireNamespace(obj.metadata, 'updateStatus');
+    if (!obj.metadata.resourceVersion) throw new Error(`updateStatus: metadata.resourceVersion is required (object ${obj.metadata.name}): it is the precondition`);
+    return this.#client.request<T>('PUT', `${kindPath(kind, ns, obj.metadata.name)}/status`, { body: obj, query: { fieldManager: FIELD_MANAGER } });
+  }
+
   /** One page-by-page list (a namespace, or all of them), with the collection's resourceVersion. */
   async list<T extends KubeObject>(kind: KindRef, namespace?: string, opts: { labelSelector?: string; signal?: AbortSignal } = {}): Promise<KubeList<T>> {
     const items: T[] = [];

@@ -223,6 +223,7 @@ export class ControllerRunner implements ObjectCache {
     this.#leading = false;
     this.#o.metrics.leader.set(0);
     await Promise.all([...this.#queues.values()].map((q) => q.pause()));
+    await Promise.all(this.#o.reconcilers.map(async (r) => r.stopWorking?.()));
     if (was) this.#o.log.info('standing by: not reconciling');
   }
 

@@ -70,6 +70,15 @@ export interface ObjectApi {
   delete(kind: KindRef, key: ObjectKey, opts?: { uid?: string }): Promise<void>;
   /** JSON merge patch (RFC 7386), e.g. for finalizers. */
   patchMerge<T extends KubeObject>(kind: KindRef, key: ObjectKey, patch: unknown): Promise<T>;
+  /** Creates the object; one that exists already is a KubeApiError 409 (AlreadyExists), never an overwrite. */
+  create<T extends KubeObject>(obj: T): Promise<T>;
+  /**
+   * Replaces the whole status subresource, guarded by `metadata.resourceVersion` (optimistic
+   * concurrency): a KubeApiError 409 (Conflict) when the object changed since it was read. For
+   * status that must never be decided twice (a Topic's partition leaders): read, decide, write; on
+   * 409 read again.
+   */
+  updateStatus<T extends KubeObject>(obj: T): Promise<T>;
 }
 
 export type EventType = 'Normal' | 'Warning';
@@ -112,6 +121,11 @@ export interface Reconciler {
    * once at start with the function that queues a key.
    */
   readonly triggers?: (enqueue: (key: ObjectKey) => void) => void;
+  /**
+   * Leadership lost or shutting down: work the reconciler runs beside its reconciles (a long poll
+   * of the brokers) must end, as only the leader acts. Called once the queues are paused.
+   */
+  readonly stopWorking?: () => void | Promise<void>;
   /** Level-based: read, decide, apply. Throwing means retry with backoff. */
   reconcile(key: ObjectKey, ctx: ReconcileContext): Promise<ReconcileResult | void>;
 }

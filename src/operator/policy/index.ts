@@ -6,3 +6,4 @@ export { memberKey, PolicyTracker, type ClusterPolicyState, type MemberKind, typ
 export { MemberReason, memberDecision, nextMemberStatus, WAITING_FOR_POLICY, type MemberDecision, type MemberInput, type MemberProblem, type MemberStatus } from './member-status.ts';
 export { parseMember, ReadyDigests, storedMember, writeMemberStatus, type MemberStatusInput, type StoredMember } from './member.ts';
 export * from './secrets.ts';
+export { brokerAccess, type BrokerAccess } from './push-access.ts';

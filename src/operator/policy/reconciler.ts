@@ -13,11 +13,12 @@ import type { BrokerCluster, BulwarkResource } from '../../api/index.ts';
 import { parseResource } from '../../api/index.ts';
 import type { CompileResult, DerivedCredentials, SnapshotRef, TokenCredential } from '../../policy/index.ts';
 import type { SecretObject } from '../certificates/index.ts';
-import { internalPort, objectNames, podSelectorLabels, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/index.ts';
+import { objectNames, type ClusterBuildOptions, DEFAULT_BUILD_OPTIONS } from '../brokercluster/index.ts';
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectCache, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { statusChanged } from '../status/index.ts';
-import { distributePolicy, pushTargets, type BrokerPod } from './distributor.ts';
-import { CLUSTER_LABEL, controlledBy, type DerivedRecord, readDerivedRecord, readTokenCredential, secretText, tokenSecretName, userSecretName } from './secrets.ts';
+import { distributePolicy } from './distributor.ts';
+import { brokerAccess } from './push-access.ts';
+import { CLUSTER_LABEL, controlledBy, type DerivedRecord, readDerivedRecord, readTokenCredential, tokenSecretName, userSecretName } from './secrets.ts';
 import { memberKey, type MemberKind, type MemberState, type PolicyTracker } from './tracker.ts';
 
 /** The field manager of the BrokerCluster's policy fields (the BrokerCluster reconciler owns the rest of its status). */
@@ -243,14 +244,8 @@ async function reconcilePolicy(
   env.mem.records.sweep();
 
   // 2. Where to push: the broker pods that run, with the operator's client certificate.
-  const pods = ctx.cache.list<BrokerPod & KubeObject>(KINDS.pod, ns, podSelectorLabels(cluster.metadata.name));
-  const operatorTls = secret(names.operatorTlsSecret);
-  const internalTls = secret(names.internalTlsSecret);
-  const cert = secretText(operatorTls, 'tls.crt');
-  const privateKey = secretText(operatorTls, 'tls.key');
-  const ca = secretText(internalTls, 'ca.crt') ?? secretText(operatorTls, 'ca.crt');
-  const canPush = !!cert && !!privateKey && !!ca;
-  const targets = canPush ? pushTargets(pods, (pod) => `${pod}.${names.headlessService}.${ns}.svc.${env.clusterDomain}`) : [];
+  const access = brokerAccess(ctx.cache, cluster, env.clusterDomain);
+  const { targets } = access;
 
   // 3. Compile and push (compiled even with no broker to push to: the resources' statuses need the diagnostics).
   const previous = stored.status?.policyVersion !== undefined && stored.status.policyHash ? { version: stored.status.policyVersion, hash: stored.status.policyHash } : undefined;
@@ -263,8 +258,8 @@ async function reconcilePolicy(
     credentials: { users, tokens },
     ...(previous ? { previous } : {}),
     targets,
-    port: internalPort(cluster),
-    tls: { ca: ca ?? '', cert: cert ?? '', key: privateKey ?? '' },
+    port: access.port,
+    tls: access.tls ?? { ca: '', cert: '', key: '' },
     confirmed: env.mem.confirmed,
   });
   env.mem.last = { inputs: fingerprint, compiled: outcome.compiled };
@@ -300,7 +295,7 @@ async function reconcilePolicy(
   if (statusChanged(current, status)) {
     await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: ns }, status }, { fieldManager: POLICY_FIELD_MANAGER });
   }
-  if (!canPush && pods.length > 0) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}` }, `waiting for the operator's client certificate (Secret ${names.operatorTlsSecret}) before pushing the policy`);
+  if (!access.tls && access.pods > 0) ctx.log.info({ cluster: `${ns}/${cluster.metadata.name}` }, `waiting for the operator's client certificate (Secret ${names.operatorTlsSecret}) before pushing the policy`);
   return outcome.brokers > 0 && !allInSync ? { requeueAfterMs: POLICY_RETRY_MS } : undefined;
 }
 
