@@ -87,11 +87,11 @@ describe('the Topic status', () => {
 });
 
 describe('the ClusterState compiled from Topics', () => {
-  const input = (topics: StoredTopic[], brokers = 3) => ({ cluster: { name: 'main', namespace: 'team', uid: 'c0ffee' }, brokers, kafkaPort: 9092, topics });
+  const input = (topics: StoredTopic[], brokers = 3) => ({ cluster: { name: 'main', namespace: 'team' }, brokers, kafkaPort: 9092, topics });
 
   test('brokers 0..replicas-1 at their pod names; placed topics with leaders as the one replica, sorted; unplaced ones left out', () => {
     const { content, members } = compileClusterState(input([topic('orders', [{ partition: 1, leader: 2, leaderEpoch: 0 }, { partition: 0, leader: 1, leaderEpoch: 3 }]), topic('audit', [{ partition: 0, leader: 0, leaderEpoch: 0 }]), topic('new', undefined)]));
-    assert.equal(content.clusterId, 'c0ffee');
+    assert.equal(content.clusterId, 'team.main', 'the clusterId every broker of it is configured with');
     assert.deepEqual(content.brokers, [0, 1, 2].map((id) => ({ id, host: `main-${id}.main-brokers.team.svc`, port: 9092, rack: null })));
     assert.deepEqual(content.topics.map((t) => t.name), ['audit', 'orders']);
     assert.deepEqual(content.topics[1]!.partitions, [

@@ -257,7 +257,7 @@ describe('Topics on a real API server, reconciled by the operator as its Service
     for (const b of brokers) {
       const state = b.current()!;
       assert.equal(state.version, cluster.status.clusterStateVersion);
-      assert.equal(state.clusterId, cluster.metadata.uid);
+      assert.equal(state.clusterId, `${ns}.main`, "the clusterId the brokers are configured with");
       assert.deepEqual(state.brokers, [0, 1, 2].map((id) => ({ id, host: `main-${id}.main-brokers.${ns}.svc`, port: 9092, rack: null })));
       const t = state.topics.find((x) => x.name === 'orders')!;
       assert.equal(t.id, orders.status.topicId);
@@ -327,8 +327,8 @@ describe('Topics on a real API server, reconciled by the operator as its Service
 
     for (const name of ['orders', 'audit-events']) assert.equal((await kubectl(['-n', ns, 'delete', 'topic', name])).code, 0);
     await until('the StatefulSet scaled to 2', async () => (await api.get<Obj>(KINDS.statefulSet, { namespace: ns, name: 'main' }))?.spec.replicas === 2);
-    const c = condition(await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' }), 'Stalled');
-    assert.equal(c.status, 'False');
+    // The StatefulSet is written before the BrokerCluster's status: wait for that too.
+    await until('Stalled False', async () => condition(await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' }), 'Stalled')?.status === 'False');
     await until('two brokers in the cluster state', async () => brokers.slice(0, 2).every((b) => b.current()?.brokers.length === 2));
   });
 

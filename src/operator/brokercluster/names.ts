@@ -35,6 +35,14 @@ export const CONFIG_HASH_ANNOTATION = 'bulwark.dev/config-hash';
  */
 export const MAX_CLUSTER_NAME = 47;
 
+/**
+ * The Kafka cluster id of a BrokerCluster: in every broker's configuration and in every
+ * ClusterState the operator pushes (a broker refuses a state for another cluster).
+ */
+export function kafkaClusterId(namespace: string, name: string): string {
+  return `${namespace}.${name}`.slice(0, 64);
+}
+
 export function objectNames(clusterName: string) {
   return {
     serviceAccount: `${clusterName}-broker`,

@@ -15,6 +15,7 @@ import {
   clusterLabels,
   CONFIG_HASH_ANNOTATION,
   internalPort,
+  kafkaClusterId,
   MAX_CLUSTER_NAME,
   METRICS_SCRAPER_LABEL,
   metricsPort,
@@ -98,7 +99,7 @@ export function specRefusals(cluster: BrokerCluster): FieldError[] {
 export function renderClusterConfig(cluster: BrokerCluster, options: ClusterBuildOptions): BrokerConfigInput {
   return renderBrokerConfig(cluster, brokerMounts(cluster), {
     bindHost: '0.0.0.0',
-    clusterId: `${cluster.metadata.namespace}.${cluster.metadata.name}`.slice(0, 64),
+    clusterId: kafkaClusterId(cluster.metadata.namespace, cluster.metadata.name),
     internalClients: [options.operatorIdentity],
     probePort: probePort(cluster),
     metricsPort: metricsPort(cluster),

@@ -2,14 +2,14 @@
 // (ids = StatefulSet ordinals), and every Topic placed so far (its status: leaders and epochs).
 // Pure: the reconciler gathers the inputs from the cache.
 import { assignmentsOf, clusterStateHash, type ClusterState, type TopicState } from '../../cluster/index.ts';
-import { objectNames } from '../brokercluster/index.ts';
+import { kafkaClusterId, objectNames } from '../brokercluster/index.ts';
 import type { TopicMember } from './tracker.ts';
 import { nameConflicts, parseTopic, storedTopicName, type StoredTopic } from './topics.ts';
 
 export type ClusterStateContent = Omit<ClusterState, 'version'>;
 
 export interface ClusterStateInput {
-  cluster: { name: string; namespace: string; uid: string };
+  cluster: { name: string; namespace: string };
   /** Brokers 0..brokers-1. */
   brokers: number;
   /** The port clients reach a broker's Kafka listener on. */
@@ -24,7 +24,7 @@ export function brokerHost(cluster: string, namespace: string, id: number): stri
 }
 
 export function compileClusterState(input: ClusterStateInput): { content: ClusterStateContent; members: Map<string, TopicMember> } {
-  const { name, namespace, uid } = input.cluster;
+  const { name, namespace } = input.cluster;
   const losers = nameConflicts(input.topics);
   const topics: TopicState[] = [];
   const members = new Map<string, TopicMember>();
@@ -37,7 +37,7 @@ export function compileClusterState(input: ClusterStateInput): { content: Cluste
   }
   topics.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const brokers = Array.from({ length: input.brokers }, (_, id) => ({ id, host: brokerHost(name, namespace, id), port: input.kafkaPort, rack: null }));
-  return { content: { clusterId: uid, controllerId: 0, brokers, topics }, members };
+  return { content: { clusterId: kafkaClusterId(namespace, name), controllerId: 0, brokers, topics }, members };
 }
 
 /** The version `content` gets: the one in force while the content is the same, the next when it changed. */

@@ -97,7 +97,7 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       // A scale-down the BrokerCluster reconciler refuses keeps the StatefulSet (and so the brokers) as they are.
       const brokers = Math.max(cluster.spec.replicas, sts?.spec?.replicas ?? 0);
       const { content, members } = compileClusterState({
-        cluster: { name: key.name, namespace: key.namespace, uid: stored.metadata.uid ?? id },
+        cluster: { name: key.name, namespace: key.namespace },
         brokers,
         kafkaPort: kafkaPort(cluster),
         topics: clusterTopics(ctx.cache, key.namespace, key.name),
