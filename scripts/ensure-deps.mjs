@@ -9,7 +9,7 @@
 //   start their own rsyslogd on loopback ports and a socket in a temp dir; nothing system-wide).
 // (kube-apiserver and etcd are built by the tests themselves: scripts/controlplane-build.sh.)
 import { execSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const marker = 'node_modules/.package-lock.json';
@@ -22,10 +22,12 @@ if (stale) {
 // The SSE4.2 CRC-32C the log uses when it can (falls back to a portable one otherwise).
 execSync(`"${process.execPath}" scripts/build-native.mjs`, { stdio: 'inherit' });
 
-// dist/ is stale when a file of src/ or a tsconfig is newer than dist/.tsbuildinfo, tsc's
-// incremental state, whose time is set to when the build started (a source edited while tsc runs
-// is still newer next time). Without dist/cli/main.js that state is dropped, so tsc emits it all.
-const stamp = 'dist/.tsbuildinfo';
+// dist/ is stale when a file of src/ or a tsconfig is newer than dist/.built, a stamp written
+// here only after tsc emitted, with the time the build started (a source edited while tsc runs is
+// still newer next time). Not tsc's own dist/.tsbuildinfo: `tsc -p tsconfig.build.json --noEmit`
+// (a type-check) rewrites it without emitting, and dist/ would pass for fresh. Without
+// dist/cli/main.js tsc's incremental state is dropped, so tsc emits it all.
+const stamp = 'dist/.built';
 const newest = (dir) =>
   readdirSync(dir, { withFileTypes: true }).reduce((m, e) => {
     const p = join(dir, e.name);
@@ -33,11 +35,12 @@ const newest = (dir) =>
   }, 0);
 const inputs = Math.max(newest('src'), ...['tsconfig.json', 'tsconfig.build.json'].map((f) => statSync(f).mtimeMs));
 if (!existsSync('dist/cli/main.js') || !existsSync(stamp) || statSync(stamp).mtimeMs < inputs) {
-  if (!existsSync('dist/cli/main.js')) rmSync(stamp, { force: true });
+  if (!existsSync('dist/cli/main.js')) rmSync('dist/.tsbuildinfo', { force: true });
   const started = new Date();
   console.error('bulwark: building dist/ (tsc -p tsconfig.build.json)…');
   try {
     execSync(`"${process.execPath}" node_modules/typescript/bin/tsc -p tsconfig.build.json`, { stdio: 'inherit' });
+    writeFileSync(stamp, `${started.toISOString()}\n`);
     utimesSync(stamp, started, started);
   } catch {
     // tsc still emits; the type errors are reported again by `npm test`'s tsc --noEmit.

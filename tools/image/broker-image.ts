@@ -78,7 +78,7 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
     { path: '/app', type: 'dir', mode: 0o755 },
     { path: '/app/package.json', type: 'file', mode: 0o644, source: join(root, 'package.json') },
     { path: '/app/bin/bulwark.js', type: 'file', mode: 0o755, source: join(root, 'bin', 'bulwark.js') },
-    ...directoryFiles(join(root, 'dist'), '/app/dist', (rel) => rel === '.tsbuildinfo'),
+    ...directoryFiles(join(root, 'dist'), '/app/dist', (rel) => rel === '.tsbuildinfo' || rel === '.built'),
     ...addons.map((f): ImageFile => ({ path: `/app/build/${f}`, type: 'file', mode: 0o755, source: join(root, 'build', f) })),
   ];
   const config: ImageConfig = {
