@@ -386,6 +386,20 @@ describe('requests sent to the wrong broker', () => {
     assert.equal(fetched.errorCode, E.NOT_COORDINATOR);
     assert.equal(other.isClosed, false);
   });
+
+  test('InitProducerId: no two brokers hand out one producer id (each takes the ids of its own residue mod 64)', async () => {
+    const ids = new Map<number, number>();
+    for (const b of cluster.brokers) {
+      const c = await wire(b);
+      for (let i = 0; i < 3; i++) {
+        const r = await c.request(ApiKey.InitProducerId, 1, { transactionalId: null, transactionTimeoutMs: -1 });
+        assert.equal(r.errorCode, E.NONE);
+        assert.ok(!ids.has(Number(r.producerId)), `producer id ${r.producerId} from broker ${b.id} was handed out by broker ${ids.get(Number(r.producerId))} too`);
+        assert.equal(Number(r.producerId) % 64, b.id);
+        ids.set(Number(r.producerId), b.id);
+      }
+    }
+  });
 });
 
 describe('CreateTopics and DeleteTopics forwarded to the operator', () => {

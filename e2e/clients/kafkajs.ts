@@ -77,7 +77,14 @@ async function group(req: Request): Promise<{ values: string[]; members: MemberR
     }
     const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`the group read ${total} of ${want} values in 60 s`)), 60_000));
     await Promise.race([done, timeout]);
-    // Every member must hold its assignment once the values are in (a late join would show an empty one).
+    // The values can all be in before the last rebalance settles (a member alone at first holds
+    // every partition): wait until the members' last assignments split the partitions.
+    const settledBy = Date.now() + 20_000;
+    const split = () => {
+      const all = members.flatMap((m) => m.partitions);
+      return new Set(all).size === all.length && members.every((m) => m.partitions.length > 0);
+    };
+    while (!split() && Date.now() < settledBy) await new Promise((r) => setTimeout(r, 200));
     return { values: members.flatMap((m) => m.values), members };
   } finally {
     await Promise.all(consumers.map((c) => c.disconnect().catch(() => undefined)));

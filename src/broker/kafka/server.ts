@@ -68,6 +68,9 @@ const createTopicErrorCode = {
   'invalid-config': KafkaErrorCode.INVALID_REQUEST,
 } as const;
 
+/** Producer ids of one broker are its id modulo this: as many brokers as a cluster may have (a Topic's leader is 0..63). */
+const PRODUCER_ID_STRIDE = 64;
+
 /** How long a topic auto-created in a cluster (forwarded to the operator) may wait for its answer. */
 const AUTO_CREATE_WAIT_MS = 30_000;
 
@@ -121,8 +124,11 @@ export class KafkaHandlers {
     });
     this.#topicConfigDefaults = topicConfigDefaults(broker.config);
     this.#recordLimits = compileRecordLimits(broker.config.limits, broker.config.limits.maxRequestBytes);
-    // Producer ids unique across restarts without persisting a counter: start from the clock.
-    this.#nextProducerId = Date.now() * 1000;
+    // Producer ids unique across restarts without persisting a counter (they start from the
+    // clock), and across the brokers of a cluster: each hands out only the ids congruent to its
+    // own id modulo PRODUCER_ID_STRIDE, so two brokers never give one id to two producers that
+    // then write to one partition (whose duplicate check would drop one's batches).
+    this.#nextProducerId = Math.floor((Date.now() * 1000) / PRODUCER_ID_STRIDE) * PRODUCER_ID_STRIDE + (broker.config.brokerId % PRODUCER_ID_STRIDE);
   }
 
   /** Open sessions of every Kafka listener, for closing the revoked. */
@@ -302,7 +308,7 @@ export class KafkaHandlers {
         if (req.body.transactionalId !== null && !verdict.allows('transactionalId', req.body.transactionalId, 'write')) {
           return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED, producerId: -1, producerEpoch: -1 });
         }
-        return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NONE, producerId: this.#nextProducerId++, producerEpoch: 0 });
+        return encodeResponse(req.header, { throttleTimeMs: t, errorCode: KafkaErrorCode.NONE, producerId: (this.#nextProducerId += PRODUCER_ID_STRIDE) - PRODUCER_ID_STRIDE, producerEpoch: 0 });
       }
       case ApiKey.JoinGroup: {
         if (!verdict.allows('group', req.body.groupId, 'read')) {
