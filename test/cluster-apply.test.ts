@@ -43,6 +43,8 @@ describe('clusterStateProblem: what a broker refuses to apply', () => {
     ['no partitions', state(1, [topic('orders', ID_A, [])]), /^topics\.0\.partitions: a topic has at least one partition$/],
     ['partitions out of order', state(1, [{ ...topic('orders', ID_A, [1, 2]), partitions: topic('orders', ID_A, [1, 2]).partitions.reverse() }]), /^topics\.0\.partitions\.0\.partition: partitions are listed in order from 0, found 1$/],
     ['a leader that is not a broker', state(1, [topic('orders', ID_A, [1, 7])]), /^topics\.0\.partitions\.1\.leader: broker 7 is not in brokers$/],
+    ['coordinator slots on the brokers', state(1, [], { coordinators: [1, 2, 1] }), undefined],
+    ['a coordinator slot on a broker not listed', state(1, [], { coordinators: [1, 2, 5] }), /^coordinators\.2: broker 5 is not in brokers$/],
   ];
   for (const [name, s, expected] of rows) {
     test(name, () => {

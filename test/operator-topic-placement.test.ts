@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseResource } from '../src/api/index.ts';
-import { clusterStateHash, leaderLoad, placePartitions, type ClusterStatePushResult, type PartitionLeader, type TopicRequest } from '../src/cluster/index.ts';
+import { clusterStateHash, coordinatorFor, COORDINATOR_SLOTS, groupSlot, leaderLoad, placeCoordinators, placePartitions, type ClusterStatePushResult, type PartitionLeader, type TopicRequest } from '../src/cluster/index.ts';
 import { createLogger, KafkaErrorCode } from '../src/lib/index.ts';
 import { scaleDownBlock } from '../src/operator/brokercluster/index.ts';
 import { compileClusterState, createRefusal, distributeClusterState, kubernetesTopicName, nameConflicts, nextClusterStateVersion, TopicRequestPollers, type StoredTopic } from '../src/operator/cluster-state/index.ts';
@@ -220,3 +220,34 @@ describe('the topic-request polls', () => {
     assert.deepEqual(pollers.polling(cluster), []);
   });
 });
+
+describe('coordinator slots: where consumer groups live', () => {
+  test('spread round robin at first; never moved when brokers are added; only a removed broker\'s slots move', () => {
+    const three = placeCoordinators(3, undefined);
+    assert.equal(three.length, COORDINATOR_SLOTS);
+    assert.deepEqual([0, 1, 2].map((b) => three.filter((x) => x === b).length), [17, 17, 16]);
+    // Scale up to 5: every slot stays where it was (groups keep their committed offsets).
+    assert.deepEqual(placeCoordinators(5, three), three);
+    // Scale down to 2: the slots of broker 2 go to 0 and 1, the others stay.
+    const two = placeCoordinators(2, three);
+    three.forEach((was, i) => {
+      if (was < 2) assert.equal(two[i], was, `slot ${i} stays on broker ${was}`);
+      else assert.ok(two[i]! < 2, `slot ${i} leaves broker 2`);
+    });
+  });
+
+  test('a group is coordinated by its slot\'s broker, the same whatever brokers are added', () => {
+    const brokers = (n: number) => Array.from({ length: n }, (_, id) => ({ id, host: `b${id}`, port: 9092, rack: null }));
+    const slots = placeCoordinators(3, undefined);
+    const before = { clusterId: 'c', version: 1, controllerId: 0, brokers: brokers(3), topics: [], coordinators: slots };
+    const after = { ...before, version: 2, brokers: brokers(5), coordinators: placeCoordinators(5, slots) };
+    for (const g of ['orders-app', 'billing', 'g-1', 'g-2', 'analytics']) {
+      assert.equal(coordinatorFor(after, g).id, coordinatorFor(before, g).id, g);
+      assert.equal(coordinatorFor(before, g).id, slots[groupSlot(g, COORDINATOR_SLOTS)]);
+    }
+    // Without slots (standalone), groups are spread over the brokers present: adding brokers moves some.
+    const moved = ['orders-app', 'billing', 'g-1', 'g-2', 'analytics'].filter((g) => coordinatorFor({ ...before, coordinators: undefined }, g).id !== coordinatorFor({ ...after, coordinators: undefined }, g).id);
+    assert.ok(moved.length > 0);
+  });
+});
+

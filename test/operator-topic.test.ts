@@ -332,7 +332,9 @@ describe('Topics on a real API server, reconciled by the operator as its Service
     await until('two brokers in the cluster state', async () => brokers.slice(0, 2).every((b) => b.current()?.brokers.length === 2));
   });
 
-  test('scaling up adds brokers to the cluster state, and new partitions go to them too', async () => {
+  test('scaling up adds brokers to the cluster state, and new partitions go to them too; consumer groups keep their coordinators', async () => {
+    const coordinators = brokers[0]!.current()?.coordinators;
+    assert.ok(coordinators && coordinators.length === 50 && coordinators.every((b) => b === 0 || b === 1), `the slots on the 2 brokers: ${JSON.stringify(coordinators)}`);
     await applyOk({
       apiVersion: 'bulwark.dev/v1alpha1',
       kind: 'BrokerCluster',
@@ -340,6 +342,8 @@ describe('Topics on a real API server, reconciled by the operator as its Service
       spec: { replicas: 4, internalPort, storage: { size: '1Gi' }, listeners: [{ name: 'kafka', protocol: 'kafka', port: 9092, tls: { enabled: true } }] },
     });
     await until('four brokers in the cluster state', async () => brokers.slice(0, 2).every((b) => b.current()?.brokers.map((x) => x.id).join() === '0,1,2,3'));
+    for (const b of brokers.slice(0, 2)) assert.deepEqual(b.current()!.coordinators, coordinators, 'no group moves to a new broker');
+    assert.deepEqual((await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' }))?.status?.coordinators, coordinators);
     await applyOk(topicDoc('wide', { partitions: 4 }));
     const wide = await until('wide placed', async () => {
       const t = await get(KINDS.topic, 'wide');

@@ -403,6 +403,14 @@ export const brokerClusterStatus = z
     clusterStateVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().describe('Version of the cluster state (brokers, topics, partition leaders and epochs) every running broker applied.'),
     clusterStateHash: z.string().max(80).optional().describe('Content hash of that cluster state.'),
     clusterStateInSync: z.string().max(32).optional().describe('Brokers holding the current cluster state, of the brokers of the cluster: 3/3.'),
+    coordinators: z
+      .array(z.number().int().min(0).max(63))
+      .max(1000)
+      .optional()
+      .meta({
+        description: 'Which broker coordinates each consumer-group slot (a group\'s slot: the hash of its id, modulo the number of slots), as the cluster state carries it. Kept when brokers are added, so groups keep their coordinator and the committed offsets it holds.',
+        'x-kubernetes-list-type': 'atomic',
+      }),
   })
   .describe('Observed state of the BrokerCluster.');
 

@@ -103,6 +103,9 @@ export function clusterStateProblem(state: ClusterState, self: { clusterId: stri
       if (!ids.has(p.leader)) return `topics.${i}.partitions.${j}.leader: broker ${p.leader} is not in brokers`;
     }
   }
+  for (const [i, id] of (state.coordinators ?? []).entries()) {
+    if (!ids.has(id)) return `coordinators.${i}: broker ${id} is not in brokers`;
+  }
   return undefined;
 }
 

@@ -40,7 +40,18 @@ export interface ClusterState {
   controllerId: number;
   brokers: BrokerInfo[];
   topics: TopicState[];
+  /**
+   * Which broker coordinates which consumer groups: a group belongs to slot
+   * groupSlot(groupId, coordinators.length), coordinated by broker coordinators[slot]. The
+   * operator keeps a slot on its broker when brokers are added, so a group keeps its coordinator,
+   * and with it the committed offsets that broker holds. Left out (standalone, or an older
+   * operator): groups are spread over the brokers present, by id.
+   */
+  coordinators?: number[];
 }
+
+/** Coordinator slots in a cluster, as Kafka's default number of __consumer_offsets partitions. */
+export const COORDINATOR_SLOTS = 50;
 
 const brokerId = z.number().int().min(0);
 
@@ -58,6 +69,7 @@ export const clusterStateSchema = z.strictObject({
       config: z.record(z.string(), z.string()),
     }),
   ),
+  coordinators: z.array(brokerId).min(1).max(1000).optional(),
 }) satisfies z.ZodType<ClusterState>;
 
 export function findTopic(state: ClusterState, name: string): TopicState | undefined {
@@ -88,11 +100,43 @@ export function assignPartitions(brokers: readonly BrokerInfo[], name: string, p
   });
 }
 
-/** The broker coordinating a group: the leader of the group's slot, as Kafka hashes group ids. */
-export function coordinatorFor(state: ClusterState, groupId: string): BrokerInfo {
+/** A group's coordinator slot: Java's String.hashCode of the group id, as Kafka places groups on __consumer_offsets partitions. */
+export function groupSlot(groupId: string, slots: number): number {
   let h = 0;
   for (let i = 0; i < groupId.length; i++) h = (Math.imul(31, h) + groupId.charCodeAt(i)) | 0;
+  return Math.abs(h) % slots;
+}
+
+/**
+ * The broker coordinating a group: the broker of the group's slot when the state has
+ * coordinator slots (and that broker is listed), else the group's slot over the brokers by id.
+ */
+export function coordinatorFor(state: ClusterState, groupId: string): BrokerInfo {
+  const slots = state.coordinators;
+  if (slots && slots.length > 0) {
+    const id = slots[groupSlot(groupId, slots.length)]!;
+    const b = state.brokers.find((x) => x.id === id);
+    if (b) return b;
+  }
   const ids = state.brokers.map((b) => b.id).sort((a, b) => a - b);
-  const id = ids[Math.abs(h) % ids.length]!;
+  const id = ids[groupSlot(groupId, ids.length)]!;
   return state.brokers.find((b) => b.id === id)!;
+}
+
+/**
+ * Coordinator slots for `brokers` (ids 0..brokers-1), kept from `previous` where its broker
+ * remains: slots are spread round robin the first time, never moved when brokers are added
+ * (a moved group would lose sight of its committed offsets), and the slots of removed brokers
+ * go round robin to the brokers that remain.
+ */
+export function placeCoordinators(brokers: number, previous: readonly number[] | undefined, slots = COORDINATOR_SLOTS): number[] {
+  if (brokers < 1) return [];
+  const kept = previous && previous.length === slots ? previous : undefined;
+  let next = 0;
+  return Array.from({ length: slots }, (_, i) => {
+    const was = kept?.[i];
+    if (was !== undefined && was < brokers) return was;
+    if (!kept) return i % brokers;
+    return next++ % brokers;
+  });
 }

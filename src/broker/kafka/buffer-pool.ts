@@ -3,18 +3,23 @@
 // consuming (bench/broker.ts, --trace-gc). A buffer handed out is a view of a pooled slab; it
 // goes back when its owner calls release (the connection, once the socket wrote it).
 export class BufferPool {
-  readonly #slabBytes: number;
-  /** One size class: every pooled slab is slabBytes long. */
+  readonly #maxBytes: number;
   readonly #pool: SizeClassPool;
 
-  constructor(slabBytes: number, max: number) {
-    this.#slabBytes = slabBytes;
-    this.#pool = new SizeClassPool(slabBytes, slabBytes, max, max * slabBytes);
+  /**
+   * Slabs of `slabBytes`, at most `max` idle. `classes` > 1 pools larger sizes too, in power-of-two
+   * classes up to slabBytes * 2^(classes-1), still at most max * slabBytes idle in all: a Fetch of
+   * two partitions at 1 MiB each answers 2 MiB, which a single class would leave to the GC on
+   * every fetch (bench/cluster.ts, a broker leading two partitions of a topic).
+   */
+  constructor(slabBytes: number, max: number, classes = 1) {
+    this.#maxBytes = slabBytes * 2 ** (classes - 1);
+    this.#pool = new SizeClassPool(slabBytes, this.#maxBytes, max, max * slabBytes);
   }
 
-  /** A buffer of exactly `size` bytes: pooled when it fits a slab, fresh otherwise. */
+  /** A buffer of exactly `size` bytes: pooled when it fits the largest class, fresh otherwise. */
   take(size: number): Buffer {
-    return size > this.#slabBytes ? Buffer.allocUnsafe(size) : this.#pool.take(size);
+    return size > this.#maxBytes ? Buffer.allocUnsafe(size) : this.#pool.take(size);
   }
 
   /** Returns a buffer from take(); anything else is ignored. The caller must not touch it again. */

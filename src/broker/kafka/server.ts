@@ -102,8 +102,8 @@ export class KafkaHandlers {
   #nextProducerId: number;
   /** Fetch reads, returned once the response is encoded (it copies them). */
   readonly #reads = new BufferPool(READ_BUFFER_BYTES, READ_BUFFER_POOL);
-  /** Fetch responses; the connection returns each once the socket has written it. */
-  readonly responses = new BufferPool(READ_BUFFER_BYTES + 64 * 1024, READ_BUFFER_POOL);
+  /** Fetch responses (one read buffer per partition, and framing), up to 8 partitions' worth pooled; the connection returns each once the socket has written it. */
+  readonly responses = new BufferPool(READ_BUFFER_BYTES + 64 * 1024, READ_BUFFER_POOL, 4);
   /** Copies of large Produce frames, shared by every connection; each returns once its handler settles (connection.ts). */
   readonly #produceFrames: SizeClassPool;
   readonly #directFrames = new ByteBudget(DIRECT_FRAME_BUDGET_BYTES);

@@ -16,6 +16,8 @@ export interface ClusterStateInput {
   kafkaPort: number;
   /** The cluster's Topics (not being deleted). */
   topics: readonly StoredTopic[];
+  /** The coordinator slots (placeCoordinators), kept in the BrokerCluster's status. */
+  coordinators?: number[];
 }
 
 /** A broker's address: its pod's name under the headless Service. */
@@ -37,7 +39,7 @@ export function compileClusterState(input: ClusterStateInput): { content: Cluste
   }
   topics.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const brokers = Array.from({ length: input.brokers }, (_, id) => ({ id, host: brokerHost(name, namespace, id), port: input.kafkaPort, rack: null }));
-  return { content: { clusterId: kafkaClusterId(namespace, name), controllerId: 0, brokers, topics }, members };
+  return { content: { clusterId: kafkaClusterId(namespace, name), controllerId: 0, brokers, topics, ...(input.coordinators && input.coordinators.length > 0 ? { coordinators: input.coordinators } : {}) }, members };
 }
 
 /** The version `content` gets: the one in force while the content is the same, the next when it changed. */

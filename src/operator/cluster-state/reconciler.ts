@@ -11,7 +11,7 @@
 // records what every broker holds in the ClusterStateTracker, from which the Topic reconciler
 // writes each Topic's status. It also keeps the topic-request long polls (one per running broker).
 import { parseResource, type BrokerCluster } from '../../api/index.ts';
-import type { pushClusterState } from '../../cluster/index.ts';
+import { placeCoordinators, type pushClusterState } from '../../cluster/index.ts';
 import { DEFAULT_BUILD_OPTIONS, objectNames } from '../brokercluster/index.ts';
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectKey, type Reconciler } from '../controller/index.ts';
 import { brokerAccess, brokerPodOwner } from '../policy/index.ts';
@@ -31,6 +31,7 @@ export interface ClusterStateStatus {
   clusterStateVersion?: number;
   clusterStateHash?: string;
   clusterStateInSync?: string;
+  coordinators?: number[];
   [k: string]: unknown;
 }
 
@@ -96,11 +97,14 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       const sts = ctx.cache.get<StoredSts>(KINDS.statefulSet, { namespace: key.namespace, name: objectNames(key.name).statefulSet });
       // A scale-down the BrokerCluster reconciler refuses keeps the StatefulSet (and so the brokers) as they are.
       const brokers = Math.max(cluster.spec.replicas, sts?.spec?.replicas ?? 0);
+      // Group coordinators stay where they were: a moved group would not find its committed offsets.
+      const coordinators = placeCoordinators(brokers, stored.status?.coordinators);
       const { content, members } = compileClusterState({
         cluster: { name: key.name, namespace: key.namespace },
         brokers,
         kafkaPort: kafkaPort(cluster),
         topics: clusterTopics(ctx.cache, key.namespace, key.name),
+        coordinators,
       });
 
       const access = brokerAccess(ctx.cache, cluster, clusterDomain);
@@ -127,8 +131,9 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       const status: ClusterStateStatus = {
         ...(allInSync ? { clusterStateVersion: outcome.state.version, clusterStateHash: outcome.hash } : previous ? { clusterStateVersion: previous.version, clusterStateHash: previous.hash } : {}),
         clusterStateInSync: `${outcome.inSync}/${count}`,
+        ...(coordinators.length > 0 ? { coordinators } : {}),
       };
-      const current: ClusterStateStatus = { clusterStateVersion: s?.clusterStateVersion, clusterStateHash: s?.clusterStateHash, clusterStateInSync: s?.clusterStateInSync };
+      const current: ClusterStateStatus = { clusterStateVersion: s?.clusterStateVersion, clusterStateHash: s?.clusterStateHash, clusterStateInSync: s?.clusterStateInSync, ...(s?.coordinators ? { coordinators: s.coordinators } : {}) };
       if (statusChanged(current, status)) {
         await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status }, { fieldManager: CLUSTER_STATE_FIELD_MANAGER });
       }
