@@ -44,34 +44,19 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { cpuSeconds, loadavgNow, log, logJsonRawWrite, loopbackCeiling, machineInfo, median, MiB, OUR_BROKER, rawWriteCeiling, round, startKafka, startOurs, stopAll, type Peer, type RunningBroker } from './peers.ts';
-import { perfTools, type ConsumeResult, type ProduceResult } from './perf-tools.ts';
+import { BENCH_OUR_FLUSH, benchProducerProps, benchShapes, LATENCY, perfTools, WARMUP_FRACTION, WARMUP_SESSION_RECORDS, type ConsumeResult, type ProduceResult } from './perf-tools.ts';
 
 const ROUNDS = Number(process.env.BENCH_BROKER_ROUNDS ?? 3);
 const SCALE = Number(process.env.BENCH_BROKER_SCALE ?? 2);
 const ACKS = process.env.BENCH_BROKER_ACKS ?? '1';
 const ONLY = process.env.BENCH_BROKER_ONLY as Peer | undefined;
 const CPU_PROF = process.env.BENCH_BROKER_CPU_PROF;
-const SHAPES = [
-  { name: '100B', recordBytes: 100, records: Math.round(500_000 * SCALE) },
-  { name: '1KiB', recordBytes: 1024, records: Math.round(200_000 * SCALE) },
-];
-const WARMUP_FRACTION = 0.2;
-const WARMUP_SESSION_RECORDS = 200_000;
-const LATENCY_RATE = 10_000;
-const LATENCY_RECORDS = 60_000;
-const LATENCY_WARMUP = 10_000;
-const PRODUCER_PROPS: Record<string, string> = {
-  acks: ACKS,
-  'linger.ms': '5',
-  'batch.size': '16384',
-  'compression.type': 'none',
-  'enable.idempotence': 'false',
-  'max.in.flight.requests.per.connection': '5',
-  'buffer.memory': String(32 * MiB),
-};
+const SHAPES = benchShapes(SCALE);
+const { rate: LATENCY_RATE, records: LATENCY_RECORDS, warmup: LATENCY_WARMUP } = LATENCY;
+const PRODUCER_PROPS = benchProducerProps(ACKS);
 const CONSUMER_FETCH_SIZE = MiB;
 const CLIENT_HEAP = '-Xmx512m';
-const OUR_FLUSH = { mode: 'messages', messages: 2 ** 31 - 1 };
+const OUR_FLUSH = BENCH_OUR_FLUSH;
 const OURS_ENV = { BULWARK_LOG_FLUSH: JSON.stringify(OUR_FLUSH), BULWARK_GROUPS_INITIAL_REBALANCE_DELAY_MS: '0' };
 const TOOL_TIMEOUT_MS = 180_000;
 

@@ -35,7 +35,7 @@ import { assignPartitions, pushClusterState, type ClusterState } from '../src/cl
 import type { DistributionTls } from '../src/lib/index.ts';
 import { createCa, issueCertificate } from '../src/pki/index.ts';
 import { loadPolicyDirectory, pushSnapshot, sealSnapshot } from '../src/policy/index.ts';
-import { perfTools, type ConsumeResult, type ProduceResult } from './perf-tools.ts';
+import { BENCH_OUR_FLUSH, benchProducerProps, benchShapes, LATENCY, perfTools, WARMUP_FRACTION, WARMUP_SESSION_RECORDS, type ConsumeResult, type ProduceResult } from './perf-tools.ts';
 import { buildOurs, cpuSeconds, freePort, loadavgNow, log, machineInfo, median, MiB, OURS_SOURCE, ourBrokerEntry, REPO, round, startServer, stop, stopAll, type Peer } from './peers.ts';
 
 const ROUNDS = Number(process.env.BENCH_CLUSTER_ROUNDS ?? 2);
@@ -43,25 +43,10 @@ const SCALE = Number(process.env.BENCH_CLUSTER_SCALE ?? 2);
 const PARTITIONS = Number(process.env.BENCH_CLUSTER_PARTITIONS ?? 6);
 const ONLY = process.env.BENCH_CLUSTER_ONLY as Peer | undefined;
 const BROKERS = 3;
-const SHAPES = [
-  { name: '100B', recordBytes: 100, records: Math.round(500_000 * SCALE) },
-  { name: '1KiB', recordBytes: 1024, records: Math.round(200_000 * SCALE) },
-];
-const WARMUP_FRACTION = 0.2;
-const WARMUP_SESSION_RECORDS = 200_000;
-const LATENCY_RATE = 10_000;
-const LATENCY_RECORDS = 60_000;
-const LATENCY_WARMUP = 10_000;
-const PRODUCER_PROPS: Record<string, string> = {
-  acks: '1',
-  'linger.ms': '5',
-  'batch.size': '16384',
-  'compression.type': 'none',
-  'enable.idempotence': 'false',
-  'max.in.flight.requests.per.connection': '5',
-  'buffer.memory': String(32 * MiB),
-};
-const OUR_FLUSH = { mode: 'messages', messages: 2 ** 31 - 1 };
+const SHAPES = benchShapes(SCALE);
+const { rate: LATENCY_RATE, records: LATENCY_RECORDS, warmup: LATENCY_WARMUP } = LATENCY;
+const PRODUCER_PROPS = benchProducerProps('1');
+const OUR_FLUSH = BENCH_OUR_FLUSH;
 const OPERATOR_CN = 'bulwark-operator';
 const KAFKA_HEAP = '768m';
 const OPEN_POLICY = join(REPO, 'bench', 'fixtures', 'open-policy');

@@ -1,7 +1,37 @@
 // Kafka's own perf tools (ProducerPerformance, ConsumerPerformance) from the peer's jars, run
 // as the client of a benchmark and parsed: the same client for both brokers. Shared by
 // bench/broker.ts (one broker a side) and bench/cluster.ts (three a side).
-import { kafkaEnv, round, run } from './peers.ts';
+import { kafkaEnv, MiB, round, run } from './peers.ts';
+
+/** The record shapes both broker benchmarks run, `scale` multiplying the record counts. */
+export function benchShapes(scale: number) {
+  return [
+    { name: '100B', recordBytes: 100, records: Math.round(500_000 * scale) },
+    { name: '1KiB', recordBytes: 1024, records: Math.round(200_000 * scale) },
+  ];
+}
+
+/** Of each produce run, the fraction excluded as warm-up; records produced once per session first. */
+export const WARMUP_FRACTION = 0.2;
+export const WARMUP_SESSION_RECORDS = 200_000;
+/** The latency runs: produce at a rate both sides sustain. */
+export const LATENCY = { rate: 10_000, records: 60_000, warmup: 10_000 } as const;
+
+/** The producer settings of both broker benchmarks, the same for both sides. */
+export function benchProducerProps(acks: string): Record<string, string> {
+  return {
+    acks,
+    'linger.ms': '5',
+    'batch.size': '16384',
+    'compression.type': 'none',
+    'enable.idempotence': 'false',
+    'max.in.flight.requests.per.connection': '5',
+    'buffer.memory': String(32 * MiB),
+  };
+}
+
+/** Our flush setting in the benchmarks: no fsync per message or batch, as Kafka's defaults. */
+export const BENCH_OUR_FLUSH = { mode: 'messages', messages: 2 ** 31 - 1 };
 
 export interface ProduceResult {
   records: number;
