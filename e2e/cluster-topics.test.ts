@@ -9,15 +9,13 @@
 // resource appears and goes; a broker pod deleted → its partitions unavailable until it returns,
 // then everything intact; scaling down while a broker leads partitions is refused.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
-import { nodeUnavailableReason, startNode, type ClientHost, type TestNode } from '../test/harness/node.ts';
+import { nodeUnavailableReason, type ClientHost, type TestNode } from '../test/harness/node.ts';
 import { useTempDirs } from '../test/harness/temp.ts';
-import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, installBulwark, kubectlJson, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
+import { E2E_STORAGE_CLASS, kubectlJson, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
+import { javaOn, startE2eSite, userFiles } from './support.ts';
 
 const skip = nodeUnavailableReason();
 const CLUSTER = 'trio';
@@ -25,7 +23,6 @@ const REPLICAS = 3;
 const PARTITIONS = 6;
 const TOPIC = 'spread';
 const root = join(import.meta.dirname, '..');
-const run = promisify(execFile);
 
 interface Condition {
   type: string;
@@ -45,7 +42,7 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
   let host: ClientHost;
   let ns = '';
   let dir = '';
-  let javaEnv: Record<string, string> = {};
+  let java: ReturnType<typeof javaOn>;
   let alice: { dir: string; data: Record<string, string> };
   let leaders: PartitionStatus[] = [];
   const tempDir = useTempDirs('e2e-cluster');
@@ -66,16 +63,6 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
       return ready?.status === 'True' && o.status.observedGeneration === o.metadata.generation ? o : undefined;
     }, timeoutMs, 250);
 
-  const secretData = async (name: string): Promise<Record<string, string>> => {
-    const s = await get('secret', name);
-    return Object.fromEntries(Object.entries((s?.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-  };
-  const userFiles = async (user: string) => {
-    const data = await secretData(`${user}-credentials`);
-    const d = await mkdtemp(join(dir, `${user}-`));
-    for (const [k, v] of Object.entries(data)) await writeFile(join(d, k), v, { mode: 0o600 });
-    return { dir: d, data };
-  };
   const kcat = (args: string[], input?: string, bootstrap = broker(0)) =>
     host.run('kcat', ['-F', join(alice.dir, 'librdkafka.properties'), '-X', `ssl.ca.location=${join(alice.dir, 'ca.crt')}`, '-b', `${bootstrap}:9092`, ...args], { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });
   const kafkajs = async (req: Record<string, unknown>) => {
@@ -83,8 +70,6 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
     const r = await host.run(process.execPath, ['--import', 'tsx', join(root, 'e2e', 'clients', 'kafkajs.ts'), JSON.stringify(full)], { timeoutMs: 120_000 });
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; values?: string[]; members?: { partitions: number[]; values: string[] }[]; error?: string };
   };
-  const java = (cls: string, args: string[], input = '') =>
-    host.run(javaEnv.JAVA!, ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${javaEnv.KAFKA_LOG4J}`, '-cp', `${javaEnv.KAFKA_LIB}/*`, cls, ...args], { timeoutMs: 120_000, input });
   /** kcat -P of one value into one partition; the answer's code is 0 once it was delivered. */
   const produceTo = (topic: string, partition: number, value: string, timeoutMs = 20_000) => kcat(['-P', '-t', topic, '-p', String(partition), '-X', `message.timeout.ms=${timeoutMs}`], `${value}\n`);
   /** Every record of the topic as `partition:value`, read by kcat from the beginning of every partition. */
@@ -94,16 +79,10 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
   };
 
   before(async () => {
-    const t0 = performance.now();
-    node = await startNode({ waitForBridgeMs: 900_000, purpose: 'e2e/cluster-topics' });
-    timings.nodeStart = (performance.now() - t0) / 1000;
-    Object.assign(timings, (await installBulwark(node)).timings);
-    ns = await createBrokerNamespace(node, 'e2e-cluster');
-    await createLocalVolumes(node, REPLICAS + 1);
-    host = await node.clientHost();
+    const site = await startE2eSite({ purpose: 'e2e/cluster-topics', namespacePrefix: 'e2e-cluster', volumes: REPLICAS + 1, timings });
+    ({ node, ns, host } = site);
+    java = javaOn(site, 120_000);
     dir = tempDir();
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    javaEnv = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
   });
 
   after(async () => {
@@ -135,7 +114,7 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
     assert.deepEqual(perBroker, [2, 2, 2], `balanced: ${JSON.stringify(leaders)}`);
     assert.match(topic.status.topicId, /^[0-9a-f]{32}$/);
 
-    alice = await userFiles('alice');
+    alice = await userFiles(node, ns, dir, 'alice');
     await refreshHosts();
     // Metadata from each broker: the same three brokers, and each partition's leader as the status says.
     for (const b of [0, 1, 2]) {

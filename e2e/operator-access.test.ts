@@ -11,21 +11,18 @@
 // → Stalled with reasons; the operator stopped → brokers keep enforcing, a restarted broker uses
 // its persisted snapshot, a token still expires; the operator back → no hash computed again.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
-import { nodeUnavailableReason, startNode, type ClientHost, type TestNode } from '../test/harness/node.ts';
+import { nodeUnavailableReason, type ClientHost, type TestNode } from '../test/harness/node.ts';
 import { useTempDirs } from '../test/harness/temp.ts';
-import { createBrokerNamespace, createLocalVolumes, E2E_STORAGE_CLASS, installBulwark, kubectlJson, OPERATOR_NAMESPACE, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
+import { E2E_STORAGE_CLASS, kubectlJson, OPERATOR_NAMESPACE, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
+import { javaOn, secretData as secretDataOf, startE2eSite, userFiles as userFilesOf } from './support.ts';
 
 const skip = nodeUnavailableReason();
 const CLUSTER = 'acl';
 const REPLICAS = 2;
 const root = join(import.meta.dirname, '..');
-const run = promisify(execFile);
 
 interface Condition {
   type: string;
@@ -39,7 +36,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
   let host: ClientHost;
   let ns = '';
   let dir = '';
-  let javaEnv: Record<string, string> = {};
+  let java: ReturnType<typeof javaOn>;
   // The users' Secrets are written there as files: removed after the suite (passwords and keys do not stay in /tmp).
   const tempDir = useTempDirs('e2e-access');
   const timings: Record<string, number> = {};
@@ -50,10 +47,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
   const RESOURCE: Record<string, string> = { user: 'users.bulwark.dev', role: 'roles.bulwark.dev', topicgrant: 'topicgrants.bulwark.dev', accesstoken: 'accesstokens.bulwark.dev', brokercluster: 'brokerclusters.bulwark.dev' };
   const get = (kind: string, name: string) => kubectlJson<any>(node, ['-n', ns, 'get', RESOURCE[kind] ?? kind, name]);
   const condition = (o: any, type: string): Condition | undefined => o?.status?.conditions?.find((c: Condition) => c.type === type);
-  const secretData = async (name: string): Promise<Record<string, string>> => {
-    const s = await get('secret', name);
-    return Object.fromEntries(Object.entries((s?.data ?? {}) as Record<string, string>).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
-  };
+  const secretData = (name: string) => secretDataOf(node, ns, name);
   /** The brokers' names (one per pod), resolvable on the client host. */
   const brokers = async (): Promise<string[]> => {
     const names = await resolveBrokers(node, host, ns, CLUSTER);
@@ -78,12 +72,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
     }, 60_000, 250);
 
   /** Writes a user's Secret as files (as a mounted Secret would be) and returns the directory. */
-  const userFiles = async (user: string): Promise<{ dir: string; data: Record<string, string> }> => {
-    const data = await secretData(`${user}-credentials`);
-    const d = await mkdtemp(join(dir, `${user}-`));
-    for (const [k, v] of Object.entries(data)) await writeFile(join(d, k), v, { mode: 0o600 });
-    return { dir: d, data };
-  };
+  const userFiles = (user: string) => userFilesOf(node, ns, dir, user);
   /** kcat as the user, from its librdkafka.properties (paths pointed at where the files are), to one broker. */
   const kcatAs = (files: { dir: string }, broker: string, args: string[], input?: string) =>
     host.run('kcat', ['-F', join(files.dir, 'librdkafka.properties'), '-X', `ssl.ca.location=${join(files.dir, 'ca.crt')}`, '-b', `${broker}:9092`, ...args], { timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) });
@@ -93,8 +82,6 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
     const r = await host.run(process.execPath, ['--import', 'tsx', join(root, 'e2e', 'clients', 'kafkajs.ts'), JSON.stringify(req)], { timeoutMs: 60_000 });
     return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; values?: string[]; error?: string };
   };
-  const java = (cls: string, args: string[], input = '') =>
-    host.run(javaEnv.JAVA!, ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${javaEnv.KAFKA_LOG4J}`, '-cp', `${javaEnv.KAFKA_LIB}/*`, cls, ...args], { timeoutMs: 90_000, input });
   const caPem = async () => (await secretData(`${CLUSTER}-tls`))['ca.crt']!;
   const openTokenConnections = async (token: string) => {
     const ca = await caPem();
@@ -109,16 +96,10 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
   };
 
   before(async () => {
-    const t0 = performance.now();
-    node = await startNode({ waitForBridgeMs: 900_000, purpose: 'e2e/operator-access' });
-    timings.nodeStart = (performance.now() - t0) / 1000;
-    Object.assign(timings, (await installBulwark(node)).timings);
-    ns = await createBrokerNamespace(node, 'e2e-access');
-    await createLocalVolumes(node, REPLICAS + 1);
-    host = await node.clientHost();
+    const site = await startE2eSite({ purpose: 'e2e/operator-access', namespacePrefix: 'e2e-access', volumes: REPLICAS + 1, timings });
+    ({ node, ns, host } = site);
+    java = javaOn(site);
     dir = tempDir();
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    javaEnv = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
   });
 
   after(async () => {
@@ -232,8 +213,9 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
     const token = (await secretData('ci-token')).token!;
     assert.match(token, /^bwk_/);
     const conns = await openTokenConnections(token);
-    const deleted = await node.kubectl(['-n', ns, 'delete', 'accesstokens.bulwark.dev', 'ci', '--wait=false'], { check: true });
+    // Timed from before kubectl starts: the brokers can close the connections before kubectl's own process has exited.
     const t0 = Date.now();
+    const deleted = await node.kubectl(['-n', ns, 'delete', 'accesstokens.bulwark.dev', 'ci', '--wait=false'], { check: true });
     assert.match(deleted.stdout, /deleted/);
     const closed = await Promise.all(conns.map((c) => Promise.race([c.closedAt, new Promise<number>((r) => setTimeout(() => r(Number.NaN), 10_000))])));
     const ms = closed.map((at) => at - t0);

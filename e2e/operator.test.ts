@@ -136,8 +136,8 @@ describe('the operator on a real node', { skip: skip ?? false, timeout: 1_800_00
     await writeFile(caFile, (await secretPem(`${CLUSTER}-tls`, 'ca.crt'))!);
     const r = await kcatMetadata();
     assert.equal(r.code, 0, `kcat -L failed: ${r.stderr}`);
-    // Until the multi-broker issue, each broker is a cluster of one: it lists itself, at its pod's DNS name.
-    assert.match(r.stdout, new RegExp(` 1 brokers:\\n  broker ([01]) at ${CLUSTER}-\\1\\.${CLUSTER}-brokers\\.${ns}\\.svc:9092`));
+    // One Kafka cluster: whichever broker answers lists both, each at its pod's DNS name.
+    assert.match(r.stdout, new RegExp(` 2 brokers:\\n  broker 0 at ${CLUSTER}-0\\.${CLUSTER}-brokers\\.${ns}\\.svc:9092( \\(controller\\))?\\n  broker 1 at ${CLUSTER}-1\\.${CLUSTER}-brokers\\.${ns}\\.svc:9092`));
     const wrongCa = await host.run('kcat', ['-L', '-b', bootstrap(await resolveBrokers(node, host, ns, CLUSTER)), '-X', 'security.protocol=SSL', '-X', 'ssl.ca.location=/etc/ssl/certs/ca-certificates.crt', '-m', '5'], { timeoutMs: 15_000 });
     assert.notEqual(wrongCa.code, 0, 'a client that does not trust the cluster CA is refused');
   });
