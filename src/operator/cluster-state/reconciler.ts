@@ -55,6 +55,8 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
   const { tracker } = options;
   const clusterDomain = options.clusterDomain ?? DEFAULT_BUILD_OPTIONS.clusterDomain;
   const confirmed = new Map<string, Map<string, ClusterStateRef>>();
+  /** The coordinator slots last placed, by cluster. */
+  const slots = new Map<string, number[]>();
   let pollers: TopicRequestPollers | undefined;
   const byClusterRef = (o: KubeObject): ObjectKey[] => {
     const ref = (o as { spec?: { clusterRef?: { name?: string } } }).spec?.clusterRef?.name;
@@ -77,6 +79,8 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       { kind: KINDS.secret, map: ownerCluster },
     ],
     stopWorking: async () => {
+      // Another leader may place slots meanwhile: its status is the truth when this one leads again.
+      slots.clear();
       await pollers?.stopAll();
     },
     reconcile: async (key, ctx) => {
@@ -86,6 +90,7 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       const env = { cache: ctx.cache, api: ctx.api, log: ctx.log };
       if (!stored || stored.metadata.deletionTimestamp) {
         confirmed.delete(id);
+        slots.delete(id);
         tracker.forget(key);
         pollers?.sync(key, [], 0, undefined, env);
         return;
@@ -97,8 +102,12 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       const sts = ctx.cache.get<StoredSts>(KINDS.statefulSet, { namespace: key.namespace, name: objectNames(key.name).statefulSet });
       // A scale-down the BrokerCluster reconciler refuses keeps the StatefulSet (and so the brokers) as they are.
       const brokers = Math.max(cluster.spec.replicas, sts?.spec?.replicas ?? 0);
-      // Group coordinators stay where they were: a moved group would not find its committed offsets.
-      const coordinators = placeCoordinators(brokers, stored.status?.coordinators);
+      // Group coordinators stay where they were: a moved group would not find its committed
+      // offsets. Where they were is this process's last decision when it made one (the cache can
+      // still hold a status from before it, and placing from that would move groups back), else
+      // the status (after a restart, or a change of leader).
+      const coordinators = placeCoordinators(brokers, slots.get(id) ?? stored.status?.coordinators);
+      slots.set(id, coordinators);
       const { content, members } = compileClusterState({
         cluster: { name: key.name, namespace: key.namespace },
         brokers,
