@@ -29,10 +29,9 @@ import { join } from 'node:path';
 import {
   assignPartitions,
   clusterStateHash,
-  clusterStateSchema,
   coordinatorFor,
   decideClusterState,
-  decodeClusterState,
+  parseClusterState,
   isInternalTopic,
   topicConfigProblem,
   topicNameProblem,
@@ -148,7 +147,7 @@ export class TopicManager {
     mkdirSync(dir, { recursive: true });
     if (!this.clustered) {
       this.#path = join(dir, 'state.json');
-      const saved = existsSync(this.#path) ? readSavedState(this.#path) : undefined;
+      const saved = existsSync(this.#path) ? readStateFile(this.#path) : undefined;
       // Its own controller, alone: every partition is led here, whatever broker id saved it.
       const topics = (saved?.topics ?? []).map((t) => ({ ...t, partitions: t.partitions.map((p) => ({ ...p, leader: self.id, replicas: [self.id], isr: [self.id] })) }));
       this.#state = { clusterId: saved?.clusterId ?? clusterId, version: saved?.version ?? 0, controllerId: self.id, brokers: [self], topics };
@@ -164,14 +163,14 @@ export class TopicManager {
     // Until a state is in force: this broker alone, no controller, nothing to serve.
     this.#state = { clusterId, version: 0, controllerId: -1, brokers: [self], topics: [] };
     this.#source = 'empty';
-    const saved = existsSync(this.#path) ? readPushedState(this.#path) : undefined;
-    const problem = saved && clusterStateProblem(saved.state, { clusterId, brokerId: self.id });
+    // Its hash is computed when first asked for (`applied`), not at start.
+    const saved = existsSync(this.#path) ? readStateFile(this.#path) : undefined;
+    const problem = saved && clusterStateProblem(saved, { clusterId, brokerId: self.id });
     if (saved && problem) {
-      this.#log?.warn({ file: this.#path, version: saved.state.version }, `the persisted cluster state is not for this broker (${problem}); waiting for the operator to push one`);
+      this.#log?.warn({ file: this.#path, version: saved.version }, `the persisted cluster state is not for this broker (${problem}); waiting for the operator to push one`);
     } else if (saved) {
-      this.#openLed(saved.state);
-      this.#state = saved.state;
-      this.#hash = saved.hash;
+      this.#openLed(saved);
+      this.#state = saved;
       this.#source = 'disk';
     }
     this.#index();
@@ -386,25 +385,9 @@ export class TopicManager {
   }
 }
 
-/** The saved ClusterState, parsed: a file that is not one refuses to start rather than guessing. */
-function readSavedState(path: string): ClusterState {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: path, position: 0, detail: `not JSON: ${(err as Error).message}` });
-  }
-  const r = clusterStateSchema.safeParse(parsed);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: path, position: 0, detail: `not a cluster state: ${issue.path.join('.') || '(root)'}: ${issue.message}` });
-  }
-  return r.data;
-}
-
-/** The persisted pushed ClusterState, with its hash; damaged, it refuses to start. */
-function readPushedState(path: string): { state: ClusterState; hash: string } {
-  const r = decodeClusterState(readFileSync(path, 'utf8'));
+/** A ClusterState file of this broker (state.json or pushed.json), parsed: one that is not refuses to start rather than guessing. */
+function readStateFile(path: string): ClusterState {
+  const r = parseClusterState(readFileSync(path, 'utf8'));
   if (!r.ok) throw new BulwarkError('BWK_ERR_LOG_CORRUPT', { file: path, position: 0, detail: `not a cluster state: ${r.detail}` });
-  return { state: r.state, hash: r.hash };
+  return r.state;
 }

@@ -184,8 +184,8 @@ export async function answerTopicRequest(target: DistributionTarget, tls: Distri
   return r;
 }
 
-/** Parses a pushed ClusterState: the schema, nothing more (the broker checks it is for itself). */
-export function decodeClusterState(text: string): { ok: true; state: ClusterState; hash: string } | { ok: false; detail: string } {
+/** Parses a ClusterState's text: the schema, nothing more (the broker checks it is for itself). */
+export function parseClusterState(text: string): { ok: true; state: ClusterState } | { ok: false; detail: string } {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -197,5 +197,11 @@ export function decodeClusterState(text: string): { ok: true; state: ClusterStat
     const issue = r.error.issues[0]!;
     return { ok: false, detail: `${issue.path.join('.') || '(root)'}: ${issue.message}` };
   }
-  return { ok: true, state: r.data, hash: clusterStateHash(r.data) };
+  return { ok: true, state: r.data };
+}
+
+/** Parses a pushed ClusterState and computes its hash. */
+export function decodeClusterState(text: string): { ok: true; state: ClusterState; hash: string } | { ok: false; detail: string } {
+  const r = parseClusterState(text);
+  return r.ok ? { ...r, hash: clusterStateHash(r.state) } : r;
 }
