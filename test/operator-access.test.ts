@@ -17,6 +17,7 @@ import { defaultReconcilers } from '../src/operator/reconcilers.ts';
 import { readDerivedRecord } from '../src/operator/policy/index.ts';
 import { TOKEN_FORMAT, tokenHash } from '../src/policy/index.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { until } from './harness/until.ts';
 
 const root = join(import.meta.dirname, '..');
 const log = createLogger({ level: 'silent' });
@@ -32,16 +33,6 @@ const text = (s: Obj | undefined, key: string) => (s?.data?.[key] === undefined 
 const condition = (o: Obj | undefined, type: string) => (o?.status?.conditions ?? []).find((c: any) => c.type === type);
 const apply = (doc: unknown) => cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(doc), check: true });
 const bw = (kind: string, name: string, spec: unknown) => ({ apiVersion: 'bulwark.dev/v1alpha1', kind, metadata: { name, namespace: ns }, spec });
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 async function hashesComputed(op: OperatorHandle): Promise<number> {
   const m = await op.metrics.registry.getSingleMetric('bulwark_operator_credential_hashes_total')!.get();

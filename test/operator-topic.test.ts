@@ -21,6 +21,7 @@ import { defaultReconcilers } from '../src/operator/reconcilers.ts';
 import { placed, writeUnderConcurrency } from '../src/operator/topic/index.ts';
 import { startClusterStateServer, type ClusterStateServer } from './harness/cluster-state-server.ts';
 import { freePorts, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { until } from './harness/until.ts';
 
 const root = join(import.meta.dirname, '..');
 const log = createLogger({ level: 'silent' });
@@ -47,16 +48,6 @@ const perBroker = (ps: readonly PartitionLeader[]) => {
   for (const p of ps) m[p.leader] = (m[p.leader] ?? 0) + 1;
   return m;
 };
-
-async function until<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const start = () => startOperator({ kubeConfig: operatorConfig, reconcilers: defaultReconcilers({ brokerImage: 'bulwark.local/bulwark:test' }), namespaces: [ns], leaderElection: false, metricsPort: 0, metricsHost: '127.0.0.1', log });
 
