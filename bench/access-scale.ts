@@ -84,7 +84,7 @@ const POLL_S = 3;
 const IDLE_S = 5;
 const GOAL_S = 60;
 const GOAL_RSS_MIB = 512;
-const SHIPPED_LIMIT_MIB = 768; // manifests/operator/deployment.yaml
+const SHIPPED_LIMIT_MIB = 768; // manifests/base/deployment.yaml
 const OUT = process.env.BENCH_ACCESS_OUT ?? join(import.meta.dirname, 'results', 'access-scale.json');
 
 const progress = progressLogger();
@@ -422,7 +422,7 @@ const result = {
     brokers: BROKERS,
     concurrency: CONCURRENCY,
     apply: `server-side apply, ${CONCURRENCY} requests in flight, Users and TopicGrants interleaved; each User scram-sha-512 with a generated password, each TopicGrant read/write/describe on one topic for one User`,
-    operator: `manifests/operator via installBulwark: 2 replicas, memory limit ${BENCH_OPERATOR_MEMORY_LIMIT} (shipped: ${SHIPPED_LIMIT_MIB}Mi)`,
+    operator: `manifests/overlays/cluster-wide via installBulwark: 2 replicas, memory limit ${BENCH_OPERATOR_MEMORY_LIMIT} (shipped: ${SHIPPED_LIMIT_MIB}Mi)`,
     cluster: clusterObject('NS', BROKERS).spec,
   },
   ratios,

@@ -654,7 +654,7 @@ const result = {
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model, node: process.version, kernel: release(), memoryGiB: round(totalmem() / 2 ** 30), loadavgStart: loadStart, loadavgEnd: loadavg().map((x) => round(x, 2)) },
   settings: {
     node: 'tools/node/launcher.ts startNode: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, containerd, kubelet on this machine',
-    operator: 'manifests/operator via installBulwark: 2 replicas, leader elected, all namespaces',
+    operator: 'manifests/overlays/cluster-wide via installBulwark: 2 replicas, leader elected, all namespaces',
     image: install?.image.name ?? null,
     cluster: JSON.parse(clusterManifest('NS', 0)).spec,
     runs: RUNS,

@@ -284,7 +284,7 @@ const result = {
     pollMs: POLL_MS,
     change: `server-side apply of TopicGrant ${PROBE_GRANT} (subject User ${PROBE_USER}, topic ${PROBE_TOPIC}, describe), effect alternating Deny / Allow`,
     client: 'tools/kafka-wire/client.ts, one TLS connection per broker pod, SCRAM-SHA-512 as the probe user (password from its connection Secret), Metadata v8 every pollMs: TOPIC_AUTHORIZATION_FAILED = denied',
-    operator: 'manifests/operator via installBulwark: 2 replicas, memory limit 1Gi',
+    operator: 'manifests/overlays/cluster-wide via installBulwark: 2 replicas, memory limit 1Gi',
   },
   brokers: BROKERS,
   p50Ms: all?.p50 ?? null,

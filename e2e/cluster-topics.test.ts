@@ -1,5 +1,5 @@
 // One BrokerCluster of three brokers is one Kafka cluster to its clients, on a real node: the
-// operator (manifests/operator) plays Kafka's controller, Topics are custom resources, and kcat,
+// operator (manifests/overlays/cluster-wide) plays Kafka's controller, Topics are custom resources, and kcat,
 // kafkajs and the Apache Kafka Java client reach every partition through one bootstrap address.
 //
 // Runbook order: a Topic of 6 partitions → spread over the 3 brokers, Ready on 3/3; every client

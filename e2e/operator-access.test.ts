@@ -1,5 +1,5 @@
 // Users, Roles, AccessTokens and TopicGrants on a real node, as a platform team meets them: the
-// operator runs as a pod (manifests/operator), the brokers are this checkout's image, and the
+// operator runs as a pod (manifests/overlays/cluster-wide), the brokers are this checkout's image, and the
 // clients are kcat, kafkajs and the Apache Kafka Java client on a client host, each configured
 // from the Secret the operator wrote for its user (kcat -F librdkafka.properties, the Java client
 // with client.properties, kafkajs with the username and password).

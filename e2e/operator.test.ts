@@ -1,5 +1,5 @@
 // The operator on a real Kubernetes node, as a cluster admin meets it: the operator runs in its
-// own restricted namespace as its own ServiceAccount (manifests/operator, manifests/rbac), the
+// own restricted namespace as its own ServiceAccount (manifests/overlays/cluster-wide), the
 // broker image is this checkout's production build, the BrokerCluster's namespace enforces Pod
 // Security "restricted", and clients are kcat on a client host that knows the brokers' names (no
 // cluster DNS here) and verifies their certificates against the cluster's CA.

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { API_GROUP_VERSION, KINDS, parseResource } from '../src/api/index.ts';
-import { renderApiReference, renderCrds } from '../src/api/render.ts';
+import { renderApiReference, renderCrdBundle, renderCrds } from '../src/api/render.ts';
 import { INVALID_CASES, invalidDocument } from './fixtures/invalid-resources.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -18,6 +18,15 @@ describe('generated CRDs', () => {
     for (const { fileName, text } of expected) {
       assert.equal(readFileSync(join(root, 'crds', fileName), 'utf8'), text, `crds/${fileName} is stale: run npm run gen:crds`);
     }
+  });
+
+  test('manifests/base/crds.yaml holds the same CRDs, for kustomize (run `npm run gen:crds`)', () => {
+    const onDisk = readFileSync(join(root, 'manifests', 'base', 'crds.yaml'), 'utf8');
+    assert.equal(onDisk, renderCrdBundle(), 'manifests/base/crds.yaml is stale: run npm run gen:crds');
+    assert.deepEqual(
+      parseAllDocuments(onDisk).map((d) => d.toJS().metadata.name),
+      renderCrds().map((c) => parse(c.text).metadata.name),
+    );
   });
 
   test('docs/api-reference.md matches the schemas (run `npm run gen:crds`)', () => {

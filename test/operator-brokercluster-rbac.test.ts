@@ -1,4 +1,4 @@
-// The operator's RBAC (manifests/rbac) on a real API server: the reconciler, run as the
+// The operator's RBAC (manifests/base/rbac) on a real API server: the reconciler, run as the
 // bulwark-operator ServiceAccount (a token from the TokenRequest API), does its whole job in a
 // namespace bound with bulwark-operator-namespaced, and is refused Secrets everywhere else;
 // `kubectl auth can-i --as` checks the least-privilege edges one by one.
@@ -43,10 +43,11 @@ before(async () => {
   cp = await startControlPlane();
   await cp.kubectl(['apply', '-f', join(root, 'crds')], { check: true });
   await cp.kubectl(['create', 'namespace', 'bulwark-system'], { check: true });
-  await cp.kubectl(['apply', '-k', join(root, 'manifests', 'rbac')], { check: true });
+  await cp.kubectl(['apply', '-k', join(root, 'manifests', 'base', 'rbac')], { check: true });
+  await cp.kubectl(['apply', '-f', join(root, 'manifests', 'overlays', 'cluster-wide', 'cluster-role-binding.yaml')], { check: true });
   bound = await cp.createNamespace('served');
   unbound = await cp.createNamespace('elsewhere');
-  const binding = readFileSync(join(root, 'manifests', 'rbac', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${bound}`);
+  const binding = readFileSync(join(root, 'manifests', 'templates', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${bound}`);
   await cp.kubectl(['apply', '-f', '-'], { input: binding, check: true });
   await cp.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'], { check: true });
   const token = (await cp.kubectl(['-n', 'bulwark-system', 'create', 'token', 'bulwark-operator', '--duration=1h'], { check: true })).stdout.trim();
@@ -120,7 +121,7 @@ describe('the operator\'s RBAC', () => {
       assert.equal(stalled.reason, 'OperatorForbidden');
       assert.match(stalled.message, new RegExp(`may not read configmaps and secrets in namespace ${ns}: bind the ClusterRole bulwark-operator-namespaced`));
       assert.equal((await clusterCondition(ns, 'Ready'))?.status, 'False');
-      const binding = readFileSync(join(root, 'manifests', 'rbac', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${ns}`);
+      const binding = readFileSync(join(root, 'manifests', 'templates', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${ns}`);
       await cp.kubectl(['apply', '-f', '-'], { input: binding, check: true });
       await eventually(async () => ((await cp.kubectl(['-n', ns, 'get', 'statefulset', 'main', '-o', 'name'])).code === 0 ? true : undefined), 90_000);
       await eventually(async () => ((await clusterCondition(ns, 'Stalled'))?.status === 'False' ? true : undefined));

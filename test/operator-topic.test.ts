@@ -1,5 +1,5 @@
 // Topics on a real kube-apiserver and etcd, reconciled by the whole operator running as its own
-// ServiceAccount under manifests/rbac (so its RBAC for topics is proven, not assumed). What a
+// ServiceAccount under manifests/base/rbac (so its RBAC for topics is proven, not assumed). What a
 // platform team checks: a Topic's partitions placed on the brokers (balanced, stable across
 // re-reconciles and an operator restart, appended when it grows), admission refusing what cannot
 // be (a shrink, an unknown config), the Stalled reasons, two writers racing for one placement,
@@ -67,10 +67,11 @@ before(async () => {
   cp = await startControlPlane();
   await cp.kubectl(['apply', '-f', join(root, 'crds')], { check: true });
   await cp.kubectl(['create', 'namespace', 'bulwark-system'], { check: true });
-  await cp.kubectl(['apply', '-k', join(root, 'manifests', 'rbac')], { check: true });
+  await cp.kubectl(['apply', '-k', join(root, 'manifests', 'base', 'rbac')], { check: true });
+  await cp.kubectl(['apply', '-f', join(root, 'manifests', 'overlays', 'cluster-wide', 'cluster-role-binding.yaml')], { check: true });
   await cp.kubectl(['wait', '--for=condition=Established', 'crd', '--all', '--timeout=60s'], { check: true });
   ns = await cp.createNamespace('topics');
-  const binding = readFileSync(join(root, 'manifests', 'rbac', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${ns}`);
+  const binding = readFileSync(join(root, 'manifests', 'templates', 'namespace-rolebinding.yaml'), 'utf8').replace('namespace: NAMESPACE', `namespace: ${ns}`);
   await cp.kubectl(['apply', '-f', '-'], { input: binding, check: true });
   const token = (await cp.kubectl(['-n', 'bulwark-system', 'create', 'token', 'bulwark-operator', '--duration=1h'], { check: true })).stdout.trim();
   operatorConfig = new KubeConfig();

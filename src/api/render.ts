@@ -10,6 +10,11 @@ export function renderCrds(): { fileName: string; text: string }[] {
   return buildAllCrds().map(({ fileName, crd }) => ({ fileName, text: GENERATED_HEADER + stringify(crd, { lineWidth: 0 }) }));
 }
 
+/** Every CRD in one YAML stream, as manifests/base/crds.yaml holds them for kustomize (which reads no file outside its directory). */
+export function renderCrdBundle(): string {
+  return GENERATED_HEADER + buildAllCrds().map(({ crd }) => stringify(crd, { lineWidth: 0 })).join('---\n');
+}
+
 interface DocNode {
   type?: string;
   description?: string;

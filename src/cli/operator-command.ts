@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { BulwarkError, createLogger } from '../lib/index.ts';
-import { defaultReconcilers, startOperator, type OperatorOptions, type ReconcilerOptions } from '../operator/index.ts';
+import { defaultReconcilers, KubeClient, loadKubeConfig, startOperator, type OperatorOptions, type ReconcilerOptions } from '../operator/index.ts';
 import type { Output } from './policy-commands.ts';
 
 export const OPERATOR_USAGE =
@@ -25,7 +25,8 @@ coordination.k8s.io Lease); the others stand by and take over when the leader's 
   --lease-name NAME                 Lease name (default bulwark-operator)
   --identity ID                     this replica's name in the Lease (default: <host name>_<random>, the pod name and
                                     a suffix new at every start, so a restarted process waits for the lease to expire)
-  --broker-image IMAGE              image of broker pods (default: env BULWARK_BROKER_IMAGE)
+  --broker-image IMAGE              image of broker pods (default: env BULWARK_BROKER_IMAGE, else, in a pod, the
+                                    image of this pod's operator container, read at start)
   --cert-manager                    serve BrokerClusters with spec.tls.certManager (needs cert-manager's CRDs)
   --no-leader-election              act at once, without a Lease (one replica only)
   --lease-duration S, --renew-deadline S, --retry-period S
@@ -133,6 +134,27 @@ export const processEnv: OperatorCommandEnv = {
   hostname: () => hostname(),
 };
 
+/**
+ * The image of this pod's `operator` container (else its first): what the brokers run unless told
+ * otherwise, so that `kubectl set image`, kustomize's `images:` and the chart's image values move
+ * the operator and its brokers together. Fails (the process exits, the pod restarts) rather than
+ * guess an image.
+ */
+async function ownImage(namespace: string, podName: string): Promise<string> {
+  const client = new KubeClient(loadKubeConfig({ inCluster: true }));
+  try {
+    const pod = await client.request<{ spec?: { containers?: { name: string; image?: string }[] } }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(podName)}`);
+    const containers = pod.spec?.containers ?? [];
+    const image = (containers.find((c) => c.name === 'operator') ?? containers[0])?.image;
+    if (!image) throw new Error('the pod has no container image');
+    return image;
+  } catch (err) {
+    throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `cannot read this pod (${namespace}/${podName}) to learn the broker image: ${err instanceof Error ? err.message : String(err)}; give --broker-image or BULWARK_BROKER_IMAGE, or let the operator get its own pod (manifests/base/rbac/self.yaml)` });
+  } finally {
+    client.close();
+  }
+}
+
 export async function operatorCommand(argv: string[], io: Output, host: OperatorCommandEnv = processEnv): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
     io.out(OPERATOR_HELP);
@@ -140,6 +162,13 @@ export async function operatorCommand(argv: string[], io: Output, host: Operator
   }
   const { options, reconcilers } = operatorOptionsFromFlags(argv, host);
   const log = createLogger();
+  if (!reconcilers.brokerImage && options.inCluster) {
+    const podName = host.env['POD_NAME'];
+    const namespace = host.serviceAccountNamespace();
+    if (!podName || !namespace) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: 'no broker image: give --broker-image or BULWARK_BROKER_IMAGE, or POD_NAME (the downward API) so the operator gives the brokers its own image' });
+    reconcilers.brokerImage = await ownImage(namespace, podName);
+    log.info({ brokerImage: reconcilers.brokerImage }, 'broker image: this pod\'s own');
+  }
   const operator = await startOperator({ ...options, reconcilers: defaultReconcilers(reconcilers), log });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -1,5 +1,6 @@
 // Bulwark installed on the test node the way an admin installs it: the CRDs, the operator's
-// namespace, ServiceAccount and least-privilege RBAC, and its Deployment from manifests/operator,
+// namespace, ServiceAccount and least-privilege RBAC, and its Deployment, from
+// manifests/overlays/cluster-wide,
 // with the broker image built from this checkout's production build and imported into the node's
 // containerd (nothing is pulled). The operator runs in a pod, as its own ServiceAccount, so the
 // RBAC is proven, not assumed.
@@ -65,8 +66,6 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
   };
   const image = await step('imageBuild', () => buildBrokerImage());
   await step('imageImport', () => node.importImage(image.archive));
-  await step('crds', () => check(node, ['apply', '--server-side', '-f', join(repoRoot, 'crds')]));
-  await check(node, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/brokerclusters.bulwark.dev']);
   const [repository, tag] = splitImage(image.name);
   const api = new URL(node.server);
   const overlay = await mkdtemp(join(tmpdir(), 'bulwark-e2e-overlay-'));
@@ -78,7 +77,7 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
         'kind: Kustomization',
         'resources:',
         // kustomize takes no absolute root: the base, relative to the overlay's directory.
-        `  - ${relative(overlay, join(repoRoot, 'manifests', 'operator'))}`,
+        `  - ${relative(overlay, join(repoRoot, 'manifests', 'overlays', 'cluster-wide'))}`,
         'images:',
         `  - name: bulwark.local/bulwark`,
         `    newName: ${repository}`,
@@ -103,7 +102,6 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
                   name: 'operator',
                   imagePullPolicy: 'Never',
                   env: [
-                    { name: 'BULWARK_BROKER_IMAGE', value: image.name },
                     // No kube-proxy on the test node: the `kubernetes` Service's ClusterIP does not route.
                     { name: 'KUBERNETES_SERVICE_HOST', value: api.hostname },
                     { name: 'KUBERNETES_SERVICE_PORT', value: api.port },
@@ -117,6 +115,7 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
     );
     const rendered = await step('kustomize', () => check(node, ['kustomize', overlay]));
     await step('operatorApply', () => check(node, ['apply', '--server-side', '-f', '-'], rendered));
+    await check(node, ['wait', '--for=condition=Established', '--timeout=60s', 'crd/brokerclusters.bulwark.dev']);
   } finally {
     await rm(overlay, { recursive: true, force: true });
   }
