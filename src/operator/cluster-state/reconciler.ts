@@ -15,7 +15,7 @@ import { placeCoordinators, type pushClusterState } from '../../cluster/index.ts
 import { DEFAULT_BUILD_OPTIONS, objectNames } from '../brokercluster/index.ts';
 import { controllerOwnerKey, KINDS, type KubeObject, type ObjectKey, type Reconciler } from '../controller/index.ts';
 import { brokerAccess, brokerPodOwner } from '../policy/index.ts';
-import { statusChanged } from '../status/index.ts';
+import { jsonEqual, statusChanged } from '../status/index.ts';
 import { compileClusterState } from './compile.ts';
 import { distributeClusterState, type ClusterStateRef } from './distributor.ts';
 import { TopicRequestPollers } from './topic-requests.ts';
@@ -108,6 +108,15 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       // the status (after a restart, or a change of leader).
       const coordinators = placeCoordinators(brokers, slots.get(id) ?? stored.status?.coordinators);
       slots.set(id, coordinators);
+      const s = stored.status;
+      if (coordinators.length > 0 && !jsonEqual(coordinators, s?.coordinators)) {
+        // Recorded before any broker acts on it: an operator that stops after the push and before
+        // the status write below would leave the status naming the old slots, and the next leader
+        // would place from those and move groups again. Under this field manager every field it
+        // owns is applied, or the apply would drop it.
+        const kept: ClusterStateStatus = { clusterStateVersion: s?.clusterStateVersion, clusterStateHash: s?.clusterStateHash, clusterStateInSync: s?.clusterStateInSync, coordinators };
+        await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status: kept }, { fieldManager: CLUSTER_STATE_FIELD_MANAGER });
+      }
       const { content, members } = compileClusterState({
         cluster: { name: key.name, namespace: key.namespace },
         brokers,
@@ -118,7 +127,6 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
 
       const access = brokerAccess(ctx.cache, cluster, clusterDomain);
       pollers?.sync(key, access.targets, access.port, access.tls, env);
-      const s = stored.status;
       const previous = s?.clusterStateVersion !== undefined && s.clusterStateHash ? { version: s.clusterStateVersion, hash: s.clusterStateHash } : undefined;
       let mine = confirmed.get(id);
       if (!mine) confirmed.set(id, (mine = new Map()));
