@@ -36,6 +36,15 @@ if [[ ! -x /usr/sbin/runc ]]; then
   (( quiet )) || log "installing runc from Debian..."
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc) >&2
 fi
+# nft from Debian: the DNAT rule that routes the `kubernetes` Service to the API server
+# (tools/node/network.ts, routeKubernetesService), kube-proxy's one job the test node needs.
+if ! command -v nft >/dev/null 2>&1 && [[ ! -x /usr/sbin/nft ]]; then
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    log "nft is missing: install it (Debian: apt-get install nftables)"; exit 1
+  fi
+  (( quiet )) || log "installing nftables from Debian..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables) >&2
+fi
 
 recipe=1
 stamp_text="recipe=$recipe

@@ -1,14 +1,12 @@
 // Bulwark installed on the test node the way an admin installs it: the CRDs, the operator's
 // namespace, ServiceAccount and least-privilege RBAC, and its Deployment, from
-// manifests/overlays/cluster-wide,
-// with the broker image built from this checkout's production build and imported into the node's
-// containerd (nothing is pulled). The operator runs in a pod, as its own ServiceAccount, so the
-// RBAC is proven, not assumed.
+// manifests/overlays/cluster-wide, with the image built from this checkout and imported into the
+// node's containerd (nothing is pulled). The operator runs in a pod, as its own ServiceAccount,
+// with its in-cluster configuration (the node routes the `kubernetes` Service), so the RBAC is
+// proven, not assumed.
 //
-// Two things differ from a production cluster, both because the test node has no kube-proxy and
-// no cluster DNS: the operator's pods reach the API server at the bridge gateway
-// (KUBERNETES_SERVICE_HOST/PORT), and clients on the client host resolve the brokers' names from
-// that host's /etc/hosts (`resolveBrokers`).
+// One thing differs from a production cluster, because the test node has no cluster DNS: clients
+// on the client host resolve the brokers' names from that host's /etc/hosts (`resolveBrokers`).
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -67,7 +65,6 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
   const image = await step('imageBuild', () => buildBrokerImage());
   await step('imageImport', () => node.importImage(image.archive));
   const [repository, tag] = splitImage(image.name);
-  const api = new URL(node.server);
   const overlay = await mkdtemp(join(tmpdir(), 'bulwark-e2e-overlay-'));
   try {
     await writeFile(
@@ -101,11 +98,6 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
                 {
                   name: 'operator',
                   imagePullPolicy: 'Never',
-                  env: [
-                    // No kube-proxy on the test node: the `kubernetes` Service's ClusterIP does not route.
-                    { name: 'KUBERNETES_SERVICE_HOST', value: api.hostname },
-                    { name: 'KUBERNETES_SERVICE_PORT', value: api.port },
-                  ],
                 },
               ],
             },

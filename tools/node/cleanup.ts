@@ -84,6 +84,7 @@ for d in /etc/netns/"$CLIENT_PREFIX"*; do [ -e "$d" ] && rm -rf "$d"; done
 if [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ] && grep -q ' /run/netns /run/netns ' /proc/self/mountinfo; then umount /run/netns 2>/dev/null; fi
 rmdir /etc/netns 2>/dev/null
 ip link show "$BRIDGE" >/dev/null 2>&1 && ip link del "$BRIDGE"
+command -v nft >/dev/null 2>&1 && nft delete table ip "bulwark_$BRIDGE" 2>/dev/null
 
 for root in /sys/fs/cgroup/*; do
   [ -d "$root/kubepods" ] && find "$root/kubepods" -depth -type d -exec rmdir {} + 2>/dev/null

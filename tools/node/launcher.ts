@@ -37,7 +37,7 @@ import { writePauseImage } from './images.ts';
 import { acquireBridgeLock, BridgeBusyError, updateLockPids } from './lock.ts';
 
 export { BridgeBusyError } from './lock.ts';
-import { createBridge, createClientHost, type ClientHost } from './network.ts';
+import { createBridge, createClientHost, routeKubernetesService, type ClientHost } from './network.ts';
 
 export type { ClientHost } from './network.ts';
 export { TEST_APP_IMAGE, writeTestAppImage, cachedTestAppImage } from './images.ts';
@@ -98,6 +98,8 @@ export interface TestNode extends ControlPlane {
   logs: NodeLogs;
   /** `ctr -n k8s.io images import <archive>` into the node's containerd. */
   importImage(ociArchivePath: string): Promise<void>;
+  /** Gives an imported image another name (`ctr images tag --force`), as a pull of that name would. */
+  tagImage(source: string, target: string): Promise<void>;
   /** The pod's IP (throws if it has none yet). */
   podIp(namespace: string, name: string): Promise<string>;
   /** A client machine on the bridge (see ClientHost); remove() it, or stop() does. */
@@ -128,6 +130,7 @@ export function nodeUnavailableReason(): string | undefined {
   if (process.platform !== 'linux') return `the test node needs Linux (this is ${process.platform})`;
   if (typeof process.getuid === 'function' && process.getuid() !== 0) return 'the test node needs root (it creates a bridge, network namespaces, mounts and cgroups)';
   if (!fs.existsSync('/usr/sbin/runc')) return 'the test node needs /usr/sbin/runc (Debian package runc: apt-get install runc)';
+  if (!fs.existsSync('/usr/sbin/nft')) return 'the test node needs /usr/sbin/nft (Debian package nftables: apt-get install nftables)';
   return undefined;
 }
 
@@ -217,6 +220,7 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
     });
     pgids.push(cp.pids.etcd, cp.pids.kubeApiserver);
     progress(`etcd and kube-apiserver ready at ${cp.server}`);
+    await routeKubernetesService(bridge, Number(new URL(cp.server).port));
 
     const layout = nodeLayout(dir, nodeBin, cp.pkiFiles.caCert);
     const logs: NodeLogs = {
@@ -363,6 +367,10 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
       async importImage(archive) {
         const r = await ctr(['images', 'import', archive], 300_000);
         if (r.code !== 0) throw new Error(`ctr images import ${archive} failed (exit ${r.code}): ${r.stderr.trim()}`);
+      },
+      async tagImage(source, target) {
+        const r = await ctr(['images', 'tag', '--force', source, target], 60_000);
+        if (r.code !== 0) throw new Error(`ctr images tag ${source} ${target} failed (exit ${r.code}): ${r.stderr.trim()}`);
       },
       async podIp(namespace, name) {
         const r = await base.request('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(name)}`);

@@ -2,6 +2,10 @@
 // server's address) and "client hosts", network namespaces with a veth into the bridge, for tests
 // that play a client machine. No default route anywhere, no masquerade, ip_forward untouched:
 // nothing here can send a packet off this machine.
+//
+// The one Service address that routes is the `kubernetes` Service's (what kube-proxy would do for
+// it): a DNAT rule sends what the bridge's hosts send to it to the API server on the gateway, so
+// pods use their in-cluster configuration as in any cluster (routeKubernetesService).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runCommand, type KubectlResult } from '../controlplane/launcher.ts';
@@ -17,6 +21,26 @@ export async function createBridge(b: BridgeSpec): Promise<void> {
   await ip(['link', 'add', b.name, 'type', 'bridge']);
   await ip(['addr', 'add', `${b.gatewayIp}/24`, 'dev', b.name]);
   await ip(['link', 'set', b.name, 'up']);
+}
+
+/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range (10.0.0.0/24), in the API server's certificate. */
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
+
+/** The nftables table that holds the bridge's DNAT rule (cleanup.ts deletes it). */
+export function natTableName(bridge: string): string {
+  return `bulwark_${bridge}`;
+}
+
+/** Sends what pods and client hosts on the bridge send to the `kubernetes` Service (10.0.0.1:443) to the API server at `apiPort` on the gateway. */
+export async function routeKubernetesService(b: BridgeSpec, apiPort: number): Promise<void> {
+  const table = natTableName(b.name);
+  const script = [
+    `add table ip ${table}`,
+    `add chain ip ${table} prerouting { type nat hook prerouting priority dstnat; }`,
+    `add rule ip ${table} prerouting iifname "${b.name}" ip daddr ${KUBERNETES_SERVICE_IP} tcp dport 443 dnat to ${b.gatewayIp}:${apiPort}`,
+  ].join('\n');
+  const r = await runCommand('/usr/sbin/nft', ['-f', '-'], { input: script, timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`nft: routing the kubernetes Service to the API server failed (exit ${r.code}): ${r.stderr.trim()}`);
 }
 
 export interface RunOptions {
