@@ -17,6 +17,7 @@ import { defaultReconcilers } from '../src/operator/reconcilers.ts';
 import { readDerivedRecord } from '../src/operator/policy/index.ts';
 import { TOKEN_FORMAT, tokenHash } from '../src/policy/index.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { recordStatus } from './harness/record-status.ts';
 import { until } from './harness/until.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -118,6 +119,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     assert.equal(condition(user, 'Reconciling')?.status, 'True');
     assert.equal(condition(user, 'Ready')?.reason, 'Propagating');
     assert.equal(condition(user, 'Ready')?.message, 'applied on 0/1 brokers');
+    recordStatus(user, 'progressing-propagating');
     const cluster = await get(KINDS.brokerCluster, 'main');
     assert.equal(cluster?.status?.policyInSync, '0/1');
   });
@@ -130,6 +132,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
       return condition(u, 'Stalled')?.status === 'True' ? u : undefined;
     });
     assert.equal(condition(weak, 'Stalled').reason, 'WeakPassword');
+    recordStatus(weak, 'degraded-weak-password');
     assert.match(condition(weak, 'Stalled').message, /weak-password/);
     assert.ok(!condition(weak, 'Stalled').message.includes('qqq'));
     assert.equal(await get(KINDS.secret, 'weak-credentials'), undefined, 'nothing is written for a user that cannot log in');
@@ -147,11 +150,13 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
       return condition(g, 'Stalled')?.status === 'True' ? g : undefined;
     });
     assert.equal(condition(grant, 'Stalled').reason, 'RoleNotFound');
+    recordStatus(grant, 'degraded-role-not-found');
     // Fixing it (creating the Role) clears it.
     await apply(bw('Role', 'no-such-role', { rules: [{ resources: [{ type: 'topic', pattern: 'orders' }], actions: ['write'] }] }));
     await until('grant no longer Stalled', async () => condition(await get(KINDS.topicGrant, 'orders'), 'Stalled')?.status === 'False');
     const role = await get(KINDS.role, 'orders-reader');
     assert.equal(condition(role, 'Ready')?.reason, 'Propagating');
+    recordStatus(role, 'progressing-propagating');
   });
 
   test('a built-in role needs no Role: a TopicGrant naming consumer is compiled, not Stalled; a Role cannot take the name', async () => {
@@ -165,6 +170,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     });
     assert.equal(condition(grant, 'Stalled')?.status, 'False');
     assert.equal(condition(grant, 'Ready')?.reason, 'Propagating', 'in the snapshot, on its way to the one broker (none runs in a bare control plane)');
+    recordStatus(grant, 'progressing-propagating');
     assert.equal(await get(KINDS.role, 'consumer'), undefined, 'no Role named consumer exists');
 
     const refused = await cp.kubectl(['apply', '-n', ns, '-f', '-'], { input: JSON.stringify(bw('Role', 'consumer', { rules: [{ resources: [{ type: 'topic', pattern: '*' }], actions: ['all'] }] })) });
@@ -204,6 +210,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
     assert.ok(Math.abs(Date.parse(t.status.expiresAt) - (issued + 720 * 3_600_000)) < 1_000);
     assert.ok(!JSON.stringify(t.status).includes(token));
     assert.ok(!JSON.stringify(t.status).includes(tokenHash(token)));
+    recordStatus(t, 'progressing-propagating');
   });
 
   test('a token whose expiry passes is marked Expired', async () => {
@@ -213,6 +220,7 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real API server', { ti
       return condition(o, 'Stalled')?.reason === 'Expired' ? o : undefined;
     }, 20_000);
     assert.equal(condition(t, 'Ready')?.status, 'False');
+    recordStatus(t, 'degraded-expired');
   });
 
   test('a Secret of the name a token wants that is not the operator\'s is never taken over', async () => {

@@ -11,6 +11,7 @@ import { brokerClusterReconciler } from '../src/operator/brokercluster/index.ts'
 import { KINDS, kindId, KubeClient, KubeObjectApi, loadKubeConfig, type KindRef, type KubeObject, type ReconcileContext, type Reconciler } from '../src/operator/controller/index.ts';
 import { startOperator } from '../src/operator/index.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { recordStatus } from './harness/record-status.ts';
 
 const root = join(import.meta.dirname, '..');
 const H = 3_600_000;
@@ -131,6 +132,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     assert.equal(condition(status, 'Reconciling').status, 'True');
     assert.equal(condition(status, 'Stalled').status, 'False');
     assert.match(condition(status, 'Ready').message, /2 brokers, one Kafka cluster/);
+    recordStatus(bc, 'progressing-rolling-out');
     assert.deepEqual(status.listeners, [
       { name: 'kafka', protocol: 'kafka', tls: true, bootstrap: `main.${h.ns}.svc:9092` },
       { name: 'http', protocol: 'http', tls: true, bootstrap: `main.${h.ns}.svc:8080` },
@@ -203,6 +205,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
   test('a refused spec.env stalls the cluster with InvalidEnv naming the variable, and nothing is applied; fixing it resumes', async () => {
     const versions = await h.versions();
     await h.apply(spec({ limits: { maxConnections: 500 }, env: [{ name: 'TZ', value: 'UTC' }, { name: 'NODE_DEBUG', value: 'net' }] }));
+    recordStatus(await h.cluster(), 'progressing-generation-not-observed');
     h.events = [];
     await h.reconcile();
     const after = await h.versions();
@@ -214,6 +217,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     assert.equal(condition(status, 'Ready').reason, 'InvalidEnv');
     assert.equal(condition(status, 'Reconciling').status, 'False');
     assert.equal(status.observedGeneration, 3);
+    recordStatus(await h.cluster(), 'degraded-invalid-env');
     assert.deepEqual(h.events.map((e) => [e.type, e.reason]), [['Warning', 'Stalled']]);
     const stalledAt = condition(status, 'Stalled').lastTransitionTime;
 
@@ -275,6 +279,7 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     assert.equal(condition(status, 'Ready').status, 'True');
     assert.equal(condition(status, 'Ready').reason, 'Ready');
     assert.equal(condition(status, 'Ready').message, '1/1 pods ready; 1 broker');
+    recordStatus(await r.cluster(), 'healthy-ready');
     assert.equal(condition(status, 'Reconciling').status, 'False');
     assert.equal(status.readyReplicas, 1);
     assert.notEqual(condition(status, 'Ready').lastTransitionTime, condition(before, 'Ready').lastTransitionTime);

@@ -21,6 +21,7 @@ import { defaultReconcilers } from '../src/operator/reconcilers.ts';
 import { placed, writeUnderConcurrency } from '../src/operator/topic/index.ts';
 import { startClusterStateServer, type ClusterStateServer } from './harness/cluster-state-server.ts';
 import { freePorts, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { recordStatus } from './harness/record-status.ts';
 import { until } from './harness/until.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -121,6 +122,7 @@ describe('Topics on a real API server, reconciled by the operator as its Service
       return c?.message === 'applied on 0/3 brokers' ? c : undefined;
     });
     assert.equal(ready.status, 'False');
+    recordStatus(await get(KINDS.topic, 'orders'), 'progressing-propagating');
 
     // A second topic counts the first one's load: with 3 more partitions, each broker leads 3 in all.
     await applyOk(topicDoc('audit-events', { partitions: 3, topicName: 'Audit_Events' }));
@@ -189,6 +191,7 @@ describe('Topics on a real API server, reconciled by the operator as its Service
     assert.match(r.c.message, /replication is not built yet/);
     assert.equal(r.t.status.partitions, undefined, 'nothing placed');
     assert.equal(condition(r.t, 'Ready').status, 'False');
+    recordStatus(r.t, 'degraded-replication-not-supported');
     const o = await stalled('orphan');
     assert.equal(o.c.reason, 'ClusterNotFound');
     assert.match(o.c.message, /BrokerCluster nope does not exist/);
@@ -240,6 +243,7 @@ describe('Topics on a real API server, reconciled by the operator as its Service
       return condition(t, 'Ready')?.status === 'True' ? t : undefined;
     });
     assert.equal(condition(orders, 'Ready').message, 'applied on 3/3 brokers');
+    recordStatus(orders, 'healthy-applied');
     assert.equal(orders.status.inSync, '3/3');
     const cluster = await until('the cluster state in sync', async () => {
       const c = await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' });
@@ -312,6 +316,7 @@ describe('Topics on a real API server, reconciled by the operator as its Service
       const c = condition(await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' }), 'Stalled');
       return c?.reason === 'ScaleDownBlocked' ? c : undefined;
     });
+    recordStatus(await api.get<Obj>(KINDS.brokerCluster, { namespace: ns, name: 'main' }), 'degraded-scale-down-blocked');
     assert.equal(stalled.status, 'True');
     assert.match(stalled.message, /scaling down from 3 to 2 brokers is refused: broker 2 leads 4 partitions \(topics Audit_Events, orders\)/);
     const sts = await api.get<Obj>(KINDS.statefulSet, { namespace: ns, name: 'main' });
