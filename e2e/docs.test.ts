@@ -8,7 +8,10 @@
 // that sees the repository's files.
 //
 // Around them, what the commands alone do not show: no Pod Security warning anywhere, no pod the
-// API server refused, and applying the examples again changes no object's resourceVersion.
+// API server refused, applying the examples again changes nothing, and Argo CD's health check
+// (gitops/argocd/health.lua in gopher-lua) and kstatus (what Flux waits on) call every one of the
+// example's resources healthy (recorded as fixtures for test/gitops-health with
+// BULWARK_RECORD_STATUSES=1).
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,6 +19,8 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { allShellBlocks, blockScript, expectedExit, type DocBlock } from '../test/harness/docs-blocks.ts';
 import { docsEnv, type DocsEnv } from '../test/harness/docs-env.ts';
+import { argocdHealth, kstatus } from '../test/harness/gitops-check.ts';
+import { recordStatus } from '../test/harness/record-status.ts';
 import { nodeUnavailableReason, startNode, type ClientHost, type TestNode } from '../test/harness/node.ts';
 import { buildBrokerImage } from '../tools/image/broker-image.ts';
 import { kubectlJson, resolveBrokers } from '../tools/node/bulwark-install.ts';
@@ -81,6 +86,16 @@ describe('the docs commands, on a real Kubernetes node', { skip }, () => {
     assert.deepEqual(warned, []);
     const events = await kubectlJson<{ items: { reason: string; message: string; involvedObject: { kind: string; name: string } }[] }>(node, ['get', 'events', '-A', '--field-selector', 'reason=FailedCreate']);
     assert.deepEqual(events?.items.map((e) => `${e.involvedObject.kind}/${e.involvedObject.name}: ${e.message}`), []);
+  });
+
+  it('Argo CD and kstatus see every resource of the example healthy', async () => {
+    const list = await kubectlJson<{ items: { kind: string; metadata: { name: string } }[] }>(node, ['-n', EXAMPLE.namespace, 'get', 'bulwark']);
+    const objects = list?.items ?? [];
+    assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), ['AccessToken', 'BrokerCluster', 'Topic', 'TopicGrant', 'User']);
+    const name = (o: { kind: string; name: string }) => `${o.kind}/${o.name}`;
+    assert.deepEqual((await argocdHealth(objects)).filter((r) => r.status !== 'Healthy').map((r) => `${name(r)}: ${r.status} ${r.message}`), []);
+    assert.deepEqual((await kstatus(objects)).filter((r) => r.status !== 'Current').map((r) => `${name(r)}: ${r.status} ${r.message}`), []);
+    for (const o of objects) recordStatus(o, `healthy-e2e-${o.metadata.name}`);
   });
 
   it('applying the examples again with server-side apply changes no object', async () => {

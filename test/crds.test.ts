@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { KINDS } from '../src/api/index.ts';
 import { IMMUTABLE_CASES, INVALID_CASES, invalidDocument } from './fixtures/invalid-resources.ts';
 import { ensureBinaries, startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { argocdHealth, kstatus } from './harness/gitops-check.ts';
 
 const root = join(import.meta.dirname, '..');
 const skip = process.env.BULWARK_SKIP_CONTROLPLANE === '1' ? 'BULWARK_SKIP_CONTROLPLANE=1' : false;
@@ -40,6 +41,19 @@ describe('CRDs on a real API server', { skip }, () => {
       assert.equal(status.conditions.find((c) => c.type === 'Established')?.status, 'True', k.kind);
       assert.equal(status.conditions.find((c) => c.type === 'NamesAccepted')?.status, 'True', k.kind);
     }
+  });
+
+  test('a new resource reads as not yet observed: kstatus (Flux) InProgress, Argo CD Progressing, until the operator writes its status', async () => {
+    await cp.kubectl(['create', 'namespace', 'fresh'], { check: true });
+    const doc = { apiVersion: 'bulwark.dev/v1alpha1', kind: 'Role', metadata: { name: 'fresh', namespace: 'fresh' }, spec: { rules: [{ resources: [{ type: 'topic', pattern: 'orders' }], actions: ['read'] }] } };
+    await cp.kubectl(['apply', '--server-side', '-f', '-'], { input: JSON.stringify(doc), check: true });
+    const obj = JSON.parse((await cp.kubectl(['-n', 'fresh', 'get', 'roles.bulwark.dev', 'fresh', '-o', 'json'], { check: true })).stdout);
+    assert.equal(obj.metadata.generation, 1);
+    assert.deepEqual(obj.status, { observedGeneration: 0 });
+    assert.equal((await kstatus([obj]))[0]!.status, 'InProgress');
+    assert.equal((await argocdHealth([obj]))[0]!.status, 'Progressing');
+    const diff = await cp.kubectl(['diff', '--server-side', '-f', '-'], { input: JSON.stringify(doc) });
+    assert.equal(diff.code, 0, `the default shows as no difference to kubectl diff: ${diff.stdout}`);
   });
 
   test('kubectl explain shows the field documentation', async () => {
@@ -80,6 +94,10 @@ describe('CRDs on a real API server', { skip }, () => {
     const text = readFileSync(file, 'utf8').replace('namespace: streaming', `namespace: ${ns}`);
     const first = await cp.kubectl(['apply', '--server-side', '--field-manager=argocd', '-f', '-'], { input: text });
     assert.equal(first.code, 0, first.stderr);
+    // The operator's first status write, as it follows every create. (Without one, the object
+    // reads with the status default, {observedGeneration: 0}, which the next write of any kind
+    // stores once.)
+    await cp.kubectl(['-n', ns, 'patch', 'brokerclusters.bulwark.dev', 'events', '--subresource=status', '--type=merge', '-p', '{"status":{"observedGeneration":1}}'], { check: true });
     const before = (await cp.request('GET', path(ns, 'BrokerCluster', 'events'))).json<{ metadata: { resourceVersion: string; generation: number } }>().metadata;
     const second = await cp.kubectl(['apply', '--server-side', '--field-manager=argocd', '-f', '-'], { input: text });
     assert.equal(second.code, 0, second.stderr);

@@ -21,7 +21,7 @@ describe('bridgeSpec', () => {
 });
 
 describe('node configuration', () => {
-  it('CNI: no gateway, no masquerade, no default route, pods in .10-.250', () => {
+  it('CNI: no gateway, no masquerade, no default route (one host route: the kubernetes Service), pods in .10-.250', () => {
     const conf = JSON.parse(cniConflist(layout, bridgeSpec())) as { plugins: Array<Record<string, unknown>> };
     const bridge = conf.plugins[0]!;
     assert.equal(bridge.type, 'bridge');
@@ -29,7 +29,7 @@ describe('node configuration', () => {
     assert.equal(bridge.isGateway, false);
     assert.equal(bridge.ipMasq, false);
     const ipam = bridge.ipam as { dataDir: string; routes?: unknown; ranges: Array<Array<Record<string, string>>> };
-    assert.equal(ipam.routes, undefined);
+    assert.deepEqual(ipam.routes, [{ dst: '10.0.0.1/32', gw: '10.244.77.1' }]);
     assert.equal(ipam.dataDir, '/tmp/bulwark-node-bwk0/cni/ipam');
     assert.deepEqual(ipam.ranges[0]![0], { subnet: '10.244.77.0/24', rangeStart: '10.244.77.10', rangeEnd: '10.244.77.250', gateway: '10.244.77.1' });
   });

@@ -80,7 +80,12 @@ export function buildCrd(def: KindDefinition): Record<string, unknown> {
       kind: { type: 'string', maxLength: 64, description: `The kind of this object: ${def.kind}.` },
       metadata: { type: 'object' }, // the API server allows nothing else here
       spec,
-      status,
+      // A new object reads with status {observedGeneration: 0} until the operator writes one
+      // (the API server applies defaults when it reads from etcd). kstatus, which Flux waits
+      // with, calls a resource without any status Current, that is ready; with this it is
+      // InProgress until the operator has observed its generation. Spec has no defaults: they
+      // would show up as differences to GitOps tools.
+      status: { ...status, default: { observedGeneration: 0 } },
     },
     ...(def.rules ? { 'x-kubernetes-validations': def.rules } : {}),
   };

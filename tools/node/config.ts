@@ -155,6 +155,9 @@ nodeStatusUpdateFrequency: 5s
 `;
 }
 
+/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range (10.0.0.0/24), in the API server's certificate. */
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
+
 export function cniConflist(l: NodeLayout, bridge: BridgeSpec): string {
   return `${JSON.stringify(
     {
@@ -164,8 +167,10 @@ export function cniConflist(l: NodeLayout, bridge: BridgeSpec): string {
         {
           type: 'bridge',
           bridge: bridge.name,
-          // No gateway, no masquerade, no default route: pods reach only the bridge's /24, and
-          // the bridge plugin never turns ip_forward on.
+          // No gateway, no masquerade, no default route: pods reach only the bridge's /24 and the
+          // `kubernetes` Service's address, routed to the host, which sends it to the API server
+          // on the gateway (network.ts, routeKubernetesService); the bridge plugin never turns
+          // ip_forward on.
           isGateway: false,
           ipMasq: false,
           hairpinMode: true,
@@ -182,6 +187,7 @@ export function cniConflist(l: NodeLayout, bridge: BridgeSpec): string {
                 },
               ],
             ],
+            routes: [{ dst: `${KUBERNETES_SERVICE_IP}/32`, gw: bridge.gatewayIp }],
           },
         },
       ],

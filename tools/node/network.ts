@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { runCommand, type KubectlResult } from '../controlplane/launcher.ts';
-import { CLIENT_HOST_RANGE, type BridgeSpec } from './config.ts';
+import { CLIENT_HOST_RANGE, KUBERNETES_SERVICE_IP, type BridgeSpec } from './config.ts';
 import { clientNetnsPrefix } from './cleanup.ts';
 
 async function ip(args: string[]): Promise<void> {
@@ -22,9 +22,6 @@ export async function createBridge(b: BridgeSpec): Promise<void> {
   await ip(['addr', 'add', `${b.gatewayIp}/24`, 'dev', b.name]);
   await ip(['link', 'set', b.name, 'up']);
 }
-
-/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range (10.0.0.0/24), in the API server's certificate. */
-export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 
 /** The nftables table that holds the bridge's DNAT rule (cleanup.ts deletes it). */
 export function natTableName(bridge: string): string {
