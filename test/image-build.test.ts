@@ -86,7 +86,7 @@ describe('the image built from the Dockerfile', () => {
   test('buildah built it from the Dockerfile: its history is the final stage', () => {
     assert.ok(u.config.config.Labels?.['io.buildah.version'], 'built by buildah');
     const steps = (u.config.history ?? []).map((h) => h.created_by ?? '').join('\n');
-    for (const step of [/COPY .*node_modules/, /COPY .*dist/, /USER 65532:65532/, /ENTRYPOINT \["\/nodejs\/bin\/node","\/app\/bin\/bulwark\.js"\]/]) assert.match(steps, step);
+    for (const step of [/COPY .*node_modules/, /COPY .*dist/, /USER 65532:65532/, /ENTRYPOINT \["\/nodejs\/bin\/node", ?"\/app\/bin\/bulwark\.js"\]/]) assert.match(steps, step);
   });
 
   test('its configuration: user 65532:65532, the exec-form entrypoint, /app, production, SIGTERM, OCI labels', () => {
