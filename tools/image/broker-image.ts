@@ -16,6 +16,7 @@
 // Cache, under ${BULWARK_CACHE:-~/.cache/bulwark}/image/:
 //   bases/                          the local bases (base-images.ts)
 //   buildah/{root,runroot,driver}   buildah's store (overlay, else vfs) and the driver chosen
+//   buildah/tmp                     buildah's TMPDIR: the npm cache of the Dockerfile's cache mounts
 //   bulwark-<tag>.tar (+ .json)     the archive;  latest.json  {name, archive, digest} of the last build
 //
 // `npm run image:build` (or scripts/image-build.sh, which installs buildah and debootstrap first)
@@ -98,6 +99,9 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
     const started = Date.now();
     log(`building ${name} from ${join(root, 'Dockerfile')} (buildah build --layers)…`);
     const secret = process.env.BULWARK_NPM_CA || DEFAULT_NPM_CA;
+    // buildah keeps RUN --mount=type=cache directories (the npm cache) and its temporary files under TMPDIR: in the cache too.
+    const tmpdir = join(cacheDir, 'buildah', 'tmp');
+    mkdirSync(tmpdir, { recursive: true });
     await run('buildah', [
       ...buildah,
       'build',
@@ -120,7 +124,7 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
       '--file',
       join(root, 'Dockerfile'),
       root,
-    ]);
+    ], { env: { ...process.env, TMPDIR: tmpdir } });
     log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(0)} s; writing ${archive}…`);
     const digest = await pushArchive(buildah, name, [name, versionName], archive);
     const written: WrittenImage = { name, archive, digest };
