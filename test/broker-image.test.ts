@@ -1,5 +1,5 @@
-// The broker image (tools/image/broker-image.ts), without Kubernetes: built from the production
-// build, unpacked layer by layer into a directory, checked for its layout and configuration, and
+// The broker image (tools/image/broker-image.ts: the Dockerfile, built by buildah), without Kubernetes: built from the sources,
+// unpacked layer by layer into a directory, checked for its layout and configuration, and
 // run from there: `bulwark broker --help`, then a real broker from the unpacked /app (the host's
 // node, nothing above the directory to resolve modules from) with a kcat round trip. That proves
 // the production dependencies in the image are complete. The node binary of the image is run too,
@@ -76,33 +76,33 @@ describe('the broker image', () => {
 
   test('its configuration: the entrypoint, user 65532, /app, NODE_ENV=production', () => {
     const c = u.config.config;
-    assert.deepEqual(c.Entrypoint, ['/usr/bin/node', '/app/bin/bulwark.js']);
+    assert.deepEqual(c.Entrypoint, ['/nodejs/bin/node', '/app/bin/bulwark.js']);
     assert.equal(c.User, '65532:65532');
     assert.equal(c.WorkingDir, '/app');
     assert.ok((c.Env as string[]).includes('NODE_ENV=production'));
     assert.ok((c.Env as string[]).some((e) => e.startsWith('PATH=')));
-    assert.equal(u.layers, 3);
+    assert.ok(u.layers >= 2, 'the runtime base, then the app');
   });
 
   test('its files: node and its libraries, the app, production dependencies only, the user, /tmp, and no shell', () => {
-    for (const p of ['usr/bin/node', 'app/package.json', 'app/bin/bulwark.js', 'app/dist/cli/main.js', 'app/build/crc32c.node', 'app/build/sockfd.node', 'app/node_modules/fastify/package.json', 'app/node_modules/pino/package.json']) {
+    for (const p of ['nodejs/bin/node', 'app/package.json', 'app/bin/bulwark.js', 'app/dist/cli/main.js', 'app/build/crc32c.node', 'app/build/sockfd.node', 'app/node_modules/fastify/package.json', 'app/node_modules/pino/package.json']) {
       assert.ok(existsSync(join(u.rootfs, p)), p);
     }
     // (@types/* do come, as dependencies of @kubernetes/client-node.)
     for (const dev of ['kafkajs', 'typescript', 'tsx', 'fast-check']) assert.ok(!existsSync(join(u.rootfs, 'app', 'node_modules', dev)), `${dev} is a dev dependency`);
     assert.ok(!paths.some((p) => p === 'app/src' || p.startsWith('app/test') || p.endsWith('.tsbuildinfo') || p.endsWith('dist/.built')), 'no sources, tests or build state');
-    assert.match(readFileSync(join(u.rootfs, 'etc', 'passwd'), 'utf8'), /^bulwark:x:65532:65532:/m);
-    assert.match(readFileSync(join(u.rootfs, 'etc', 'group'), 'utf8'), /^bulwark:x:65532:/m);
+    assert.match(readFileSync(join(u.rootfs, 'etc', 'passwd'), 'utf8'), /^nonroot:x:65532:65532:/m);
+    assert.match(readFileSync(join(u.rootfs, 'etc', 'group'), 'utf8'), /^nonroot:x:65532:/m);
     assert.equal(lstatSync(join(u.rootfs, 'tmp')).mode & 0o7777, 0o1777);
     const shells = paths.filter((p) => /(^|\/)(sh|bash|dash|ash|busybox)$/.test(p));
     assert.deepEqual(shells, []);
     const top = readdirSync(u.rootfs).sort();
-    assert.deepEqual(top.filter((d) => !['app', 'etc', 'lib', 'lib64', 'tmp', 'usr'].includes(d)), [], `top-level: ${top.join(' ')}`);
+    assert.deepEqual(top.filter((d) => !['app', 'etc', 'home', 'lib', 'lib64', 'nodejs', 'root', 'tmp'].includes(d)), [], `top-level: ${top.join(' ')}`);
     assert.ok(paths.some((p) => /^lib(64)?\/.*ld-linux.*\.so/.test(p) || /^lib\/x86_64-linux-gnu\/ld-linux/.test(p)), 'the dynamic loader');
   });
 
   test('every library node and the native addons (*.node) load is in the image, at the path the loader looks for it', () => {
-    const elves = ['usr/bin/node', ...paths.filter((p) => p.startsWith('app/') && p.endsWith('.node'))];
+    const elves = ['nodejs/bin/node', ...paths.filter((p) => p.startsWith('app/') && p.endsWith('.node'))];
     assert.ok(elves.length >= 4, elves.join(' '));
     const missing: string[] = [];
     for (const elf of elves) {
@@ -125,7 +125,7 @@ describe('the broker image', () => {
     const loader = paths.find((p) => /ld-linux[^/]*\.so\.\d+$/.test(p));
     assert.ok(loader, 'a dynamic loader in the image');
     const libDirs = [...new Set(paths.filter((p) => /\.so(\.\d+)*$/.test(p)).map((p) => join(u.rootfs, p, '..')))];
-    const out = execFileSync(join(u.rootfs, loader), ['--inhibit-cache', '--library-path', libDirs.join(':'), join(u.rootfs, 'usr', 'bin', 'node'), '-e', 'console.log(process.version)'], { env: {} });
+    const out = execFileSync(join(u.rootfs, loader), ['--inhibit-cache', '--library-path', libDirs.join(':'), join(u.rootfs, 'nodejs', 'bin', 'node'), '-e', 'console.log(process.version)'], { env: {} });
     assert.equal(out.toString().trim(), process.version);
   });
 

@@ -1,45 +1,52 @@
-// The broker image, assembled from the project's own production build as an OCI archive, in the
-// layout the packaging issue's Dockerfile produces:
+// The Bulwark image (both roles: `bulwark broker`, `bulwark operator`), built from the repository's
+// Dockerfile by buildah, written as an OCI archive that `ctr images import` reads.
 //
-//   /usr/bin/node             the Node runtime of this machine, with the libraries `ldd` lists for it
-//                             and for every native addon (*.node) of the app and its dependencies
-//   /app/package.json, /app/bin/bulwark.js, /app/dist/**, /app/build/*.node
-//   /app/node_modules/**      production dependencies only (npm ci --omit=dev --ignore-scripts)
-//   /etc/passwd, /etc/group   naming bulwark 65532:65532;  /tmp 1777;  no shell
+//   1. Bases: the Dockerfile's BUILD_IMAGE and RUNTIME_IMAGE build arguments are the local bases of
+//      the same layout (tools/image/base-images.ts), loaded into buildah's store, unless
+//      BULWARK_BUILD_IMAGE / BULWARK_RUNTIME_IMAGE name others (pulled by buildah if missing).
+//   2. `buildah build --layers` with the npm CA bundle as a build secret (never in a layer): a
+//      source change rebuilds from the sources' COPY on, a lock-file change from `npm ci` on.
+//   3. `buildah push` into an OCI layout under two names, bulwark.local/bulwark:<version>-<hash12>
+//      and bulwark.local/bulwark:<version>, tarred into the archive.
 //
-// Three layers, so an import reuses what did not change: the runtime, the dependencies, the app.
-// Entrypoint ["/usr/bin/node", "/app/bin/bulwark.js"], user 65532:65532, WorkingDir /app,
-// NODE_ENV=production. The tag is `<version>-<hash of every input>`: a changed build gets a new
-// tag, an unchanged one the same archive, which is then not written again.
+// <hash12> hashes every input: the Dockerfile, .dockerignore, the build context (the files its
+// allow-list admits), the bases (their config digests, or the names given) and the build
+// arguments. Unchanged inputs find the archive already written and build nothing.
 //
 // Cache, under ${BULWARK_CACHE:-~/.cache/bulwark}/image/:
-//   deps-<lock hash>/node_modules   the production install, one per package-lock.json content
-//   bulwark-<tag>.tar               the archive;  latest.json  {name, archive, digest} of the last build
+//   bases/                          the local bases (base-images.ts)
+//   buildah/{root,runroot,driver}   buildah's store (overlay, else vfs) and the driver chosen
+//   buildah/tmp                     buildah's TMPDIR: the npm cache of the Dockerfile's cache mounts
+//   bulwark-<tag>.tar (+ .json)     the archive;  latest.json  {name, archive, digest} of the last build
 //
-// `npm run image:build` runs it and prints latest.json's content; the e2e tests call buildBrokerImage().
-import { execFileSync } from 'node:child_process';
+// `npm run image:build` (or scripts/image-build.sh, which installs buildah and debootstrap first)
+// runs it and prints latest.json's content; the e2e tests call buildBrokerImage().
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cacheRoot } from '../controlplane/launcher.ts';
-import { writeOciArchive, type ImageConfig, type ImageFile, type WrittenImage } from './oci-archive.ts';
-import { baseFiles, directoryFiles, hostBinaryWithLibraries, IMAGE_UID } from './rootfs.ts';
+import type { WrittenImage } from './oci-archive.ts';
+import { LOCAL_BUILD_BASE, LOCAL_RUNTIME_BASE, localBuildBase, localRuntimeBase, run, type LocalBaseImage } from './base-images.ts';
+import { contextFiles } from './build-context.ts';
 
 export const BROKER_IMAGE_REPOSITORY = 'bulwark.local/bulwark';
-export const BROKER_IMAGE_ENTRYPOINT = ['/usr/bin/node', '/app/bin/bulwark.js'] as const;
+export const BROKER_IMAGE_ENTRYPOINT = ['/nodejs/bin/node', '/app/bin/bulwark.js'] as const;
 
 export interface BrokerImageOptions {
-  /** The package to build from; default this repository. */
+  /** The repository to build (its Dockerfile and sources); default this one. */
   root?: string;
-  /** Where archives and the dependency installs are kept; default ${BULWARK_CACHE}/image. */
+  /** Where archives, bases and buildah's store are kept; default ${BULWARK_CACHE}/image. */
   cacheDir?: string;
-  /** The Node binary to put in the image; default the one running this. */
-  nodeBinary?: string;
-  /** Progress lines; default stderr. */
+  /** Progress lines; default stderr. Long steps (debootstrap, npm ci, tsc) print their own output on stderr. */
   log?: (line: string) => void;
-  /** Skip `scripts/ensure-deps.mjs` (dist/ and build/*.node are taken as they are). */
+  /** @deprecated The Dockerfile builds from the sources, so there is no host build to skip; ignored. */
   skipBuild?: boolean;
+  /** The BUILD_IMAGE build argument; default env BULWARK_BUILD_IMAGE, else the local build base. */
+  buildImage?: string;
+  /** The RUNTIME_IMAGE build argument; default env BULWARK_RUNTIME_IMAGE, else the local runtime base. */
+  runtimeImage?: string;
 }
 
 export interface BrokerImage extends WrittenImage {
@@ -48,143 +55,248 @@ export interface BrokerImage extends WrittenImage {
 }
 
 const REPO_ROOT = resolve(import.meta.dirname, '..', '..');
+/** The CA bundle npm trusts inside the build (a build secret): the one this machine trusts. */
+const DEFAULT_NPM_CA = '/etc/ssl/certs/ca-certificates.crt';
 
-/** Builds the broker image archive (or finds the one already built from the same inputs). */
+/** Builds the image archive from the Dockerfile (or finds the one already built from the same inputs). */
 export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<BrokerImage> {
   const root = opts.root ?? REPO_ROOT;
   const cacheDir = opts.cacheDir ?? join(cacheRoot(), 'image');
   const log = opts.log ?? ((line: string) => process.stderr.write(`image: ${line}\n`));
-  const nodeBinary = realpathSync(opts.nodeBinary ?? process.execPath);
   mkdirSync(cacheDir, { recursive: true });
-
-  if (!opts.skipBuild) {
-    // The same staleness rule `npm start` and `npm test` use: rebuild dist/ (tsc) and build/*.node only when a source is newer.
-    log('checking the production build (scripts/ensure-deps.mjs)');
-    execFileSync(process.execPath, [join(root, 'scripts', 'ensure-deps.mjs')], { cwd: root, stdio: ['ignore', 'inherit', 'inherit'] });
-  }
-  for (const needed of ['dist/cli/main.js', 'bin/bulwark.js', 'package.json', 'package-lock.json']) {
-    if (!existsSync(join(root, needed))) throw new Error(`broker image: ${join(root, needed)} is missing (run npm run build)`);
-  }
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
-  const nodeModules = productionDependencies(root, cacheDir, log);
+  const buildImage = opts.buildImage ?? (process.env.BULWARK_BUILD_IMAGE || undefined);
+  const runtimeImage = opts.runtimeImage ?? (process.env.BULWARK_RUNTIME_IMAGE || undefined);
 
-  const dependencies: ImageFile[] = [{ path: '/app/node_modules', type: 'dir', mode: 0o755 }, ...directoryFiles(nodeModules, '/app/node_modules', (rel) => rel === '.package-lock.json')];
-  const addons = readdirSync(join(root, 'build')).filter((f) => f.endsWith('.node'));
-  // Native addons load libraries node itself does not (the @node-rs prebuilds need librt.so.1):
-  // the runtime layer holds what any of them needs.
-  const nativeAddons = [...dependencies.filter((f) => f.type === 'file' && f.path.endsWith('.node')).map((f) => f.source!), ...addons.map((f) => join(root, 'build', f))];
-  const runtime: ImageFile[] = [...baseFiles(), ...hostBinaryWithLibraries(nodeBinary, '/usr/bin/node'), ...nativeAddons.flatMap((addon) => hostBinaryWithLibraries(addon).slice(1))];
-  const app: ImageFile[] = [
-    { path: '/app', type: 'dir', mode: 0o755 },
-    { path: '/app/package.json', type: 'file', mode: 0o644, source: join(root, 'package.json') },
-    { path: '/app/bin/bulwark.js', type: 'file', mode: 0o755, source: join(root, 'bin', 'bulwark.js') },
-    ...directoryFiles(join(root, 'dist'), '/app/dist', (rel) => rel === '.tsbuildinfo' || rel === '.built'),
-    ...addons.map((f): ImageFile => ({ path: `/app/build/${f}`, type: 'file', mode: 0o755, source: join(root, 'build', f) })),
-  ];
-  const config: ImageConfig = {
-    Entrypoint: [...BROKER_IMAGE_ENTRYPOINT],
-    User: `${IMAGE_UID}:${IMAGE_UID}`,
-    WorkingDir: '/app',
-    Env: ['PATH=/usr/bin:/bin', 'NODE_ENV=production'],
-    StopSignal: 'SIGTERM',
-    Labels: { 'org.opencontainers.image.title': 'bulwark', 'org.opencontainers.image.version': pkg.version, 'dev.bulwark.node-version': process.versions.node },
-  };
-  const layers = [{ files: runtime }, { files: dependencies }, { files: app }];
+  const unlock = await lock(join(cacheDir, 'build.lock'), log);
+  try {
+    ensureTools(root, { debootstrap: !buildImage }, log);
+    const localBases: LocalBaseImage[] = [];
+    if (!buildImage) localBases.push(await localBuildBase({ cacheDir, log }));
+    if (!runtimeImage) localBases.push(await localRuntimeBase({ cacheDir, log }));
+    const buildArgs: Record<string, string> = {
+      BUILD_IMAGE: buildImage ?? LOCAL_BUILD_BASE,
+      RUNTIME_IMAGE: runtimeImage ?? LOCAL_RUNTIME_BASE,
+      VERSION: pkg.version,
+    };
 
-  const hash = inputHash(config, layers);
-  const tag = `${pkg.version}-${hash.slice(0, 12)}`;
-  const name = `${BROKER_IMAGE_REPOSITORY}:${tag}`;
-  const archive = join(cacheDir, `bulwark-${tag}.tar`);
-  const meta = `${archive}.json`;
-  const latest = join(cacheDir, 'latest.json');
-  if (existsSync(archive) && existsSync(meta)) {
-    const written = JSON.parse(readFileSync(meta, 'utf8')) as WrittenImage;
+    const hash = inputHash(root, buildArgs, localBases);
+    const tag = `${pkg.version}-${hash.slice(0, 12)}`;
+    const name = `${BROKER_IMAGE_REPOSITORY}:${tag}`;
+    const versionName = `${BROKER_IMAGE_REPOSITORY}:${pkg.version}`;
+    const archive = join(cacheDir, `bulwark-${tag}.tar`);
+    const meta = `${archive}.json`;
+    const latest = join(cacheDir, 'latest.json');
+    if (existsSync(archive) && existsSync(meta)) {
+      const written = JSON.parse(readFileSync(meta, 'utf8')) as WrittenImage;
+      writeFileSync(latest, JSON.stringify(written, null, 2) + '\n');
+      log(`${name} is up to date (${archive})`);
+      return { ...written, cached: true };
+    }
+
+    const buildah = await buildahStore(cacheDir, log);
+    for (const base of localBases) await loadBase(buildah, base, log);
+    const started = Date.now();
+    log(`building ${name} from ${join(root, 'Dockerfile')} (buildah build --layers)…`);
+    const secret = process.env.BULWARK_NPM_CA || DEFAULT_NPM_CA;
+    // buildah keeps RUN --mount=type=cache directories (the npm cache) and its temporary files under TMPDIR: in the cache too.
+    const tmpdir = join(cacheDir, 'buildah', 'tmp');
+    mkdirSync(tmpdir, { recursive: true });
+    await run('buildah', [
+      ...buildah,
+      'build',
+      '--layers',
+      // Runs the RUN steps with runc, in the host's network (npm ci needs the registry; no CNI bridge is set up).
+      '--isolation',
+      'oci',
+      '--network',
+      'host',
+      // Pull a base only when it is not in the store: the local ones always are.
+      '--pull=false',
+      '--format',
+      'oci',
+      ...(existsSync(secret) ? ['--secret', `id=npmca,src=${secret}`] : []),
+      ...Object.entries(buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),
+      '--tag',
+      name,
+      '--tag',
+      versionName,
+      '--file',
+      join(root, 'Dockerfile'),
+      root,
+    ], { env: { ...process.env, TMPDIR: tmpdir } });
+    log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(0)} s; writing ${archive}…`);
+    const digest = await pushArchive(buildah, name, [name, versionName], archive);
+    const written: WrittenImage = { name, archive, digest };
+    writeFileSync(meta, JSON.stringify(written, null, 2) + '\n');
     writeFileSync(latest, JSON.stringify(written, null, 2) + '\n');
-    log(`${name} is up to date (${archive})`);
-    return { ...written, cached: true };
+    log(`wrote ${archive} (${(statSync(archive).size / 1e6).toFixed(1)} MB, ${digest}) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    await prune(cacheDir, buildah, KEEP_ARCHIVES);
+    return { ...written, cached: false };
+  } finally {
+    unlock();
   }
-  const files = layers.reduce((n, l) => n + l.files.length, 0);
-  log(`writing ${name}: ${files} entries in 3 layers (runtime, dependencies, app)…`);
-  const started = Date.now();
-  const tmp = `${archive}.${process.pid}.tmp`;
-  const image = await writeOciArchive({ name, out: tmp, config, layers });
-  renameSync(tmp, archive);
-  const written: WrittenImage = { name, archive, digest: image.digest };
-  writeFileSync(meta, JSON.stringify(written, null, 2) + '\n');
-  writeFileSync(latest, JSON.stringify(written, null, 2) + '\n');
-  log(`wrote ${archive} (${(fileSize(archive) / 1e6).toFixed(1)} MB, ${image.digest}) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  prune(cacheDir, KEEP_ARCHIVES);
-  return { ...written, cached: false };
 }
 
 /** Archives kept in the cache (the newest; an image a test node still runs is in containerd's store anyway). */
 const KEEP_ARCHIVES = 3;
 
-/** Removes all but the newest `keep` archives and dependency installs (by modification time). */
-function prune(cacheDir: string, keep: number): void {
-  const newestFirst = (pattern: RegExp) =>
-    readdirSync(cacheDir)
-      .filter((f) => pattern.test(f))
-      .map((f) => ({ f, t: statSync(join(cacheDir, f)).mtimeMs }))
-      .sort((a, b) => b.t - a.t)
-      .map((e) => e.f);
-  for (const f of newestFirst(/^bulwark-.*\.tar$/).slice(keep)) {
-    rmSync(join(cacheDir, f), { force: true });
-    rmSync(join(cacheDir, `${f}.json`), { force: true });
+/** A hash of everything the build reads: the Dockerfile, the context, the bases and the build arguments. */
+function inputHash(root: string, buildArgs: Record<string, string>, bases: LocalBaseImage[]): string {
+  const h = createHash('sha256').update(JSON.stringify({ buildArgs, bases: bases.map((b) => [b.name, b.configDigest]) }));
+  for (const file of ['Dockerfile', '.dockerignore', ...contextFiles(root)]) {
+    const path = join(root, file);
+    h.update(`\0${file}\0${statSync(path).mode & 0o111 ? 'x' : '-'}\0`).update(readFileSync(path));
   }
-  for (const d of newestFirst(/^deps-[0-9a-f]+$/).slice(keep)) rmSync(join(cacheDir, d), { recursive: true, force: true });
-}
-
-/**
- * node_modules with the production dependencies only, installed once per package-lock.json
- * content into ${cacheDir}/deps-<hash>/ (npm ci --omit=dev --ignore-scripts: nothing runs at
- * install; native dependencies come as prebuilt platform packages).
- */
-function productionDependencies(root: string, cacheDir: string, log: (line: string) => void): string {
-  const lock = readFileSync(join(root, 'package-lock.json'));
-  const manifest = readFileSync(join(root, 'package.json'));
-  const key = createHash('sha256').update(lock).update('\0').update(manifest).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, `deps-${key}`);
-  const done = join(dir, '.complete');
-  if (existsSync(done)) return join(dir, 'node_modules');
-  log(`installing production dependencies (npm ci --omit=dev --ignore-scripts) into ${dir}…`);
-  const staging = `${dir}.${process.pid}.tmp`;
-  rmSync(staging, { recursive: true, force: true });
-  mkdirSync(staging, { recursive: true });
-  cpSync(join(root, 'package.json'), join(staging, 'package.json'));
-  cpSync(join(root, 'package-lock.json'), join(staging, 'package-lock.json'));
-  execFileSync('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: staging, stdio: ['ignore', 'inherit', 'inherit'] });
-  writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
-  try {
-    // Fails when the directory exists: never delete an install another build may be reading.
-    renameSync(staging, dir);
-  } catch {
-    if (existsSync(done)) {
-      // Another build (a test process in parallel) installed the same lock first: use its install.
-      rmSync(staging, { recursive: true, force: true });
-    } else {
-      rmSync(dir, { recursive: true, force: true });
-      renameSync(staging, dir);
-    }
-  }
-  return join(dir, 'node_modules');
-}
-
-/** A hash of everything that goes into the image: the config, and each entry's path, type, mode, link and content. */
-function inputHash(config: ImageConfig, layers: { files: ImageFile[] }[]): string {
-  const h = createHash('sha256').update(JSON.stringify(config));
-  layers.forEach((layer, i) => {
-    h.update(`\0layer ${i}\0`);
-    for (const f of [...layer.files].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))) {
-      h.update(`${f.path}\0${f.type}\0${f.mode}\0${f.uid ?? 0}:${f.gid ?? 0}\0${f.linkTarget ?? ''}\0`);
-      if (f.type === 'file') h.update(f.data ?? readFileSync(f.source!));
-    }
-  });
   return h.digest('hex');
 }
 
-function fileSize(path: string): number {
-  return statSync(path).size;
+/** buildah's global flags for the store in the cache: overlay where the kernel allows it here, else vfs. */
+async function buildahStore(cacheDir: string, log: (line: string) => void): Promise<string[]> {
+  const dir = join(cacheDir, 'buildah');
+  mkdirSync(dir, { recursive: true });
+  const store = (driver: string) => ['--root', join(dir, 'root'), '--runroot', join(dir, 'runroot'), '--storage-driver', driver];
+  const chosen = join(dir, 'driver');
+  const forced = process.env.BULWARK_BUILDAH_STORAGE_DRIVER;
+  if (forced) return store(forced);
+  if (existsSync(chosen)) return store(readFileSync(chosen, 'utf8').trim());
+  let driver = 'overlay';
+  try {
+    // `info` initialises the store with the driver; it fails where overlay cannot be mounted.
+    await capture('buildah', [...store(driver), 'info']);
+  } catch (err) {
+    log(`buildah: the overlay driver does not work here (${String(err).split('\n')[0]}); using vfs`);
+    rmSync(join(dir, 'root'), { recursive: true, force: true });
+    rmSync(join(dir, 'runroot'), { recursive: true, force: true });
+    driver = 'vfs';
+  }
+  writeFileSync(chosen, `${driver}\n`);
+  return store(driver);
+}
+
+/** Loads a local base into buildah's store under its name, unless the store already has that very image. */
+async function loadBase(buildah: string[], base: LocalBaseImage, log: (line: string) => void): Promise<void> {
+  const want = base.configDigest.slice('sha256:'.length);
+  const have = await capture('buildah', [...buildah, 'inspect', '--type', 'image', '--format', '{{.FromImageID}}', base.name]).catch(() => '');
+  if (have.trim() === want) return;
+  log(`loading ${base.name} into buildah's store (buildah pull ${base.source.split(':')[0]}:…)`);
+  const id = (await capture('buildah', [...buildah, 'pull', '--quiet', base.source], { cwd: base.dir })).trim().split('\n').pop()!;
+  await capture('buildah', [...buildah, 'tag', id, base.name]);
+  if (id !== want) throw new Error(`loading ${base.name}: buildah gave image ${id}, not ${want}`);
+}
+
+/**
+ * Pushes the built image into an OCI layout under each name (one manifest, one index entry per
+ * name, annotated with the full name containerd imports it as), tars the layout into `archive`,
+ * and returns the manifest digest.
+ */
+async function pushArchive(buildah: string[], image: string, names: string[], archive: string): Promise<string> {
+  const layout = `${archive}.${process.pid}.layout`;
+  rmSync(layout, { recursive: true, force: true });
+  try {
+    for (const name of names) await capture('buildah', [...buildah, 'push', '--quiet', image, `oci:${layout}:${name.slice(name.lastIndexOf(':') + 1)}`]);
+    const indexPath = join(layout, 'index.json');
+    const index = JSON.parse(readFileSync(indexPath, 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+    const digests = new Set(index.manifests.map((m) => m.digest));
+    if (index.manifests.length !== names.length || digests.size !== 1) throw new Error(`buildah push wrote ${index.manifests.length} manifests (${[...digests].join(', ')}) for ${names.join(', ')}`);
+    for (const m of index.manifests) {
+      const ref = m.annotations?.['org.opencontainers.image.ref.name'];
+      const name = names.find((n) => n.endsWith(`:${ref}`));
+      if (!name) throw new Error(`buildah push: unexpected reference ${ref} in ${indexPath}`);
+      m.annotations = { ...m.annotations, 'io.containerd.image.name': name };
+    }
+    writeFileSync(indexPath, JSON.stringify(index));
+    const tmp = `${archive}.${process.pid}.tmp`;
+    await run('tar', ['--create', `--file=${tmp}`, `--directory=${layout}`, '--numeric-owner', '--owner=0', '--group=0', '--sort=name', 'oci-layout', 'index.json', 'blobs']);
+    renameSync(tmp, archive);
+    return [...digests][0]!;
+  } finally {
+    rmSync(layout, { recursive: true, force: true });
+  }
+}
+
+/** Removes all but the newest `keep` archives, and their images from buildah's store (the layer cache stays). */
+async function prune(cacheDir: string, buildah: string[], keep: number): Promise<void> {
+  const archives = readdirSync(cacheDir)
+    .filter((f) => /^bulwark-.*\.tar$/.test(f))
+    .map((f) => ({ f, t: statSync(join(cacheDir, f)).mtimeMs }))
+    .sort((a, b) => b.t - a.t)
+    .map((e) => e.f);
+  for (const f of archives.slice(keep)) {
+    rmSync(join(cacheDir, f), { force: true });
+    rmSync(join(cacheDir, `${f}.json`), { force: true });
+    const tag = /^bulwark-(.*)\.tar$/.exec(f)![1]!;
+    await capture('buildah', [...buildah, 'rmi', `${BROKER_IMAGE_REPOSITORY}:${tag}`]).catch(() => undefined);
+  }
+}
+
+/** Installs buildah (and debootstrap, for the local build base) with scripts/image-build.sh when missing. */
+function ensureTools(root: string, need: { debootstrap: boolean }, log: (line: string) => void): void {
+  const missing = ['buildah', ...(need.debootstrap ? ['debootstrap'] : [])].filter((tool) => !onPath(tool));
+  if (missing.length === 0) return;
+  log(`${missing.join(' and ')} missing: installing (scripts/image-build.sh --tools-only)`);
+  // Synchronous on purpose: nothing else can proceed without the tools.
+  const r = spawnSync('bash', [join(root, 'scripts', 'image-build.sh'), '--tools-only'], { stdio: ['ignore', 2, 2] }).status;
+  if (r !== 0) throw new Error(`installing ${missing.join(', ')} failed (scripts/image-build.sh --tools-only exited ${r})`);
+}
+
+function onPath(tool: string): boolean {
+  return (process.env.PATH ?? '/usr/bin:/bin').split(':').some((d) => d && existsSync(join(d, tool))) || existsSync(join('/usr/sbin', tool));
+}
+
+/** Runs a command and resolves with its stdout; rejects with its stderr on a non-zero exit. */
+function capture(command: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${command} ${args.filter((a, i) => !['--root', '--runroot'].includes(args[i - 1] ?? '')).slice(0, 8).join(' ')} failed (exit ${code}): ${err.trim()}`))));
+  });
+}
+
+/**
+ * One build at a time per cache (test files may run in parallel): a lock file holding the owner's
+ * pid, taken over when that process is gone.
+ */
+async function lock(path: string, log: (line: string) => void): Promise<() => void> {
+  let waited = false;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(path, 'utf8').trim() || '0');
+    } catch {
+      continue; // released meanwhile
+    }
+    // An empty file is one being written this instant, unless it is old (its writer died at once).
+    if (owner === 0 && Date.now() - (statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0) < 5000) owner = -1;
+    if (owner === 0 || (owner > 0 && !alive(owner))) {
+      rmSync(path, { force: true });
+      continue;
+    }
+    if (!waited) log(`another image build (pid ${owner > 0 ? owner : '?'}) holds ${path}; waiting for it…`);
+    waited = true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(realpathSync(process.argv[1])).href) {

@@ -52,7 +52,11 @@ export interface WrittenImage {
   digest: string;
 }
 
-export async function writeOciArchive(opts: { name: string; out: string; config: ImageConfig; layers: ImageLayer[] }): Promise<WrittenImage> {
+/**
+ * `history`: one `created_by` line per layer, for images other builds start FROM (buildah matches
+ * a base's history against its layers); without it the config has no history.
+ */
+export async function writeOciArchive(opts: { name: string; out: string; config: ImageConfig; layers: ImageLayer[]; history?: string[] }): Promise<WrittenImage> {
   const blobs = new Map<string, Buffer>();
   const addBlob = (data: Buffer) => {
     const digest = `sha256:${createHash('sha256').update(data).digest('hex')}`;
@@ -71,7 +75,9 @@ export async function writeOciArchive(opts: { name: string; out: string; config:
     created: '1970-01-01T00:00:00Z',
     config: opts.config,
     rootfs: { type: 'layers', diff_ids: diffIds },
+    ...(opts.history ? { history: opts.history.map((created_by) => ({ created: '1970-01-01T00:00:00Z', created_by })) } : {}),
   };
+  if (opts.history && opts.history.length !== opts.layers.length) throw new Error(`${opts.name}: ${opts.history.length} history entries for ${opts.layers.length} layers`);
   const configDescriptor = { mediaType: 'application/vnd.oci.image.config.v1+json', ...addBlob(Buffer.from(JSON.stringify(config))) };
   const manifest = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: configDescriptor, layers: layerDescriptors };
   const manifestBlob = addBlob(Buffer.from(JSON.stringify(manifest)));
