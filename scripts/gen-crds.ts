@@ -1,4 +1,5 @@
-// Writes crds/*.yaml, the same CRDs as one file for kustomize (manifests/base/crds.yaml), and docs/api-reference.md from the zod schemas in src/api, and the table of
+// Writes crds/*.yaml, the same files into the Helm chart (helm/bulwark/crds/), the same CRDs as one
+// file for kustomize (manifests/base/crds.yaml), and docs/api-reference.md from the zod schemas in src/api, and the table of
 // built-in roles in docs/concepts.md.
 // `npm run gen:crds`; a test fails when the files on disk differ from what this would write.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -6,12 +7,14 @@ import { join } from 'node:path';
 import { renderApiReference, renderCrdBundle, renderCrds, withBuiltinRoles } from '../src/api/render.ts';
 
 const root = join(import.meta.dirname, '..');
-const dir = join(root, 'crds');
-mkdirSync(dir, { recursive: true });
-for (const f of readdirSync(dir)) if (f.endsWith('.yaml')) rmSync(join(dir, f));
-for (const { fileName, text } of renderCrds()) {
-  writeFileSync(join(dir, fileName), text);
-  console.log(`wrote crds/${fileName}`);
+for (const target of ['crds', 'helm/bulwark/crds']) {
+  const dir = join(root, target);
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) if (f.endsWith('.yaml')) rmSync(join(dir, f));
+  for (const { fileName, text } of renderCrds()) {
+    writeFileSync(join(dir, fileName), text);
+    console.log(`wrote ${target}/${fileName}`);
+  }
 }
 writeFileSync(join(root, 'manifests', 'base', 'crds.yaml'), renderCrdBundle());
 console.log('wrote manifests/base/crds.yaml');

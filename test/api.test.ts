@@ -20,6 +20,15 @@ describe('generated CRDs', () => {
     }
   });
 
+  test('the Helm chart installs the same CRDs: helm/bulwark/crds/ is crds/ (run `npm run gen:crds`)', () => {
+    const expected = renderCrds();
+    const inChart = readdirSync(join(root, 'helm', 'bulwark', 'crds')).sort();
+    assert.deepEqual(inChart, expected.map((e) => e.fileName).sort(), 'helm/bulwark/crds/ holds exactly the generated files');
+    for (const { fileName, text } of expected) {
+      assert.equal(readFileSync(join(root, 'helm', 'bulwark', 'crds', fileName), 'utf8'), text, `helm/bulwark/crds/${fileName} is stale: run npm run gen:crds`);
+    }
+  });
+
   test('manifests/base/crds.yaml holds the same CRDs, for kustomize (run `npm run gen:crds`)', () => {
     const onDisk = readFileSync(join(root, 'manifests', 'base', 'crds.yaml'), 'utf8');
     assert.equal(onDisk, renderCrdBundle(), 'manifests/base/crds.yaml is stale: run npm run gen:crds');
