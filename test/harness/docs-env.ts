@@ -1,7 +1,8 @@
 // Where the docs' commands run: a scratch directory whose entries are links to the repository's
 // (so `kubectl apply -k manifests/...` and `examples/...` work as written, and files the commands
 // write land in the scratch directory, not in the clone), and a PATH with the tools the docs name:
-// `bulwark` (this checkout's bin/bulwark.js), kubectl (scripts/controlplane-build.sh), and the
+// `bulwark` (this checkout's bin/bulwark.js), kubectl (scripts/controlplane-build.sh), helm
+// (scripts/helm-build.sh), and the
 // Kafka client's console tools (kafka-console-producer.sh and the others, as Apache Kafka's
 // bin/ scripts: java with the client jars of scripts/kafka-peer.sh).
 import { execFileSync } from 'node:child_process';
@@ -48,6 +49,7 @@ export function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = {}): D
   script('bulwark', `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin', 'bulwark.js'))} "$@"`);
   const cp = execFileSync('bash', [join(root, 'scripts', 'controlplane-build.sh'), '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   const kubectlDir = lastLineValue(cp, 'KUBECTL').replace(/\/kubectl$/, '');
+  const helmDir = lastLineValue(execFileSync('bash', [join(root, 'scripts', 'helm-build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }), 'HELM_BIN');
   if (opts.kafka) {
     const out = execFileSync('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 15 * 60_000 });
     const kafka = Object.fromEntries(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
@@ -55,6 +57,6 @@ export function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = {}): D
       script(name, `exec ${kafka.JAVA} -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile=${kafka.KAFKA_LOG4J} -cp '${kafka.KAFKA_LIB}/*' ${cls} "$@"`);
     }
   }
-  const path = [bin, kubectlDir, ...(opts.extraPath ?? []), process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
+  const path = [bin, kubectlDir, helmDir, ...(opts.extraPath ?? []), process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
   return { dir, env: { ...process.env, PATH: path, HOME: process.env.HOME ?? dir } };
 }

@@ -119,7 +119,7 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
 export async function createBrokerNamespace(node: TestNode, prefix: string): Promise<string> {
   const ns = await node.createNamespace(prefix);
   await check(node, ['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/enforce-version=latest', '--overwrite']);
-  await check(node, ['-n', ns, 'create', 'rolebinding', 'bulwark-operator', '--clusterrole=bulwark-operator-namespaced', `--serviceaccount=${OPERATOR_NAMESPACE}:bulwark-operator`]);
+  await check(node, ['-n', ns, 'create', 'rolebinding', 'bulwark-operator-namespaced', '--clusterrole=bulwark-operator-namespaced', `--serviceaccount=${OPERATOR_NAMESPACE}:bulwark-operator`]);
   return ns;
 }
 
