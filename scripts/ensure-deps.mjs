@@ -1,6 +1,8 @@
 // Installs what `npm start` and `npm test` need when it is missing, so both work from a fresh
 // clone with nothing run before them:
-// - npm dependencies, when node_modules is missing or older than package-lock.json;
+// - npm dependencies, when node_modules is missing or was installed from another package-lock.json
+//   (its hash, in node_modules/.bulwark-lock.sha256; not the file times, which a checkout or a git
+//   worktree sets to the time of the checkout);
 // - build/*.node from native/*.c (scripts/build-native.mjs): CRC-32C, and dup(2) for direct socket reads;
 // - dist/, the compiled code bin/bulwark.js runs (tsc -p tsconfig.build.json), when it is missing or
 //   older than a file of src/ or a tsconfig (`npm start` itself runs src/ under tsx);
@@ -9,15 +11,21 @@
 //   start their own rsyslogd on loopback ports and a socket in a temp dir; nothing system-wide).
 // (kube-apiserver and etcd are built by the tests themselves: scripts/controlplane-build.sh.)
 import { execSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const marker = 'node_modules/.package-lock.json';
-const stale = !existsSync(marker) || statSync(marker).mtimeMs < statSync('package-lock.json').mtimeMs;
+const lockHashFile = 'node_modules/.bulwark-lock.sha256';
+const lockHash = createHash('sha256').update(readFileSync('package-lock.json')).digest('hex');
+const installedHash = existsSync(lockHashFile) ? readFileSync(lockHashFile, 'utf8').trim() : undefined;
+// An install from before the hash file: judged by the times once, then by the hash.
+const stale = !existsSync(marker) || (installedHash === undefined ? statSync(marker).mtimeMs < statSync('package-lock.json').mtimeMs : installedHash !== lockHash);
 if (stale) {
   console.error('bulwark: installing dependencies (npm ci)…');
   execSync('npm ci --no-audit --no-fund', { stdio: 'inherit' });
 }
+if (installedHash !== lockHash) writeFileSync(lockHashFile, `${lockHash}\n`);
 
 // The SSE4.2 CRC-32C the log uses when it can (falls back to a portable one otherwise).
 execSync(`"${process.execPath}" scripts/build-native.mjs`, { stdio: 'inherit' });
