@@ -12,7 +12,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { argocdHealth, kstatus } from '../test/harness/gitops-check.ts';
 import { nodeUnavailableReason, type ClientHost, type TestNode } from '../test/harness/node.ts';
+import { recordStatus } from '../test/harness/record-status.ts';
 import { useTempDirs } from '../test/harness/temp.ts';
 import { E2E_STORAGE_CLASS, kubectlJson, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
 import { javaOn, startE2eSite, userFiles } from './support.ts';
@@ -256,6 +258,11 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
     assert.match(stalled.message, new RegExp(`${CLUSTER}-2|broker 2`));
     const sts = await get('statefulset', CLUSTER);
     assert.equal(sts.spec.replicas, REPLICAS, 'the StatefulSet keeps its brokers');
+    // What Argo CD and Flux make of it: a person has to act.
+    const blocked = await get('brokercluster', CLUSTER);
+    recordStatus(blocked, 'degraded-e2e-scale-down-blocked');
+    assert.equal((await argocdHealth([blocked]))[0]!.status, 'Degraded');
+    assert.equal((await kstatus([blocked]))[0]!.status, 'Failed');
     await node.kubectl(['-n', ns, 'patch', RESOURCE.brokercluster!, CLUSTER, '--type', 'merge', '-p', JSON.stringify({ spec: { replicas: REPLICAS } })], { check: true });
     await waitFor('BrokerCluster no longer Stalled', async () => condition(await get('brokercluster', CLUSTER), 'Stalled')?.status !== 'True', 60_000);
   });

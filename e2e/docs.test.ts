@@ -89,9 +89,11 @@ describe('the docs commands, on a real Kubernetes node', { skip }, () => {
   });
 
   it('Argo CD and kstatus see every resource of the example healthy', async () => {
-    const list = await kubectlJson<{ items: { kind: string; metadata: { name: string } }[] }>(node, ['-n', EXAMPLE.namespace, 'get', 'bulwark']);
-    const objects = list?.items ?? [];
-    assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), ['AccessToken', 'BrokerCluster', 'Topic', 'TopicGrant', 'User']);
+    const kinds = ['brokerclusters', 'topics', 'users', 'roles', 'accesstokens', 'topicgrants'].map((k) => `${k}.bulwark.dev`).join(',');
+    const r = await node.kubectl(['-n', EXAMPLE.namespace, 'get', kinds, '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const objects = (JSON.parse(r.stdout) as { items: { kind: string; metadata: { name: string } }[] }).items;
+    assert.deepEqual([...new Set(objects.map((o) => o.kind))].sort(), ['AccessToken', 'BrokerCluster', 'Role', 'Topic', 'TopicGrant', 'User']);
     const name = (o: { kind: string; name: string }) => `${o.kind}/${o.name}`;
     assert.deepEqual((await argocdHealth(objects)).filter((r) => r.status !== 'Healthy').map((r) => `${name(r)}: ${r.status} ${r.message}`), []);
     assert.deepEqual((await kstatus(objects)).filter((r) => r.status !== 'Current').map((r) => `${name(r)}: ${r.status} ${r.message}`), []);

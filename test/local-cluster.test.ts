@@ -111,7 +111,7 @@ describe('examples/kubernetes', () => {
     .flatMap((f) => parseAllDocuments(readFileSync(join(root, EXAMPLE.dir, f), 'utf8')).map((d) => d.toJS()));
 
   test('the namespace (restricted, with the operator RoleBinding) comes before the BrokerCluster', () => {
-    assert.deepEqual(docs.map((d) => d.kind), ['Namespace', 'RoleBinding', 'BrokerCluster', 'Topic', 'User', 'User', 'AccessToken', 'TopicGrant']);
+    assert.deepEqual(docs.map((d) => d.kind), ['Namespace', 'RoleBinding', 'BrokerCluster', 'Topic', 'User', 'User', 'AccessToken', 'TopicGrant', 'Role', 'TopicGrant']);
     assert.equal(docs[0].metadata.name, EXAMPLE.namespace);
     assert.equal(docs[0].metadata.labels['pod-security.kubernetes.io/enforce'], 'restricted');
     assert.equal(docs[1].roleRef.name, 'bulwark-operator-namespaced');
