@@ -5,8 +5,8 @@
 // the operator and leaves the CRDs (and so the custom resources), as Helm does.
 //
 // The broker image is this checkout's production build, imported into the node's containerd
-// (image.pullPolicy Never). The node has no kube-proxy, so the operator is given the API server's
-// address through extraEnv, as a user behind a proxy would give HTTPS_PROXY.
+// (image.pullPolicy Never). The operator reaches the API server through the `kubernetes` Service,
+// which the test node routes, as in any cluster.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -69,18 +69,12 @@ describe('the Helm chart on a real node', { skip: skip ?? false, timeout: 1_800_
 
   it('helm install --create-namespace --wait: the CRDs are established and the operator is available', async () => {
     const i = image.name.lastIndexOf(':');
-    const api = new URL(node.server);
     const values = join(scratch, 'values.yaml');
     await writeFile(
       values,
       JSON.stringify({
         image: { repository: image.name.slice(0, i), tag: image.name.slice(i + 1), pullPolicy: 'Never' },
         replicas: 1,
-        extraEnv: [
-          // No kube-proxy on the test node: the `kubernetes` Service's ClusterIP does not route.
-          { name: 'KUBERNETES_SERVICE_HOST', value: api.hostname },
-          { name: 'KUBERNETES_SERVICE_PORT', value: api.port },
-        ],
       }),
     );
     await timed('helmInstall', () => helmOk(['install', RELEASE, CHART_DIR, '-n', NS, '--create-namespace', '-f', values, '--wait', '--timeout', '5m']));

@@ -6,39 +6,17 @@
 // through the image's own dynamic loader and libraries.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { buildBrokerImage, type BrokerImage } from '../tools/image/broker-image.ts';
+import { buildBrokerImage } from '../tools/image/broker-image.ts';
 import { kcat, kcatScram } from './harness/clients.ts';
+import { unpackImage, type UnpackedImage } from './harness/image.ts';
 import { useTempDirs } from './harness/temp.ts';
 
 const tempDir = useTempDirs('broker-image');
 const PASSWORD = 'Image-Check-Passw0rd-1';
-
-interface Unpacked {
-  image: BrokerImage;
-  rootfs: string;
-  config: { config: Record<string, unknown>; rootfs: { diff_ids: string[] } };
-  layers: number;
-}
-
-/** Unpacks an OCI archive: the layout, then each layer in order onto one root filesystem. */
-function unpack(image: BrokerImage): Unpacked {
-  const dir = tempDir('unpacked');
-  const oci = join(dir, 'oci');
-  const rootfs = join(dir, 'rootfs');
-  mkdirSync(oci);
-  mkdirSync(rootfs);
-  execFileSync('tar', ['xf', image.archive, '-C', oci]);
-  const blob = (digest: string) => join(oci, 'blobs', 'sha256', digest.slice('sha256:'.length));
-  const index = JSON.parse(readFileSync(join(oci, 'index.json'), 'utf8'));
-  assert.equal(index.manifests[0].annotations['io.containerd.image.name'], image.name);
-  const manifest = JSON.parse(readFileSync(blob(image.digest), 'utf8'));
-  for (const layer of manifest.layers) execFileSync('tar', ['xzf', blob(layer.digest), '-C', rootfs]);
-  return { image, rootfs, config: JSON.parse(readFileSync(blob(manifest.config.digest), 'utf8')), layers: manifest.layers.length };
-}
 
 /** Every path under dir, relative, directories included. */
 function walk(dir: string, rel = ''): string[] {
@@ -49,12 +27,13 @@ function walk(dir: string, rel = ''): string[] {
 }
 
 describe('the broker image', () => {
-  let u: Unpacked;
+  let u: UnpackedImage;
   let paths: string[];
   before(async () => {
     const lines: string[] = [];
     const image = await buildBrokerImage({ log: (l) => lines.push(l) });
-    u = unpack(image);
+    u = unpackImage(image, tempDir('unpacked'));
+    assert.equal(u.index.manifests[0]!.annotations?.['io.containerd.image.name'], image.name);
     paths = walk(u.rootfs);
   });
 

@@ -9,8 +9,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { buildBrokerImage, BROKER_IMAGE_ENTRYPOINT, BROKER_IMAGE_REPOSITORY, type BrokerImage } from '../tools/image/broker-image.ts';
+import { buildBrokerImage, BROKER_IMAGE_ENTRYPOINT, BROKER_IMAGE_REPOSITORY } from '../tools/image/broker-image.ts';
 import { kcat, kcatScram } from './harness/clients.ts';
+import { unpackImage, type UnpackedImage } from './harness/image.ts';
 import { useTempDirs } from './harness/temp.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -19,61 +20,10 @@ const version = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as
 const UID = 65532;
 const PASSWORD = 'Image-Run-Passw0rd-1';
 
-interface Entry {
-  path: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-}
-
-interface Unpacked {
-  image: BrokerImage;
-  index: { manifests: { digest: string; annotations?: Record<string, string> }[] };
-  config: { config: Record<string, any>; history?: { created_by?: string; empty_layer?: boolean }[] };
-  rootfs: string;
-  /** Every tar entry of every layer, later layers last. */
-  entries: Entry[];
-}
-
-function unpack(image: BrokerImage): Unpacked {
-  const dir = tempDir('unpacked');
-  const oci = join(dir, 'oci');
-  const rootfs = join(dir, 'rootfs');
-  mkdirSync(oci);
-  mkdirSync(rootfs);
-  execFileSync('tar', ['-xf', image.archive, '-C', oci]);
-  const blob = (digest: string) => join(oci, 'blobs', 'sha256', digest.slice('sha256:'.length));
-  const index = JSON.parse(readFileSync(join(oci, 'index.json'), 'utf8'));
-  const manifest = JSON.parse(readFileSync(blob(image.digest), 'utf8'));
-  const entries: Entry[] = [];
-  for (const layer of manifest.layers) {
-    // GNU tar: "drwxr-xr-x 0/0 0 1970-01-01 00:00 app/" (numeric owners), for every entry.
-    const listing = execFileSync('tar', ['-tvf', blob(layer.digest), '--numeric-owner'], { encoding: 'utf8', maxBuffer: 256 << 20 });
-    for (const line of listing.split('\n').filter(Boolean)) {
-      const m = /^(\S)(\S{9})\s+(\d+)\/(\d+)\s+\d+\s+\S+\s+\S+\s+(.*?)(?: -> .*| link to .*)?$/.exec(line);
-      assert.ok(m, `unexpected tar listing line: ${line}`);
-      entries.push({ path: m[5]!.replace(/^\.?\//, '').replace(/\/$/, ''), type: m[1]!, mode: permBits(m[2]!), uid: Number(m[3]), gid: Number(m[4]) });
-    }
-    execFileSync('tar', ['-xf', blob(layer.digest), '-C', rootfs, '--numeric-owner']);
-  }
-  return { image, index, config: JSON.parse(readFileSync(blob(manifest.config.digest), 'utf8')), rootfs, entries };
-}
-
-/** "rwsr-xr-t" → 0o5755. */
-function permBits(s: string): number {
-  let mode = 0;
-  for (let i = 0; i < 9; i++) if (s[i] !== '-' && s[i] !== 'S' && s[i] !== 'T') mode |= 1 << (8 - i);
-  if (/[sS]/.test(s[2]!)) mode |= 0o4000;
-  if (/[sS]/.test(s[5]!)) mode |= 0o2000;
-  if (/[tT]/.test(s[8]!)) mode |= 0o1000;
-  return mode;
-}
-
 describe('the image built from the Dockerfile', () => {
-  let u: Unpacked;
+  let u: UnpackedImage;
   before(async () => {
-    u = unpack(await buildBrokerImage({ log: (l) => process.stderr.write(`# image: ${l}\n`) }));
+    u = unpackImage(await buildBrokerImage({ log: (l) => process.stderr.write(`# image: ${l}\n`) }), tempDir('unpacked'));
   });
 
   test('the archive carries two names for one manifest: <version>-<content hash> and <version>', () => {
