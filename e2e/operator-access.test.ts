@@ -14,6 +14,8 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
+import { argocdHealth, kstatus } from '../test/harness/gitops-check.ts';
+import { recordStatus } from '../test/harness/record-status.ts';
 import { nodeUnavailableReason, type ClientHost, type TestNode } from '../test/harness/node.ts';
 import { useTempDirs } from '../test/harness/temp.ts';
 import { E2E_STORAGE_CLASS, kubectlJson, OPERATOR_NAMESPACE, resolveBrokers, waitFor } from '../tools/node/bulwark-install.ts';
@@ -228,10 +230,17 @@ describe('Users, Roles, AccessTokens and TopicGrants on a real node', { skip: sk
     await apply(bw('TopicGrant', 'by-missing-role', { clusterRef: { name: CLUSTER }, subjects: [{ kind: 'User', name: 'eve' }], topics: ['orders'], role: 'no-such-role', effect: 'Allow' }));
     await apply(bw('AccessToken', 'orphan', { clusterRef: { name: CLUSTER }, userRef: { name: 'nobody' } }));
     await apply(bw('User', 'lost', { clusterRef: { name: 'no-such-cluster' }, authentication: { type: 'scram-sha-512' } }));
-    assert.match(condition(await waitStalled('user', 'eve', 'RoleNotFound'), 'Stalled')!.message, /no-such-role/);
-    assert.match(condition(await waitStalled('topicgrant', 'by-missing-role', 'RoleNotFound'), 'Stalled')!.message, /no-such-role/);
-    assert.match(condition(await waitStalled('accesstoken', 'orphan', 'UserNotFound'), 'Stalled')!.message, /nobody/);
-    assert.match(condition(await waitStalled('user', 'lost', 'ClusterNotFound'), 'Stalled')!.message, /no-such-cluster/);
+    const stalled = [
+      await waitStalled('user', 'eve', 'RoleNotFound'),
+      await waitStalled('topicgrant', 'by-missing-role', 'RoleNotFound'),
+      await waitStalled('accesstoken', 'orphan', 'UserNotFound'),
+      await waitStalled('user', 'lost', 'ClusterNotFound'),
+    ];
+    stalled.forEach((o, i) => assert.match(condition(o, 'Stalled')!.message, [/no-such-role/, /no-such-role/, /nobody/, /no-such-cluster/][i]!));
+    // What Argo CD and Flux make of them: a person has to act.
+    assert.deepEqual((await argocdHealth(stalled)).map((r) => r.status), ['Degraded', 'Degraded', 'Degraded', 'Degraded']);
+    assert.deepEqual((await kstatus(stalled)).map((r) => r.status), ['Failed', 'Failed', 'Failed', 'Failed']);
+    for (const o of stalled) recordStatus(o, `degraded-e2e-${condition(o, 'Stalled')!.reason.replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase()}`);
   });
 
   it('the operator stopped: brokers keep enforcing, a restarted broker uses its persisted snapshot, a token still expires', async () => {
