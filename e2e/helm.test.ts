@@ -155,4 +155,27 @@ describe('the Helm chart on a real node', { skip: skip ?? false, timeout: 1_800_
     assert.ok(await kubectlJson(node, ['get', 'crd', 'brokerclusters.bulwark.dev']), 'Helm leaves the CRDs it installed from crds/');
     assert.ok(await kubectlJson(node, ['-n', brokers, 'get', 'brokercluster', CLUSTER]), 'and so the custom resources');
   });
+
+  it('helm install with watch.namespaces: no cluster-wide permission, and the named namespace served again', async () => {
+    const i = image.name.lastIndexOf(':');
+    // The namespace holds the Secrets binding made by hand for the cluster-wide install (docs/helm.md),
+    // which the chart makes itself in this mode: without --take-ownership, helm refuses to adopt it.
+    const refused = await helm(['install', RELEASE, CHART_DIR, '-n', NS, '--set', `watch.namespaces={${brokers}}`, '--kubeconfig', node.kubeconfigPath], { timeoutMs: 120_000, env: helmEnv });
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /RoleBinding "bulwark-operator-namespaced" .* exists and cannot be imported/);
+    await timed('helmInstallNamespaced', () =>
+      helmOk(['install', RELEASE, CHART_DIR, '-n', NS, '--take-ownership', '--set', `image.repository=${image.name.slice(0, i)}`, '--set', `image.tag=${image.name.slice(i + 1)}`, '--set', 'image.pullPolicy=Never', '--set', 'replicas=1', '--set', `watch.namespaces={${brokers}}`, '--wait', '--timeout', '5m']),
+    );
+    const can = async (...args: string[]) => (await node.kubectl(['auth', 'can-i', ...args, `--as=system:serviceaccount:${NS}:bulwark-operator`])).stdout.trim();
+    assert.equal(await can('list', 'brokerclusters.bulwark.dev', '--all-namespaces'), 'no');
+    assert.equal(await can('list', 'brokerclusters.bulwark.dev', '-n', brokers), 'yes');
+    assert.equal(await can('create', 'secrets', '-n', brokers), 'yes');
+    assert.equal(await can('get', 'secrets', '-n', 'default'), 'no');
+    // The BrokerCluster left by the uninstall is the new operator's again: a change to it is observed.
+    await node.kubectl(['-n', brokers, 'patch', 'brokercluster', CLUSTER, '--type', 'merge', '-p', JSON.stringify({ spec: { limits: { maxConnections: 999 } } })], { check: true });
+    await waitFor('the new operator to observe the change', async () => {
+      const bc = await kubectlJson<any>(node, ['-n', brokers, 'get', 'brokercluster', CLUSTER]);
+      return bc && bc.status?.observedGeneration === bc.metadata.generation && bc.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True') ? bc : undefined;
+    }, 300_000, 1000);
+  });
 });
