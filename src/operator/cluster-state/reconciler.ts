@@ -44,6 +44,11 @@ export interface ClusterStateReconcilerOptions {
 }
 
 type Stored = KubeObject & { spec?: unknown; status?: ClusterStateStatus };
+
+/** The status fields written under CLUSTER_STATE_FIELD_MANAGER, as they are in `s`. */
+function ownedStatus(s: ClusterStateStatus | undefined): ClusterStateStatus {
+  return { clusterStateVersion: s?.clusterStateVersion, clusterStateHash: s?.clusterStateHash, clusterStateInSync: s?.clusterStateInSync, ...(s?.coordinators ? { coordinators: s.coordinators } : {}) };
+}
 type StoredSts = KubeObject & { spec?: { replicas?: number } };
 
 /** The Kafka listener's port: what the ClusterState tells clients to connect to (0 when the cluster has none). */
@@ -108,14 +113,14 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
       // the status (after a restart, or a change of leader).
       const coordinators = placeCoordinators(brokers, slots.get(id) ?? stored.status?.coordinators);
       slots.set(id, coordinators);
-      const s = stored.status;
+      let s = stored.status;
       if (coordinators.length > 0 && !jsonEqual(coordinators, s?.coordinators)) {
         // Recorded before any broker acts on it: an operator that stops after the push and before
         // the status write below would leave the status naming the old slots, and the next leader
         // would place from those and move groups again. Under this field manager every field it
-        // owns is applied, or the apply would drop it.
-        const kept: ClusterStateStatus = { clusterStateVersion: s?.clusterStateVersion, clusterStateHash: s?.clusterStateHash, clusterStateInSync: s?.clusterStateInSync, coordinators };
-        await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status: kept }, { fieldManager: CLUSTER_STATE_FIELD_MANAGER });
+        // owns is applied, or the apply would drop it. What it returns is what the write below
+        // compares with (the cache may not have it yet).
+        s = (await ctx.api.applyStatus<Stored>({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status: { ...ownedStatus(s), coordinators } }, { fieldManager: CLUSTER_STATE_FIELD_MANAGER })).status;
       }
       const { content, members } = compileClusterState({
         cluster: { name: key.name, namespace: key.namespace },
@@ -150,8 +155,7 @@ export function clusterStateReconciler(options: ClusterStateReconcilerOptions): 
         clusterStateInSync: `${outcome.inSync}/${count}`,
         ...(coordinators.length > 0 ? { coordinators } : {}),
       };
-      const current: ClusterStateStatus = { clusterStateVersion: s?.clusterStateVersion, clusterStateHash: s?.clusterStateHash, clusterStateInSync: s?.clusterStateInSync, ...(s?.coordinators ? { coordinators: s.coordinators } : {}) };
-      if (statusChanged(current, status)) {
+      if (statusChanged(ownedStatus(s), status)) {
         await ctx.api.applyStatus({ apiVersion: stored.apiVersion, kind: stored.kind, metadata: { name: key.name, namespace: key.namespace }, status }, { fieldManager: CLUSTER_STATE_FIELD_MANAGER });
       }
       return outcome.brokers > 0 && !allInSync ? { requeueAfterMs: CLUSTER_STATE_RETRY_MS } : undefined;
