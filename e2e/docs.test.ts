@@ -13,17 +13,15 @@
 // example's resources healthy (recorded as fixtures for test/gitops-health with
 // BULWARK_RECORD_STATUSES=1).
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse } from 'yaml';
 import { allShellBlocks, blockScript, expectedExit, type DocBlock } from '../test/harness/docs-blocks.ts';
 import { docsEnv, type DocsEnv } from '../test/harness/docs-env.ts';
 import { argocdHealth, kstatus } from '../test/harness/gitops-check.ts';
 import { recordStatus } from '../test/harness/record-status.ts';
 import { nodeUnavailableReason, startNode, type ClientHost, type TestNode } from '../test/harness/node.ts';
-import { buildBrokerImage } from '../tools/image/broker-image.ts';
-import { kubectlJson, resolveBrokers } from '../tools/node/bulwark-install.ts';
+import { importManifestImage, kubectlJson, resolveBrokers } from '../tools/node/bulwark-install.ts';
 import { createDefaultStorage, EXAMPLE } from '../tools/node/local-cluster.ts';
 
 const skip = nodeUnavailableReason();
@@ -37,12 +35,6 @@ function nodeBlocks(): DocBlock[] {
   return blocks.map((b, i) => ({ b, i })).sort((x, y) => rank(x.b.file) - rank(y.b.file) || (x.b.file < y.b.file ? -1 : x.b.file > y.b.file ? 1 : 0) || x.i - y.i).map((x) => x.b);
 }
 
-/** The image the manifests name (manifests/base/deployment.yaml). */
-function manifestImage(): string {
-  const deployment = parse(readFileSync(join(root, 'manifests', 'base', 'deployment.yaml'), 'utf8'));
-  return deployment.spec.template.spec.containers[0].image as string;
-}
-
 describe('the docs commands, on a real Kubernetes node', { skip }, () => {
   let node: TestNode;
   let host: ClientHost;
@@ -51,13 +43,11 @@ describe('the docs commands, on a real Kubernetes node', { skip }, () => {
 
   before(async () => {
     node = await startNode({ waitForBridgeMs: 900_000, purpose: 'e2e/docs.test.ts' });
-    const image = await buildBrokerImage();
-    await node.importImage(image.archive);
-    await node.tagImage(image.name, manifestImage());
+    await importManifestImage(node);
     // What a cluster's provisioner would give: a default StorageClass with volumes in it.
     await createDefaultStorage((args, opts) => node.kubectl(args, opts), join(node.nodeDir, 'volumes'), 8, '20Gi');
     host = await node.clientHost();
-    env = docsEnv({ kafka: true });
+    env = await docsEnv({ kafka: true });
   });
 
   after(async () => {

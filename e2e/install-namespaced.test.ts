@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, parseAllDocuments } from 'yaml';
+import { parseAllDocuments } from 'yaml';
 import { nodeUnavailableReason, startNode, type TestNode } from '../test/harness/node.ts';
-import { buildBrokerImage } from '../tools/image/broker-image.ts';
-import { kubectlJson, waitFor } from '../tools/node/bulwark-install.ts';
+import { importManifestImage, kubectlJson, waitFor } from '../tools/node/bulwark-install.ts';
 import { createDefaultStorage } from '../tools/node/local-cluster.ts';
 
 const skip = nodeUnavailableReason();
@@ -34,10 +33,7 @@ describe('the namespaced install (manifests/overlays/namespaced)', { skip }, () 
 
   before(async () => {
     node = await startNode({ waitForBridgeMs: 900_000, purpose: 'e2e/install-namespaced.test.ts' });
-    const image = await buildBrokerImage();
-    await node.importImage(image.archive);
-    const deployment = parse(readFileSync(join(root, 'manifests', 'base', 'deployment.yaml'), 'utf8'));
-    await node.tagImage(image.name, deployment.spec.template.spec.containers[0].image);
+    await importManifestImage(node);
     await createDefaultStorage((args, opts) => node.kubectl(args, opts), join(node.nodeDir, 'volumes'), 2, '20Gi');
   });
 

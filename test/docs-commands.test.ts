@@ -60,8 +60,8 @@ describe('the docs commands marked host run as written', () => {
   });
   test('there are some', () => assert.ok(host.length > 0));
   for (const b of host) {
-    test(`${b.file}:${b.line}`, () => {
-      env ??= docsEnv();
+    test(`${b.file}:${b.line}`, async () => {
+      env ??= await docsEnv();
       const r = spawnSync('bash', ['-euo', 'pipefail', '-c', blockScript(b)], { cwd: env.dir, env: env.env, encoding: 'utf8', timeout: 300_000 });
       assert.equal(r.status, expectedExit(b), `${b.file}:${b.line} failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}):\n${blockScript(b)}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
     });

@@ -8,7 +8,9 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { ensureBinaries } from '../../tools/controlplane/launcher.ts';
+import { ensureHelm } from '../../tools/helm/helm.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -27,14 +29,8 @@ const KAFKA_TOOLS: Record<string, string> = {
   'kafka-consumer-groups.sh': 'org.apache.kafka.tools.consumer.group.ConsumerGroupCommand',
 };
 
-function lastLineValue(output: string, key: string): string {
-  const line = output.trim().split('\n').reverse().find((l) => l.startsWith(`${key}=`));
-  if (!line) throw new Error(`no ${key}= line in:\n${output}`);
-  return line.slice(key.length + 1);
-}
-
 /** Builds (or finds) the tools and makes the scratch directory. `kafka`: also the Java client's console tools (downloads the jars on first use). */
-export function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = {}): DocsEnv {
+export async function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = {}): Promise<DocsEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'bulwark-docs-'));
   for (const entry of readdirSync(root)) {
     if (entry === 'node_modules' || entry.startsWith('.')) continue;
@@ -47,9 +43,8 @@ export function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = {}): D
     chmodSync(join(bin, name), 0o755);
   };
   script('bulwark', `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(root, 'bin', 'bulwark.js'))} "$@"`);
-  const cp = execFileSync('bash', [join(root, 'scripts', 'controlplane-build.sh'), '--quiet'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  const kubectlDir = lastLineValue(cp, 'KUBECTL').replace(/\/kubectl$/, '');
-  const helmDir = lastLineValue(execFileSync('bash', [join(root, 'scripts', 'helm-build.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }), 'HELM_BIN');
+  const kubectlDir = dirname((await ensureBinaries()).kubectl);
+  const helmDir = dirname(await ensureHelm());
   if (opts.kafka) {
     const out = execFileSync('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 15 * 60_000 });
     const kafka = Object.fromEntries(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));

@@ -7,9 +7,10 @@
 //
 // One thing differs from a production cluster, because the test node has no cluster DNS: clients
 // on the client host resolve the brokers' names from that host's /etc/hosts (`resolveBrokers`).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
+import { parse } from 'yaml';
 import { buildBrokerImage, type BrokerImage } from '../image/broker-image.ts';
 import type { ClientHost, TestNode } from './launcher.ts';
 import { currentBrokerHostEntries } from './local-cluster.ts';
@@ -113,6 +114,19 @@ export async function installBulwark(node: TestNode, opts: { operatorReplicas?: 
   }
   await step('operatorAvailable', () => check(node, ['-n', OPERATOR_NAMESPACE, 'rollout', 'status', 'deployment/bulwark-operator', '--timeout=180s']));
   return { image, timings };
+}
+
+/**
+ * The image built from this checkout, imported and also named as the manifests name it
+ * (manifests/base/deployment.yaml), as a pull of that name would give it: for installs that apply
+ * manifests/ unchanged, as the docs do.
+ */
+export async function importManifestImage(node: TestNode): Promise<BrokerImage> {
+  const image = await buildBrokerImage();
+  await node.importImage(image.archive);
+  const deployment = parse(await readFile(join(repoRoot, 'manifests', 'base', 'deployment.yaml'), 'utf8'));
+  await node.tagImage(image.name, deployment.spec.template.spec.containers[0].image);
+  return image;
 }
 
 /** A namespace enforcing Pod Security "restricted", in which the operator may manage Secrets and ConfigMaps (its RoleBinding). */
