@@ -159,6 +159,14 @@ export function runDir(): string {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Service addresses
+
+/** --service-cluster-ip-range of the API server (and the kube-controller-manager of a test node). */
+export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+/** The `kubernetes` Service's ClusterIP, the range's first address: in the API server's serving certificate. */
+export const KUBERNETES_SERVICE_IP = '10.0.0.1';
+
+// ---------------------------------------------------------------------------------------------
 // Binaries
 
 let binariesPromise: Promise<Binaries> | undefined;
@@ -616,7 +624,7 @@ async function startOnce(
   const serving = await issue(pki, 'apiserver', { cn: 'kube-apiserver' }, 'server', [
     'IP:127.0.0.1',
     'DNS:localhost',
-    'IP:10.0.0.1',
+    `IP:${KUBERNETES_SERVICE_IP}`,
     'DNS:kubernetes',
     'DNS:kubernetes.default',
     'DNS:kubernetes.default.svc',
@@ -668,7 +676,7 @@ async function startOnce(
     // reconciler ("may not be in the loopback range"); on loopback nothing routes to the
     // `kubernetes` Service, so don't reconcile its endpoints.
     `--endpoint-reconciler-type=${opts.endpointReconciler ?? 'none'}`,
-    '--service-cluster-ip-range=10.0.0.0/24',
+    `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     '--allow-privileged=true',
     // As envtest: no controller creates the default ServiceAccount, so don't require it.
     ...(opts.admission?.serviceAccount ? [] : ['--disable-admission-plugins=ServiceAccount']),

@@ -1,5 +1,6 @@
 // The test node's configuration files, as pure functions of its layout: containerd's config.toml,
 // the kubelet's KubeletConfiguration and the CNI conflist. No I/O here; launcher.ts writes them.
+import { KUBERNETES_SERVICE_IP } from '../controlplane/launcher.ts';
 
 /** Where a node keeps everything under its directory, and the paths it must use outside it. */
 export interface NodeLayout {
@@ -154,9 +155,6 @@ fileCheckFrequency: 10s
 nodeStatusUpdateFrequency: 5s
 `;
 }
-
-/** The `kubernetes` Service's ClusterIP: the first address of --service-cluster-ip-range (10.0.0.0/24), in the API server's certificate. */
-export const KUBERNETES_SERVICE_IP = '10.0.0.1';
 
 export function cniConflist(l: NodeLayout, bridge: BridgeSpec): string {
   return `${JSON.stringify(

@@ -25,6 +25,7 @@ import {
   logTail,
   repoRoot,
   runBuildScript,
+  SERVICE_CLUSTER_IP_RANGE,
   runCommand,
   spawnLogged,
   startControlPlane,
@@ -276,7 +277,7 @@ export async function startNode(opts: NodeOptions = {}): Promise<TestNode> {
       `--root-ca-file=${cp.pkiFiles.caCert}`,
       `--cluster-signing-cert-file=${cp.pkiFiles.caCert}`,
       `--cluster-signing-key-file=${cp.pkiFiles.caKey}`,
-      '--service-cluster-ip-range=10.0.0.0/24',
+      `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
       '--allocate-node-cidrs=false',
     ], logs.kubeControllerManager);
     const schedProc = startComponent('kube-scheduler', path.join(nodeBin, 'kube-scheduler'), [

@@ -8,8 +8,8 @@
 // pods use their in-cluster configuration as in any cluster (routeKubernetesService).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { runCommand, type KubectlResult } from '../controlplane/launcher.ts';
-import { CLIENT_HOST_RANGE, KUBERNETES_SERVICE_IP, type BridgeSpec } from './config.ts';
+import { KUBERNETES_SERVICE_IP, runCommand, type KubectlResult } from '../controlplane/launcher.ts';
+import { CLIENT_HOST_RANGE, type BridgeSpec } from './config.ts';
 import { clientNetnsPrefix } from './cleanup.ts';
 
 async function ip(args: string[]): Promise<void> {
