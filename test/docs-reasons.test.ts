@@ -185,24 +185,12 @@ const slug = (heading: string) =>
     .replace(/\s/g, '-');
 const anchors = (doc: string) => new Set([...doc.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!)));
 
-describe('links and shell blocks of the pages this part owns', () => {
+describe('links of the pages this part owns (their shell blocks: test/docs-commands.test.ts)', () => {
   for (const page of ['docs/troubleshooting.md', 'docs/certificates.md']) {
     test(`${page}: every link to a section of a page in docs/ finds that section`, () => {
       const doc = read(page);
       const broken = [...doc.matchAll(/\]\(([\w.-]*\.md)?#([^)]+)\)/g)].filter((m) => !anchors(m[1] ? read(join('docs', m[1])) : doc).has(m[2]!)).map((m) => m[0]);
       assert.deepEqual(broken, []);
-    });
-
-    test(`${page}: every shell block says, on the line before, what the docs test does with it`, () => {
-      const lines = read(page).split('\n');
-      const unmarked = lines
-        .map((text, i) => ({ text, i }))
-        .filter(({ text }) => /^```(sh|bash|shell|console)\s*$/.test(text))
-        .filter(({ i }) => !/^<!-- docs-test: (host|node|production \(.+\)|covered-by \S+) -->$/.test(lines[i - 1] ?? ''))
-        .map(({ i }) => `line ${i + 1}`);
-      assert.deepEqual(unmarked, []);
-      const coveredBy = [...read(page).matchAll(/^<!-- docs-test: covered-by (\S+) -->$/gm)].map((m) => m[1]!);
-      assert.deepEqual(coveredBy.filter((f) => !existsSync(join(root, f))), [], 'covered-by names a test file that exists');
     });
   }
 });

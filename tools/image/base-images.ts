@@ -23,12 +23,12 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, cpSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeOciArchive, type ImageFile } from './oci-archive.ts';
-import { hostBinaryWithLibraries } from './rootfs.ts';
+import { hostBinaryWithLibraries, IMAGE_UID } from './rootfs.ts';
 
 export const LOCAL_BUILD_BASE = 'bulwark.local/base/node:20-bookworm';
 export const LOCAL_RUNTIME_BASE = 'bulwark.local/base/nodejs20-debian12:nonroot';
-/** The distroless user: numeric, non-root. */
-export const NONROOT_UID = 65532;
+/** The distroless user: numeric, non-root; the same uid as every image of the project. */
+export const NONROOT_UID = IMAGE_UID;
 
 /** Debian suite, mirror and packages of the build base: what the Dockerfile's build stages run. */
 export const DEBIAN_SUITE = 'bookworm';

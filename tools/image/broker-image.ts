@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { cacheRoot } from '../controlplane/launcher.ts';
+import { alive, cacheRoot } from '../controlplane/launcher.ts';
 import type { WrittenImage } from './oci-archive.ts';
 import { LOCAL_BUILD_BASE, LOCAL_RUNTIME_BASE, localBuildBase, localRuntimeBase, run, type LocalBaseImage } from './base-images.ts';
 import { contextFiles } from './build-context.ts';
@@ -287,15 +287,6 @@ async function lock(path: string, log: (line: string) => void): Promise<() => vo
     if (!waited) log(`another image build (pid ${owner > 0 ? owner : '?'}) holds ${path}; waiting for it…`);
     waited = true;
     await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
