@@ -6,7 +6,7 @@
 // object or a literal reason appears that this file does not know, so a new reason cannot slip
 // past undocumented.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { AccessTokenEventReason, AccessTokenReason } from '../src/operator/accesstoken/reconciler.ts';
