@@ -140,8 +140,7 @@ export const processEnv: OperatorCommandEnv = {
  * the operator and its brokers together. Fails (the process exits, the pod restarts) rather than
  * guess an image.
  */
-async function ownImage(namespace: string, podName: string): Promise<string> {
-  const client = new KubeClient(loadKubeConfig({ inCluster: true }));
+async function ownImage(client: KubeClient, namespace: string, podName: string): Promise<string> {
   try {
     const pod = await client.request<{ spec?: { containers?: { name: string; image?: string }[] } }>('GET', `/api/v1/namespaces/${encodeURIComponent(namespace)}/pods/${encodeURIComponent(podName)}`);
     const containers = pod.spec?.containers ?? [];
@@ -150,8 +149,6 @@ async function ownImage(namespace: string, podName: string): Promise<string> {
     return image;
   } catch (err) {
     throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: `cannot read this pod (${namespace}/${podName}) to learn the broker image: ${err instanceof Error ? err.message : String(err)}; give --broker-image or BULWARK_BROKER_IMAGE, or let the operator get its own pod (manifests/base/rbac/self.yaml)` });
-  } finally {
-    client.close();
   }
 }
 
@@ -162,14 +159,21 @@ export async function operatorCommand(argv: string[], io: Output, host: Operator
   }
   const { options, reconcilers } = operatorOptionsFromFlags(argv, host);
   const log = createLogger();
+  // One client for the operator, and for reading its own pod first.
+  const client = new KubeClient(loadKubeConfig({ ...(options.kubeconfig ? { kubeconfig: options.kubeconfig } : {}), ...(options.inCluster ? { inCluster: true } : {}) }));
   if (!reconcilers.brokerImage && options.inCluster) {
     const podName = host.env['POD_NAME'];
     const namespace = host.serviceAccountNamespace();
-    if (!podName || !namespace) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: 'no broker image: give --broker-image or BULWARK_BROKER_IMAGE, or POD_NAME (the downward API) so the operator gives the brokers its own image' });
-    reconcilers.brokerImage = await ownImage(namespace, podName);
+    try {
+      if (!podName || !namespace) throw new BulwarkError('BWK_ERR_CONFIG_INVALID', { detail: 'no broker image: give --broker-image or BULWARK_BROKER_IMAGE, or POD_NAME (the downward API) so the operator gives the brokers its own image' });
+      reconcilers.brokerImage = await ownImage(client, namespace, podName);
+    } catch (err) {
+      client.close();
+      throw err;
+    }
     log.info({ brokerImage: reconcilers.brokerImage }, 'broker image: this pod\'s own');
   }
-  const operator = await startOperator({ ...options, reconcilers: defaultReconcilers(reconcilers), log });
+  const operator = await startOperator({ ...options, client, reconcilers: defaultReconcilers(reconcilers), log });
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
