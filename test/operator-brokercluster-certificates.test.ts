@@ -52,7 +52,7 @@ describe('durations and lifetimes', () => {
     assert.equal(p.caDurationMs, 21600 * H);
     assert.equal(p.caRenewBeforeMs, 6480 * H);
     assert.equal(p.caOverlapMs, 2160 * H);
-    assert.equal(p.previousGraceMs, H);
+    assert.equal(p.previousGraceMs, 720 * H, 'the previous CA is trusted as long as a client has to take a renewed certificate');
     const q = certificatePolicy({ duration: '24h', renewBefore: '2h' });
     assert.deepEqual([q.durationMs, q.renewBeforeMs], [24 * H, 2 * H]);
   });
@@ -154,19 +154,27 @@ describe('planCertificates', () => {
       observed: { ca: { current: ca(T0), next: { ...ca(T0 + 700 * H), introducedAt: T0 + 700 * H } }, leaves: allLeaves(T0 + 790 * H) },
       ca: ['promoteNext'],
       issue: ['server:NotSignedByCurrentCa', 'internal:NotSignedByCurrentCa', 'operator:NotSignedByCurrentCa'],
-      next: T0 + 801 * H,
+      next: T0 + 830 * H,
     },
     {
-      name: 'step 3 waits for the grace period after the promotion',
+      name: 'step 3 waits renewBefore after the promotion: the time a tls client has to take its re-issued certificate',
       now: T0 + 800 * H + 60_000,
       observed: { ca: { current: ca(T0 + 700 * H), previous: { ...ca(T0), promotedAt: T0 + 800 * H } }, leaves: allLeaves(T0 + 800 * H) },
       ca: [],
       issue: [],
-      next: T0 + 801 * H,
+      next: T0 + 830 * H,
+    },
+    {
+      name: 'step 3 still waits an hour after the promotion (it used to drop here)',
+      now: T0 + 801 * H,
+      observed: { ca: { current: ca(T0 + 700 * H), previous: { ...ca(T0), promotedAt: T0 + 800 * H } }, leaves: allLeaves(T0 + 800 * H) },
+      ca: [],
+      issue: [],
+      next: T0 + 830 * H,
     },
     {
       name: 'step 3: every leaf on the new CA and the grace passed: the previous CA is dropped',
-      now: T0 + 801 * H,
+      now: T0 + 830 * H,
       observed: { ca: { current: ca(T0 + 700 * H), previous: { ...ca(T0), promotedAt: T0 + 800 * H } }, leaves: allLeaves(T0 + 800 * H) },
       ca: ['dropPrevious'],
       issue: [],
@@ -178,7 +186,7 @@ describe('planCertificates', () => {
       observed: { ca: { current: ca(T0 + 700 * H), previous: { ...ca(T0), promotedAt: T0 + 800 * H } }, leaves: { ...allLeaves(T0 + 800 * H), internal: leaf('internal', T0 + 790 * H, 'previous') } },
       ca: [],
       issue: ['internal:NotSignedByCurrentCa'],
-      next: T0 + 802 * H,
+      next: T0 + 831 * H,
     },
     {
       name: 'step 3 counts the grace from the newest leaf',
@@ -186,7 +194,7 @@ describe('planCertificates', () => {
       observed: { ca: { current: ca(T0 + 700 * H), previous: { ...ca(T0), promotedAt: T0 + 800 * H } }, leaves: { ...allLeaves(T0 + 800 * H), internal: leaf('internal', T0 + 800 * H + 30 * 60_000) } },
       ca: [],
       issue: [],
-      next: T0 + 801 * H + 30 * 60_000,
+      next: T0 + 830 * H + 30 * 60_000,
     },
     {
       name: 'the CA expired while the operator was away: replaced at once, every leaf re-signed',
@@ -194,7 +202,7 @@ describe('planCertificates', () => {
       observed: { ca: { current: ca(T0) }, leaves: allLeaves(T0 + 690 * H) },
       ca: ['introduceNext', 'promoteNext'],
       issue: ['server:NotSignedByCurrentCa', 'internal:NotSignedByCurrentCa', 'operator:NotSignedByCurrentCa'],
-      next: T0 + 1002 * H,
+      next: T0 + 1031 * H,
     },
   ];
   for (const c of cases) {
@@ -315,7 +323,10 @@ describe('builtinCertificateSource', () => {
     assert.deepEqual(bundle2.map((c) => c.fingerprint256), [nextCa.fingerprint256, oldCa.fingerprint256], 'the old CA is still trusted right after the promotion');
     assert.equal(new X509Certificate(store.pem('main-ca', 'tls.crt')).fingerprint256, nextCa.fingerprint256);
 
-    const drop = await run(801);
+    const early = await run(829);
+    assert.ok(!early.events.some((e) => e.reason === 'PreviousCaDropped'), 'renewBefore has not passed since the promotion');
+    assert.equal(store.bundle('main-tls').length, 2, 'a tls client still presenting its old certificate is trusted');
+    const drop = await run(830);
     assert.ok(drop.events.some((e) => e.reason === 'PreviousCaDropped'));
     assert.deepEqual(store.bundle('main-tls').map((c) => c.fingerprint256), [nextCa.fingerprint256]);
     assert.equal(store.secrets.get('main-ca')!.data!['previous.crt'], undefined);

@@ -10,9 +10,10 @@
 //                Clients that copy ca.crt have `duration` to pick up the bundle.
 //   2 promote    duration later: next becomes current, the old one becomes previous (ca.crt:
 //                current + previous), and every leaf is re-signed by the new CA.
-//   3 drop       once every leaf is signed by the current CA and a grace period (kubelet's
-//                propagation of Secret updates, min(renewBefore, 1h)) has passed, previous is
-//                dropped from ca.crt.
+//   3 drop       once every leaf is signed by the current CA and renewBefore has passed since
+//                the newest of them, previous is dropped from ca.crt. renewBefore is the time a
+//                tls user's application is given to take any renewed certificate; a CA promotion
+//                re-issues the users' certificates too, so it gives them the same.
 import { X509Certificate } from 'node:crypto';
 import type { BrokerCluster } from '../../api/index.ts';
 import { LEAF_IDS, type LeafCertificate, type LeafId } from './leaves.ts';
@@ -40,7 +41,7 @@ export interface CertificatePolicy {
   caRenewBeforeMs: number;
   /** Between introducing the next CA and signing leaves with it. */
   caOverlapMs: number;
-  /** Between re-signing every leaf and dropping the previous CA from ca.crt. */
+  /** Between re-signing every leaf and dropping the previous CA from ca.crt: the time a client has to take its re-issued certificate. */
   previousGraceMs: number;
 }
 
@@ -55,7 +56,7 @@ export function certificatePolicy(tls: BrokerCluster['spec']['tls']): Certificat
     caDurationMs: 10 * durationMs,
     caRenewBeforeMs: 3 * durationMs,
     caOverlapMs: durationMs,
-    previousGraceMs: Math.min(renewBeforeMs, HOUR_MS),
+    previousGraceMs: renewBeforeMs,
   };
 }
 
@@ -201,8 +202,9 @@ export function planCertificates(now: number, policy: CertificatePolicy, desired
   issue.sort((a, b) => LEAF_IDS.indexOf(a.id) - LEAF_IDS.indexOf(b.id));
 
   // After a promotion the old CA stays trusted until every leaf is signed by the current CA and
-  // the newest of them has had the grace period to reach the pods (the kubelet updates mounted
-  // Secrets within a minute or two); a leaf issued now postpones the drop.
+  // the newest of them has had the grace period to reach everyone who presents one: the pods (the
+  // kubelet updates mounted Secrets within a minute or two) and the tls users' applications,
+  // whose certificates were re-issued at the promotion. A leaf issued now postpones the drop.
   if (previous && !promoted) {
     const leavesOnCurrent = issue.length === 0 && desired.every((l) => observed.leaves[l.id]?.signedBy === 'current');
     const newestLeaf = Math.max(previous.promotedAt, ...desired.map((l) => (observed.leaves[l.id]?.cert.notBefore ?? 0) + LEAF_BACKDATE_MS));
