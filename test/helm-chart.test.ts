@@ -189,6 +189,12 @@ describe('values reach the operator', () => {
     assert.equal(svc.spec.ports[0].port, 9090);
   });
 
+  test('image.digest: the image is pulled by digest, whatever the tag', async () => {
+    const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+    const c = operatorDeployment(await render(['--set', 'image.repository=r.example/bulwark', '--set', 'image.tag=0.2.0', '--set', `image.digest=${digest}`])).spec.template.spec.containers[0];
+    assert.equal(c.image, `r.example/bulwark@${digest}`);
+  });
+
   test('image.tag left empty: the chart\'s appVersion', async () => {
     const c = operatorDeployment(await render(['--set', 'image.repository=r.example/bulwark'])).spec.template.spec.containers[0];
     assert.equal(c.image, 'r.example/bulwark:0.1.0');
@@ -210,6 +216,7 @@ describe('values.schema.json refuses bad values before anything is rendered', ()
     ['a negative replica count', ['--set', 'replicas=-1'], /replicas/],
     ['a namespace that is not a DNS label', ['--set', 'watch.namespaces={Bad_NS}'], /watch\/namespaces/],
     ['an unknown pull policy', ['--set', 'image.pullPolicy=Sometimes'], /pullPolicy/],
+    ['a digest that is not sha256:<64 hex>', ['--set', 'image.digest=sha256:abc'], /image\/digest/],
     ['cert-manager mode given as text', ['--set-string', 'certManager.enabled=yes'], /certManager\/enabled/],
     ['a privileged metrics port', ['--set', 'metrics.port=80'], /metrics\/port/],
     ['a resource quantity that is not one', ['--set', 'resources.limits.memory=lots'], /resources\/limits\/memory/],
