@@ -70,7 +70,7 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
   const kafkajs = async (req: Record<string, unknown>) => {
     const full = { brokers: [`${broker(0)}:9092`], ca: alice.data['ca.crt'], sasl: { mechanism: 'scram-sha-512', username: 'alice', password: alice.data.password }, ...req };
     const r = await host.run(process.execPath, ['--import', 'tsx', join(root, 'e2e', 'clients', 'kafkajs.ts'), JSON.stringify(full)], { timeoutMs: 120_000 });
-    return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; values?: string[]; members?: { partitions: number[]; values: string[] }[]; error?: string };
+    return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; values?: string[]; members?: { partitions: number[]; values: string[]; trace: string[] }[]; error?: string };
   };
   /** kcat -P of one value into one partition; the answer's code is 0 once it was delivered. */
   const produceTo = (topic: string, partition: number, value: string, timeoutMs = 20_000) => kcat(['-P', '-t', topic, '-p', String(partition), '-X', `message.timeout.ms=${timeoutMs}`], `${value}\n`);
@@ -161,7 +161,7 @@ describe('three brokers, one Kafka cluster, on a real node', { skip: skip ?? fal
     assert.equal(r.values!.length, 24, 'each record once');
     assert.equal(new Set(r.values).size, 24);
     const assigned = r.members!.flatMap((m) => m.partitions).sort((a, b) => a - b);
-    assert.deepEqual(assigned, [0, 1, 2, 3, 4, 5], `every partition to one member: ${JSON.stringify(r.members)}`);
+    assert.deepEqual(assigned, [0, 1, 2, 3, 4, 5], `every partition to one member: ${JSON.stringify(r.members, null, 1)}`);
     for (const m of r.members!) assert.equal(m.partitions.length, 2, 'two partitions each');
     // The group's coordinator is one broker, the same whichever broker is asked.
     const coordinators = new Set<string>();
