@@ -21,6 +21,7 @@ import { createConnection, createServer } from 'node:net';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { kafkaPeerEnvSync, type KafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 export { cpuSeconds } from './proc.ts';
 
@@ -163,26 +164,15 @@ export function freePort(): Promise<number> {
 
 // --- the brokers -----------------------------------------------------------------------------------
 
-export interface KafkaEnv {
-  KAFKA_VERSION: string;
-  KAFKA_LIB: string;
-  KAFKA_LOG4J: string;
-  JAVA: string;
+export interface KafkaEnv extends KafkaPeerEnv {
   javaVersion: string | undefined;
 }
 
-/** Resolves the Kafka jars (once, into the cache) and the java binary: scripts/kafka-peer.sh env. */
+/** Resolves the Kafka jars (once, into the cache) and the java binary, with java's version for the results. */
 export function kafkaEnv(): KafkaEnv {
-  const envRun = spawnSync('bash', [join(REPO, 'scripts', 'kafka-peer.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (envRun.status !== 0) throw new Error(`scripts/kafka-peer.sh env failed (exit ${envRun.status})`);
-  const kv = Object.fromEntries(
-    envRun.stdout
-      .trim()
-      .split('\n')
-      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
-  ) as Omit<KafkaEnv, 'javaVersion'>;
-  const javaVersion = spawnSync(kv.JAVA, ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0]?.trim();
-  return { ...kv, javaVersion };
+  const env = kafkaPeerEnvSync();
+  const javaVersion = spawnSync(env.JAVA, ['-version'], { encoding: 'utf8' }).stderr.split('\n')[0]?.trim();
+  return { ...env, javaVersion };
 }
 
 export interface RunningBroker {

@@ -28,9 +28,9 @@ import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
 import { kafkajs } from './harness/clients.ts';
 import { sharedTestPki } from './harness/pki.ts';
 import { brokerClusterYaml, topicGrantYaml, userYaml } from './harness/policy.ts';
+import { javaArgs, kafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const ISSUER = 'https://idp.example.test/realms/apps';
 const AUDIENCE = 'bulwark-kafka';
 const KID = 'idp-key-1';
@@ -259,8 +259,7 @@ describe('SASL OAUTHBEARER with an external identity provider', () => {
   });
 
   test('the Java client fetches client-credentials tokens from the token endpoint, is authorized as the mapped user, and re-authenticates with refreshed tokens', { timeout: 20 * 60_000 }, async (t) => {
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const env = await kafkaPeerEnv();
     const dir = mkdtempSync(join(tmpdir(), 'bulwark-oauth-java-'));
     try {
       const props = join(dir, 'producer.properties');
@@ -289,11 +288,13 @@ describe('SASL OAUTHBEARER with an external identity provider', () => {
       );
       const java = (topic: string, records: number, throughput: number) =>
         run(
-          env.JAVA!,
-          [
-            '-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, `-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=${idpBase}/token`, '-cp', `${env.KAFKA_LIB}/*`,
-            'org.apache.kafka.tools.ProducerPerformance', '--topic', topic, '--num-records', String(records), '--record-size', '100', '--throughput', String(throughput), '--producer.config', props,
-          ],
+          env.JAVA,
+          javaArgs(
+            env,
+            'org.apache.kafka.tools.ProducerPerformance',
+            ['--topic', topic, '--num-records', String(records), '--record-size', '100', '--throughput', String(throughput), '--producer.config', props],
+            { jvm: [`-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=${idpBase}/token`] },
+          ),
           { timeout: 120_000, maxBuffer: 8 << 20 },
         );
       const before = b.broker.topics.partition('oidc-orders', 0)!.nextOffset;

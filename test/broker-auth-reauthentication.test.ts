@@ -17,6 +17,7 @@ import { generateToken } from '../src/policy/credentials.ts';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
 import { startTestBroker, type SecureTestBroker } from './harness/broker.ts';
 import { accessTokenYaml, brokerClusterYaml, roleYaml, userYaml } from './harness/policy.ts';
+import { javaArgs, kafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
@@ -132,8 +133,7 @@ describe('SASL re-authentication (KIP-368)', () => {
   });
 
   test('the Java client re-authenticates on its open connections and keeps producing past several lifetimes', { timeout: 20 * 60_000 }, async (t) => {
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const env = await kafkaPeerEnv();
     const dir = mkdtempSync(join(tmpdir(), 'bulwark-reauth-java-'));
     try {
       const props = join(dir, 'producer.properties');
@@ -152,10 +152,11 @@ describe('SASL re-authentication (KIP-368)', () => {
       const before = await expiredClosures();
       const reauthsBefore = logged('SASL session re-authenticated').length;
       // 60 records at 5 a second: 12 s, four lifetimes.
-      const produced = await run(env.JAVA!, [
-        '-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, 'org.apache.kafka.tools.ProducerPerformance',
-        '--topic', 'reauth-java', '--num-records', '60', '--record-size', '100', '--throughput', '5', '--producer.config', props,
-      ], { timeout: 120_000, maxBuffer: 8 << 20 });
+      const produced = await run(
+        env.JAVA,
+        javaArgs(env, 'org.apache.kafka.tools.ProducerPerformance', ['--topic', 'reauth-java', '--num-records', '60', '--record-size', '100', '--throughput', '5', '--producer.config', props]),
+        { timeout: 120_000, maxBuffer: 8 << 20 },
+      );
       assert.match(produced.stdout, /60 records sent/);
       assert.equal(b.broker.topics.partition('reauth-java', 0)!.nextOffset, 60, 'every record appended once');
       const reauths = logged('SASL session re-authenticated').slice(reauthsBefore).filter((l) => l.user === 'svc');

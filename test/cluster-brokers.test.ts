@@ -38,6 +38,7 @@ import { buildRecordBatch, LogStore } from '../src/log/index.ts';
 import { KafkaWireClient } from '../tools/kafka-wire/client.ts';
 import { kafkajs, kcat } from './harness/clients.ts';
 import { startTestCluster, topicId, type ClusterBroker, type TestCluster } from './harness/cluster.ts';
+import { javaArgs, kafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 const ORDERS = { name: 'orders', id: topicId(), partitions: 6 };
 const EVENTS = { name: 'events', id: topicId(), partitions: 6 };
@@ -319,9 +320,8 @@ describe('the Apache Kafka Java client', () => {
   before(async () => {
     // Resolves the jars once (~45 MB from Maven Central) into ~/.cache/bulwark/kafka.
     const run = promisify(execFile);
-    const { stdout } = await run('bash', [join(import.meta.dirname, '..', 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
-    java = (cls, args) => run(env.JAVA!, ['-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, cls, ...args], { timeout: 120_000, maxBuffer: 8 << 20 });
+    const env = await kafkaPeerEnv();
+    java = (cls, args) => run(env.JAVA, javaArgs(env, cls, args), { timeout: 120_000, maxBuffer: 8 << 20 });
   }, { timeout: 20 * 60_000 });
 
   test('its idempotent producer (acks=all) writes every partition exactly once, and its consumer group reads them all, through one bootstrap address', async () => {

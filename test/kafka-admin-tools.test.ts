@@ -14,9 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { startTestBroker, type TestBroker } from './harness/broker.ts';
+import { javaArgs, kafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const POLICY_DIR = join(import.meta.dirname, 'fixtures', 'kafka-admin-policy');
 const USERS = { admin: 'Admin-Tools-Passw0rd!', viewer: 'Viewer-Tools-Passw0rd!' } as const;
 type UserName = keyof typeof USERS;
@@ -69,10 +69,9 @@ async function consume(user: UserName, groupId: string, topic: string, count: nu
 describe('Kafka admin tools (kafka-acls.sh, kafka-consumer-groups.sh)', () => {
   before(async () => {
     // Resolves the jars once (~45 MB from Maven Central) into ~/.cache/bulwark/kafka.
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const env = await kafkaPeerEnv();
     java = (cls, args) =>
-      run(env.JAVA!, ['-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, cls, ...args], { timeout: 120_000, maxBuffer: 8 << 20 }).then(
+      run(env.JAVA, javaArgs(env, cls, args), { timeout: 120_000, maxBuffer: 8 << 20 }).then(
         (r) => ({ ...r, code: 0 }),
         (err: { stdout?: string; stderr?: string; code?: number }) => ({ stdout: err.stdout ?? '', stderr: err.stderr ?? '', code: typeof err.code === 'number' ? err.code : -1 }),
       );

@@ -2,22 +2,20 @@
 // peer: its own producer and consumer tools, idempotent producer included (the Java default).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { startTestBroker, type TestBroker } from './harness/broker.ts';
+import { javaArgs, kafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 let t: TestBroker;
 let java: (cls: string, args: string[]) => Promise<{ stdout: string; stderr: string }>;
 
 describe('Kafka Java client', () => {
   before(async () => {
     // Resolves the jars once (~45 MB from Maven Central) into ~/.cache/bulwark/kafka.
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
-    java = (cls, args) => run(env.JAVA!, ['-Xmx256m', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, cls, ...args], { timeout: 120_000, maxBuffer: 8 << 20 });
+    const env = await kafkaPeerEnv();
+    java = (cls, args) => run(env.JAVA, javaArgs(env, cls, args), { timeout: 120_000, maxBuffer: 8 << 20 });
     t = await startTestBroker({ config: { topics: { autoCreate: true } } });
   }, { timeout: 20 * 60_000 });
   after(() => t?.stop());

@@ -29,9 +29,9 @@ import { brokerClusterYaml, CLUSTER, NAMESPACE, topicGrantYaml } from './harness
 import { prng } from './harness/prng.ts';
 import { resource } from './harness/resources.ts';
 import { useTempDirs } from './harness/temp.ts';
+import { javaArgs, kafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
 const run = promisify(execFile);
-const root = join(import.meta.dirname, '..');
 const tempDir = useTempDirs('user-connection');
 
 /** A random source from a seeded PRNG, so a statistical test is the same on every run. */
@@ -290,11 +290,10 @@ describe('the Secret with real clients: kcat -F librdkafka.properties, the Java 
   before(async () => {
     await run('kcat', ['-V']); // fail loudly, not skip, when kcat is missing
     // The jars (~45 MB from Maven Central) are cached in ~/.cache/bulwark/kafka after the first run.
-    const { stdout } = await run('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { maxBuffer: 1 << 20, timeout: 15 * 60_000 });
-    const env = Object.fromEntries(stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const env = await kafkaPeerEnv();
     java = (cls, args, input) =>
       new Promise((resolve) => {
-        const child = execFile(env.JAVA!, ['-Xmx256m', '-XX:TieredStopAtLevel=1', `-Dlog4j2.configurationFile=${env.KAFKA_LOG4J}`, '-cp', `${env.KAFKA_LIB}/*`, cls, ...args], { timeout: 60_000, maxBuffer: 8 << 20 }, (err, so, se) =>
+        const child = execFile(env.JAVA, javaArgs(env, cls, args, { quick: true }), { timeout: 60_000, maxBuffer: 8 << 20 }, (err, so, se) =>
           resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout: so, stderr: se }),
         );
         child.stdin?.end(input ?? '');

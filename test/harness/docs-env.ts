@@ -5,12 +5,12 @@
 // (scripts/helm-build.sh), and the
 // Kafka client's console tools (kafka-console-producer.sh and the others, as Apache Kafka's
 // bin/ scripts: java with the client jars of scripts/kafka-peer.sh).
-import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ensureBinaries } from '../../tools/controlplane/launcher.ts';
 import { ensureHelm } from '../../tools/helm/helm.ts';
+import { javaArgs, kafkaPeerEnv } from '../../tools/kafka/peer-env.ts';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -38,6 +38,7 @@ export async function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = 
   }
   const bin = join(dir, '.bin');
   mkdirSync(bin);
+  const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
   const script = (name: string, body: string) => {
     writeFileSync(join(bin, name), `#!/bin/sh\n${body}\n`);
     chmodSync(join(bin, name), 0o755);
@@ -46,10 +47,9 @@ export async function docsEnv(opts: { kafka?: boolean; extraPath?: string[] } = 
   const kubectlDir = dirname((await ensureBinaries()).kubectl);
   const helmDir = dirname(await ensureHelm());
   if (opts.kafka) {
-    const out = execFileSync('bash', [join(root, 'scripts', 'kafka-peer.sh'), 'env'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 15 * 60_000 });
-    const kafka = Object.fromEntries(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const kafka = await kafkaPeerEnv();
     for (const [name, cls] of Object.entries(KAFKA_TOOLS)) {
-      script(name, `exec ${kafka.JAVA} -Xmx256m -XX:TieredStopAtLevel=1 -Dlog4j2.configurationFile=${kafka.KAFKA_LOG4J} -cp '${kafka.KAFKA_LIB}/*' ${cls} "$@"`);
+      script(name, `exec ${[kafka.JAVA, ...javaArgs(kafka, cls, [], { quick: true })].map(shellQuote).join(' ')} "$@"`);
     }
   }
   const path = [bin, kubectlDir, helmDir, ...(opts.extraPath ?? []), process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'].join(':');
