@@ -43,7 +43,11 @@ RUN npm run build \
 FROM ${RUNTIME_IMAGE}
 ARG VERSION=0.0.0
 ARG SOURCE=""
+# The build's time (SOURCE_DATE_EPOCH, RFC 3339): buildah --timestamp gives every file of the
+# layers and the image itself this time, so the same sources give the same digest.
+ARG CREATED=1970-01-01T00:00:00Z
 LABEL org.opencontainers.image.title="bulwark" \
+      org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.description="Kubernetes operator and Kafka-compatible broker (bulwark operator | bulwark broker)" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.source="${SOURCE}" \

@@ -39,6 +39,18 @@ describe('the image built from the Dockerfile', () => {
     for (const step of [/COPY .*node_modules/, /COPY .*dist/, /USER 65532:65532/, /ENTRYPOINT \["\/nodejs\/bin\/node", ?"\/app\/bin\/bulwark\.js"\]/]) assert.match(steps, step);
   });
 
+  test('reproducible: built again from the same sources, the image has the same digest, and the build time is SOURCE_DATE_EPOCH (default 1970)', { timeout: 15 * 60_000 }, async () => {
+    const again = await buildBrokerImage({ fresh: true, log: (l) => process.stderr.write(`# image (again): ${l}\n`) });
+    assert.equal(again.name, u.image.name);
+    assert.equal(again.digest, u.image.digest, 'a second build from scratch gives the same digest');
+    assert.equal(u.config.created, '1970-01-01T00:00:00Z');
+    assert.equal(u.config.config.Labels['org.opencontainers.image.created'], '1970-01-01T00:00:00Z');
+    // buildah notes each step of the build with the image it started FROM; the base's own entries have no such note.
+    const steps = (u.config.history ?? []).filter((h) => h.comment?.startsWith('FROM '));
+    assert.ok(steps.length >= 10, JSON.stringify(u.config.history));
+    assert.deepEqual([...new Set(steps.map((h) => h.created))], ['1970-01-01T00:00:00Z'], 'every step of the build has that time');
+  });
+
   test('its configuration: user 65532:65532, the exec-form entrypoint, /app, production, SIGTERM, OCI labels', () => {
     const c = u.config.config;
     assert.equal(c.User, '65532:65532');

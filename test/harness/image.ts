@@ -18,7 +18,7 @@ export interface ImageEntry {
 export interface UnpackedImage {
   image: BrokerImage;
   index: { manifests: { digest: string; annotations?: Record<string, string> }[] };
-  config: { config: Record<string, any>; rootfs: { diff_ids: string[] }; history?: { created_by?: string; empty_layer?: boolean }[] };
+  config: { config: Record<string, any>; created?: string; rootfs: { diff_ids: string[] }; history?: { created?: string; created_by?: string; comment?: string; empty_layer?: boolean }[] };
   rootfs: string;
   layers: number;
   /** Every tar entry of every layer, later layers last. */

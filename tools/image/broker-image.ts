@@ -4,14 +4,16 @@
 //   1. Bases: the Dockerfile's BUILD_IMAGE and RUNTIME_IMAGE build arguments are the local bases of
 //      the same layout (tools/image/base-images.ts), loaded into buildah's store, unless
 //      BULWARK_BUILD_IMAGE / BULWARK_RUNTIME_IMAGE name others (pulled by buildah if missing).
-//   2. `buildah build --layers` with the npm CA bundle as a build secret (never in a layer): a
-//      source change rebuilds from the sources' COPY on, a lock-file change from `npm ci` on.
+//   2. `buildah build --layers --no-cache --timestamp <SOURCE_DATE_EPOCH, default 0>` with the npm
+//      CA bundle as a build secret (never in a layer). Reproducible: the same inputs on the same
+//      bases give the same digest (test/image-build builds twice to show it).
 //   3. `buildah push` into an OCI layout under two names, bulwark.local/bulwark:<version>-<hash12>
 //      and bulwark.local/bulwark:<version>, tarred into the archive.
 //
 // <hash12> hashes every input: the Dockerfile, .dockerignore, the build context (the files its
 // allow-list admits), the bases (their config digests, or the names given) and the build
-// arguments. Unchanged inputs find the archive already written and build nothing.
+// arguments (CREATED, from SOURCE_DATE_EPOCH, among them). Unchanged inputs find the archive
+// already written and build nothing.
 //
 // Cache, under ${BULWARK_CACHE:-~/.cache/bulwark}/image/:
 //   bases/                          the local bases (base-images.ts)
@@ -47,6 +49,11 @@ export interface BrokerImageOptions {
   buildImage?: string;
   /** The RUNTIME_IMAGE build argument; default env BULWARK_RUNTIME_IMAGE, else the local runtime base. */
   runtimeImage?: string;
+  /**
+   * Build again even when the archive for these inputs exists, leaving it and latest.json alone
+   * (the new archive is removed after): the build is reproducible when the digests are equal.
+   */
+  fresh?: boolean;
 }
 
 export interface BrokerImage extends WrittenImage {
@@ -79,15 +86,17 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
       RUNTIME_IMAGE: runtimeImage ?? LOCAL_RUNTIME_BASE,
       VERSION: pkg.version,
     };
+    const timestamp = sourceDateEpoch();
+    buildArgs.CREATED = new Date(timestamp * 1000).toISOString().replace('.000Z', 'Z');
 
     const hash = inputHash(root, buildArgs, localBases);
     const tag = `${pkg.version}-${hash.slice(0, 12)}`;
     const name = `${BROKER_IMAGE_REPOSITORY}:${tag}`;
     const versionName = `${BROKER_IMAGE_REPOSITORY}:${pkg.version}`;
-    const archive = join(cacheDir, `bulwark-${tag}.tar`);
+    const archive = join(cacheDir, opts.fresh ? `bulwark-${tag}.fresh.tar` : `bulwark-${tag}.tar`);
     const meta = `${archive}.json`;
     const latest = join(cacheDir, 'latest.json');
-    if (existsSync(archive) && existsSync(meta)) {
+    if (!opts.fresh && existsSync(archive) && existsSync(meta)) {
       const written = JSON.parse(readFileSync(meta, 'utf8')) as WrittenImage;
       writeFileSync(latest, JSON.stringify(written, null, 2) + '\n');
       log(`${name} is up to date (${archive})`);
@@ -97,7 +106,7 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
     const buildah = await buildahStore(cacheDir, log);
     for (const base of localBases) await loadBase(buildah, base, log);
     const started = Date.now();
-    log(`building ${name} from ${join(root, 'Dockerfile')} (buildah build --layers)…`);
+    log(`building ${name} from ${join(root, 'Dockerfile')} (buildah build --no-cache --timestamp ${timestamp})…`);
     const secret = process.env.BULWARK_NPM_CA || DEFAULT_NPM_CA;
     // buildah keeps RUN --mount=type=cache directories (the npm cache) and its temporary files under TMPDIR: in the cache too.
     const tmpdir = join(cacheDir, 'buildah', 'tmp');
@@ -105,7 +114,14 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
     await run('buildah', [
       ...buildah,
       'build',
+      // Reproducible: every step runs again (a cached step would bring the time it was first built
+      // into the history), and every file of the new layers, the history and the image get one
+      // time. So the same sources on the same bases give the same digest. The npm cache mount
+      // keeps the npm ci steps quick.
       '--layers',
+      '--no-cache',
+      '--timestamp',
+      String(timestamp),
       // Runs the RUN steps with runc, in the host's network (npm ci needs the registry; no CNI bridge is set up).
       '--isolation',
       'oci',
@@ -128,6 +144,12 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
     log(`built ${name} in ${((Date.now() - started) / 1000).toFixed(0)} s; writing ${archive}…`);
     const digest = await pushArchive(buildah, name, [name, versionName], archive);
     const written: WrittenImage = { name, archive, digest };
+    if (opts.fresh) {
+      // The names now point at the fresh build in buildah's store; the cached archive is unchanged.
+      rmSync(archive, { force: true });
+      log(`fresh build of ${name}: ${digest}`);
+      return { ...written, cached: false };
+    }
     writeFileSync(meta, JSON.stringify(written, null, 2) + '\n');
     writeFileSync(latest, JSON.stringify(written, null, 2) + '\n');
     log(`wrote ${archive} (${(statSync(archive).size / 1e6).toFixed(1)} MB, ${digest}) in ${((Date.now() - started) / 1000).toFixed(0)} s`);
@@ -142,6 +164,14 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
 const KEEP_ARCHIVES = 3;
 
 /** A hash of everything the build reads: the Dockerfile, the context, the bases and the build arguments. */
+/** The reproducible-builds convention: SOURCE_DATE_EPOCH (seconds) when given, else 0 (1970-01-01). */
+function sourceDateEpoch(): number {
+  const given = process.env.SOURCE_DATE_EPOCH;
+  if (given === undefined || given === '') return 0;
+  if (!/^[0-9]{1,12}$/.test(given)) throw new Error(`SOURCE_DATE_EPOCH must be seconds since 1970, not ${JSON.stringify(given)}`);
+  return Number(given);
+}
+
 function inputHash(root: string, buildArgs: Record<string, string>, bases: LocalBaseImage[]): string {
   const h = createHash('sha256').update(JSON.stringify({ buildArgs, bases: bases.map((b) => [b.name, b.configDigest]) }));
   for (const file of ['Dockerfile', '.dockerignore', ...contextFiles(root)]) {
