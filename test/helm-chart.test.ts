@@ -4,7 +4,7 @@
 // Deployment or are refused by values.schema.json. No cluster needed: e2e/helm.test.ts installs it.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -118,6 +118,28 @@ describe('helm lint --strict', () => {
     const r = await helm(['lint', '--strict', CHART_DIR, '--set', 'replicas=-1']);
     assert.notEqual(r.code, 0);
     assert.match(r.stdout + r.stderr, /replicas/);
+  });
+});
+
+describe('helm package: the chart archive users install or push to a registry', () => {
+  test('bulwark-<version>.tgz holds the chart, its CRDs, schema, README and NOTES, nothing ignored, and renders as the directory does', async () => {
+    const version = (parse(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { version: string }).version;
+    const r = await helm(['package', CHART_DIR, '--destination', scratch]);
+    assert.equal(r.code, 0, r.stderr);
+    const archive = join(scratch, `bulwark-${version}.tgz`);
+    const listed = await runCommand('tar', ['-tzf', archive]);
+    const files = listed.stdout.split('\n').filter(Boolean).sort();
+    for (const f of ['Chart.yaml', 'values.yaml', 'values.schema.json', 'README.md', 'templates/NOTES.txt', 'templates/deployment.yaml', ...readdirSync(join(CHART_DIR, 'crds')).map((f) => `crds/${f}`)]) {
+      assert.ok(files.includes(`bulwark/${f}`), `bulwark/${f} in ${archive}: ${files.join(', ')}`);
+    }
+    assert.deepEqual(files.filter((f) => !f.startsWith('bulwark/')), [], 'every file under the chart name');
+    assert.equal(files.filter((f) => /\.(swp|bak|tmp|orig)$|~$/.test(f)).length, 0);
+    const lint = await helm(['lint', '--strict', archive]);
+    assert.equal(lint.code, 0, lint.stdout + lint.stderr);
+    const fromArchive = await helm(['template', 'bulwark', archive, '-n', RELEASE_NAMESPACE, '--include-crds']);
+    const fromDir = await helm(['template', 'bulwark', CHART_DIR, '-n', RELEASE_NAMESPACE, '--include-crds']);
+    assert.equal(fromArchive.code, 0, fromArchive.stderr);
+    assert.equal(fromArchive.stdout, fromDir.stdout);
   });
 });
 
