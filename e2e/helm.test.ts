@@ -9,7 +9,7 @@
 // which the test node routes, as in any cluster.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -67,7 +67,7 @@ describe('the Helm chart on a real node', { skip: skip ?? false, timeout: 1_800_
     await node?.stop();
   });
 
-  it('helm install --create-namespace --wait: the CRDs are established and the operator is available', async () => {
+  it('helm install of the packaged chart, --create-namespace --wait: the CRDs are established and the operator is available', async () => {
     const i = image.name.lastIndexOf(':');
     const values = join(scratch, 'values.yaml');
     await writeFile(
@@ -77,7 +77,11 @@ describe('the Helm chart on a real node', { skip: skip ?? false, timeout: 1_800_
         replicas: 1,
       }),
     );
-    await timed('helmInstall', () => helmOk(['install', RELEASE, CHART_DIR, '-n', NS, '--create-namespace', '-f', values, '--wait', '--timeout', '5m']));
+    // As a user installs a published chart: the archive helm package writes (docs/helm.md).
+    await helmOk(['package', CHART_DIR, '--destination', scratch]);
+    const [archive] = (await readdir(scratch)).filter((f) => /^bulwark-.*\.tgz$/.test(f));
+    assert.ok(archive, 'helm package wrote the chart archive');
+    await timed('helmInstall', () => helmOk(['install', RELEASE, join(scratch, archive), '-n', NS, '--create-namespace', '-f', values, '--wait', '--timeout', '5m']));
     const crd = await kubectlJson<any>(node, ['get', 'crd', 'brokerclusters.bulwark.dev']);
     assert.ok(crd?.status?.conditions?.some((c: any) => c.type === 'Established' && c.status === 'True'), 'the CRDs from crds/ are installed');
     const d = await deployment();
