@@ -202,7 +202,15 @@ describe('planCertificates', () => {
       observed: { ca: { current: ca(T0) }, leaves: allLeaves(T0 + 690 * H) },
       ca: ['introduceNext', 'promoteNext'],
       issue: ['server:NotSignedByCurrentCa', 'internal:NotSignedByCurrentCa', 'operator:NotSignedByCurrentCa'],
-      next: T0 + 1031 * H,
+      next: T0 + 1001 * H + 1000,
+    },
+    {
+      name: 'then the expired CA, now the previous one, is dropped at once: it verifies nothing',
+      now: T0 + 1001 * H + 1000,
+      observed: { ca: { current: ca(T0 + 1001 * H), previous: { ...ca(T0), promotedAt: T0 + 1001 * H } }, leaves: allLeaves(T0 + 1001 * H) },
+      ca: ['dropPrevious'],
+      issue: [],
+      next: T0 + 1071 * H,
     },
   ];
   for (const c of cases) {

@@ -205,14 +205,16 @@ export function planCertificates(now: number, policy: CertificatePolicy, desired
   // the newest of them has had the grace period to reach everyone who presents one: the pods (the
   // kubelet updates mounted Secrets within a minute or two) and the tls users' applications,
   // whose certificates were re-issued at the promotion. A leaf issued now postpones the drop.
-  if (previous && !promoted) {
+  // An expired previous CA verifies nothing: it goes at once.
+  if (previous && !promoted && now >= previous.notAfter) ca.push('dropPrevious');
+  else if (previous && !promoted) {
     const leavesOnCurrent = issue.length === 0 && desired.every((l) => observed.leaves[l.id]?.signedBy === 'current');
     const newestLeaf = Math.max(previous.promotedAt, ...desired.map((l) => (observed.leaves[l.id]?.cert.notBefore ?? 0) + LEAF_BACKDATE_MS));
     const dropAt = newestLeaf + policy.previousGraceMs;
     if (leavesOnCurrent && now >= dropAt) ca.push('dropPrevious');
     else times.push(Math.max(leavesOnCurrent ? dropAt : now + policy.previousGraceMs, now + 1000));
   }
-  if (promoted && !ca.includes('create')) times.push(now + policy.previousGraceMs);
+  if (promoted && !ca.includes('create')) times.push(current && now >= current.notAfter ? now + 1000 : now + policy.previousGraceMs);
 
   return { ca, issue, nextCheckAt: Math.min(...times) };
 }
