@@ -121,6 +121,29 @@ describe('helm lint --strict', () => {
   });
 });
 
+describe('every value is documented', () => {
+  type SchemaNode = { properties?: Record<string, SchemaNode> };
+  const schema = JSON.parse(readFileSync(join(CHART_DIR, 'values.schema.json'), 'utf8')) as SchemaNode;
+  /** The keys of a values table: the backquoted names of its rows' first cell (`a`, `b` and `c` in one row counts three). */
+  const tableKeys = (text: string) => new Set([...text.matchAll(/^\| (`[^|]+) \|/gm)].flatMap((m) => [...m[1]!.matchAll(/`([^`]+)`/g)].map((k) => k[1]!)));
+  /** The schema's values as a table names them: a group (image, watch, ...) by its members when the table names any member, else by itself. */
+  const schemaKeys = (documented: Set<string>) =>
+    Object.entries(schema.properties!)
+      .filter(([key]) => key !== 'global')
+      .flatMap(([key, node]) => (node.properties && [...documented].some((d) => d.startsWith(`${key}.`)) ? Object.keys(node.properties).map((child) => `${key}.${child}`) : [key]))
+      .sort();
+  const pages: [string, () => string][] = [
+    ['docs/helm.md (its Values section)', () => readFileSync(join(repoRoot, 'docs', 'helm.md'), 'utf8').split('\n## Values\n')[1]!.split('\n## ')[0]!],
+    ['the chart README', () => readFileSync(join(CHART_DIR, 'README.md'), 'utf8')],
+  ];
+  for (const [page, text] of pages) {
+    test(`${page} has a row for every value values.schema.json allows, and none for another`, () => {
+      const documented = tableKeys(text());
+      assert.deepEqual([...documented].sort(), schemaKeys(documented));
+    });
+  }
+});
+
 describe('helm package: the chart archive users install or push to a registry', () => {
   test('bulwark-<version>.tgz holds the chart, its CRDs, schema, README and NOTES, nothing ignored, and renders as the directory does', async () => {
     const version = (parse(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { version: string }).version;
