@@ -147,6 +147,7 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
     if (opts.fresh) {
       // The names now point at the fresh build in buildah's store; the cached archive is unchanged.
       rmSync(archive, { force: true });
+      await prune(cacheDir, buildah, KEEP_ARCHIVES);
       log(`fresh build of ${name}: ${digest}`);
       return { ...written, cached: false };
     }
@@ -245,19 +246,31 @@ async function pushArchive(buildah: string[], image: string, names: string[], ar
   }
 }
 
-/** Removes all but the newest `keep` archives, and their images from buildah's store (the layer cache stays). */
+/**
+ * Keeps the cache to what is used: the newest `keep` archives, their images and the bases loaded
+ * now. The rest of buildah's store goes: older builds' images, bases of an earlier recipe (named
+ * only by the layout buildah pulled them from) and every unnamed image (the build stages: the
+ * builds take nothing from a layer cache, --no-cache). Runs under the build lock.
+ */
 async function prune(cacheDir: string, buildah: string[], keep: number): Promise<void> {
   const archives = readdirSync(cacheDir)
-    .filter((f) => /^bulwark-.*\.tar$/.test(f))
+    .filter((f) => /^bulwark-.*\.tar$/.test(f) && !f.endsWith('.fresh.tar'))
     .map((f) => ({ f, t: statSync(join(cacheDir, f)).mtimeMs }))
     .sort((a, b) => b.t - a.t)
     .map((e) => e.f);
   for (const f of archives.slice(keep)) {
     rmSync(join(cacheDir, f), { force: true });
     rmSync(join(cacheDir, `${f}.json`), { force: true });
-    const tag = /^bulwark-(.*)\.tar$/.exec(f)![1]!;
-    await capture('buildah', [...buildah, 'rmi', `${BROKER_IMAGE_REPOSITORY}:${tag}`]).catch(() => undefined);
   }
+  const kept = new Set(archives.slice(0, keep).map((f) => `${BROKER_IMAGE_REPOSITORY}:${/^bulwark-(.*)\.tar$/.exec(f)![1]}`));
+  const images = JSON.parse(await capture('buildah', [...buildah, 'images', '--json'])) as { id: string; names?: string[] | null }[];
+  for (const image of images) {
+    const names = image.names ?? [];
+    const stale = names.filter((n) => n.startsWith(`${BROKER_IMAGE_REPOSITORY}:`) && /-[0-9a-f]{12}$/.test(n) && !kept.has(n));
+    const oldBase = names.length > 0 && names.every((n) => /^localhost\/build-[0-9a-f]+\/layout:/.test(n));
+    for (const ref of oldBase ? [image.id] : stale) await capture('buildah', [...buildah, 'rmi', ref]).catch(() => undefined);
+  }
+  await capture('buildah', [...buildah, 'rmi', '--prune']).catch(() => undefined);
 }
 
 /** Installs buildah (and debootstrap, for the local build base) with scripts/image-build.sh when missing. */
