@@ -212,6 +212,22 @@ describe('planCertificates', () => {
       issue: [],
       next: T0 + 1071 * H,
     },
+    {
+      name: 'a rotation asked for (bulwark.dev/rotate-ca): the next CA is introduced now, 600h before its age would',
+      now: T0 + 100 * H,
+      observed: { ca: { current: ca(T0) }, leaves: allLeaves(T0 + 90 * H), rotationRequested: true },
+      ca: ['introduceNext'],
+      issue: [],
+      next: T0 + 160 * H,
+    },
+    {
+      name: 'asked for while the previous CA is still trusted: nothing more (that rotation is the one asked for)',
+      now: T0 + 801 * H,
+      observed: { ca: { current: ca(T0 + 700 * H), previous: { ...ca(T0), promotedAt: T0 + 800 * H } }, leaves: allLeaves(T0 + 800 * H), rotationRequested: true },
+      ca: [],
+      issue: [],
+      next: T0 + 830 * H,
+    },
   ];
   for (const c of cases) {
     test(c.name, () => {
@@ -339,6 +355,42 @@ describe('builtinCertificateSource', () => {
     assert.deepEqual(store.bundle('main-tls').map((c) => c.fingerprint256), [nextCa.fingerprint256]);
     assert.equal(store.secrets.get('main-ca')!.data!['previous.crt'], undefined);
     assert.equal(store.secrets.get('main-ca')!.metadata.annotations, undefined);
+  });
+
+  test('bulwark.dev/rotate-ca starts a rotation now, once per value, and it then runs its usual course', async () => {
+    const store = new SecretStore();
+    const at = (h: number) => T0 + h * H;
+    const run = async (h: number, rotateCa?: string) => {
+      const out = await source.reconcile({ ...request(at(h)), ...(rotateCa ? { rotateCa } : {}) }, store);
+      store.write(out);
+      return out;
+    };
+    await run(0);
+    const oldCa = new X509Certificate(store.pem('main-ca', 'tls.crt'));
+    const asked = await run(10, '2027-01-15 key ceremony');
+    const started = asked.events.find((e) => e.reason === 'CaRotationStarted');
+    assert.ok(started, JSON.stringify(asked.events));
+    assert.match(started.message, /asked for \(bulwark\.dev\/rotate-ca: "2027-01-15 key ceremony"\)/);
+    assert.equal(store.bundle('main-tls').length, 2, 'ca.crt carries the current and the next CA at once');
+    assert.equal(store.secrets.get('main-ca')!.metadata.annotations?.['bulwark.dev/rotate-ca-handled'], '2027-01-15 key ceremony');
+    const nextCa = store.bundle('main-tls')[1]!;
+
+    // The same value again (every later reconcile sees it): no second rotation.
+    const again = await run(20, '2027-01-15 key ceremony');
+    assert.ok(!again.events.some((e) => e.reason === 'CaRotationStarted'));
+    assert.deepEqual(store.bundle('main-tls').map((c) => c.fingerprint256), [oldCa.fingerprint256, nextCa.fingerprint256]);
+    assert.ok(signedBy(leafOf(store, 'main-tls'), oldCa), 'leaves stay on the old CA during the overlap');
+
+    // One duration (100h) after it was introduced, the new CA is promoted, as any rotation's is.
+    const promoted = await run(110, '2027-01-15 key ceremony');
+    assert.ok(promoted.events.some((e) => e.reason === 'CaPromoted'));
+    assert.ok(signedBy(leafOf(store, 'main-tls'), nextCa));
+    assert.equal(store.secrets.get('main-ca')!.metadata.annotations?.['bulwark.dev/rotate-ca-handled'], '2027-01-15 key ceremony', 'the value acted on is kept');
+
+    // A new value while the previous CA is still trusted: taken as that rotation's, not a second one.
+    const during = await run(111, 'once more');
+    assert.ok(!during.events.some((e) => e.reason === 'CaRotationStarted'));
+    assert.equal(store.secrets.get('main-ca')!.metadata.annotations?.['bulwark.dev/rotate-ca-handled'], 'once more');
   });
 
   test('scaling the cluster re-issues the certificates whose names change, and only those', async () => {

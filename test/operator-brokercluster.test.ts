@@ -286,6 +286,33 @@ describe('a BrokerCluster reconciled against the real API server', () => {
     assert.equal(condition(status, 'Stalled').lastTransitionTime, condition(before, 'Stalled').lastTransitionTime);
   });
 
+  test('kubectl annotate brokercluster bulwark.dev/rotate-ca=<value>: a new CA is trusted at once by every Secret\'s ca.crt; the same value again does nothing', async () => {
+    const n = new Harness(await cp.createNamespace('bc-rotate'));
+    await n.apply(spec());
+    await n.reconcile();
+    const caBefore = secretText(await n.get(KINDS.secret, 'main-ca'), 'tls.crt');
+    const serverBefore = secretText(await n.get(KINDS.secret, 'main-tls'), 'tls.crt');
+    n.events = [];
+    await cp.kubectl(['-n', n.ns, 'annotate', 'brokerclusters.bulwark.dev', 'main', 'bulwark.dev/rotate-ca=2027-01-15'], { check: true });
+    await n.reconcile();
+    assert.deepEqual(n.events.map((e) => e.reason), ['CaRotationStarted']);
+    assert.match(n.events[0]!.message, /asked for \(bulwark\.dev\/rotate-ca: "2027-01-15"\)/);
+    const ca: any = await n.get(KINDS.secret, 'main-ca');
+    assert.equal(ca.metadata.annotations['bulwark.dev/rotate-ca-handled'], '2027-01-15');
+    assert.ok(ca.data['next.crt'], 'the next CA is in the CA Secret');
+    assert.equal(secretText(ca, 'tls.crt'), caBefore, 'the current CA still signs');
+    for (const name of ['main-tls', 'main-internal-tls', 'main-operator-tls']) {
+      const bundle = secretText(await n.get(KINDS.secret, name), 'ca.crt');
+      assert.equal(bundle.match(/BEGIN CERTIFICATE/g)?.length, 2, `${name}: ca.crt carries the current and the next CA`);
+    }
+    assert.equal(secretText(await n.get(KINDS.secret, 'main-tls'), 'tls.crt'), serverBefore, 'certificates are re-signed only at the promotion');
+    const versions = await n.versions();
+    n.events = [];
+    await n.reconcile();
+    assert.deepEqual(n.events, []);
+    assert.deepEqual(await n.versions(), versions);
+  });
+
   test('the NetworkPolicy follows spec.networkPolicy.enabled', async () => {
     const n = new Harness(await cp.createNamespace('bc-np'));
     await n.apply(spec({ networkPolicy: { enabled: true } }));

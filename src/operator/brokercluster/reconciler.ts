@@ -7,7 +7,7 @@
 // (src/operator/policy/reconciler.ts), and so are the status's policy fields.
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { type BrokerCluster, type FieldError, parseResource } from '../../api/index.ts';
-import { builtinCertificateSource, type CertificateOutcome, type CertificateReader, type CertificateSource, chooseCertificateSource, type SecretObject } from '../certificates/index.ts';
+import { builtinCertificateSource, type CertificateOutcome, type CertificateReader, type CertificateSource, chooseCertificateSource, ROTATE_CA_ANNOTATION, type SecretObject } from '../certificates/index.ts';
 import { KINDS, type KindRef, type KubeObject, type ObjectKey, type ReconcileContext, type Reconciler, type ReconcileResult } from '../controller/index.ts';
 import { CONDITION_STALLED, findCondition, isConditionTrue, statusChanged } from '../status/index.ts';
 import { envRefusals } from './env.ts';
@@ -114,7 +114,8 @@ async function reconcileBrokerCluster(
     secret: readSecret,
     object: async <T extends KubeObject>(kind: KindRef, name: string) => ctx.cache.get<T>(kind, { namespace: ns, name }) ?? (await ctx.api.get<T>(kind, { namespace: ns, name })),
   };
-  const certs: CertificateOutcome = await source.reconcile({ cluster, identity: opts, now, labels: clusterLabels(cluster.metadata.name), ownerReferences: [owner] }, reader);
+  const rotateCa = stored.metadata.annotations?.[ROTATE_CA_ANNOTATION];
+  const certs: CertificateOutcome = await source.reconcile({ cluster, identity: opts, now, labels: clusterLabels(cluster.metadata.name), ownerReferences: [owner], ...(rotateCa ? { rotateCa } : {}) }, reader);
   for (const obj of certs.objects) await ctx.api.apply(obj);
   for (const e of certs.events) ctx.events.emit(stored, 'Normal', e.reason, e.message);
 

@@ -7,6 +7,8 @@
 //                           next.crt, next.key the next CA, between introduce and promote (annotation
 //                                              bulwark.dev/next-ca-introduced-at)
 //                           previous.crt       the replaced CA, until dropped (annotation bulwark.dev/previous-ca-promoted-at)
+//                           annotation bulwark.dev/rotate-ca-handled: the BrokerCluster's last
+//                           bulwark.dev/rotate-ca value acted on; a new value starts a rotation now
 //   <cluster>-tls           tls.crt, tls.key, ca.crt   the client listeners' certificate
 //   <cluster>-internal-tls  tls.crt, tls.key, ca.crt   the internal listener's certificate
 //   <cluster>-operator-tls  tls.crt, tls.key, ca.crt   the operator's client certificate (CN = its identity)
@@ -30,6 +32,10 @@ import type { CertificateOutcome, CertificateReader, CertificateRequest, Certifi
 
 export const NEXT_CA_ANNOTATION = 'bulwark.dev/next-ca-introduced-at';
 export const PREVIOUS_CA_ANNOTATION = 'bulwark.dev/previous-ca-promoted-at';
+/** On the BrokerCluster: a new value (any text, a date say) starts a CA rotation now, with the usual overlap. */
+export const ROTATE_CA_ANNOTATION = 'bulwark.dev/rotate-ca';
+/** On the CA Secret: the rotate-ca value last acted on. */
+export const ROTATE_CA_HANDLED_ANNOTATION = 'bulwark.dev/rotate-ca-handled';
 
 /** Event reasons of the built-in CA. */
 export const CertificateEventReason = {
@@ -91,7 +97,11 @@ export function builtinCertificateSource(): CertificateSource {
       const desired = leafCertificates(cluster, request.identity);
 
       const caSecret = await reader.secret(names.ca);
-      const observed: ObservedCertificates = { ca: observeCaSecret(caSecret), leaves: {} };
+      // A rotation asked for by a value not yet acted on. Whatever the plan does with it (a new CA
+      // now; or the one being created, or a rotation already under way), it is then acted on.
+      const asked = request.rotateCa || undefined;
+      const handled = caSecret?.metadata.annotations?.[ROTATE_CA_HANDLED_ANNOTATION];
+      const observed: ObservedCertificates = { ca: observeCaSecret(caSecret), leaves: {}, rotationRequested: asked !== undefined && asked !== handled };
       const leafSecrets = new Map<LeafId, SecretObject | undefined>();
       for (const leaf of desired) {
         const s = await reader.secret(leaf.secretName);
@@ -109,7 +119,8 @@ export function builtinCertificateSource(): CertificateSource {
       };
 
       let state: CaState | undefined = observed.ca.current ? fromObserved(observed.ca) : undefined;
-      for (const step of plan.ca) state = await caStep(step, state, newCa, now, events);
+      const askedNow = observed.rotationRequested ? asked : undefined;
+      for (const step of plan.ca) state = await caStep(step, state, newCa, now, events, askedNow);
       const ca = state!;
       const bundle = [ca.current.certPem, ca.next?.certPem, ca.previous?.certPem].filter((p): p is string => p !== undefined).join('');
 
@@ -133,6 +144,8 @@ export function builtinCertificateSource(): CertificateSource {
       });
       const caData: Record<string, string> = { 'tls.crt': encode(ca.current.certPem), 'tls.key': encode(ca.current.keyPem), 'ca.crt': encode(bundle) };
       const caAnnotations: Record<string, string> = {};
+      const lastHandled = asked ?? handled;
+      if (lastHandled !== undefined) caAnnotations[ROTATE_CA_HANDLED_ANNOTATION] = lastHandled;
       if (ca.next) {
         caData['next.crt'] = encode(ca.next.certPem);
         caData['next.key'] = encode(ca.next.keyPem);
@@ -167,7 +180,7 @@ function fromObserved(o: ObservedCa): CaState {
   };
 }
 
-async function caStep(step: CaStep, state: CaState | undefined, newCa: () => Promise<CaPem & { cert: ObservedCertificate }>, now: number, events: CertificateOutcome['events']): Promise<CaState> {
+async function caStep(step: CaStep, state: CaState | undefined, newCa: () => Promise<CaPem & { cert: ObservedCertificate }>, now: number, events: CertificateOutcome['events'], asked?: string): Promise<CaState> {
   switch (step) {
     case 'create': {
       const current = await newCa();
@@ -176,7 +189,8 @@ async function caStep(step: CaStep, state: CaState | undefined, newCa: () => Pro
     }
     case 'introduceNext': {
       const next = await newCa();
-      events.push({ reason: CertificateEventReason.CaRotationStarted, message: `the CA expires ${iso(state!.current.cert.notAfter)}: a new CA is trusted from now on (ca.crt carries both) and signs certificates after the overlap` });
+      const why = asked !== undefined ? `asked for (${ROTATE_CA_ANNOTATION}: ${JSON.stringify(asked.slice(0, 64))})` : `the CA expires ${iso(state!.current.cert.notAfter)}`;
+      events.push({ reason: CertificateEventReason.CaRotationStarted, message: `${why}: a new CA is trusted from now on (ca.crt carries both) and signs certificates after the overlap` });
       return { current: state!.current, next: { ...next, introducedAt: now } };
     }
     case 'promoteNext': {

@@ -3,7 +3,7 @@
 export * from './leaves.ts';
 export * from './plan.ts';
 export * from './source.ts';
-export { builtinCertificateSource, CertificateEventReason, NEXT_CA_ANNOTATION, observeCaSecret, observeLeafSecret, PREVIOUS_CA_ANNOTATION } from './builtin.ts';
+export { builtinCertificateSource, CertificateEventReason, NEXT_CA_ANNOTATION, observeCaSecret, observeLeafSecret, PREVIOUS_CA_ANNOTATION, ROTATE_CA_ANNOTATION, ROTATE_CA_HANDLED_ANNOTATION } from './builtin.ts';
 export {
   CERT_MANAGER_GROUP,
   CERT_MANAGER_POLL_MS,

@@ -6,7 +6,8 @@
 //   leaf        duration (2160h), renewed at notAfter - renewBefore (a third of duration)
 //   CA          10 × duration; rotation starts at notAfter - 3 × duration
 // CA rotation, in three steps so that nobody ever sees a certificate it does not trust:
-//   1 introduce  a next CA is made; every ca.crt carries current + next; leaves stay as they are.
+//   1 introduce  a next CA is made (at the CA's age, or at once when the BrokerCluster's
+//                bulwark.dev/rotate-ca asks); every ca.crt carries current + next; leaves stay.
 //                Clients that copy ca.crt have `duration` to pick up the bundle.
 //   2 promote    duration later: next becomes current, the old one becomes previous (ca.crt:
 //                current + previous), and every leaf is re-signed by the new CA.
@@ -90,6 +91,8 @@ export interface ObservedLeaf {
 export interface ObservedCertificates {
   ca: ObservedCa;
   leaves: Partial<Record<LeafId, ObservedLeaf>>;
+  /** A rotation asked for now (the BrokerCluster's bulwark.dev/rotate-ca, not yet acted on), rather than at the CA's age. */
+  rotationRequested?: boolean;
 }
 
 /** Parses one PEM certificate; undefined when it does not parse. */
@@ -175,7 +178,9 @@ export function planCertificates(now: number, policy: CertificatePolicy, desired
     } else times.push(Math.min(promoteAt, current.notAfter));
   } else {
     const introduceAt = current.notAfter - policy.caRenewBeforeMs;
-    if (now >= introduceAt) {
+    // Asked for, a rotation starts now, unless the last one is still dropping its previous CA
+    // (ca.crt would hold three CAs): the request is that rotation's, already under way.
+    if (now >= introduceAt || (observed.rotationRequested && !previous)) {
       ca.push('introduceNext');
       times.push(now + policy.caOverlapMs);
     } else times.push(introduceAt);

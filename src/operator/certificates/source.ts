@@ -22,6 +22,8 @@ export interface CertificateRequest {
   /** Labels and the owner reference every object the source builds carries. */
   labels: Readonly<Record<string, string>>;
   ownerReferences: readonly OwnerReference[];
+  /** The BrokerCluster's bulwark.dev/rotate-ca annotation: a new value asks the built-in CA to rotate now. */
+  rotateCa?: string;
 }
 
 /** Reads in the cluster's namespace; a Secret the source would generate anew is read live when the cache lacks it. */
