@@ -7,7 +7,6 @@ import { startNode, type ClientHost, type TestNode } from '../test/harness/node.
 import { createBrokerNamespace, createLocalVolumes, installBulwark, kubectlJson } from '../tools/node/bulwark-install.ts';
 import { javaArgs, kafkaPeerEnv, type KafkaPeerEnv } from '../tools/kafka/peer-env.ts';
 
-
 export interface E2eSite {
   node: TestNode;
   ns: string;

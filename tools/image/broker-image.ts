@@ -164,7 +164,6 @@ export async function buildBrokerImage(opts: BrokerImageOptions = {}): Promise<B
 /** Archives kept in the cache (the newest; an image a test node still runs is in containerd's store anyway). */
 const KEEP_ARCHIVES = 3;
 
-/** A hash of everything the build reads: the Dockerfile, the context, the bases and the build arguments. */
 /** The reproducible-builds convention: SOURCE_DATE_EPOCH (seconds) when given, else 0 (1970-01-01). */
 function sourceDateEpoch(): number {
   const given = process.env.SOURCE_DATE_EPOCH;
@@ -173,6 +172,7 @@ function sourceDateEpoch(): number {
   return Number(given);
 }
 
+/** A hash of everything the build reads: the Dockerfile, the context, the bases and the build arguments. */
 function inputHash(root: string, buildArgs: Record<string, string>, bases: LocalBaseImage[]): string {
   const h = createHash('sha256').update(JSON.stringify({ buildArgs, bases: bases.map((b) => [b.name, b.configDigest]) }));
   for (const file of ['Dockerfile', '.dockerignore', ...contextFiles(root)]) {
@@ -254,7 +254,7 @@ async function pushArchive(buildah: string[], image: string, names: string[], ar
  */
 async function prune(cacheDir: string, buildah: string[], keep: number): Promise<void> {
   const archives = readdirSync(cacheDir)
-    .filter((f) => /^bulwark-.*\.tar$/.test(f) && !f.endsWith('.fresh.tar'))
+    .filter((f) => /^bulwark-.*\.tar$/.test(f))
     .map((f) => ({ f, t: statSync(join(cacheDir, f)).mtimeMs }))
     .sort((a, b) => b.t - a.t)
     .map((e) => e.f);

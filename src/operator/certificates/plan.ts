@@ -211,12 +211,11 @@ export function planCertificates(now: number, policy: CertificatePolicy, desired
   // kubelet updates mounted Secrets within a minute or two) and the tls users' applications,
   // whose certificates were re-issued at the promotion. A leaf issued now postpones the drop.
   // An expired previous CA verifies nothing: it goes at once.
-  if (previous && !promoted && now >= previous.notAfter) ca.push('dropPrevious');
-  else if (previous && !promoted) {
+  if (previous && !promoted) {
     const leavesOnCurrent = issue.length === 0 && desired.every((l) => observed.leaves[l.id]?.signedBy === 'current');
     const newestLeaf = Math.max(previous.promotedAt, ...desired.map((l) => (observed.leaves[l.id]?.cert.notBefore ?? 0) + LEAF_BACKDATE_MS));
     const dropAt = newestLeaf + policy.previousGraceMs;
-    if (leavesOnCurrent && now >= dropAt) ca.push('dropPrevious');
+    if (now >= previous.notAfter || (leavesOnCurrent && now >= dropAt)) ca.push('dropPrevious');
     else times.push(Math.max(leavesOnCurrent ? dropAt : now + policy.previousGraceMs, now + 1000));
   }
   if (promoted && !ca.includes('create')) times.push(current && now >= current.notAfter ? now + 1000 : now + policy.previousGraceMs);
